@@ -1,0 +1,270 @@
+"""Syntax tree + schema descriptors -> protobuf messages and a SourceMap.
+
+The binder is schema-driven: every message type, field, enum and default
+comes from proto/caffe.proto's descriptors, so a field added to the schema
+reads with no change here.  Each problem is a diagnostic at the field's
+position, and binding goes on past it, so one run reports every independent
+mistake in a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from functools import cache
+
+from google.protobuf import text_encoding
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from netspec.diagnostics import Diagnostics
+from netspec.frontend.text import Field
+from netspec.source import Path, SourceMap
+
+FD = FieldDescriptor
+INTEGER_TYPES = {
+    FD.TYPE_INT32: (-(2**31), 2**31 - 1), FD.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1), FD.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FD.TYPE_SINT64: (-(2**63), 2**63 - 1), FD.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FD.TYPE_UINT32: (0, 2**32 - 1), FD.TYPE_FIXED32: (0, 2**32 - 1),
+    FD.TYPE_UINT64: (0, 2**64 - 1), FD.TYPE_FIXED64: (0, 2**64 - 1),
+}
+FLOAT_TYPES = {FD.TYPE_FLOAT, FD.TYPE_DOUBLE}
+SPECIAL_FLOATS = {"inf": math.inf, "infinity": math.inf, "nan": math.nan}
+BOOLS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
+KIND_WORDS = {
+    "number": "a number", "ident": "an identifier", "string": "a string",
+    "list": "a list", "message": "a message block",
+}
+
+
+class _Mismatch(Exception):
+    """A scalar's text does not fit its field; the message says why."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.help = help
+
+
+def describe_type(field: FieldDescriptor) -> str:
+    if field.type == FD.TYPE_MESSAGE:
+        return f"a message ({field.message_type.name})"
+    if field.type == FD.TYPE_ENUM:
+        return f"an enum ({field.enum_type.name})"
+    if field.type in INTEGER_TYPES:
+        return "an unsigned integer" if INTEGER_TYPES[field.type][0] == 0 else "an integer"
+    if field.type in FLOAT_TYPES:
+        return "a number"
+    if field.type == FD.TYPE_BOOL:
+        return "true or false"
+    return "a string" if field.type == FD.TYPE_STRING else "bytes (a string)"
+
+
+def convert(field: FieldDescriptor, kind: str, text: str):
+    """The Python value of one scalar token for `field`, or raise _Mismatch."""
+    t = field.type
+    if t in INTEGER_TYPES:
+        if kind != "number":
+            raise _Mismatch(f"expects {describe_type(field)}, found {_found(kind, text)}")
+        body = text.replace(" ", "").replace("\t", "")
+        try:
+            value = int(body, 0) if body.lower().lstrip("-").startswith("0x") else int(body)
+        except ValueError:
+            raise _Mismatch(
+                f"expects {describe_type(field)}, found {text}",
+                help=f"write a whole number, e.g. {_whole(body)}" if _whole(body) else None,
+            ) from None
+        low, high = INTEGER_TYPES[t]
+        if not low <= value <= high:
+            raise _Mismatch(f"value {value} is out of range for {describe_type(field)} [{low}, {high}]")
+        return value
+    if t in FLOAT_TYPES:
+        if kind == "number":
+            body = text.replace(" ", "").rstrip("fF") if "x" not in text.lower() else text
+            low = body.lower().lstrip("-")
+            if low in SPECIAL_FLOATS:
+                return math.copysign(SPECIAL_FLOATS[low], -1.0 if body.startswith("-") else 1.0)
+            try:
+                return float(int(body, 0)) if "x" in low else float(body)
+            except ValueError:
+                raise _Mismatch(f"expects a number, found {text}") from None
+        if kind == "ident" and text.lower() in SPECIAL_FLOATS:
+            return SPECIAL_FLOATS[text.lower()]
+        raise _Mismatch(f"expects a number, found {_found(kind, text)}")
+    if t == FD.TYPE_BOOL:
+        if kind in ("ident", "number") and text.lower() in BOOLS and (kind == "number") == text.isdigit():
+            return BOOLS[text.lower()]
+        raise _Mismatch(f"expects true or false, found {_found(kind, text)}")
+    if t == FD.TYPE_ENUM:
+        enum = field.enum_type
+        if kind == "ident":
+            value = enum.values_by_name.get(text)
+            if value is None:
+                names = list(enum.values_by_name)
+                near = difflib.get_close_matches(text, names, n=1) or [
+                    n for n in names if n.lower() == text.lower()
+                ]
+                raise _Mismatch(
+                    f"'{text}' is not a value of {enum.name}; expected one of {', '.join(names)}",
+                    help=f"did you mean {near[0]}?" if near else None,
+                )
+            return value.number
+        if kind == "number":
+            try:
+                number = int(text)
+            except ValueError:
+                number = None
+            if number is not None and number in enum.values_by_number:
+                return number
+            raise _Mismatch(f"{text} is not a value of {enum.name}; expected one of {', '.join(enum.values_by_name)}")
+        raise _Mismatch(f"expects {describe_type(field)}, found {_found(kind, text)}")
+    # string and bytes
+    if kind != "string":
+        quoted = f'"{text}"'
+        raise _Mismatch(f"expects {describe_type(field)}, found {_found(kind, text)}", help=f"quote it: {quoted}")
+    data = text
+    return data if t == FD.TYPE_BYTES else data.decode("utf-8", errors="replace")
+
+
+def _unquote(parts: list[tuple[str, int]]) -> bytes:
+    return b"".join(text_encoding.CUnescape(text[1:-1]) for text, _ in parts)
+
+
+def _found(kind: str, text: str) -> str:
+    return f"{KIND_WORDS[kind]} ({text})" if kind in ("number", "ident") else KIND_WORDS[kind]
+
+
+def _whole(text: str) -> str | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return str(int(value)) if value.is_integer() else None
+
+
+def is_repeated(field: FieldDescriptor) -> bool:
+    """protobuf 6 and later say `is_repeated`; older releases only have `label`."""
+    flag = getattr(field, "is_repeated", None)
+    return flag if flag is not None else field.label == FD.LABEL_REPEATED
+
+
+@cache
+def _fields_of(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    return dict(descriptor.fields_by_name)
+
+
+@cache
+def _homes(descriptor: Descriptor) -> dict[str, list[str]]:
+    """For a message, which of its sub-message fields hold a field of a given name.
+
+    Lets an unknown field say where it belongs: `kernel_size` written directly in
+    a layer belongs in `convolution_param { ... }`.
+    """
+    homes: dict[str, list[str]] = {}
+    for field in descriptor.fields:
+        if field.type == FD.TYPE_MESSAGE and field.name.endswith("_param"):
+            for inner in field.message_type.fields:
+                homes.setdefault(inner.name, []).append(field.name)
+    return homes
+
+
+class Binder:
+    """Binds fields into messages, recording every field's position."""
+
+    def __init__(self, source_map: SourceMap, diagnostics: Diagnostics) -> None:
+        self.map = source_map
+        self.diagnostics = diagnostics
+        self.source = source_map.source
+
+    def bind(self, fields: list[Field], message: Message, path: Path = ()) -> Message:
+        descriptor = message.DESCRIPTOR
+        known = _fields_of(descriptor)
+        names, values = self.map.names, self.map.values
+        seen: dict[str, int] = {}
+        for f in fields:
+            fd = known.get(f.name)
+            if fd is None:
+                self._unknown(f, descriptor)
+                continue
+            repeated = is_repeated(fd)
+            index = seen.get(f.name, 0)
+            if index and not repeated:
+                first = self.map.names.get(path + (f.name,))
+                self.diagnostics.error(
+                    "NS0106", f"field '{f.name}' is given twice; {descriptor.name}.{f.name} holds one value",
+                    self.source.span(f.offset, len(f.name)),
+                    notes=[f"first given at line {self.source.span(first[0]).line}"] if first else [],
+                    help="remove one of them, or merge them" if fd.type == FD.TYPE_MESSAGE else "remove one of them",
+                )
+                continue
+            here = path + ((f.name, index) if repeated else (f.name,))
+            names[here] = (f.offset, len(f.name))
+            if fd.type == FD.TYPE_MESSAGE:
+                if f.kind != "message":
+                    self._error(f, f"field '{f.name}' is {describe_type(fd)}, not a scalar",
+                                help=f"write {f.name} {{ ... }}")
+                    continue
+                seen[f.name] = index + 1
+                child = getattr(message, f.name).add() if repeated else getattr(message, f.name)
+                if not repeated:
+                    child.SetInParent()
+                self.bind(f.value, child, here)
+                continue
+            if f.kind == "message":
+                self._error(f, f"field '{f.name}' expects {describe_type(fd)}, not a message block",
+                            help=f"write {f.name}: <value>")
+                continue
+            if f.kind == "list":
+                if not repeated:
+                    self._error(f, f"field '{f.name}' holds one value, not a list", help=f"write {f.name}: <value>")
+                    continue
+                items = [(("string" if t[0] in "\"'" else "number" if _numberish(t) else "ident"), t, o,
+                          len(t)) for t, o in f.value]
+            elif f.kind == "string":
+                items = [("string", _unquote(f.value), f.value_offset, len(f.value[0][0]))]
+            else:
+                items = [(f.kind, f.value, f.value_offset, len(f.value))]
+            seen[f.name] = index + len(items)
+            target = getattr(message, f.name) if repeated else None
+            for i, (kind, text, offset, size) in enumerate(items):
+                if kind == "string" and isinstance(text, str):
+                    text = _unquote([(text, offset)])
+                try:
+                    value = convert(fd, kind, text)
+                except _Mismatch as problem:
+                    self.diagnostics.error(
+                        "NS0104" if fd.type == FD.TYPE_ENUM else "NS0105",
+                        f"field '{f.name}' {problem}" if not str(problem).startswith("'") else str(problem),
+                        self.source.span(offset, size), help=problem.help,
+                    )
+                    continue
+                if repeated:
+                    target.append(value)
+                    values[path + (f.name, index + i)] = (offset, size)
+                else:
+                    setattr(message, f.name, value)
+                    values[here] = (offset, size)
+        return message
+
+    def _error(self, f: Field, message: str, help: str | None = None) -> None:
+        self.diagnostics.error("NS0105", message, self.source.span(f.offset, len(f.name)), help=help)
+
+    def _unknown(self, f: Field, descriptor: Descriptor) -> None:
+        near = difflib.get_close_matches(f.name, list(_fields_of(descriptor)), n=3, cutoff=0.7)
+        homes = _homes(descriptor).get(f.name, [])
+        if near:
+            help_ = "did you mean " + " or ".join(f"'{n}'" for n in near) + "?"
+        elif homes:
+            help_ = f"'{f.name}' belongs inside {homes[0]} {{ ... }}" + (
+                f" (or {', '.join(homes[1:4])})" if len(homes) > 1 else "")
+        else:
+            help_ = None
+        self.diagnostics.error(
+            "NS0103", f"unknown field '{f.name}' in {descriptor.name}",
+            self.source.span(f.offset, len(f.name)), help=help_,
+        )
+
+
+def _numberish(text: str) -> bool:
+    head = text.lstrip("-").lstrip()
+    return bool(head) and (head[0].isdigit() or head[0] == "." or text.startswith("-"))

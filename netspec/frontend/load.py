@@ -1,0 +1,100 @@
+"""From a file on disk to a V2 NetParameter with its SourceMap: the front end's entry point."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from netspec.diagnostics import Diagnostics
+from netspec.frontend import bind as binder
+from netspec.frontend import text
+from netspec.frontend.upgrade import upgrade
+from netspec.proto import caffe_pb2
+from netspec.source import SourceFile, SourceMap
+
+NET_FIELDS = set(caffe_pb2.NetParameter.DESCRIPTOR.fields_by_name)
+SOLVER_FIELDS = set(caffe_pb2.SolverParameter.DESCRIPTOR.fields_by_name)
+SOLVER_NETS = ("net_param", "train_net_param")
+
+
+class LoadError(Exception):
+    """The input could not be read at all (missing file, not text, not a net); exit status 2."""
+
+
+@dataclass
+class Spec:
+    """A network definition as read: V2 form, with where each field came from."""
+
+    param: caffe_pb2.NetParameter
+    source_map: SourceMap
+    diagnostics: Diagnostics
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+
+
+def read_file(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise LoadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path}: is a directory, not a network file") from None
+    except OSError as problem:
+        raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LoadError(
+            f"{path}: is not a text file; a binary .caffemodel holds weights: "
+            "pass it with --weights, beside the .prototxt that defines the net"
+        ) from None
+
+
+def load_text(path: str, content: str | None = None) -> Spec:
+    """Parse and bind a .prototxt (a net, or a solver that embeds one), then upgrade it to V2."""
+    source = SourceFile(path, read_file(path) if content is None else content)
+    diagnostics = Diagnostics()
+    source_map = SourceMap(source)
+    spec = Spec(caffe_pb2.NetParameter(), source_map, diagnostics, {path: source})
+    tree = text.parse(source, diagnostics)
+    if tree is None:
+        return spec
+    names = {f.name for f in tree}
+    if names and not names <= NET_FIELDS and names <= SOLVER_FIELDS:
+        solver = caffe_pb2.SolverParameter()
+        binder.Binder(source_map, diagnostics).bind(tree, solver)
+        return _from_solver(spec, solver, tree)
+    binder.Binder(source_map, diagnostics).bind(tree, spec.param)
+    spec.param = upgrade(spec.param, source_map, diagnostics)
+    return spec
+
+
+def _from_solver(spec: Spec, solver: caffe_pb2.SolverParameter, tree) -> Spec:
+    """A solver file: read the net it embeds, or say which file holds its net."""
+    for name in SOLVER_NETS:
+        if solver.HasField(name):
+            spec.diagnostics.info(
+                "NS0002", f"this is a solver file; reading the net embedded in its '{name}'",
+                spec.source_map.span((name,)),
+            )
+            spec.source_map.remap((name,), ())
+            spec.param = upgrade(getattr(solver, name), spec.source_map, spec.diagnostics)
+            return spec
+    target = solver.net or solver.train_net or (solver.test_net[0] if solver.test_net else "")
+    where = next((f for f in tree if f.name in ("net", "train_net", "test_net")), None)
+    spec.diagnostics.error(
+        "NS0001", "this is a solver file (training settings), not a network definition",
+        spec.source_map.span((where.name,)) if where else spec.source_map.source.span(0),
+        help=f"the net it trains is in '{target}'; pass that file instead" if target
+        else "pass the .prototxt that defines the net",
+    )
+    return spec
+
+
+def resolve(path: str) -> str:
+    """A path as given, or a zoo entry named `zoo:NAME`."""
+    if path.startswith("zoo:"):
+        from netspec import zoo
+
+        return zoo.path(path[4:])
+    return os.fspath(path)

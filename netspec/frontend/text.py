@@ -1,0 +1,223 @@
+"""Protobuf text -> a light syntax tree, parsed by the LALR tables of grammars/prototxt.lark.
+
+lark builds the LALR(1) tables from the grammar; a tight driver of our own
+runs them over tokens from one compiled regular expression.  That is the lean
+path the speed target needs: lark's own lexer alone costs as much as
+protobuf's whole text_format.Parse, and its parser loop as much again.  The
+grammar stays the one definition of the syntax, and the tables give syntax
+errors their "expected ..." lists.
+
+The tree is made of `Field` tuples; positions are character offsets, turned
+into lines and columns only when a diagnostic needs them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import NamedTuple
+
+from lark import Lark
+
+from netspec.diagnostics import Diagnostics
+from netspec.source import SourceFile
+
+
+class Field(NamedTuple):
+    """One `name: value` or `name { ... }` of the text.
+
+    kind is "number", "ident", "string", "list" or "message"; value is the
+    token text for number and ident, a list of (text, offset) for string
+    (adjacent literals) and list, and a list of Field for message.
+    """
+
+    kind: str
+    name: str
+    offset: int
+    value: object
+    value_offset: int
+
+
+PUNCTUATION = {
+    ":": "COLON", "{": "LBRACE", "}": "RBRACE", "<": "LESSTHAN", ">": "MORETHAN",
+    "[": "LSQB", "]": "RSQB", ",": "COMMA", ";": "SEMICOLON",
+}
+DESCRIBE = {
+    "NAME": "a field name or identifier", "NUMBER": "a number", "STRING": "a string",
+    "$END": "end of file", **{term: f"'{char}'" for char, term in PUNCTUATION.items()},
+}
+_SKIP, _PUNCT, _BAD = "_skip", "_punct", "_bad"
+
+
+@cache
+def _grammar() -> Lark:
+    text = resources.files("netspec.grammars").joinpath("prototxt.lark").read_text()
+    return Lark(text, parser="lalr", lexer="basic", maybe_placeholders=False)
+
+
+@cache
+def _tables() -> tuple:
+    """The token regex, the LALR tables, and each rule compiled to a builder.
+
+    Actions become (True, state) for a shift and (False, rule) for a reduce,
+    where rule is (length, builder, symbol) with builder(values) -> node.
+    """
+    lark = _grammar()
+    patterns = {t.name: t.pattern.to_regexp() for t in lark.terminals}
+    token_re = re.compile(
+        f"(?P<{_SKIP}>{patterns['WS']}|{patterns['COMMENT']})"
+        + "".join(f"|(?P<{name}>{patterns[name]})" for name in ("NUMBER", "NAME", "STRING"))
+        + f"|(?P<{_PUNCT}>[{re.escape(''.join(PUNCTUATION))}])|(?P<{_BAD}>.)",
+        re.S,
+    )
+    table = lark.parser.parser.parser.parse_table
+    compiled = {rule: (len(rule.expansion), _builder(rule), str(rule.origin.name)) for rule in lark.rules}
+    states = {
+        state: {
+            str(symbol): (True, arg) if action.name == "Shift" else (False, compiled[arg])
+            for symbol, (action, arg) in actions.items()
+        }
+        for state, actions in table.states.items()
+    }
+    return token_re, states, table.start_states["start"], table.end_states["start"]
+
+
+def _builder(rule) -> Callable[[list], object]:
+    """How a reduction by `rule` turns the values it pops into one node.
+
+    Rules named with a leading underscore are inlined, as in lark: they build a
+    flat list of what they keep (punctuation dropped, inlined lists spliced).
+    A left-recursive list rule appends to the list it already built, so a block
+    of n fields costs n appends, not n copies.
+    """
+    plan = tuple(
+        0 if getattr(s, "filter_out", False) else 2 if s.name.startswith("_") else 1
+        for s in rule.expansion
+    )
+    origin, alias = rule.origin.name, rule.alias
+    if origin[0] == "_" or origin == "start":
+        if plan[:1] == (2,) and rule.expansion[0].name == origin:
+            rest = [i for i, what in enumerate(plan) if i and what]
+
+            def grow(values: list) -> list:
+                out = values[0]
+                for i in rest:
+                    (out.extend if plan[i] == 2 else out.append)(values[i])
+                return out
+
+            return grow
+
+        def flat(values: list) -> list:
+            out: list = []
+            for what, value in zip(plan, values):
+                if what == 2:
+                    out.extend(value)
+                elif what == 1:
+                    out.append(value)
+            return out
+
+        return flat
+
+    def field(values: list) -> Field:
+        kept: list = []
+        for what, value in zip(plan, values):
+            if what == 2:
+                kept.extend(value)
+            elif what == 1:
+                kept.append(value)
+        name, offset = kept[0]
+        if alias in ("number", "ident"):
+            return Field(alias, name, offset, kept[1][0], kept[1][1])
+        if alias == "message":
+            return Field(alias, name, offset, kept[1:], offset)
+        rest = kept[1:]  # string (adjacent literals), list
+        return Field(alias, name, offset, rest, rest[0][1] if rest else offset)
+
+    return field
+
+
+def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
+    """The fields of `source`, or None after reporting a syntax error."""
+    token_re, states, start, end = _tables()
+    text = source.text
+    state_stack = [start]
+    value_stack: list = []
+    punctuation = PUNCTUATION
+    for match in token_re.finditer(text):
+        kind = match.lastgroup
+        if kind == _SKIP:
+            continue
+        if kind == _PUNCT:
+            kind = punctuation[match.group()]
+        elif kind == _BAD:
+            _bad_character(source, match.start(), diagnostics)
+            return None
+        while True:
+            action = states[state_stack[-1]].get(kind)
+            if action is None:
+                _unexpected(source, states[state_stack[-1]], kind, (match.group(), match.start()), diagnostics)
+                return None
+            if action[0]:
+                state_stack.append(action[1])
+                value_stack.append((match.group(), match.start()))
+                break
+            size, build, symbol = action[1]
+            if size:
+                node = build(value_stack[-size:])
+                del value_stack[-size:]
+                del state_stack[-size:]
+            else:
+                node = build([])
+            state_stack.append(states[state_stack[-1]][symbol][1])
+            value_stack.append(node)
+    while state_stack[-1] != end:
+        action = states[state_stack[-1]].get("$END")
+        if action is None:
+            _unexpected(source, states[state_stack[-1]], "$END", ("", len(text)), diagnostics)
+            return None
+        size, build, symbol = action[1]
+        node = build(value_stack[-size:] if size else [])
+        if size:
+            del value_stack[-size:]
+            del state_stack[-size:]
+        state_stack.append(states[state_stack[-1]][symbol][1])
+        value_stack.append(node)
+    return value_stack[-1]
+
+
+def _unexpected(source: SourceFile, actions: dict, kind: str, token: tuple, diagnostics: Diagnostics) -> None:
+    text, offset = token
+    expected = sorted(DESCRIBE[s] for s in actions if s in DESCRIBE)
+    found = "end of file" if kind == "$END" else f"'{text}'"
+    help_ = None
+    if kind == "$END" and "'}'" in expected:
+        help_ = "a '{' opened above is never closed; add the missing '}'"
+    elif kind == "RBRACE":
+        help_ = "this '}' closes no open block; remove it or add the '{' it belongs to"
+    elif kind == "LBRACE" and "':'" in expected and len(expected) <= 3:
+        help_ = None
+    elif kind in ("NUMBER", "STRING") and expected == ["':'", "'<'", "'{'"]:
+        help_ = "put ':' between a field name and its value"
+    diagnostics.error(
+        "NS0101",
+        f"syntax error: unexpected {found}; expected {_or_list(expected)}",
+        source.span(offset, max(len(text), 1)),
+        help=help_,
+    )
+
+
+def _bad_character(source: SourceFile, offset: int, diagnostics: Diagnostics) -> None:
+    char = source.text[offset]
+    if char in "\"'":
+        diagnostics.error(
+            "NS0102", "unterminated string", source.span(offset),
+            help=f"close the string with {char} on the same line",
+        )
+    else:
+        diagnostics.error("NS0102", f"unexpected character {char!r}", source.span(offset))
+
+
+def _or_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]

@@ -1,0 +1,1 @@
+"""The grammar files, shipped as package data."""

@@ -1,0 +1,197 @@
+"""Shape inference and costs: walks the Net in order and asks each layer type.
+
+`check` keeps going after an error: a blob whose shape cannot be known
+becomes unknown, and the layers below it are skipped quietly, so one run
+reports every independent problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from netspec.diagnostics import Diagnostics
+from netspec.ir import Blob, Layer, Net
+from netspec.layers import REGISTRY
+from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, ShapeError, WeightSpec, count
+
+FLOAT_BYTES = 4
+
+
+@dataclass
+class LayerInfo:
+    """What the checker knows of one layer after inference."""
+
+    layer: Layer
+    kind: LayerType | None
+    tops: list[Shape | None]
+    weights: list[WeightSpec] = field(default_factory=list)
+    macs: int = 0
+    receptive: list[tuple[float, float]] | None = None  # (size, stride) in input pixels per spatial axis
+
+    @property
+    def params(self) -> int:
+        return sum(count(w.shape) for w in self.weights if w.learnable)
+
+    @property
+    def buffers(self) -> int:
+        return sum(count(w.shape) for w in self.weights if not w.learnable)
+
+    @property
+    def memory(self) -> int:
+        """Bytes of the values this layer writes (an in-place top reuses its bottom's memory)."""
+        bottoms = {b.name for b in self.layer.bottoms}
+        return sum(count(s) * FLOAT_BYTES for s, t in zip(self.tops, self.layer.tops)
+                   if s is not None and t.name not in bottoms)
+
+
+@dataclass
+class Analysis:
+    net: Net
+    diagnostics: Diagnostics
+    shapes: dict[str, Shape | None] = field(default_factory=dict)  # by blob key
+    layers: list[LayerInfo] = field(default_factory=list)
+
+    def shape(self, blob: Blob) -> Shape | None:
+        return self.shapes.get(blob.key)
+
+    def info(self, name: str) -> LayerInfo:
+        return next(i for i in self.layers if i.layer.name == name)
+
+    @property
+    def totals(self) -> dict:
+        params = sum(i.params for i in self.layers)
+        fc = sum(i.params for i in self.layers if i.layer.type == "InnerProduct")
+        conv = sum(i.params for i in self.layers if i.layer.type in ("Convolution", "Deconvolution"))
+        return {
+            "params": params,
+            "buffers": sum(i.buffers for i in self.layers),
+            "macs": sum(i.macs for i in self.layers),
+            "activation_bytes": sum(i.memory for i in self.layers),
+            "peak_activation_bytes": self.peak_memory(),
+            "param_bytes": params * FLOAT_BYTES,
+            "fc_params": fc,
+            "conv_params": conv,
+            "fc_share": fc / params if params else 0.0,
+            "conv_share": conv / params if params else 0.0,
+        }
+
+    def peak_memory(self) -> int:
+        """The most activation bytes alive at once in a forward pass, layer by layer."""
+        last_use: dict[str, int] = {}
+        for index, layer in enumerate(self.net.layers):
+            for blob in layer.bottoms:
+                last_use[blob.key] = index
+        live: dict[str, int] = {}
+        peak = 0
+        for index, info in enumerate(self.layers):
+            for blob, shape in zip(info.layer.tops, info.tops):
+                if shape is not None and not any(b.name == blob.name for b in info.layer.bottoms):
+                    live[blob.name] = count(shape) * FLOAT_BYTES
+            peak = max(peak, sum(live.values()))
+            for blob in info.layer.bottoms:
+                if last_use.get(blob.key) == index and blob.name not in {t.name for t in info.layer.tops}:
+                    live.pop(blob.name, None)
+        return peak
+
+
+def infer(net: Net, diagnostics: Diagnostics, *, inputs: dict[str, Shape] | None = None,
+          batch: int | None = None) -> Analysis:
+    """Every blob's shape and every layer's costs, by Caffe's arithmetic."""
+    analysis = Analysis(net, diagnostics)
+    options = {"inputs": dict(inputs or {}), "batch": batch}
+    receptive: dict[str, list[tuple[float, float]] | None] = {}
+    for layer in net.layers:
+        kind = REGISTRY.get(layer.type)
+        info = LayerInfo(layer, kind, [None] * len(layer.tops))
+        analysis.layers.append(info)
+        if kind is None:
+            _unknown_type(layer, net, diagnostics)
+        else:
+            bottoms = [analysis.shapes.get(b.key) for b in layer.bottoms]
+            if len(bottoms) == len(layer.param.bottom) and all(s is not None for s in bottoms):
+                ctx = ShapeContext(layer, bottoms, diagnostics, net.source_map, options)
+                _run(kind, ctx, info)
+                info.receptive = _receptive(kind, ctx, info, [receptive.get(b.key) for b in layer.bottoms])
+        for blob, shape in zip(layer.tops, info.tops):
+            analysis.shapes[blob.key] = shape
+            receptive[blob.key] = info.receptive
+    return analysis
+
+
+def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
+    layer = ctx.layer
+    if not _counts_ok(kind, ctx):
+        return
+    try:
+        tops = kind.shapes(ctx)
+        if kind.source and ctx.options.get("batch"):
+            tops = [(ctx.options["batch"], *s[1:]) if s else s for s in tops]
+        info.tops = list(tops)
+        info.weights = kind.weights(ctx)
+        if all(s is not None for s in tops):
+            info.macs = kind.macs(ctx, tops)
+    except ShapeError:
+        info.tops = [None] * len(layer.tops)
+
+
+def _counts_ok(kind: LayerType, ctx: ShapeContext) -> bool:
+    layer = ctx.layer
+    ok = True
+    for what, (low, high), n in (("bottom", kind.bottoms, len(layer.param.bottom)),
+                                 ("top", kind.tops, len(layer.param.top))):
+        if n < low or (high is not None and n > high):
+            want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
+                    else f"{low} to {high}")
+            ctx.error("NS0300", f"a {layer.type} layer takes {want} {what}{'s' if want != 'exactly 1' else ''}, "
+                      f"got {n}", (what, max(n - 1, 0)) if n else None)
+            ok = False
+    return ok
+
+
+def _receptive(kind: LayerType, ctx: ShapeContext, info: LayerInfo,
+               below: list[list[tuple[float, float]] | None]) -> list[tuple[float, float]] | None:
+    """Compose the receptive field: size grows by (k − 1)·jump, jump multiplies by stride."""
+    if kind.source or not ctx.bottoms:
+        top = info.tops[0] if info.tops else None
+        return [(1.0, 1.0)] * max(len(top) - 2, 0) if top else None
+    known = [rf for rf in below if rf is not None]
+    if not known or info.tops[0] is None:
+        return None
+    rf = [max(axis) for axis in zip(*known)] if len(known) > 1 else list(known[0])
+    try:
+        window = kind.window(ctx)
+    except ShapeError:
+        return None
+    if window is None:
+        return rf
+    spatial = ctx.bottoms[0][len(ctx.bottoms[0]) - len(rf):] if rf else ()
+    if window == GLOBAL:
+        return [(size + (n - 1) * jump, jump * n) for (size, jump), n in zip(rf, spatial)]
+    steps = window[-len(rf):] if rf else []
+    out = list(rf)
+    for i, w in enumerate(steps):
+        size, jump = rf[len(rf) - len(steps) + i]
+        if w.transposed:
+            out[len(rf) - len(steps) + i] = (size + (w.kernel - 1) * jump / w.stride, jump / w.stride)
+        else:
+            out[len(rf) - len(steps) + i] = (size + (w.kernel - 1) * jump, jump * w.stride)
+    return out
+
+
+def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
+    known = list(REGISTRY)
+    near = difflib.get_close_matches(layer.type, known, n=3, cutoff=0.5)
+    near += [k for k in known if k.lower() == layer.type.lower() and k not in near]
+    span = net.source_map.span(layer.path + ("type",), value=True)
+    if not layer.type:
+        diagnostics.error("NS0308", f"layer '{layer.name}' has no type", span,
+                          help="set type: \"Convolution\" (or another layer type)", layer=layer.name)
+        return
+    diagnostics.error(
+        "NS0309", f"layer '{layer.name}' has type '{layer.type}', which netspec does not know",
+        span, layer=layer.name,
+        notes=["the blobs it writes are unknown; layers below them are not checked"],
+        help=("did you mean " + " or ".join(f"'{n}'" for n in near) + "?") if near
+        else "it is not a BVLC Caffe layer type; see `netspec layers` for the known ones",
+    )

@@ -1,0 +1,155 @@
+"""What a layer type is: one class per Caffe type, registered once.
+
+A LayerType carries, side by side, everything the stages need to know about
+its type: how many bottoms and tops it takes, the shape rule (Caffe's exact
+arithmetic), its weight blobs with their shapes and fillers, its
+multiply-adds, its spatial window (for receptive fields), and its lowering to
+ONNX.  Adding a layer type is adding one such class in one module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from netspec.diagnostics import Diagnostic, Diagnostics, Severity
+from netspec.proto import caffe_pb2
+
+if TYPE_CHECKING:
+    from netspec.ir import Layer
+    from netspec.lower import LowerContext
+    from netspec.source import SourceMap
+
+Shape = tuple[int, ...]
+GLOBAL = "global"  # a window that sees the whole input (InnerProduct, global pooling)
+
+
+@dataclass
+class WeightSpec:
+    """One blob of a layer: Caffe's order, shape and filler.
+
+    learnable=False marks a buffer (BatchNorm's running statistics): counted
+    apart from parameters, filled with `filler` when no weights are given.
+    """
+
+    name: str
+    shape: Shape
+    filler: caffe_pb2.FillerParameter | None = None
+    learnable: bool = True
+
+
+@dataclass(frozen=True)
+class Window:
+    """A layer's sliding window along one spatial axis, for the receptive field."""
+
+    kernel: int  # effective extent, dilation included
+    stride: int
+    pad: int = 0
+    transposed: bool = False  # deconvolution: the stride divides the jump
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule after it has reported why; the tops become unknown."""
+
+
+class ShapeContext:
+    """What a shape rule sees: its layer, its bottoms' shapes, and a way to speak."""
+
+    def __init__(self, layer: Layer, bottoms: list[Shape], diagnostics: Diagnostics,
+                 source_map: SourceMap, options: dict | None = None) -> None:
+        self.layer = layer
+        self.bottoms = bottoms
+        self.diagnostics = diagnostics
+        self.source_map = source_map
+        self.options = options or {}
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    def span(self, field: str | tuple | None = None, *, value: bool = True):
+        """The span of a field of this layer: "convolution_param.kernel_size", or ("bottom", 1)."""
+        path = self.layer.path
+        if isinstance(field, str):
+            path = path + tuple(field.split("."))
+        elif field:
+            path = path + tuple(field)
+        return self.source_map.span(path, value=value)
+
+    def report(self, severity: Severity, code: str, message: str, field=None, *,
+               help: str | None = None, notes: list[str] | None = None) -> Diagnostic:
+        return self.diagnostics.add(Diagnostic(
+            severity, code, f"{self.name}: {message}", self.span(field),
+            notes=list(notes or ()), help=help, layer=self.name,
+        ))
+
+    def error(self, code: str, message: str, field=None, **kw) -> ShapeError:
+        """Report an error; returns a ShapeError for the rule to raise."""
+        self.report(Severity.ERROR, code, message, field, **kw)
+        return ShapeError(message)
+
+    def warning(self, code: str, message: str, field=None, **kw) -> None:
+        self.report(Severity.WARNING, code, message, field, **kw)
+
+    def info(self, code: str, message: str, field=None, **kw) -> None:
+        self.report(Severity.INFO, code, message, field, **kw)
+
+
+class LayerType:
+    """Base class of every layer type.  Subclasses set the class attributes
+    and override what applies; the defaults describe a pointwise layer that
+    passes its single bottom's shape through.
+    """
+
+    type: ClassVar[str]  # Caffe's type string, e.g. "Convolution"
+    param: ClassVar[str | None] = None  # its LayerParameter field, e.g. "convolution_param"
+    bottoms: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max); None: no maximum
+    tops: ClassVar[tuple[int, int | None]] = (1, 1)
+    deploy: ClassVar[bool] = True  # False: training-only, dropped from inference graphs
+    source: ClassVar[bool] = False  # True: a data layer whose tops are graph inputs
+
+    def params(self, layer: Layer):
+        """This layer's *_param message (the schema's default when the spec omits it)."""
+        return getattr(layer.param, self.param) if self.param else None
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        return [ctx.bottoms[0]] * len(ctx.layer.tops)
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        return []
+
+    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
+        return 0
+
+    def window(self, ctx: ShapeContext) -> list[Window] | str | None:
+        """Spatial windows (one per spatial axis), GLOBAL, or None for a pointwise layer."""
+        return None
+
+    def lower(self, ctx: LowerContext) -> None:
+        raise NotImplementedError(f"netspec cannot compile {self.type} layers to ONNX yet")
+
+
+REGISTRY: dict[str, LayerType] = {}
+
+
+def register(cls: type[LayerType]) -> type[LayerType]:
+    """Class decorator: make a layer type known by its Caffe type string."""
+    if cls.type in REGISTRY:
+        raise ValueError(f"layer type {cls.type} registered twice")
+    REGISTRY[cls.type] = cls()
+    return cls
+
+
+def count(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def canonical_axis(ctx: ShapeContext, axis: int, ndim: int, field: str) -> int:
+    """Caffe's CanonicalAxisIndex: negative axes count from the end; out of range is an error."""
+    if not -ndim <= axis < ndim:
+        raise ctx.error("NS0310", f"axis {axis} is out of range for a {ndim}-D input "
+                        f"(valid: {-ndim} to {ndim - 1})", field)
+    return axis % ndim

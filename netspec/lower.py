@@ -1,0 +1,192 @@
+"""Net + shapes + weights -> onnx.ModelProto.
+
+Each layer type lowers itself (LayerType.lower) through a LowerContext that
+hands it tensor names, shapes and weights and collects its nodes and
+initializers.  This module decides names, graph inputs and outputs, drops
+training-only layers, stamps the opset with its matching IR version, and
+records every intermediate shape in value_info.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from netspec import __version__
+from netspec.diagnostics import Diagnostics
+from netspec.infer import Analysis, LayerInfo
+from netspec.ir import Blob
+from netspec.layers.base import Shape, ShapeContext
+
+DEFAULT_OPSET = 22
+MIN_OPSET = 13
+
+
+@dataclass
+class Options:
+    opset: int = DEFAULT_OPSET
+    dynamic_batch: bool = False
+    source: str = ""
+
+
+class LowerContext:
+    """What a layer's lowering sees, and where it puts its nodes."""
+
+    def __init__(self, graph: GraphBuilder, info: LayerInfo, inputs: list[str], outputs: list[str],
+                 in_shapes: list[Shape], blobs: list[np.ndarray], shape_context: ShapeContext) -> None:
+        self.graph = graph
+        self.layer = info.layer
+        self.info = info
+        self.inputs = inputs
+        self.outputs = outputs
+        self.in_shapes = in_shapes
+        self.out_shapes: list[Shape] = list(info.tops)
+        self.blobs = blobs
+        self.shape_context = shape_context
+        self.opset = graph.opset
+        self._count = 0
+
+    @property
+    def param(self):
+        return self.layer.param
+
+    def node(self, op: str, inputs: list[str], outputs: list[str] | int = 1, **attrs) -> list[str]:
+        """Add a node; `outputs` names its results, or counts fresh ones.  Returns the output names."""
+        if isinstance(outputs, int):
+            outputs = [self.tmp(op.lower()) for _ in range(outputs)]
+        name = self.layer.name if self._count == 0 else f"{self.layer.name}/{op}_{self._count}"
+        self._count += 1
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self.graph.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
+        return outputs
+
+    def const(self, array, hint: str, dtype=np.float32) -> str:
+        """An initializer holding `array`, named after this layer."""
+        return self.graph.initializer(f"{self.layer.name}/{hint}", np.asarray(array, dtype=dtype))
+
+    def ints(self, values, hint: str) -> str:
+        return self.const(np.asarray(values, dtype=np.int64), hint, dtype=np.int64)
+
+    def tmp(self, hint: str) -> str:
+        return self.graph.fresh(f"{self.layer.name}/{hint}")
+
+
+class GraphBuilder:
+    def __init__(self, opset: int) -> None:
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.names: set[str] = set()
+
+    def fresh(self, hint: str) -> str:
+        name, n = hint, 1
+        while name in self.names:
+            n += 1
+            name = f"{hint}_{n}"
+        self.names.add(name)
+        return name
+
+    def initializer(self, hint: str, array: np.ndarray) -> str:
+        name = self.fresh(hint)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+
+def tensor_names(analysis: Analysis) -> dict[str, str]:
+    """ONNX names for blob values: the Caffe name for the value a blob holds last, as Caffe
+    keeps it; earlier values written in place get `name/producer`."""
+    latest: dict[str, Blob] = {}
+    for blob in analysis.net.blobs.values():
+        latest[blob.name] = blob
+    names = {}
+    for blob in analysis.net.blobs.values():
+        names[blob.key] = blob.name if latest[blob.name] is blob else f"{blob.name}/{blob.producer.name}"
+    return names
+
+
+def lower(analysis: Analysis, weights: dict[str, list[np.ndarray]], diagnostics: Diagnostics,
+          options: Options | None = None) -> onnx.ModelProto | None:
+    """The ONNX model of an analysed net, or None when a layer cannot be lowered (reported)."""
+    options = options or Options()
+    net = analysis.net
+    graph = GraphBuilder(options.opset)
+    names = tensor_names(analysis)
+    graph.names.update(names.values())
+    inputs: list[onnx.ValueInfoProto] = []
+    dropped: list[str] = []
+    lowered_keys: set[str] = set()
+    ok = True
+    for info in analysis.layers:
+        layer, kind = info.layer, info.kind
+        if kind is None or any(s is None for s in info.tops):
+            ok = False
+            continue
+        if not kind.deploy:
+            dropped.append(layer.name)
+            continue
+        if kind.source:
+            for blob, shape in zip(layer.tops, info.tops):
+                if _consumed_by_deploy(blob, analysis):
+                    inputs.append(_value_info(names[blob.key], shape, options.dynamic_batch))
+                    lowered_keys.add(blob.key)
+            continue
+        in_shapes = [analysis.shape(b) for b in layer.bottoms]
+        ctx = LowerContext(
+            graph, info, [names[b.key] for b in layer.bottoms], [names[t.key] for t in layer.tops],
+            in_shapes, weights.get(layer.name, []),
+            ShapeContext(layer, in_shapes, Diagnostics(), net.source_map),
+        )
+        try:
+            kind.lower(ctx)
+        except NotImplementedError as problem:
+            diagnostics.error("NS0402", f"{layer.name}: {problem}",
+                              net.source_map.span(layer.path + ("type",), value=True), layer=layer.name)
+            ok = False
+            continue
+        lowered_keys.update(t.key for t in layer.tops)
+    if dropped:
+        diagnostics.info(
+            "NS0401", f"left out of the inference graph, as training-only: {', '.join(dropped)}",
+        )
+    if not ok:
+        return None
+    outputs = [b for b in net.outputs if b.key in lowered_keys]
+    if not outputs:
+        diagnostics.error("NS0403", "the inference graph has no outputs")
+        return None
+    output_keys = {b.key for b in outputs}
+    input_names = {vi.name for vi in inputs}
+    value_info = [
+        _value_info(names[key], analysis.shapes[key], options.dynamic_batch)
+        for key in analysis.shapes
+        if key in lowered_keys and key not in output_keys and names[key] not in input_names
+        and analysis.shapes[key] is not None
+    ]
+    model = helper.make_model(
+        helper.make_graph(
+            graph.nodes, net.name or "net", inputs,
+            [_value_info(names[b.key], analysis.shape(b), options.dynamic_batch) for b in outputs],
+            initializer=graph.initializers, value_info=value_info,
+        ),
+        opset_imports=[helper.make_opsetid("", options.opset)],
+        producer_name="netspec", producer_version=__version__,
+    )
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    helper.set_model_props(model, {"netspec.source": options.source, "netspec.version": __version__})
+    return model
+
+
+def _consumed_by_deploy(blob: Blob, analysis: Analysis) -> bool:
+    from netspec.layers import REGISTRY
+
+    return any(REGISTRY.get(c.type) is not None and REGISTRY[c.type].deploy for c in blob.consumers)
+
+
+def _value_info(name: str, shape: Shape, dynamic_batch: bool) -> onnx.ValueInfoProto:
+    dims: list = list(shape)
+    if dynamic_batch and dims:
+        dims[0] = "N"
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)

@@ -1,0 +1,80 @@
+"""Source text and positions: what a diagnostic points at."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A place in a source file: 1-based line and column, and a length in characters."""
+
+    file: str
+    line: int
+    column: int
+    length: int = 1
+
+
+class SourceFile:
+    """A file's text with an offset -> (line, column) index built once."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text
+        self._line_starts = [0]
+        find = text.find
+        pos = find("\n")
+        while pos != -1:
+            self._line_starts.append(pos + 1)
+            pos = find("\n", pos + 1)
+
+    def span(self, offset: int, length: int = 1) -> Span:
+        line = bisect.bisect_right(self._line_starts, offset)
+        return Span(self.path, line, offset - self._line_starts[line - 1] + 1, max(length, 1))
+
+    def line_text(self, line: int) -> str:
+        """The text of 1-based line `line`, without its newline."""
+        if not 1 <= line <= len(self._line_starts):
+            return ""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start:] if end == -1 else self.text[start:end]
+
+
+Path = tuple  # a field path into a message: ("layer", 3, "convolution_param", "kernel_size", 0)
+
+
+@dataclass
+class SourceMap:
+    """Where each field of a bound message came from.
+
+    Paths name fields as protobuf does, with the index of a repeated element
+    after its field name.  Positions are kept as (offset, length) pairs and
+    turned into spans only when a diagnostic asks, which keeps binding cheap.
+    A path with no entry of its own resolves to its nearest recorded ancestor,
+    so a later stage can always point somewhere.
+    """
+
+    source: SourceFile | None = None
+    names: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def span(self, path: Path, *, value: bool = False) -> Span | None:
+        """The span of the field at `path` (its value's, with `value=True`)."""
+        if self.source is None:
+            return None
+        while path:
+            hit = (value and (self.values.get(path) or self.values.get(path + (0,)))) or \
+                self.names.get(path) or self.names.get(path + (0,))
+            if hit:
+                return self.source.span(*hit)
+            path = path[:-1]
+        return None
+
+    def remap(self, old: Path, new: Path) -> None:
+        """Make every position recorded under `old` answer for `new` too."""
+        n = len(old)
+        for table in (self.names, self.values):
+            for path in [p for p in table if p[:n] == old]:
+                table.setdefault(new + path[n:], table[path])

@@ -1,0 +1,178 @@
+"""Independent references for parity tests, and the compile-and-run helpers they share.
+
+The references are implementations netspec did not write: OpenCV's Caffe
+importer (cv2.dnn) and real BVLC Caffe (pycaffe, built by
+../shared/oracle/caffe/build.sh into /opt/caffe, run in its own process
+because its caffe_pb2 and ours cannot share one).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from netspec.diagnostics import Diagnostics, render_all
+from netspec.infer import Analysis
+from netspec.lower import Options, lower
+from netspec.pipeline import check
+from netspec.proto import caffe_pb2
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+CAFFE_PYTHON = Path(os.environ.get("NETSPEC_CAFFE_PYTHON", "/opt/caffe/venv/bin/python3"))
+CAFFE_MISSING = "BVLC Caffe oracle not built (run ../shared/oracle/caffe/build.sh)"
+
+
+def caffe_available() -> bool:
+    return CAFFE_PYTHON.exists()
+
+
+needs_caffe = pytest.mark.skipif(not caffe_available(), reason=CAFFE_MISSING)
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared corpus is absent ({CORPUS})")
+
+
+def analyse(text: str, *, batch: int | None = None, inputs: dict | None = None,
+            name: str = "net.prototxt") -> tuple[Analysis, Diagnostics]:
+    checked = check(name, content=text, batch=batch, inputs=inputs)
+    assert checked.analysis is not None, render_all(checked.diagnostics, checked.spec.sources)
+    return checked.analysis, checked.diagnostics
+
+
+def random_weights(analysis: Analysis, seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Weights of realistic scale for every layer: He-scaled weights, small biases,
+    positive variances, a BatchNorm scale factor other than 1.  Never all zeros."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[np.ndarray]] = {}
+    for info in analysis.layers:
+        blobs = []
+        for spec in info.weights:
+            shape = spec.shape
+            if spec.name == "variance":
+                a = rng.uniform(0.5, 2.0, shape)
+            elif spec.name == "scale_factor":
+                a = np.full(shape, 0.999)
+            elif spec.name == "mean":
+                a = rng.standard_normal(shape) * 0.5
+            elif len(shape) >= 2:
+                fan_in = int(np.prod(shape[1:])) or 1
+                a = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+            else:
+                a = rng.uniform(0.5, 1.5, shape) if spec.name in ("scale", "slopes") else \
+                    rng.standard_normal(shape) * 0.1
+            blobs.append(a.astype(np.float32))
+        if blobs:
+            out[info.layer.name] = blobs
+    return out
+
+
+def compile_text(text: str, weights: dict | None = None, *, batch: int | None = None, opset: int = 22,
+                 dynamic_batch: bool = False, seed: int = 0, inputs: dict | None = None):
+    """(model, analysis, diagnostics) for a prototxt text; the model passes ONNX's full check."""
+    analysis, diagnostics = analyse(text, batch=batch, inputs=inputs)
+    weights = random_weights(analysis, seed) if weights is None else weights
+    model = lower(analysis, weights, diagnostics, Options(opset=opset, dynamic_batch=dynamic_batch))
+    assert model is not None, render_all(diagnostics)
+    onnx.checker.check_model(model, full_check=True)
+    return model, analysis, diagnostics
+
+
+def run_onnx(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
+
+
+def write_caffemodel(path: str | Path, text: str, weights: dict[str, list[np.ndarray]]) -> None:
+    """The prototxt's layers with `weights` as their blobs, in Caffe's binary format."""
+    from google.protobuf import text_format
+
+    net = text_format.Parse(text, caffe_pb2.NetParameter())
+    for layer in net.layer:
+        for array in weights.get(layer.name, []):
+            blob = layer.blobs.add()
+            blob.shape.dim.extend(array.shape)
+            blob.data.extend(np.asarray(array, dtype=np.float32).ravel().tolist())
+    Path(path).write_bytes(net.SerializeToString())
+
+
+def run_opencv(text: str, weights: dict, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict:
+    import cv2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proto, model = Path(tmp, "net.prototxt"), Path(tmp, "net.caffemodel")
+        proto.write_text(text)
+        write_caffemodel(model, text, weights)
+        net = cv2.dnn.readNetFromCaffe(str(proto), str(model))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    for name, array in feeds.items():
+        net.setInput(np.ascontiguousarray(array), name)
+    results = net.forward(outputs)
+    return dict(zip(outputs, results))
+
+
+def run_caffe(text: str, weights: dict | None, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict:
+    """Every requested blob after one forward pass in real Caffe; skips when Caffe is not built."""
+    if not caffe_available():
+        pytest.skip(CAFFE_MISSING)
+    with tempfile.TemporaryDirectory() as tmp:
+        proto, model = Path(tmp, "net.prototxt"), Path(tmp, "net.caffemodel")
+        proto.write_text(text)
+        if weights is not None:
+            write_caffemodel(model, text, weights)
+        np.savez(Path(tmp, "in.npz"), **feeds)
+        done = subprocess.run(
+            [str(CAFFE_PYTHON), str(ROOT / "tests" / "caffe_forward.py"), str(proto),
+             str(model) if weights is not None else "-", str(Path(tmp, "in.npz")), str(Path(tmp, "out.npz"))],
+            capture_output=True, text=True, env={**os.environ, "GLOG_minloglevel": "2"},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        blobs = np.load(Path(tmp, "out.npz"))
+        return {name: blobs[name] for name in outputs}
+
+
+def rel_error(ours: np.ndarray, ref: np.ndarray) -> float:
+    """Max abs error relative to the reference's largest magnitude."""
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"shape {ours.shape} != reference {ref.shape}"
+    scale = np.abs(ref).max()
+    return float(np.abs(ours - ref).max() / (scale if scale > 0 else 1.0))
+
+
+def random_inputs(analysis: Analysis, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for info in analysis.layers:
+        if info.kind is not None and info.kind.source:
+            for blob, shape in zip(info.layer.tops, info.tops):
+                if shape is not None and blob.consumers:
+                    feeds[blob.name] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+def check_shapes_match_onnx(model: onnx.ModelProto) -> None:
+    """ONNX's own shape inference agrees with every shape netspec declared."""
+    declared = {vi.name: vi for vi in list(model.graph.value_info) + list(model.graph.output)}
+    stripped = onnx.ModelProto()
+    stripped.CopyFrom(model)
+    del stripped.graph.value_info[:]
+    inferred = onnx.shape_inference.infer_shapes(stripped, strict_mode=True)
+    found = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    for name, vi in declared.items():
+        ours = [d.dim_value or d.dim_param for d in vi.type.tensor_type.shape.dim]
+        theirs = [d.dim_value or d.dim_param for d in found[name].type.tensor_type.shape.dim]
+        assert ours == theirs, f"{name}: netspec says {ours}, ONNX infers {theirs}"
+
+
+__all__ = [
+    "CORPUS", "analyse", "check_shapes_match_onnx", "compile_text", "needs_caffe", "needs_corpus",
+    "random_inputs", "random_weights", "rel_error", "run_caffe", "run_onnx", "run_opencv",
+]
