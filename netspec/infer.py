@@ -125,6 +125,8 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
         return
     try:
         tops = kind.shapes(ctx)
+        if len(tops) != len(layer.tops):
+            raise ctx.error("NS0399", f"netspec computed {len(tops)} shapes for {len(layer.tops)} tops")
         if kind.source and ctx.options.get("batch"):
             tops = [(ctx.options["batch"], *s[1:]) if s else s for s in tops]
         info.tops = list(tops)
@@ -132,6 +134,11 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
         if all(s is not None for s in tops):
             info.macs = kind.macs(ctx, tops)
     except ShapeError:
+        info.tops = [None] * len(layer.tops)
+    except Exception as problem:  # a bug of ours must not become a user's traceback
+        ctx.error("NS0399", f"netspec failed inside the {layer.type} shape rule ({type(problem).__name__}: "
+                  f"{problem}); this is a bug in netspec, please report it with this spec",
+                  help="the blobs this layer writes are treated as unknown")
         info.tops = [None] * len(layer.tops)
 
 
@@ -156,7 +163,7 @@ def _receptive(kind: LayerType, ctx: ShapeContext, info: LayerInfo,
         top = info.tops[0] if info.tops else None
         return [(1.0, 1.0)] * max(len(top) - 2, 0) if top else None
     known = [rf for rf in below if rf is not None]
-    if not known or info.tops[0] is None:
+    if not known or not info.tops or info.tops[0] is None:
         return None
     rf = [max(axis) for axis in zip(*known)] if len(known) > 1 else list(known[0])
     try:
@@ -165,9 +172,11 @@ def _receptive(kind: LayerType, ctx: ShapeContext, info: LayerInfo,
         return None
     if window is None:
         return rf
-    spatial = ctx.bottoms[0][len(ctx.bottoms[0]) - len(rf):] if rf else ()
+    bottom = ctx.bottoms[0]
     if window == GLOBAL:
-        return [(size + (n - 1) * jump, jump * n) for (size, jump), n in zip(rf, spatial)]
+        if len(bottom) - 2 != len(rf):  # no spatial axes left: the field is already the whole input
+            return rf
+        return [(size + (n - 1) * jump, jump * n) for (size, jump), n in zip(rf, bottom[2:])]
     steps = window[-len(rf):] if rf else []
     out = list(rf)
     for i, w in enumerate(steps):
@@ -181,7 +190,7 @@ def _receptive(kind: LayerType, ctx: ShapeContext, info: LayerInfo,
 
 def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
     known = list(REGISTRY)
-    near = difflib.get_close_matches(layer.type, known, n=3, cutoff=0.5)
+    near = difflib.get_close_matches(layer.type, known, n=3, cutoff=0.7)
     near += [k for k in known if k.lower() == layer.type.lower() and k not in near]
     span = net.source_map.span(layer.path + ("type",), value=True)
     if not layer.type:

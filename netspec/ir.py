@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from netspec.diagnostics import Diagnostics
+from netspec.diagnostics import Diagnostic, Diagnostics
 from netspec.proto import caffe_pb2
 from netspec.source import Path, SourceMap
 
@@ -73,6 +73,7 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
     net = Net(param.name, param, source_map)
     current: dict[str, Blob] = {}  # Caffe name -> its latest value
     layer_names: dict[str, Path] = {}
+    missing: dict[str, Diagnostic] = {}
     for index in keep:
         lp = param.layer[index]
         path = ("layer", index)
@@ -80,7 +81,9 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
         layer = Layer(name, lp.type, lp, path)
         if lp.name and lp.name in layer_names:
             first = source_map.span(layer_names[lp.name])
-            diagnostics.error(
+            # Caffe itself accepts this (mnist_autoencoder.prototxt has two 'loss' layers), but
+            # weights are bound by name, so it is ambiguous for any layer that has them.
+            diagnostics.warning(
                 "NS0203", f"layer name '{lp.name}' is used twice",
                 source_map.span(path + ("name",), value=True),
                 notes=[f"first used at line {first.line}"] if first else [],
@@ -91,12 +94,16 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
         for i, bottom in enumerate(lp.bottom):
             blob = current.get(bottom)
             if blob is None:
+                if bottom in missing:  # one error per missing blob; later readers are a note on it
+                    missing[bottom].notes.append(f"layer '{name}' reads it too")
+                    continue
                 near = difflib.get_close_matches(bottom, list(current), n=3, cutoff=0.6)
-                diagnostics.error(
+                elsewhere = _produced_when_excluded(param, keep, index, bottom)
+                missing[bottom] = diagnostics.error(
                     "NS0201", f"layer '{name}' reads blob '{bottom}', which no earlier layer produces",
                     source_map.span(path + ("bottom", i), value=True),
-                    help=("did you mean " + " or ".join(f"'{n}'" for n in near) + "?") if near
-                    else "a bottom must be the top of a layer above this one",
+                    help=elsewhere or (("did you mean " + " or ".join(f"'{n}'" for n in near) + "?") if near
+                                       else "a bottom must be the top of a layer above this one"),
                     layer=name,
                 )
                 continue
@@ -121,6 +128,31 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
             layer.tops.append(blob)
         net.layers.append(layer)
     return net
+
+
+def _produced_when_excluded(param: caffe_pb2.NetParameter, keep: list[int], before: int,
+                            blob: str) -> str | None:
+    """When layers the phase or stage left out write `blob`, say how to select them."""
+    kept = set(keep)
+    producers, ways = [], []
+    for index in range(before):
+        layer = param.layer[index]
+        if index in kept or blob not in layer.top:
+            continue
+        producers.append(f"'{layer.name}'")
+        for rule in layer.include:
+            parts = [f"--phase {caffe_pb2.Phase.Name(rule.phase).lower()}"] if rule.HasField("phase") else []
+            parts += [f"--stage {stage}" for stage in rule.stage]
+            if rule.HasField("min_level"):
+                parts.append(f"--level {rule.min_level}")
+            if parts and " ".join(parts) not in ways:
+                ways.append(" ".join(parts))
+    if not producers:
+        return None
+    how = " or ".join(f"`{w}`" for w in ways) if ways else "another phase or stage"
+    names = list(dict.fromkeys(producers))
+    return (f"layer{'s' * (len(names) > 1)} {', '.join(names)} write{'s' * (len(names) == 1)} '{blob}' but "
+            f"{'are' if len(names) > 1 else 'is'} not selected in this phase and stage; select with {how}")
 
 
 def _fresh(name: str, layer: str, taken: dict) -> str:

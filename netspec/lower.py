@@ -10,6 +10,7 @@ records every intermediate shape in value_info.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import onnx
@@ -29,7 +30,29 @@ MIN_OPSET = 13
 class Options:
     opset: int = DEFAULT_OPSET
     dynamic_batch: bool = False
+    fold: bool = True
     source: str = ""
+
+
+@cache
+def max_opset() -> int:
+    """The newest opset both onnx and the installed onnxruntime handle: found by loading a
+    one-node model at each opset above the default, since onnxruntime does not say."""
+    import onnxruntime as ort
+
+    newest = DEFAULT_OPSET
+    for opset in range(DEFAULT_OPSET + 1, onnx.defs.onnx_opset_version() + 1):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+        model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x],
+                                                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]),
+                                  opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:
+            break
+        newest = opset
+    return newest
 
 
 class LowerContext:

@@ -31,6 +31,10 @@ def load(path: str, content: str | None = None) -> Spec:
 def select(spec: Spec, *, phase: int = TEST, level: int | None = None,
            stages: list[str] | None = None) -> Net:
     """The IR of the layers the NetState selects (TEST, the deploy phase, by default)."""
+    if spec.test_state is not None and phase == TEST and stages is None and level is None:
+        stages, level = list(spec.test_state.stage), spec.test_state.level
+        spec.diagnostics.info("NS0004", "testing in the solver's first test_state"
+                              + (f" (stage {', '.join(stages)})" if stages else ""))
     state = net_state(spec.param, phase, level, stages)
     keep = [i for i, layer in enumerate(spec.param.layer) if layer_included(layer, state)]
     return build(spec.param, keep, spec.source_map, spec.diagnostics)

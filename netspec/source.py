@@ -64,6 +64,8 @@ class SourceMap:
         """The span of the field at `path` (its value's, with `value=True`)."""
         if self.source is None:
             return None
+        if path and isinstance(path[-1], str) and path not in self.names and path + (0,) in self.names:
+            path = path + (0,)  # a repeated field named without an index: its first element
         while path:
             hit = (value and (self.values.get(path) or self.values.get(path + (0,)))) or \
                 self.names.get(path) or self.names.get(path + (0,))

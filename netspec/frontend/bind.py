@@ -122,12 +122,18 @@ def convert(field: FieldDescriptor, kind: str, text: str):
     if kind != "string":
         quoted = f'"{text}"'
         raise _Mismatch(f"expects {describe_type(field)}, found {_found(kind, text)}", help=f"quote it: {quoted}")
-    data = text
-    return data if t == FD.TYPE_BYTES else data.decode("utf-8", errors="replace")
+    if t == FD.TYPE_BYTES:
+        return text.encode() if isinstance(text, str) else text
+    return text if isinstance(text, str) else text.decode("utf-8", errors="replace")
 
 
-def _unquote(parts: list[tuple[str, int]]) -> bytes:
-    return b"".join(text_encoding.CUnescape(text[1:-1]) for text, _ in parts)
+def _unquote(parts: list[tuple[str, int]]) -> str | bytes:
+    """The value of adjacent string literals: text as is when nothing is escaped (the
+    common case, kept fast), else bytes with C escapes resolved, as protobuf does."""
+    bodies = [text[1:-1] for text, _ in parts]
+    if not any("\\" in body for body in bodies):
+        return "".join(bodies)
+    return b"".join(text_encoding.CUnescape(body) for body in bodies)
 
 
 def _found(kind: str, text: str) -> str:
@@ -218,8 +224,8 @@ class Binder:
                 if not repeated:
                     self._error(f, f"field '{f.name}' holds one value, not a list", help=f"write {f.name}: <value>")
                     continue
-                items = [(("string" if t[0] in "\"'" else "number" if _numberish(t) else "ident"), t, o,
-                          len(t)) for t, o in f.value]
+                items = [("string", _unquote([(t, o)]), o, len(t)) if t[0] in "\"'" else
+                         ("number" if _numberish(t) else "ident", t, o, len(t)) for t, o in f.value]
             elif f.kind == "string":
                 items = [("string", _unquote(f.value), f.value_offset, len(f.value[0][0]))]
             else:
@@ -227,8 +233,6 @@ class Binder:
             seen[f.name] = index + len(items)
             target = getattr(message, f.name) if repeated else None
             for i, (kind, text, offset, size) in enumerate(items):
-                if kind == "string" and isinstance(text, str):
-                    text = _unquote([(text, offset)])
                 try:
                     value = convert(fd, kind, text)
                 except _Mismatch as problem:

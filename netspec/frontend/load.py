@@ -29,6 +29,7 @@ class Spec:
     source_map: SourceMap
     diagnostics: Diagnostics
     sources: dict[str, SourceFile] = field(default_factory=dict)
+    test_state: caffe_pb2.NetState | None = None  # a solver's first test_state, for its embedded net
 
 
 def read_file(path: str) -> str:
@@ -79,6 +80,8 @@ def _from_solver(spec: Spec, solver: caffe_pb2.SolverParameter, tree) -> Spec:
             )
             spec.source_map.remap((name,), ())
             spec.param = upgrade(getattr(solver, name), spec.source_map, spec.diagnostics)
+            if solver.test_state:
+                spec.test_state = solver.test_state[0]
             return spec
     target = solver.net or solver.train_net or (solver.test_net[0] if solver.test_net else "")
     where = next((f for f in tree if f.name in ("net", "train_net", "test_net")), None)

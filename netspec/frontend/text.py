@@ -48,7 +48,8 @@ DESCRIBE = {
     "NAME": "a field name or identifier", "NUMBER": "a number", "STRING": "a string",
     "$END": "end of file", **{term: f"'{char}'" for char, term in PUNCTUATION.items()},
 }
-_SKIP, _PUNCT, _BAD = "_skip", "_punct", "_bad"
+VALUED = ("NUMBER", "NAME", "STRING")  # terminals whose text the tree keeps
+_END, _BAD = "_end", "_bad"
 
 
 @cache
@@ -66,10 +67,13 @@ def _tables() -> tuple:
     """
     lark = _grammar()
     patterns = {t.name: t.pattern.to_regexp() for t in lark.terminals}
+    # One match per token: the skipped whitespace and comments lead each token,
+    # and every terminal is a named group, so lastgroup is the token's type.
     token_re = re.compile(
-        f"(?P<{_SKIP}>{patterns['WS']}|{patterns['COMMENT']})"
-        + "".join(f"|(?P<{name}>{patterns[name]})" for name in ("NUMBER", "NAME", "STRING"))
-        + f"|(?P<{_PUNCT}>[{re.escape(''.join(PUNCTUATION))}])|(?P<{_BAD}>.)",
+        f"(?:{patterns['WS']}|{patterns['COMMENT']})*(?:"
+        + "|".join(f"(?P<{name}>{patterns[name]})" for name in VALUED)
+        + "".join(f"|(?P<{name}>{re.escape(char)})" for char, name in PUNCTUATION.items())
+        + f"|(?P<{_END}>\\Z)|(?P<{_BAD}>.))",
         re.S,
     )
     table = lark.parser.parser.parser.parse_table
@@ -144,24 +148,23 @@ def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
     text = source.text
     state_stack = [start]
     value_stack: list = []
-    punctuation = PUNCTUATION
+    valued = set(VALUED)
     for match in token_re.finditer(text):
         kind = match.lastgroup
-        if kind == _SKIP:
-            continue
-        if kind == _PUNCT:
-            kind = punctuation[match.group()]
-        elif kind == _BAD:
-            _bad_character(source, match.start(), diagnostics)
+        if kind == _END:
+            break
+        if kind == _BAD:
+            _bad_character(source, match.start(kind), diagnostics)
             return None
         while True:
             action = states[state_stack[-1]].get(kind)
             if action is None:
-                _unexpected(source, states[state_stack[-1]], kind, (match.group(), match.start()), diagnostics)
+                _unexpected(source, states[state_stack[-1]], kind, (match.group(kind), match.start(kind)),
+                            diagnostics)
                 return None
             if action[0]:
                 state_stack.append(action[1])
-                value_stack.append((match.group(), match.start()))
+                value_stack.append((match.group(kind), match.start(kind)) if kind in valued else None)
                 break
             size, build, symbol = action[1]
             if size:

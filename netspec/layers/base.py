@@ -62,6 +62,7 @@ class ShapeContext:
         self.diagnostics = diagnostics
         self.source_map = source_map
         self.options = options or {}
+        self.memo: dict = {}  # what a layer type computes once and reuses across its hooks
 
     @property
     def name(self) -> str:

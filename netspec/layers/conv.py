@@ -56,6 +56,12 @@ class _ConvBase(LayerType):
     transposed = False
 
     def _geometry(self, ctx: ShapeContext):
+        """Read once per layer and kept on the context: shapes, weights, macs and window share it."""
+        if "conv" not in ctx.memo:
+            ctx.memo["conv"] = self._read_geometry(ctx)
+        return ctx.memo["conv"]
+
+    def _read_geometry(self, ctx: ShapeContext):
         p = ctx.layer.param.convolution_param
         shape = ctx.bottoms[0]
         axis, kernel, stride, pad, dilation = conv_geometry(ctx, p, len(shape))

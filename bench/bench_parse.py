@@ -1,0 +1,78 @@
+"""Front-end and checker speed against protobuf's own text_format.Parse, side by side.
+
+Prints, for each file, the ratio of netspec's time to text_format.Parse's time
+on the same text, measured interleaved in one process (the machine is shared
+and noisy, so only ratios taken together mean anything):
+
+  parse+bind   netspec.frontend.text.parse + bind  (target <= 1.0 on ResNet-50)
+  check        load + upgrade + select + IR + shape inference  (target <= 1.5 on ResNet-152)
+
+usage: python bench/bench_parse.py [FILE ...] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from google.protobuf import text_format
+
+from netspec.diagnostics import Diagnostics
+from netspec.frontend.bind import Binder
+from netspec.frontend.text import parse
+from netspec.pipeline import check
+from netspec.proto import caffe_pb2
+from netspec.source import SourceFile, SourceMap
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = [ROOT.parent / "shared/corpus/KaimingHe__deep-residual-networks/prototxt/ResNet-50-deploy.prototxt",
+           ROOT / "netspec/zoo/resnet152.prototxt"]
+
+
+def protobuf(text: str) -> None:
+    text_format.Parse(text, caffe_pb2.NetParameter())
+
+
+def parse_bind(path: str, text: str) -> None:
+    source = SourceFile(path, text)
+    diagnostics = Diagnostics()
+    Binder(SourceMap(source), diagnostics).bind(parse(source, diagnostics), caffe_pb2.NetParameter())
+
+
+def full_check(path: str, text: str) -> None:
+    check(path, content=text)
+
+
+def interleaved(text: str, path: str, rounds: int) -> dict[str, float]:
+    runs = {"protobuf": [], "parse+bind": [], "check": []}
+    for _ in range(rounds):
+        for name, call in (("protobuf", lambda: protobuf(text)), ("parse+bind", lambda: parse_bind(path, text)),
+                           ("check", lambda: full_check(path, text))):
+            start = time.perf_counter()
+            call()
+            runs[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in runs.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    files = args.files or [f for f in DEFAULT if f.exists()]
+    for path in files:
+        text = path.read_text()
+        for warm in (protobuf, lambda t: parse_bind(str(path), t), lambda t: full_check(str(path), t)):
+            warm(text)
+        t = interleaved(text, str(path), args.rounds)
+        base = t["protobuf"]
+        print(f"{path.name} ({len(text) / 1024:.0f} KiB): text_format.Parse {base * 1e3:.1f} ms; "
+              f"parse+bind {t['parse+bind'] / base:.2f}x; check {t['check'] / base:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
