@@ -28,8 +28,10 @@ from netspec.proto import caffe_pb2
 from netspec.source import SourceFile, SourceMap
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = [ROOT.parent / "shared/corpus/KaimingHe__deep-residual-networks/prototxt/ResNet-50-deploy.prototxt",
-           ROOT / "netspec/zoo/resnet152.prototxt"]
+DEFAULT = [
+    ROOT.parent / "shared/corpus/KaimingHe__deep-residual-networks/prototxt/ResNet-50-deploy.prototxt",
+    ROOT / "netspec/zoo/resnet152.prototxt",
+]
 
 
 def protobuf(text: str) -> None:
@@ -49,8 +51,11 @@ def full_check(path: str, text: str) -> None:
 def interleaved(text: str, path: str, rounds: int) -> dict[str, float]:
     runs = {"protobuf": [], "parse+bind": [], "check": []}
     for _ in range(rounds):
-        for name, call in (("protobuf", lambda: protobuf(text)), ("parse+bind", lambda: parse_bind(path, text)),
-                           ("check", lambda: full_check(path, text))):
+        for name, call in (
+            ("protobuf", lambda: protobuf(text)),
+            ("parse+bind", lambda: parse_bind(path, text)),
+            ("check", lambda: full_check(path, text)),
+        ):
             start = time.perf_counter()
             call()
             runs[name].append(time.perf_counter() - start)
@@ -65,12 +70,15 @@ def main() -> int:
     files = args.files or [f for f in DEFAULT if f.exists()]
     for path in files:
         text = path.read_text()
-        for warm in (protobuf, lambda t: parse_bind(str(path), t), lambda t: full_check(str(path), t)):
-            warm(text)
+        protobuf(text)
+        parse_bind(str(path), text)
+        full_check(str(path), text)
         t = interleaved(text, str(path), args.rounds)
         base = t["protobuf"]
-        print(f"{path.name} ({len(text) / 1024:.0f} KiB): text_format.Parse {base * 1e3:.1f} ms; "
-              f"parse+bind {t['parse+bind'] / base:.2f}x; check {t['check'] / base:.2f}x")
+        print(
+            f"{path.name} ({len(text) / 1024:.0f} KiB): text_format.Parse {base * 1e3:.1f} ms; "
+            f"parse+bind {t['parse+bind'] / base:.2f}x; check {t['check'] / base:.2f}x"
+        )
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -35,25 +36,45 @@ def parse_dims(text: str) -> tuple[str, tuple[int, ...]]:
     return name, shape
 
 
+def _is_file_input(spec: str) -> bool:
+    """`--input NAME=FILE.npy` gives values (netspec run); `--input NAME=DIMS` gives a shape."""
+    return spec.partition("=")[2].lower().endswith((".npy", ".npz"))
+
+
 def _add_net_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a .prototxt (V0, V1 or V2), a solver that embeds a net, or zoo:NAME")
-    p.add_argument("--phase", choices=["test", "train"], default="test",
-                   help="which phase's layers to keep (default: test, the deploy net)")
+    p.add_argument(
+        "--phase",
+        choices=["test", "train"],
+        default="test",
+        help="which phase's layers to keep (default: test, the deploy net)",
+    )
     p.add_argument("--stage", action="append", default=None, help="a NetState stage (repeatable)")
     p.add_argument("--level", type=int, default=None, help="the NetState level")
-    p.add_argument("--input", action="append", default=[], metavar="NAME=DIMS",
-                   help="give or override an input's shape, e.g. data=1x3x224x224 (repeatable)")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=DIMS|NAME=FILE.npy",
+        help="give or override an input's shape, e.g. data=1x3x224x224; for `run`, also an "
+        "input's values from a .npy file (random values otherwise); repeatable",
+    )
     p.add_argument("--batch", type=int, default=None, help="set the batch dimension of every input")
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
     from netspec.lower import DEFAULT_OPSET
 
-    p.add_argument("--weights", metavar="FILE.caffemodel", help="trained weights, bound to layers by name "
-                   "(default: the spec's fillers, seeded)")
+    p.add_argument(
+        "--weights",
+        metavar="FILE.caffemodel",
+        help="trained weights, bound to layers by name (default: the spec's fillers, seeded)",
+    )
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
     p.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension symbolic")
-    p.add_argument("--no-fold", action="store_true", help="keep BatchNorm and Scale apart from the convolution")
+    p.add_argument(
+        "--no-fold", action="store_true", help="keep BatchNorm and Scale apart from the convolution"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for filler-initialised weights")
 
 
@@ -62,9 +83,15 @@ def _check(args):
 
     if args.batch is not None and args.batch < 1:
         raise UsageError(f"--batch {args.batch}: must be at least 1")
-    inputs = dict(parse_dims(s) for s in args.input)
-    return check(args.file, phase=TRAIN if args.phase == "train" else TEST, level=args.level,
-                 stages=args.stage, inputs=inputs, batch=args.batch)
+    inputs = dict(parse_dims(s) for s in args.input if not _is_file_input(s))
+    return check(
+        args.file,
+        phase=TRAIN if args.phase == "train" else TEST,
+        level=args.level,
+        stages=args.stage,
+        inputs=inputs,
+        batch=args.batch,
+    )
 
 
 def _finish(diagnostics: Diagnostics, sources, *, werror: bool = False, quiet_info: bool = True) -> int:
@@ -74,7 +101,9 @@ def _finish(diagnostics: Diagnostics, sources, *, werror: bool = False, quiet_in
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = sum(d.severity is Severity.WARNING for d in diagnostics)
     if errors or warnings:
-        print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr)
+        print(
+            f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr
+        )
     return SPEC_ERRORS if errors or (werror and warnings) else OK
 
 
@@ -96,10 +125,13 @@ def cmd_check(args) -> int:
     status = _finish(diagnostics, checked.spec.sources, quiet_info=not args.verbose)
     if status == OK and checked.analysis is not None:
         t = checked.analysis.totals
-        outputs = ", ".join(f"{b.name} {summary._shape(checked.analysis.shape(b))}"
-                            for b in checked.net.outputs)
-        print(f"{args.file}: ok: {len(checked.net.layers)} layers, {t['params']:,} parameters, "
-              f"{summary.human(t['macs'])} multiply-adds; outputs {outputs}")
+        outputs = ", ".join(
+            f"{b.name} {summary._shape(checked.analysis.shape(b))}" for b in checked.net.outputs
+        )
+        print(
+            f"{args.file}: ok: {len(checked.net.layers)} layers, {t['params']:,} parameters, "
+            f"{summary.human(t['macs'])} multiply-adds; outputs {outputs}"
+        )
     return status
 
 
@@ -115,8 +147,11 @@ def cmd_summary(args) -> int:
         print(summary.to_csv(checked.analysis), end="")
     else:
         print(summary.table(checked.analysis))
-    return _finish(checked.diagnostics, checked.spec.sources) if args.format == "table" else (
-        SPEC_ERRORS if checked.diagnostics.has_errors else OK)
+    return (
+        _finish(checked.diagnostics, checked.spec.sources)
+        if args.format == "table"
+        else (SPEC_ERRORS if checked.diagnostics.has_errors else OK)
+    )
 
 
 def cmd_upgrade(args) -> int:
@@ -142,7 +177,10 @@ def write_atomic(path: str, data: bytes) -> None:
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".netspec-", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".netspec-", dir=directory)
+    except OSError as problem:
+        raise UsageError(f"cannot write {path}: {problem.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -163,14 +201,22 @@ def _compile(args, checked):
     analysis = checked.analysis
     diagnostics = checked.diagnostics
     if not lower.MIN_OPSET <= args.opset <= lower.max_opset():
-        raise UsageError(f"--opset {args.opset}: netspec writes opsets {lower.MIN_OPSET} to {lower.max_opset()} "
-                         "(the newest the installed onnxruntime runs)")
+        raise UsageError(
+            f"--opset {args.opset}: netspec writes opsets {lower.MIN_OPSET} to {lower.max_opset()} "
+            "(the newest the installed onnxruntime runs)"
+        )
     given = binary.read_weights(args.weights) if args.weights else None
+    if given is not None:
+        diagnostics.extend(given.diagnostics)
     blobs = weights.bind(analysis, given, diagnostics, seed=args.seed)
     if diagnostics.has_errors:
         return None
-    options = lower.Options(opset=args.opset, dynamic_batch=args.dynamic_batch, fold=not args.no_fold,
-                            source=os.path.basename(checked.spec.source_map.source.path))
+    options = lower.Options(
+        opset=args.opset,
+        dynamic_batch=args.dynamic_batch,
+        fold=not args.no_fold,
+        source=os.path.basename(checked.spec.source_map.source.path),
+    )
     return lower.lower(analysis, blobs, diagnostics, options)
 
 
@@ -183,12 +229,138 @@ def cmd_compile(args) -> int:
     if model is None:
         return status or SPEC_ERRORS
     onnx.checker.check_model(model, full_check=True)
-    output = args.output or os.path.splitext(os.path.basename(checked.spec.source_map.source.path))[0] + ".onnx"
+    output = (
+        args.output or os.path.splitext(os.path.basename(checked.spec.source_map.source.path))[0] + ".onnx"
+    )
     write_atomic(output, model.SerializeToString())
     params = sum(int(__import__("numpy").prod(t.dims)) for t in model.graph.initializer)
-    print(f"wrote {output}: opset {args.opset}, {len(model.graph.node)} nodes, {params:,} weights"
-          f"{', dynamic batch' if args.dynamic_batch else ''}")
+    print(
+        f"wrote {output}: opset {args.opset}, {len(model.graph.node)} nodes, {params:,} weights"
+        f"{', dynamic batch' if args.dynamic_batch else ''}"
+    )
     return status
+
+
+def cmd_zoo(args) -> int:
+    from netspec import summary, zoo
+    from netspec.pipeline import check
+
+    if args.action == "path":
+        print(zoo.path(_zoo_name(args)))
+        return OK
+    if args.action == "show":
+        name = _zoo_name(args)
+        entry = zoo.ENTRIES[name]
+        checked = check(zoo.path(name))
+        print(f"{name}: {entry['title']}\n{entry['paper']}\n")
+        print(summary.table(checked.analysis))
+        return _finish(checked.diagnostics, checked.spec.sources)
+    rows = [("name", "paper", "year", "parameters", "multiply-adds", "input")]
+    for name in zoo.names():
+        entry = zoo.ENTRIES[name]
+        totals = check(zoo.path(name)).analysis.totals
+        author = re.match(r"(?:[A-Z]\.\s*)+([\w-]+)", entry["paper"])  # "K. He, X. Zhang, ..." -> He
+        cited = f"{author.group(1)} et al." if author else entry["paper"].split(",")[0][:30]
+        rows.append(
+            (
+                name,
+                cited,
+                str(entry["year"]),
+                f"{totals['params']:,}",
+                summary.human(totals["macs"]),
+                "x".join(str(d) for d in entry["input"]),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(
+                c.rjust(w) if i in (3, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+            ).rstrip()
+        )
+    return OK
+
+
+def _zoo_name(args) -> str:
+    from netspec import zoo
+
+    if not args.name:
+        raise UsageError(f"netspec zoo {args.action} NAME: which one? ({', '.join(zoo.names())})")
+    try:
+        zoo.path(args.name)
+    except KeyError as problem:
+        raise UsageError(str(problem.args[0]) if problem.args else str(problem)) from None
+    return args.name
+
+
+def cmd_init_weights(args) -> int:
+    from netspec import weights
+
+    checked = _check(args)
+    if checked.analysis is not None and not checked.diagnostics.has_errors:
+        weights.init_weights(checked.analysis, args.output, seed=args.seed, diagnostics=checked.diagnostics)
+    status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
+    if status == OK:
+        print(f"wrote {args.output}")
+    return status
+
+
+def cmd_run(args) -> int:
+    import numpy as np
+
+    from netspec import runtime
+
+    try:
+        if args.file.endswith(".onnx"):
+            model = args.file
+        else:
+            checked = _check(args)
+            model = (
+                _compile(args, checked) if checked.analysis and not checked.diagnostics.has_errors else None
+            )
+            status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
+            if model is None:
+                return status or SPEC_ERRORS
+        providers, note = runtime.choose_providers(args.provider)
+        session, info = runtime.session(model, providers, note=note, threads=args.threads)
+        files = [spec for spec in args.input if _is_file_input(spec)]
+        feeds, notes = runtime.load_inputs(files, session) if files else ({}, [])
+        given = set(feeds)
+        feeds.update(
+            {k: v for k, v in runtime.random_feeds(session, seed=args.seed).items() if k not in given}
+        )
+        for line in notes:
+            print(f"note: {line}", file=sys.stderr)
+        print(info, file=sys.stderr)
+        outputs = runtime.run(session, feeds)
+        for name, value in outputs.items():
+            stats = (
+                f"min {value.min():.6g}, max {value.max():.6g}, mean {value.mean():.6g}" if value.size else ""
+            )
+            print(f"{name}: {'x'.join(map(str, value.shape))} {value.dtype}  {stats}")
+        if args.out:
+            import io
+
+            buffer = io.BytesIO()
+            np.savez(
+                buffer,
+                **{f"in:{k}": v for k, v in feeds.items()},
+                **{f"out:{k}": v for k, v in outputs.items()},
+            )
+            write_atomic(args.out, buffer.getvalue())
+            print(f"wrote {args.out}", file=sys.stderr)
+        if args.repeat:
+            t = runtime.time(session, feeds, args.repeat)
+            print(
+                f"latency: median {t['median_ms']:.3f} ms, min {t['min_ms']:.3f} ms over {t['repeat']} runs; "
+                f"throughput {t['throughput_per_s']:.1f}/s at batch {t['batch']}"
+            )
+    except runtime.RunError as problem:
+        print(render_all([problem.diagnostic()]), file=sys.stderr)
+        return (
+            CANNOT_RUN if problem.code in ("NS0500", "NS0501", "NS0502", "NS0507", "NS0509") else SPEC_ERRORS
+        )
+    return OK
 
 
 def cmd_layers(args) -> int:
@@ -228,6 +400,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="the .onnx file to write (default: the spec's name)")
     p.add_argument("-v", "--verbose", action="store_true", help="also show info diagnostics")
     p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("run", help="run an .onnx model, or a spec compiled on the fly, with onnxruntime")
+    _add_net_options(p)
+    _add_compile_options(p)
+    p.add_argument(
+        "--provider",
+        choices=["auto", "cuda", "cpu"],
+        default="auto",
+        help="auto: CUDA when it really loads, else CPU (default)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
+    p.add_argument("--out", metavar="OUT.npz", help="save inputs and outputs")
+    p.add_argument("--repeat", type=int, default=0, metavar="N", help="time N runs: median, min, throughput")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show info diagnostics")
+    p.set_defaults(run=cmd_run)
+
+    p = sub.add_parser("init-weights", help="write a .caffemodel of the spec's fillers (seeded)")
+    _add_net_options(p)
+    p.add_argument("-o", "--output", required=True, metavar="W.caffemodel")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-v", "--verbose", action="store_true", help="also show info diagnostics")
+    p.set_defaults(run=cmd_init_weights)
+
+    p = sub.add_parser("zoo", help="the networks that ship with netspec: list, show NAME, path NAME")
+    p.add_argument("action", choices=["list", "show", "path"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(run=cmd_zoo)
 
     p = sub.add_parser("layers", help="list the layer types netspec knows")
     p.set_defaults(run=cmd_layers)

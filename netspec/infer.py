@@ -41,8 +41,11 @@ class LayerInfo:
     def memory(self) -> int:
         """Bytes of the values this layer writes (an in-place top reuses its bottom's memory)."""
         bottoms = {b.name for b in self.layer.bottoms}
-        return sum(count(s) * FLOAT_BYTES for s, t in zip(self.tops, self.layer.tops)
-                   if s is not None and t.name not in bottoms)
+        return sum(
+            count(s) * FLOAT_BYTES
+            for s, t in zip(self.tops, self.layer.tops)
+            if s is not None and t.name not in bottoms
+        )
 
 
 @dataclass
@@ -95,8 +98,9 @@ class Analysis:
         return peak
 
 
-def infer(net: Net, diagnostics: Diagnostics, *, inputs: dict[str, Shape] | None = None,
-          batch: int | None = None) -> Analysis:
+def infer(
+    net: Net, diagnostics: Diagnostics, *, inputs: dict[str, Shape] | None = None, batch: int | None = None
+) -> Analysis:
     """Every blob's shape and every layer's costs, by Caffe's arithmetic."""
     analysis = Analysis(net, diagnostics)
     options = {"inputs": dict(inputs or {}), "batch": batch}
@@ -136,28 +140,38 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
     except ShapeError:
         info.tops = [None] * len(layer.tops)
     except Exception as problem:  # a bug of ours must not become a user's traceback
-        ctx.error("NS0399", f"netspec failed inside the {layer.type} shape rule ({type(problem).__name__}: "
-                  f"{problem}); this is a bug in netspec, please report it with this spec",
-                  help="the blobs this layer writes are treated as unknown")
+        ctx.error(
+            "NS0399",
+            f"netspec failed inside the {layer.type} shape rule ({type(problem).__name__}: "
+            f"{problem}); this is a bug in netspec, please report it with this spec",
+            help="the blobs this layer writes are treated as unknown",
+        )
         info.tops = [None] * len(layer.tops)
 
 
 def _counts_ok(kind: LayerType, ctx: ShapeContext) -> bool:
     layer = ctx.layer
     ok = True
-    for what, (low, high), n in (("bottom", kind.bottoms, len(layer.param.bottom)),
-                                 ("top", kind.tops, len(layer.param.top))):
+    for what, (low, high), n in (
+        ("bottom", kind.bottoms, len(layer.param.bottom)),
+        ("top", kind.tops, len(layer.param.top)),
+    ):
         if n < low or (high is not None and n > high):
-            want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
-                    else f"{low} to {high}")
-            ctx.error("NS0300", f"a {layer.type} layer takes {want} {what}{'s' if want != 'exactly 1' else ''}, "
-                      f"got {n}", (what, max(n - 1, 0)) if n else None)
+            want = (
+                f"exactly {low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+            )
+            ctx.error(
+                "NS0300",
+                f"a {layer.type} layer takes {want} {what}{'s' if want != 'exactly 1' else ''}, got {n}",
+                (what, max(n - 1, 0)) if n else None,
+            )
             ok = False
     return ok
 
 
-def _receptive(kind: LayerType, ctx: ShapeContext, info: LayerInfo,
-               below: list[list[tuple[float, float]] | None]) -> list[tuple[float, float]] | None:
+def _receptive(
+    kind: LayerType, ctx: ShapeContext, info: LayerInfo, below: list[list[tuple[float, float]] | None]
+) -> list[tuple[float, float]] | None:
     """Compose the receptive field: size grows by (k − 1)·jump, jump multiplies by stride."""
     if kind.source or not ctx.bottoms:
         top = info.tops[0] if info.tops else None
@@ -177,7 +191,7 @@ def _receptive(kind: LayerType, ctx: ShapeContext, info: LayerInfo,
         if len(bottom) - 2 != len(rf):  # no spatial axes left: the field is already the whole input
             return rf
         return [(size + (n - 1) * jump, jump * n) for (size, jump), n in zip(rf, bottom[2:])]
-    steps = window[-len(rf):] if rf else []
+    steps = window[-len(rf) :] if rf else []
     out = list(rf)
     for i, w in enumerate(steps):
         size, jump = rf[len(rf) - len(steps) + i]
@@ -194,13 +208,21 @@ def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
     near += [k for k in known if k.lower() == layer.type.lower() and k not in near]
     span = net.source_map.span(layer.path + ("type",), value=True)
     if not layer.type:
-        diagnostics.error("NS0308", f"layer '{layer.name}' has no type", span,
-                          help="set type: \"Convolution\" (or another layer type)", layer=layer.name)
+        diagnostics.error(
+            "NS0308",
+            f"layer '{layer.name}' has no type",
+            span,
+            help='set type: "Convolution" (or another layer type)',
+            layer=layer.name,
+        )
         return
     diagnostics.error(
-        "NS0309", f"layer '{layer.name}' has type '{layer.type}', which netspec does not know",
-        span, layer=layer.name,
+        "NS0309",
+        f"layer '{layer.name}' has type '{layer.type}', which netspec does not know",
+        span,
+        layer=layer.name,
         notes=["the blobs it writes are unknown; layers below them are not checked"],
-        help=("did you mean " + " or ".join(f"'{n}'" for n in near) + "?") if near
+        help=("did you mean " + " or ".join(f"'{n}'" for n in near) + "?")
+        if near
         else "it is not a BVLC Caffe layer type; see `netspec layers` for the known ones",
     )

@@ -62,8 +62,9 @@ class Net:
         return next(layer for layer in self.layers if layer.name == name)
 
 
-def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
-          diagnostics: Diagnostics) -> Net:
+def build(
+    param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap, diagnostics: Diagnostics
+) -> Net:
     """The IR of `param`'s layers at indices `keep` (those the phase selects).
 
     Reports a bottom nothing produced, a top produced twice other than in
@@ -84,7 +85,8 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
             # Caffe itself accepts this (mnist_autoencoder.prototxt has two 'loss' layers), but
             # weights are bound by name, so it is ambiguous for any layer that has them.
             diagnostics.warning(
-                "NS0203", f"layer name '{lp.name}' is used twice",
+                "NS0203",
+                f"layer name '{lp.name}' is used twice",
                 source_map.span(path + ("name",), value=True),
                 notes=[f"first used at line {first.line}"] if first else [],
                 help="give each layer its own name; weights are bound to layers by name",
@@ -100,10 +102,15 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
                 near = difflib.get_close_matches(bottom, list(current), n=3, cutoff=0.6)
                 elsewhere = _produced_when_excluded(param, keep, index, bottom)
                 missing[bottom] = diagnostics.error(
-                    "NS0201", f"layer '{name}' reads blob '{bottom}', which no earlier layer produces",
+                    "NS0201",
+                    f"layer '{name}' reads blob '{bottom}', which no earlier layer produces",
                     source_map.span(path + ("bottom", i), value=True),
-                    help=elsewhere or (("did you mean " + " or ".join(f"'{n}'" for n in near) + "?") if near
-                                       else "a bottom must be the top of a layer above this one"),
+                    help=elsewhere
+                    or (
+                        ("did you mean " + " or ".join(f"'{n}'" for n in near) + "?")
+                        if near
+                        else "a bottom must be the top of a layer above this one"
+                    ),
                     layer=name,
                 )
                 continue
@@ -118,7 +125,8 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
                     "NS0202",
                     f"layer '{name}' writes blob '{top}', which layer '{producer}' already produces",
                     source_map.span(path + ("top", i), value=True),
-                    help="rename this top; only an in-place layer (top equal to its bottom) may write a blob again",
+                    help="rename this top; only an in-place layer (top equal to its bottom) "
+                    "may write a blob again",
                     layer=name,
                 )
             key = top if previous is None else _fresh(top, name, net.blobs)
@@ -130,8 +138,9 @@ def build(param: caffe_pb2.NetParameter, keep: list[int], source_map: SourceMap,
     return net
 
 
-def _produced_when_excluded(param: caffe_pb2.NetParameter, keep: list[int], before: int,
-                            blob: str) -> str | None:
+def _produced_when_excluded(
+    param: caffe_pb2.NetParameter, keep: list[int], before: int, blob: str
+) -> str | None:
     """When layers the phase or stage left out write `blob`, say how to select them."""
     kept = set(keep)
     producers, ways = [], []
@@ -151,8 +160,10 @@ def _produced_when_excluded(param: caffe_pb2.NetParameter, keep: list[int], befo
         return None
     how = " or ".join(f"`{w}`" for w in ways) if ways else "another phase or stage"
     names = list(dict.fromkeys(producers))
-    return (f"layer{'s' * (len(names) > 1)} {', '.join(names)} write{'s' * (len(names) == 1)} '{blob}' but "
-            f"{'are' if len(names) > 1 else 'is'} not selected in this phase and stage; select with {how}")
+    return (
+        f"layer{'s' * (len(names) > 1)} {', '.join(names)} write{'s' * (len(names) == 1)} '{blob}' but "
+        f"{'are' if len(names) > 1 else 'is'} not selected in this phase and stage; select with {how}"
+    )
 
 
 def _fresh(name: str, layer: str, taken: dict) -> str:

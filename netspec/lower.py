@@ -43,9 +43,15 @@ def max_opset() -> int:
     newest = DEFAULT_OPSET
     for opset in range(DEFAULT_OPSET + 1, onnx.defs.onnx_opset_version() + 1):
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-        model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x],
-                                                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]),
-                                  opset_imports=[helper.make_opsetid("", opset)])
+        model = helper.make_model(
+            helper.make_graph(
+                [helper.make_node("Relu", ["x"], ["y"])],
+                "probe",
+                [x],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+            ),
+            opset_imports=[helper.make_opsetid("", opset)],
+        )
         model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
         try:
             ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -58,8 +64,16 @@ def max_opset() -> int:
 class LowerContext:
     """What a layer's lowering sees, and where it puts its nodes."""
 
-    def __init__(self, graph: GraphBuilder, info: LayerInfo, inputs: list[str], outputs: list[str],
-                 in_shapes: list[Shape], blobs: list[np.ndarray], shape_context: ShapeContext) -> None:
+    def __init__(
+        self,
+        graph: GraphBuilder,
+        info: LayerInfo,
+        inputs: list[str],
+        outputs: list[str],
+        in_shapes: list[Shape],
+        blobs: list[np.ndarray],
+        shape_context: ShapeContext,
+    ) -> None:
         self.graph = graph
         self.layer = info.layer
         self.info = info
@@ -130,8 +144,12 @@ def tensor_names(analysis: Analysis) -> dict[str, str]:
     return names
 
 
-def lower(analysis: Analysis, weights: dict[str, list[np.ndarray]], diagnostics: Diagnostics,
-          options: Options | None = None) -> onnx.ModelProto | None:
+def lower(
+    analysis: Analysis,
+    weights: dict[str, list[np.ndarray]],
+    diagnostics: Diagnostics,
+    options: Options | None = None,
+) -> onnx.ModelProto | None:
     """The ONNX model of an analysed net, or None when a layer cannot be lowered (reported)."""
     options = options or Options()
     net = analysis.net
@@ -158,21 +176,30 @@ def lower(analysis: Analysis, weights: dict[str, list[np.ndarray]], diagnostics:
             continue
         in_shapes = [analysis.shape(b) for b in layer.bottoms]
         ctx = LowerContext(
-            graph, info, [names[b.key] for b in layer.bottoms], [names[t.key] for t in layer.tops],
-            in_shapes, weights.get(layer.name, []),
+            graph,
+            info,
+            [names[b.key] for b in layer.bottoms],
+            [names[t.key] for t in layer.tops],
+            in_shapes,
+            weights.get(layer.name, []),
             ShapeContext(layer, in_shapes, Diagnostics(), net.source_map),
         )
         try:
             kind.lower(ctx)
         except NotImplementedError as problem:
-            diagnostics.error("NS0402", f"{layer.name}: {problem}",
-                              net.source_map.span(layer.path + ("type",), value=True), layer=layer.name)
+            diagnostics.error(
+                "NS0402",
+                f"{layer.name}: {problem}",
+                net.source_map.span(layer.path + ("type",), value=True),
+                layer=layer.name,
+            )
             ok = False
             continue
         lowered_keys.update(t.key for t in layer.tops)
     if dropped:
         diagnostics.info(
-            "NS0401", f"left out of the inference graph, as training-only: {', '.join(dropped)}",
+            "NS0401",
+            f"left out of the inference graph, as training-only: {', '.join(dropped)}",
         )
     if not ok:
         return None
@@ -185,17 +212,23 @@ def lower(analysis: Analysis, weights: dict[str, list[np.ndarray]], diagnostics:
     value_info = [
         _value_info(names[key], analysis.shapes[key], options.dynamic_batch)
         for key in analysis.shapes
-        if key in lowered_keys and key not in output_keys and names[key] not in input_names
+        if key in lowered_keys
+        and key not in output_keys
+        and names[key] not in input_names
         and analysis.shapes[key] is not None
     ]
     model = helper.make_model(
         helper.make_graph(
-            graph.nodes, net.name or "net", inputs,
+            graph.nodes,
+            net.name or "net",
+            inputs,
             [_value_info(names[b.key], analysis.shape(b), options.dynamic_batch) for b in outputs],
-            initializer=graph.initializers, value_info=value_info,
+            initializer=graph.initializers,
+            value_info=value_info,
         ),
         opset_imports=[helper.make_opsetid("", options.opset)],
-        producer_name="netspec", producer_version=__version__,
+        producer_name="netspec",
+        producer_version=__version__,
     )
     model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
     helper.set_model_props(model, {"netspec.source": options.source, "netspec.version": __version__})

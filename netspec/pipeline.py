@@ -28,21 +28,31 @@ def load(path: str, content: str | None = None) -> Spec:
     return load_text(resolve(path), content)
 
 
-def select(spec: Spec, *, phase: int = TEST, level: int | None = None,
-           stages: list[str] | None = None) -> Net:
+def select(
+    spec: Spec, *, phase: int = TEST, level: int | None = None, stages: list[str] | None = None
+) -> Net:
     """The IR of the layers the NetState selects (TEST, the deploy phase, by default)."""
     if spec.test_state is not None and phase == TEST and stages is None and level is None:
         stages, level = list(spec.test_state.stage), spec.test_state.level
-        spec.diagnostics.info("NS0004", "testing in the solver's first test_state"
-                              + (f" (stage {', '.join(stages)})" if stages else ""))
+        spec.diagnostics.info(
+            "NS0004",
+            "testing in the solver's first test_state" + (f" (stage {', '.join(stages)})" if stages else ""),
+        )
     state = net_state(spec.param, phase, level, stages)
     keep = [i for i, layer in enumerate(spec.param.layer) if layer_included(layer, state)]
     return build(spec.param, keep, spec.source_map, spec.diagnostics)
 
 
-def check(path: str, *, content: str | None = None, phase: int = TEST, level: int | None = None,
-          stages: list[str] | None = None, inputs: dict[str, Shape] | None = None,
-          batch: int | None = None) -> Checked:
+def check(
+    path: str,
+    *,
+    content: str | None = None,
+    phase: int = TEST,
+    level: int | None = None,
+    stages: list[str] | None = None,
+    inputs: dict[str, Shape] | None = None,
+    batch: int | None = None,
+) -> Checked:
     """Load, select and shape-check a spec; every problem found is in `.diagnostics`."""
     spec = load(path, content)
     if any(d.code in ("NS0101", "NS0102", "NS0001") for d in spec.diagnostics.errors):

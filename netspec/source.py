@@ -67,8 +67,11 @@ class SourceMap:
         if path and isinstance(path[-1], str) and path not in self.names and path + (0,) in self.names:
             path = path + (0,)  # a repeated field named without an index: its first element
         while path:
-            hit = (value and (self.values.get(path) or self.values.get(path + (0,)))) or \
-                self.names.get(path) or self.names.get(path + (0,))
+            hit = (
+                (value and (self.values.get(path) or self.values.get(path + (0,))))
+                or self.names.get(path)
+                or self.names.get(path + (0,))
+            )
             if hit:
                 return self.source.span(*hit)
             path = path[:-1]

@@ -30,18 +30,22 @@ def _rf(info: LayerInfo) -> str:
 def layer_records(analysis: Analysis) -> list[dict]:
     records = []
     for info in analysis.layers:
-        records.append({
-            "name": info.layer.name,
-            "type": info.layer.type,
-            "bottoms": [b.name for b in info.layer.bottoms],
-            "tops": [t.name for t in info.layer.tops],
-            "shapes": [list(s) if s is not None else None for s in info.tops],
-            "params": info.params,
-            "buffers": info.buffers,
-            "macs": info.macs,
-            "memory_bytes": info.memory,
-            "receptive_field": [{"size": s, "stride": j} for s, j in info.receptive] if info.receptive else None,
-        })
+        records.append(
+            {
+                "name": info.layer.name,
+                "type": info.layer.type,
+                "bottoms": [b.name for b in info.layer.bottoms],
+                "tops": [t.name for t in info.layer.tops],
+                "shapes": [list(s) if s is not None else None for s in info.tops],
+                "params": info.params,
+                "buffers": info.buffers,
+                "macs": info.macs,
+                "memory_bytes": info.memory,
+                "receptive_field": [{"size": s, "stride": j} for s, j in info.receptive]
+                if info.receptive
+                else None,
+            }
+        )
     return records
 
 
@@ -62,18 +66,26 @@ def table(analysis: Analysis) -> str:
     headers = ["layer", "type", "output", "params", "MACs", "memory", "receptive field"]
     rows = []
     for info in analysis.layers:
-        rows.append([
-            info.layer.name, info.layer.type, ", ".join(_shape(s) for s in info.tops) or "-",
-            f"{info.params:,}" + (f" (+{info.buffers:,})" if info.buffers else "") if info.weights else "",
-            f"{info.macs:,}" if info.macs else "",
-            human(info.memory, "B") if info.memory else "",
-            _rf(info),
-        ])
+        rows.append(
+            [
+                info.layer.name,
+                info.layer.type,
+                ", ".join(_shape(s) for s in info.tops) or "-",
+                f"{info.params:,}" + (f" (+{info.buffers:,})" if info.buffers else "")
+                if info.weights
+                else "",
+                f"{info.macs:,}" if info.macs else "",
+                human(info.memory, "B") if info.memory else "",
+                _rf(info),
+            ]
+        )
     right = {3, 4, 5}
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
 
     out = [line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
     out.append("")
@@ -83,17 +95,20 @@ def table(analysis: Analysis) -> str:
 
 def totals_lines(analysis: Analysis) -> list[str]:
     t = analysis.totals
-    batch = next((s[0] for i in analysis.layers if i.kind is not None and i.kind.source
-                  for s in i.tops if s), 1)
+    batch = next(
+        (s[0] for i in analysis.layers if i.kind is not None and i.kind.source for s in i.tops if s), 1
+    )
     lines = [
         f"parameters      {t['params']:,} ({human(t['param_bytes'], 'B')} as float32)"
         + (f"; buffers {t['buffers']:,} (BatchNorm statistics, not learned)" if t["buffers"] else ""),
         f"multiply-adds   {t['macs']:,} ({human(t['macs'])}) at batch {batch}",
-        f"activations     {human(t['activation_bytes'], 'B')} in all, peak {human(t['peak_activation_bytes'], 'B')}"
-        f" alive at once",
+        f"activations     {human(t['activation_bytes'], 'B')} in all, "
+        f"peak {human(t['peak_activation_bytes'], 'B')} alive at once",
     ]
     if t["params"]:
-        lines.append(f"parameter share fully connected {t['fc_share']:.1%}, convolution {t['conv_share']:.1%}")
+        lines.append(
+            f"parameter share fully connected {t['fc_share']:.1%}, convolution {t['conv_share']:.1%}"
+        )
     return lines
 
 
@@ -107,8 +122,20 @@ def to_json(analysis: Analysis, diagnostics=None, *, file: str | None = None) ->
 def to_csv(analysis: Analysis) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["name", "type", "output", "params", "buffers", "macs", "memory_bytes", "receptive_field"])
+    writer.writerow(
+        ["name", "type", "output", "params", "buffers", "macs", "memory_bytes", "receptive_field"]
+    )
     for record, info in zip(layer_records(analysis), analysis.layers):
-        writer.writerow([record["name"], record["type"], ";".join(_shape(s) for s in info.tops),
-                         record["params"], record["buffers"], record["macs"], record["memory_bytes"], _rf(info)])
+        writer.writerow(
+            [
+                record["name"],
+                record["type"],
+                ";".join(_shape(s) for s in info.tops),
+                record["params"],
+                record["buffers"],
+                record["macs"],
+                record["memory_bytes"],
+                _rf(info),
+            ]
+        )
     return buffer.getvalue()

@@ -14,13 +14,17 @@ import sys
 os.environ.setdefault("GLOG_minloglevel", "2")
 sys.path.insert(0, os.environ.get("CAFFE_PYTHON", "/opt/caffe/python"))
 
-import caffe  # noqa: E402
-import numpy as np  # noqa: E402
+import caffe
+import numpy as np
 
 
 def main(prototxt: str, weights: str, inputs: str, out: str) -> None:
     caffe.set_mode_cpu()
-    net = caffe.Net(prototxt, caffe.TEST) if weights == "-" else caffe.Net(prototxt, caffe.TEST, weights=weights)
+    net = (
+        caffe.Net(prototxt, caffe.TEST)
+        if weights == "-"
+        else caffe.Net(prototxt, caffe.TEST, weights=weights)
+    )
     feeds = np.load(inputs)
     for name in feeds.files:
         net.blobs[name].reshape(*feeds[name].shape)

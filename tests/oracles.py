@@ -38,8 +38,9 @@ needs_caffe = pytest.mark.skipif(not caffe_available(), reason=CAFFE_MISSING)
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared corpus is absent ({CORPUS})")
 
 
-def analyse(text: str, *, batch: int | None = None, inputs: dict | None = None,
-            name: str = "net.prototxt") -> tuple[Analysis, Diagnostics]:
+def analyse(
+    text: str, *, batch: int | None = None, inputs: dict | None = None, name: str = "net.prototxt"
+) -> tuple[Analysis, Diagnostics]:
     checked = check(name, content=text, batch=batch, inputs=inputs)
     assert checked.analysis is not None, render_all(checked.diagnostics, checked.spec.sources)
     return checked.analysis, checked.diagnostics
@@ -64,16 +65,27 @@ def random_weights(analysis: Analysis, seed: int = 0) -> dict[str, list[np.ndarr
                 fan_in = int(np.prod(shape[1:])) or 1
                 a = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
             else:
-                a = rng.uniform(0.5, 1.5, shape) if spec.name in ("scale", "slopes") else \
-                    rng.standard_normal(shape) * 0.1
+                a = (
+                    rng.uniform(0.5, 1.5, shape)
+                    if spec.name in ("scale", "slopes")
+                    else rng.standard_normal(shape) * 0.1
+                )
             blobs.append(a.astype(np.float32))
         if blobs:
             out[info.layer.name] = blobs
     return out
 
 
-def compile_text(text: str, weights: dict | None = None, *, batch: int | None = None, opset: int = 22,
-                 dynamic_batch: bool = False, seed: int = 0, inputs: dict | None = None):
+def compile_text(
+    text: str,
+    weights: dict | None = None,
+    *,
+    batch: int | None = None,
+    opset: int = 22,
+    dynamic_batch: bool = False,
+    seed: int = 0,
+    inputs: dict | None = None,
+):
     """(model, analysis, diagnostics) for a prototxt text; the model passes ONNX's full check."""
     analysis, diagnostics = analyse(text, batch=batch, inputs=inputs)
     weights = random_weights(analysis, seed) if weights is None else weights
@@ -113,6 +125,7 @@ def run_opencv(text: str, weights: dict, feeds: dict[str, np.ndarray], outputs: 
         write_caffemodel(model, text, weights)
         net = cv2.dnn.readNetFromCaffe(str(proto), str(model))
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.enableFusion(False)  # every layer keeps its own output, as in Caffe
     for name, array in feeds.items():
         net.setInput(np.ascontiguousarray(array), name)
     results = net.forward(outputs)
@@ -130,9 +143,17 @@ def run_caffe(text: str, weights: dict | None, feeds: dict[str, np.ndarray], out
             write_caffemodel(model, text, weights)
         np.savez(Path(tmp, "in.npz"), **feeds)
         done = subprocess.run(
-            [str(CAFFE_PYTHON), str(ROOT / "tests" / "caffe_forward.py"), str(proto),
-             str(model) if weights is not None else "-", str(Path(tmp, "in.npz")), str(Path(tmp, "out.npz"))],
-            capture_output=True, text=True, env={**os.environ, "GLOG_minloglevel": "2"},
+            [
+                str(CAFFE_PYTHON),
+                str(ROOT / "tests" / "caffe_forward.py"),
+                str(proto),
+                str(model) if weights is not None else "-",
+                str(Path(tmp, "in.npz")),
+                str(Path(tmp, "out.npz")),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "GLOG_minloglevel": "2"},
         )
         assert done.returncode == 0, done.stderr[-3000:]
         blobs = np.load(Path(tmp, "out.npz"))
@@ -173,6 +194,16 @@ def check_shapes_match_onnx(model: onnx.ModelProto) -> None:
 
 
 __all__ = [
-    "CORPUS", "analyse", "check_shapes_match_onnx", "compile_text", "needs_caffe", "needs_corpus",
-    "random_inputs", "random_weights", "rel_error", "run_caffe", "run_onnx", "run_opencv",
+    "CORPUS",
+    "analyse",
+    "check_shapes_match_onnx",
+    "compile_text",
+    "needs_caffe",
+    "needs_corpus",
+    "random_inputs",
+    "random_weights",
+    "rel_error",
+    "run_caffe",
+    "run_onnx",
+    "run_opencv",
 ]

@@ -16,8 +16,10 @@ HEAD = 'name: "t"\nlayer { name: "data" type: "Input" top: "data" input_param { 
 
 
 def conv(body: str, extra: str = "") -> str:
-    return HEAD + f'layer {{ name: "conv1" type: "Convolution" bottom: "data" top: "conv1" {extra}\n' \
-                  f"  convolution_param {{ {body} }}\n}}\n"
+    return (
+        HEAD + f'layer {{ name: "conv1" type: "Convolution" bottom: "data" top: "conv1" {extra}\n'
+        f"  convolution_param {{ {body} }}\n}}\n"
+    )
 
 
 def position(text: str, token: str, occurrence: int = 1) -> tuple[int, int]:
@@ -43,80 +45,243 @@ WARNINGS = {"NS0203"}  # a layer name used twice: Caffe accepts it, weights boun
 
 CASES = [
     # (id, text, code, token the caret points at, occurrence, words the message or help must contain)
-    ("misspelt_field_suggests_nearest", conv("num_output: 4 kernal_size: 3"), "NS0103", "kernal_size", 1,
-     ["unknown field 'kernal_size' in ConvolutionParameter", "did you mean 'kernel_size'?"]),
-    ("param_field_written_in_layer_says_where_it_belongs",
-     HEAD + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c" kernel_size: 3 }\n',
-     "NS0103", "kernel_size", 1, ["belongs inside convolution_param"]),
-    ("unknown_top_level_field", HEAD + "layerz { }\n", "NS0103", "layerz", 1,
-     ["unknown field 'layerz' in NetParameter", "'layer'"]),
-    ("unknown_enum_value_lists_valid_ones",
-     HEAD + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAXX kernel_size: 2 } }\n',
-     "NS0104", "MAXX", 1, ["not a value of PoolMethod", "MAX, AVE, STOCHASTIC", "did you mean MAX?"]),
-    ("enum_value_in_lower_case_suggests_upper",
-     HEAD + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: max kernel_size: 2 } }\n',
-     "NS0104", "max", 1, ["did you mean MAX?"]),
-    ("enum_number_out_of_range",
-     HEAD + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: 7 kernel_size: 2 } }\n',
-     "NS0104", "7", 1, ["7 is not a value of PoolMethod"]),
-    ("quoted_number_for_integer_field", conv('num_output: "4" kernel_size: 3'), "NS0105", '"4"', 1,
-     ["expects an unsigned integer, found a string"]),
-    ("fraction_for_integer_field_suggests_whole", conv("num_output: 4.0 kernel_size: 3"), "NS0105", "4.0", 1,
-     ["expects an unsigned integer, found 4.0", "write a whole number, e.g. 4"]),
-    ("identifier_for_integer_field", conv("num_output: four kernel_size: 3"), "NS0105", "four", 1,
-     ["expects an unsigned integer, found an identifier (four)"]),
-    ("negative_for_unsigned_field", conv("num_output: -4 kernel_size: 3"), "NS0105", "-4", 1,
-     ["out of range"]),
-    ("integer_overflow", conv("num_output: 99999999999 kernel_size: 3"), "NS0105", "99999999999", 1,
-     ["out of range for an unsigned integer"]),
-    ("unquoted_string_says_quote_it", HEAD + "layer { name: conv9 }\n", "NS0105", "conv9", 1,
-     ["expects a string", 'quote it: "conv9"']),
-    ("bool_spelt_yes", conv("num_output: 4 kernel_size: 3 bias_term: yes"), "NS0105", "yes", 1,
-     ["expects true or false"]),
-    ("number_for_float_field_accepts_but_string_does_not",
-     HEAD + 'layer { name: "l" type: "LRN" bottom: "data" top: "l" lrn_param { alpha: "0.1" } }\n',
-     "NS0105", '"0.1"', 1, ["expects a number, found a string"]),
-    ("block_for_scalar_field", conv("num_output { } kernel_size: 3"), "NS0105", "num_output", 1,
-     ["expects an unsigned integer, not a message block", "write num_output: <value>"]),
-    ("scalar_for_message_field", HEAD + 'layer { name: "c" type: "Convolution" convolution_param: 5 }\n',
-     "NS0105", "convolution_param", 1, ["is a message (ConvolutionParameter)", "write convolution_param { ... }"]),
-    ("list_for_singular_field", conv("num_output: [4, 5] kernel_size: 3"), "NS0105", "num_output", 1,
-     ["holds one value, not a list"]),
-    ("singular_field_given_twice", conv("num_output: 4 num_output: 5 kernel_size: 3"), "NS0106", "num_output", 2,
-     ["field 'num_output' is given twice", "remove one of them"]),
-    ("message_field_given_twice",
-     HEAD + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n convolution_param { num_output: 1 }\n'
-            " convolution_param { kernel_size: 1 } }\n",
-     "NS0106", "convolution_param", 2, ["given twice", "merge them"]),
-    ("unclosed_block_points_at_end", HEAD + 'layer { name: "c" type: "ReLU"\n', "NS0101", None, 0,
-     ["unexpected end of file", "never closed"]),
-    ("stray_closing_brace", HEAD + "}\n", "NS0101", "}", HEAD.count("}") + 1, ["unexpected '}'", "closes no open block"]),
-    ("missing_colon_before_value", HEAD + 'layer { name "c" }\n', "NS0101", '"c"', 1,
-     ["unexpected '\"c\"'", "put ':' between a field name and its value"]),
+    (
+        "misspelt_field_suggests_nearest",
+        conv("num_output: 4 kernal_size: 3"),
+        "NS0103",
+        "kernal_size",
+        1,
+        ["unknown field 'kernal_size' in ConvolutionParameter", "did you mean 'kernel_size'?"],
+    ),
+    (
+        "param_field_written_in_layer_says_where_it_belongs",
+        HEAD + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c" kernel_size: 3 }\n',
+        "NS0103",
+        "kernel_size",
+        1,
+        ["belongs inside convolution_param"],
+    ),
+    (
+        "unknown_top_level_field",
+        HEAD + "layerz { }\n",
+        "NS0103",
+        "layerz",
+        1,
+        ["unknown field 'layerz' in NetParameter", "'layer'"],
+    ),
+    (
+        "unknown_enum_value_lists_valid_ones",
+        HEAD
+        + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAXX kernel_size: 2 } }\n',
+        "NS0104",
+        "MAXX",
+        1,
+        ["not a value of PoolMethod", "MAX, AVE, STOCHASTIC", "did you mean MAX?"],
+    ),
+    (
+        "enum_value_in_lower_case_suggests_upper",
+        HEAD
+        + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: max kernel_size: 2 } }\n',
+        "NS0104",
+        "max",
+        1,
+        ["did you mean MAX?"],
+    ),
+    (
+        "enum_number_out_of_range",
+        HEAD
+        + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: 7 kernel_size: 2 } }\n',
+        "NS0104",
+        "7",
+        1,
+        ["7 is not a value of PoolMethod"],
+    ),
+    (
+        "quoted_number_for_integer_field",
+        conv('num_output: "4" kernel_size: 3'),
+        "NS0105",
+        '"4"',
+        1,
+        ["expects an unsigned integer, found a string"],
+    ),
+    (
+        "fraction_for_integer_field_suggests_whole",
+        conv("num_output: 4.0 kernel_size: 3"),
+        "NS0105",
+        "4.0",
+        1,
+        ["expects an unsigned integer, found 4.0", "write a whole number, e.g. 4"],
+    ),
+    (
+        "identifier_for_integer_field",
+        conv("num_output: four kernel_size: 3"),
+        "NS0105",
+        "four",
+        1,
+        ["expects an unsigned integer, found an identifier (four)"],
+    ),
+    (
+        "negative_for_unsigned_field",
+        conv("num_output: -4 kernel_size: 3"),
+        "NS0105",
+        "-4",
+        1,
+        ["out of range"],
+    ),
+    (
+        "integer_overflow",
+        conv("num_output: 99999999999 kernel_size: 3"),
+        "NS0105",
+        "99999999999",
+        1,
+        ["out of range for an unsigned integer"],
+    ),
+    (
+        "unquoted_string_says_quote_it",
+        HEAD + "layer { name: conv9 }\n",
+        "NS0105",
+        "conv9",
+        1,
+        ["expects a string", 'quote it: "conv9"'],
+    ),
+    (
+        "bool_spelt_yes",
+        conv("num_output: 4 kernel_size: 3 bias_term: yes"),
+        "NS0105",
+        "yes",
+        1,
+        ["expects true or false"],
+    ),
+    (
+        "number_for_float_field_accepts_but_string_does_not",
+        HEAD + 'layer { name: "l" type: "LRN" bottom: "data" top: "l" lrn_param { alpha: "0.1" } }\n',
+        "NS0105",
+        '"0.1"',
+        1,
+        ["expects a number, found a string"],
+    ),
+    (
+        "block_for_scalar_field",
+        conv("num_output { } kernel_size: 3"),
+        "NS0105",
+        "num_output",
+        1,
+        ["expects an unsigned integer, not a message block", "write num_output: <value>"],
+    ),
+    (
+        "scalar_for_message_field",
+        HEAD + 'layer { name: "c" type: "Convolution" convolution_param: 5 }\n',
+        "NS0105",
+        "convolution_param",
+        1,
+        ["is a message (ConvolutionParameter)", "write convolution_param { ... }"],
+    ),
+    (
+        "list_for_singular_field",
+        conv("num_output: [4, 5] kernel_size: 3"),
+        "NS0105",
+        "num_output",
+        1,
+        ["holds one value, not a list"],
+    ),
+    (
+        "singular_field_given_twice",
+        conv("num_output: 4 num_output: 5 kernel_size: 3"),
+        "NS0106",
+        "num_output",
+        2,
+        ["field 'num_output' is given twice", "remove one of them"],
+    ),
+    (
+        "message_field_given_twice",
+        HEAD
+        + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n convolution_param { num_output: 1 }\n'
+        " convolution_param { kernel_size: 1 } }\n",
+        "NS0106",
+        "convolution_param",
+        2,
+        ["given twice", "merge them"],
+    ),
+    (
+        "unclosed_block_points_at_end",
+        HEAD + 'layer { name: "c" type: "ReLU"\n',
+        "NS0101",
+        None,
+        0,
+        ["unexpected end of file", "never closed"],
+    ),
+    (
+        "stray_closing_brace",
+        HEAD + "}\n",
+        "NS0101",
+        "}",
+        HEAD.count("}") + 1,
+        ["unexpected '}'", "closes no open block"],
+    ),
+    (
+        "missing_colon_before_value",
+        HEAD + 'layer { name "c" }\n',
+        "NS0101",
+        '"c"',
+        1,
+        ["unexpected '\"c\"'", "put ':' between a field name and its value"],
+    ),
     ("unterminated_string", HEAD + 'layer { name: "c }\n', "NS0102", '"c', 1, ["unterminated string"]),
     ("stray_character", HEAD + "layer { name: @c }\n", "NS0102", "@", 1, ["unexpected character '@'"]),
-    ("bottom_nothing_produces_suggests_nearest",
-     HEAD + 'layer { name: "r" type: "ReLU" bottom: "date" top: "r" }\n', "NS0201", '"date"', 1,
-     ["reads blob 'date', which no earlier layer produces", "did you mean 'data'?"]),
-    ("top_produced_twice",
-     HEAD + 'layer { name: "d2" type: "Input" top: "data" input_param { shape { dim: 1 } } }\n',
-     "NS0202", '"data"', 3, ["writes blob 'data', which layer 'data' already produces"]),
-    ("layer_name_used_twice",
-     HEAD + 'layer { name: "data" type: "ReLU" bottom: "data" top: "data" }\n', "NS0203", '"data"', 3,
-     ["layer name 'data' is used twice", "first used at line 2"]),
-    ("unknown_layer_type_suggests_nearest",
-     HEAD + 'layer { name: "c" type: "Convolutoin" bottom: "data" top: "c" }\n', "NS0309", '"Convolutoin"', 1,
-     ["has type 'Convolutoin', which netspec does not know", "did you mean 'Convolution'"]),
-    ("layer_without_type", HEAD + 'layer { name: "c" bottom: "data" top: "c" }\n', "NS0308", 'layer { name: "c"', 1,
-     ["layer 'c' has no type"]),
-    ("solver_file_says_which_net",
-     'net: "train_val.prototxt"\nbase_lr: 0.01\nmax_iter: 100\n', "NS0001", "net", 1,
-     ["this is a solver file", "pass that file instead", "train_val.prototxt"]),
+    (
+        "bottom_nothing_produces_suggests_nearest",
+        HEAD + 'layer { name: "r" type: "ReLU" bottom: "date" top: "r" }\n',
+        "NS0201",
+        '"date"',
+        1,
+        ["reads blob 'date', which no earlier layer produces", "did you mean 'data'?"],
+    ),
+    (
+        "top_produced_twice",
+        HEAD + 'layer { name: "d2" type: "Input" top: "data" input_param { shape { dim: 1 } } }\n',
+        "NS0202",
+        '"data"',
+        3,
+        ["writes blob 'data', which layer 'data' already produces"],
+    ),
+    (
+        "layer_name_used_twice",
+        HEAD + 'layer { name: "data" type: "ReLU" bottom: "data" top: "data" }\n',
+        "NS0203",
+        '"data"',
+        3,
+        ["layer name 'data' is used twice", "first used at line 2"],
+    ),
+    (
+        "unknown_layer_type_suggests_nearest",
+        HEAD + 'layer { name: "c" type: "Convolutoin" bottom: "data" top: "c" }\n',
+        "NS0309",
+        '"Convolutoin"',
+        1,
+        ["has type 'Convolutoin', which netspec does not know", "did you mean 'Convolution'"],
+    ),
+    (
+        "layer_without_type",
+        HEAD + 'layer { name: "c" bottom: "data" top: "c" }\n',
+        "NS0308",
+        'layer { name: "c"',
+        1,
+        ["layer 'c' has no type"],
+    ),
+    (
+        "solver_file_says_which_net",
+        'net: "train_val.prototxt"\nbase_lr: 0.01\nmax_iter: 100\n',
+        "NS0001",
+        "net",
+        1,
+        ["this is a solver file", "pass that file instead", "train_val.prototxt"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "code", "token", "occurrence", "words"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("text", "code", "token", "occurrence", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, words):
     d = only(text, code)
     assert d.severity is (Severity.WARNING if code in WARNINGS else Severity.ERROR)
@@ -130,14 +295,20 @@ def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, wor
 
 
 def test_every_independent_mistake_is_reported_in_one_run():
-    text = conv("num_output: 4 kernal_size: 3 group: x") + 'layer { name: "r" type: "ReLU" bottom: "cnv1" top: "r" }\n'
+    text = (
+        conv("num_output: 4 kernal_size: 3 group: x")
+        + 'layer { name: "r" type: "ReLU" bottom: "cnv1" top: "r" }\n'
+    )
     codes = [d.code for d in diagnose(text) if d.severity is Severity.ERROR]
     assert codes.count("NS0103") == 1 and codes.count("NS0105") == 1 and "NS0201" in codes
 
 
 def test_solver_with_embedded_net_reads_that_net():
-    text = 'base_lr: 0.01\nnet_param {\n  name: "inner"\n' + "\n".join(
-        "  " + line for line in HEAD.splitlines()[1:]) + '\n  layer { name: "r" type: "ReLU" bottom: "data" top: "r" }\n}\n'
+    text = (
+        'base_lr: 0.01\nnet_param {\n  name: "inner"\n'
+        + "\n".join("  " + line for line in HEAD.splitlines()[1:])
+        + '\n  layer { name: "r" type: "ReLU" bottom: "data" top: "r" }\n}\n'
+    )
     checked = check("s.prototxt", content=text)
     assert not checked.diagnostics.has_errors
     assert [layer.name for layer in checked.net.layers] == ["data", "r"]

@@ -23,18 +23,26 @@ from netspec.source import Path, SourceMap
 
 FD = FieldDescriptor
 INTEGER_TYPES = {
-    FD.TYPE_INT32: (-(2**31), 2**31 - 1), FD.TYPE_SINT32: (-(2**31), 2**31 - 1),
-    FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1), FD.TYPE_INT64: (-(2**63), 2**63 - 1),
-    FD.TYPE_SINT64: (-(2**63), 2**63 - 1), FD.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
-    FD.TYPE_UINT32: (0, 2**32 - 1), FD.TYPE_FIXED32: (0, 2**32 - 1),
-    FD.TYPE_UINT64: (0, 2**64 - 1), FD.TYPE_FIXED64: (0, 2**64 - 1),
+    FD.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FD.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FD.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FD.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FD.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FD.TYPE_UINT32: (0, 2**32 - 1),
+    FD.TYPE_FIXED32: (0, 2**32 - 1),
+    FD.TYPE_UINT64: (0, 2**64 - 1),
+    FD.TYPE_FIXED64: (0, 2**64 - 1),
 }
 FLOAT_TYPES = {FD.TYPE_FLOAT, FD.TYPE_DOUBLE}
 SPECIAL_FLOATS = {"inf": math.inf, "infinity": math.inf, "nan": math.nan}
 BOOLS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
 KIND_WORDS = {
-    "number": "a number", "ident": "an identifier", "string": "a string",
-    "list": "a list", "message": "a message block",
+    "number": "a number",
+    "ident": "an identifier",
+    "string": "a string",
+    "list": "a list",
+    "message": "a message block",
 }
 
 
@@ -116,12 +124,16 @@ def convert(field: FieldDescriptor, kind: str, text: str):
                 number = None
             if number is not None and number in enum.values_by_number:
                 return number
-            raise _Mismatch(f"{text} is not a value of {enum.name}; expected one of {', '.join(enum.values_by_name)}")
+            raise _Mismatch(
+                f"{text} is not a value of {enum.name}; expected one of {', '.join(enum.values_by_name)}"
+            )
         raise _Mismatch(f"expects {describe_type(field)}, found {_found(kind, text)}")
     # string and bytes
     if kind != "string":
         quoted = f'"{text}"'
-        raise _Mismatch(f"expects {describe_type(field)}, found {_found(kind, text)}", help=f"quote it: {quoted}")
+        raise _Mismatch(
+            f"expects {describe_type(field)}, found {_found(kind, text)}", help=f"quote it: {quoted}"
+        )
     if t == FD.TYPE_BYTES:
         return text.encode() if isinstance(text, str) else text
     return text if isinstance(text, str) else text.decode("utf-8", errors="replace")
@@ -197,18 +209,24 @@ class Binder:
             if index and not repeated:
                 first = self.map.names.get(path + (f.name,))
                 self.diagnostics.error(
-                    "NS0106", f"field '{f.name}' is given twice; {descriptor.name}.{f.name} holds one value",
+                    "NS0106",
+                    f"field '{f.name}' is given twice; {descriptor.name}.{f.name} holds one value",
                     self.source.span(f.offset, len(f.name)),
                     notes=[f"first given at line {self.source.span(first[0]).line}"] if first else [],
-                    help="remove one of them, or merge them" if fd.type == FD.TYPE_MESSAGE else "remove one of them",
+                    help="remove one of them, or merge them"
+                    if fd.type == FD.TYPE_MESSAGE
+                    else "remove one of them",
                 )
                 continue
             here = path + ((f.name, index) if repeated else (f.name,))
             names[here] = (f.offset, len(f.name))
             if fd.type == FD.TYPE_MESSAGE:
                 if f.kind != "message":
-                    self._error(f, f"field '{f.name}' is {describe_type(fd)}, not a scalar",
-                                help=f"write {f.name} {{ ... }}")
+                    self._error(
+                        f,
+                        f"field '{f.name}' is {describe_type(fd)}, not a scalar",
+                        help=f"write {f.name} {{ ... }}",
+                    )
                     continue
                 seen[f.name] = index + 1
                 child = getattr(message, f.name).add() if repeated else getattr(message, f.name)
@@ -217,15 +235,24 @@ class Binder:
                 self.bind(f.value, child, here)
                 continue
             if f.kind == "message":
-                self._error(f, f"field '{f.name}' expects {describe_type(fd)}, not a message block",
-                            help=f"write {f.name}: <value>")
+                self._error(
+                    f,
+                    f"field '{f.name}' expects {describe_type(fd)}, not a message block",
+                    help=f"write {f.name}: <value>",
+                )
                 continue
             if f.kind == "list":
                 if not repeated:
-                    self._error(f, f"field '{f.name}' holds one value, not a list", help=f"write {f.name}: <value>")
+                    self._error(
+                        f, f"field '{f.name}' holds one value, not a list", help=f"write {f.name}: <value>"
+                    )
                     continue
-                items = [("string", _unquote([(t, o)]), o, len(t)) if t[0] in "\"'" else
-                         ("number" if _numberish(t) else "ident", t, o, len(t)) for t, o in f.value]
+                items = [
+                    ("string", _unquote([(t, o)]), o, len(t))
+                    if t[0] in "\"'"
+                    else ("number" if _numberish(t) else "ident", t, o, len(t))
+                    for t, o in f.value
+                ]
             elif f.kind == "string":
                 items = [("string", _unquote(f.value), f.value_offset, len(f.value[0][0]))]
             else:
@@ -239,7 +266,8 @@ class Binder:
                     self.diagnostics.error(
                         "NS0104" if fd.type == FD.TYPE_ENUM else "NS0105",
                         f"field '{f.name}' {problem}" if not str(problem).startswith("'") else str(problem),
-                        self.source.span(offset, size), help=problem.help,
+                        self.source.span(offset, size),
+                        help=problem.help,
                     )
                     continue
                 if repeated:
@@ -260,12 +288,15 @@ class Binder:
             help_ = "did you mean " + " or ".join(f"'{n}'" for n in near) + "?"
         elif homes:
             help_ = f"'{f.name}' belongs inside {homes[0]} {{ ... }}" + (
-                f" (or {', '.join(homes[1:4])})" if len(homes) > 1 else "")
+                f" (or {', '.join(homes[1:4])})" if len(homes) > 1 else ""
+            )
         else:
             help_ = None
         self.diagnostics.error(
-            "NS0103", f"unknown field '{f.name}' in {descriptor.name}",
-            self.source.span(f.offset, len(f.name)), help=help_,
+            "NS0103",
+            f"unknown field '{f.name}' in {descriptor.name}",
+            self.source.span(f.offset, len(f.name)),
+            help=help_,
         )
 
 

@@ -75,7 +75,8 @@ def _from_solver(spec: Spec, solver: caffe_pb2.SolverParameter, tree) -> Spec:
     for name in SOLVER_NETS:
         if solver.HasField(name):
             spec.diagnostics.info(
-                "NS0002", f"this is a solver file; reading the net embedded in its '{name}'",
+                "NS0002",
+                f"this is a solver file; reading the net embedded in its '{name}'",
                 spec.source_map.span((name,)),
             )
             spec.source_map.remap((name,), ())
@@ -86,9 +87,11 @@ def _from_solver(spec: Spec, solver: caffe_pb2.SolverParameter, tree) -> Spec:
     target = solver.net or solver.train_net or (solver.test_net[0] if solver.test_net else "")
     where = next((f for f in tree if f.name in ("net", "train_net", "test_net")), None)
     spec.diagnostics.error(
-        "NS0001", "this is a solver file (training settings), not a network definition",
+        "NS0001",
+        "this is a solver file (training settings), not a network definition",
         spec.source_map.span((where.name,)) if where else spec.source_map.source.span(0),
-        help=f"the net it trains is in '{target}'; pass that file instead" if target
+        help=f"the net it trains is in '{target}'; pass that file instead"
+        if target
         else "pass the .prototxt that defines the net",
     )
     return spec

@@ -27,8 +27,9 @@ def layer_included(layer: caffe_pb2.LayerParameter, state: caffe_pb2.NetState) -
     return not any(state_meets_rule(state, rule) for rule in layer.exclude)
 
 
-def net_state(net: caffe_pb2.NetParameter, phase: int = TEST, level: int | None = None,
-              stages: list[str] | None = None) -> caffe_pb2.NetState:
+def net_state(
+    net: caffe_pb2.NetParameter, phase: int = TEST, level: int | None = None, stages: list[str] | None = None
+) -> caffe_pb2.NetState:
     """The state a net is run in: the file's `state` with the caller's phase (and level, stages)."""
     state = caffe_pb2.NetState()
     state.CopyFrom(net.state)

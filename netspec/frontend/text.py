@@ -41,12 +41,22 @@ class Field(NamedTuple):
 
 
 PUNCTUATION = {
-    ":": "COLON", "{": "LBRACE", "}": "RBRACE", "<": "LESSTHAN", ">": "MORETHAN",
-    "[": "LSQB", "]": "RSQB", ",": "COMMA", ";": "SEMICOLON",
+    ":": "COLON",
+    "{": "LBRACE",
+    "}": "RBRACE",
+    "<": "LESSTHAN",
+    ">": "MORETHAN",
+    "[": "LSQB",
+    "]": "RSQB",
+    ",": "COMMA",
+    ";": "SEMICOLON",
 }
 DESCRIBE = {
-    "NAME": "a field name or identifier", "NUMBER": "a number", "STRING": "a string",
-    "$END": "end of file", **{term: f"'{char}'" for char, term in PUNCTUATION.items()},
+    "NAME": "a field name or identifier",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "$END": "end of file",
+    **{term: f"'{char}'" for char, term in PUNCTUATION.items()},
 }
 VALUED = ("NUMBER", "NAME", "STRING")  # terminals whose text the tree keeps
 _END, _BAD = "_end", "_bad"
@@ -97,8 +107,7 @@ def _builder(rule) -> Callable[[list], object]:
     of n fields costs n appends, not n copies.
     """
     plan = tuple(
-        0 if getattr(s, "filter_out", False) else 2 if s.name.startswith("_") else 1
-        for s in rule.expansion
+        0 if getattr(s, "filter_out", False) else 2 if s.name.startswith("_") else 1 for s in rule.expansion
     )
     origin, alias = rule.origin.name, rule.alias
     if origin[0] == "_" or origin == "start":
@@ -159,8 +168,9 @@ def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
         while True:
             action = states[state_stack[-1]].get(kind)
             if action is None:
-                _unexpected(source, states[state_stack[-1]], kind, (match.group(kind), match.start(kind)),
-                            diagnostics)
+                _unexpected(
+                    source, states[state_stack[-1]], kind, (match.group(kind), match.start(kind)), diagnostics
+                )
                 return None
             if action[0]:
                 state_stack.append(action[1])
@@ -215,7 +225,9 @@ def _bad_character(source: SourceFile, offset: int, diagnostics: Diagnostics) ->
     char = source.text[offset]
     if char in "\"'":
         diagnostics.error(
-            "NS0102", "unterminated string", source.span(offset),
+            "NS0102",
+            "unterminated string",
+            source.span(offset),
             help=f"close the string with {char} on the same line",
         )
     else:

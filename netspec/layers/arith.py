@@ -38,8 +38,9 @@ def pool_out(a: Axis) -> int:
     return n
 
 
-def windows(ctx: ShapeContext, axes: list[Axis], *, pooling: bool, field: str,
-            word: str = "window") -> list[int]:
+def windows(
+    ctx: ShapeContext, axes: list[Axis], *, pooling: bool, field: str, word: str = "window"
+) -> list[int]:
     """Output sizes along `axes`, with Caffe's rounding; errors and tiling warnings reported.
 
     The axes are the trailing spatial axes; a 2-D window names them rows and columns.
@@ -69,15 +70,21 @@ def windows(ctx: ShapeContext, axes: list[Axis], *, pooling: bool, field: str,
         unit = _unit(n, i, same, plural=False)
         units = _unit(n, i, same, plural=True)
         exact = (span - a.kernel) / a.stride + 1
-        head = (f"{_dims(axes, 'kernel')} {word}, stride {a.stride} over {a.size} (pad {a.pad}): "
-                f"({a.size} − {a.kernel}{f' + 2·{a.pad}' if a.pad else ''})/{a.stride} + 1 = {_fmt(exact)}")
+        head = (
+            f"{_dims(axes, 'kernel')} {word}, stride {a.stride} over {a.size} (pad {a.pad}): "
+            f"({a.size} − {a.kernel}{f' + 2·{a.pad}' if a.pad else ''})/{a.stride} + 1 = {_fmt(exact)}"
+        )
         if pooling:
             over = (out - 1) * a.stride + a.kernel - span
-            what = (f"Caffe pools {out} windows and the last one hangs {over} "
-                    f"{unit if over == 1 else units} past the border")
+            what = (
+                f"Caffe pools {out} windows and the last one hangs {over} "
+                f"{unit if over == 1 else units} past the border"
+            )
         else:
-            what = (f"Caffe convolves {out} windows and the last {rest} "
-                    f"{unit if rest == 1 else units} of the input are never read")
+            what = (
+                f"Caffe convolves {out} windows and the last {rest} "
+                f"{unit if rest == 1 else units} of the input are never read"
+            )
         ctx.warning("NS0320", f"{head}; {what}", field, help=_tiling_help(a, pooling))
     return sizes
 
@@ -100,7 +107,9 @@ def _tiling_help(a: Axis, pooling: bool) -> str:
         if 0 < k <= span and (span - k) % a.stride == 0:
             options.append(f"a kernel of {k} tiles exactly")
             break
-    return "; ".join(options) if options else "choose pad, kernel and stride so that (W − K + 2P) divides by S"
+    return (
+        "; ".join(options) if options else "choose pad, kernel and stride so that (W − K + 2P) divides by S"
+    )
 
 
 def _unit(n: int, i: int, same: bool, *, plural: bool) -> str:

@@ -55,8 +55,14 @@ class ShapeError(Exception):
 class ShapeContext:
     """What a shape rule sees: its layer, its bottoms' shapes, and a way to speak."""
 
-    def __init__(self, layer: Layer, bottoms: list[Shape], diagnostics: Diagnostics,
-                 source_map: SourceMap, options: dict | None = None) -> None:
+    def __init__(
+        self,
+        layer: Layer,
+        bottoms: list[Shape],
+        diagnostics: Diagnostics,
+        source_map: SourceMap,
+        options: dict | None = None,
+    ) -> None:
         self.layer = layer
         self.bottoms = bottoms
         self.diagnostics = diagnostics
@@ -77,12 +83,27 @@ class ShapeContext:
             path = path + tuple(field)
         return self.source_map.span(path, value=value)
 
-    def report(self, severity: Severity, code: str, message: str, field=None, *,
-               help: str | None = None, notes: list[str] | None = None) -> Diagnostic:
-        return self.diagnostics.add(Diagnostic(
-            severity, code, f"{self.name}: {message}", self.span(field),
-            notes=list(notes or ()), help=help, layer=self.name,
-        ))
+    def report(
+        self,
+        severity: Severity,
+        code: str,
+        message: str,
+        field=None,
+        *,
+        help: str | None = None,
+        notes: list[str] | None = None,
+    ) -> Diagnostic:
+        return self.diagnostics.add(
+            Diagnostic(
+                severity,
+                code,
+                f"{self.name}: {message}",
+                self.span(field),
+                notes=list(notes or ()),
+                help=help,
+                layer=self.name,
+            )
+        )
 
     def error(self, code: str, message: str, field=None, **kw) -> ShapeError:
         """Report an error; returns a ShapeError for the rule to raise."""
@@ -151,6 +172,9 @@ def count(shape: Shape) -> int:
 def canonical_axis(ctx: ShapeContext, axis: int, ndim: int, field: str) -> int:
     """Caffe's CanonicalAxisIndex: negative axes count from the end; out of range is an error."""
     if not -ndim <= axis < ndim:
-        raise ctx.error("NS0310", f"axis {axis} is out of range for a {ndim}-D input "
-                        f"(valid: {-ndim} to {ndim - 1})", field)
+        raise ctx.error(
+            "NS0310",
+            f"axis {axis} is out of range for a {ndim}-D input (valid: {-ndim} to {ndim - 1})",
+            field,
+        )
     return axis % ndim

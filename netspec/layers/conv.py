@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from netspec.layers.arith import Axis, windows
 from netspec.layers.base import (
-    LayerType, Shape, ShapeContext, WeightSpec, Window, canonical_axis, count, register,
+    LayerType,
+    Shape,
+    ShapeContext,
+    WeightSpec,
+    Window,
+    canonical_axis,
+    count,
+    register,
 )
 
 
@@ -13,15 +20,20 @@ def conv_geometry(ctx: ShapeContext, p, ndim: int) -> tuple[int, list[int], list
     axis = canonical_axis(ctx, p.axis, ndim, "convolution_param.axis")
     n = ndim - axis - 1
     if n < 1:
-        raise ctx.error("NS0303", f"a {ndim}-D input has no spatial axis after channel axis {axis}",
-                        ("bottom", 0))
+        raise ctx.error(
+            "NS0303", f"a {ndim}-D input has no spatial axis after channel axis {axis}", ("bottom", 0)
+        )
 
     def read(name: str, h: str, w: str, default: int) -> list[int]:
         field = f"convolution_param.{name}"
         if p.HasField(h) or p.HasField(w):
             if n != 2:
-                raise ctx.error("NS0304", f"{h}/{w} describe 2-D windows, but the input has {n} spatial axes",
-                                f"convolution_param.{h}", help=f"use repeated {name} instead")
+                raise ctx.error(
+                    "NS0304",
+                    f"{h}/{w} describe 2-D windows, but the input has {n} spatial axes",
+                    f"convolution_param.{h}",
+                    help=f"use repeated {name} instead",
+                )
             if getattr(p, name):
                 raise ctx.error("NS0304", f"give either {name} or {h}/{w}, not both", field)
             return [getattr(p, h) if p.HasField(h) else default, getattr(p, w) if p.HasField(w) else default]
@@ -31,13 +43,21 @@ def conv_geometry(ctx: ShapeContext, p, ndim: int) -> tuple[int, list[int], list
         if len(values) == 1:
             return values * n
         if len(values) != n:
-            raise ctx.error("NS0304", f"{name} has {len(values)} values but the input has {n} spatial axes",
-                            field, help=f"give one value, or {n}")
+            raise ctx.error(
+                "NS0304",
+                f"{name} has {len(values)} values but the input has {n} spatial axes",
+                field,
+                help=f"give one value, or {n}",
+            )
         return values
 
     if not p.kernel_size and not (p.HasField("kernel_h") and p.HasField("kernel_w")):
-        raise ctx.error("NS0305", "the kernel size is not given", "convolution_param",
-                        help="set convolution_param { kernel_size: K } (or kernel_h and kernel_w)")
+        raise ctx.error(
+            "NS0305",
+            "the kernel size is not given",
+            "convolution_param",
+            help="set convolution_param { kernel_size: K } (or kernel_h and kernel_w)",
+        )
     kernel = read("kernel_size", "kernel_h", "kernel_w", 0)
     stride = read("stride", "stride_h", "stride_w", 1)
     pad = read("pad", "pad_h", "pad_w", 0)
@@ -46,8 +66,9 @@ def conv_geometry(ctx: ShapeContext, p, ndim: int) -> tuple[int, list[int], list
         dilation = dilation * n
     for name, values, low in (("kernel_size", kernel, 1), ("stride", stride, 1), ("dilation", dilation, 1)):
         if any(v < low for v in values):
-            raise ctx.error("NS0306", f"{name} must be at least {low}, got {min(values)}",
-                            f"convolution_param.{name}")
+            raise ctx.error(
+                "NS0306", f"{name} must be at least {low}, got {min(values)}", f"convolution_param.{name}"
+            )
     return axis, kernel, stride, pad, dilation
 
 
@@ -67,19 +88,25 @@ class _ConvBase(LayerType):
         axis, kernel, stride, pad, dilation = conv_geometry(ctx, p, len(shape))
         channels = shape[axis]
         if p.num_output < 1:
-            raise ctx.error("NS0305", "num_output is not given", "convolution_param",
-                            help="set convolution_param { num_output: N }")
+            raise ctx.error(
+                "NS0305",
+                "num_output is not given",
+                "convolution_param",
+                help="set convolution_param { num_output: N }",
+            )
         group = p.group
         if group < 1 or channels % group:
             raise ctx.error(
-                "NS0307", f"{channels} input channels do not divide into group {group}",
+                "NS0307",
+                f"{channels} input channels do not divide into group {group}",
                 "convolution_param.group",
                 help=f"use a group that divides {channels}: "
-                     + ", ".join(str(g) for g in _divisors(channels)[:6]),
+                + ", ".join(str(g) for g in _divisors(channels)[:6]),
             )
         if p.num_output % group:
             raise ctx.error(
-                "NS0307", f"num_output {p.num_output} does not divide into group {group}",
+                "NS0307",
+                f"num_output {p.num_output} does not divide into group {group}",
                 "convolution_param.num_output",
             )
         return p, shape, axis, kernel, stride, pad, dilation, channels, group
@@ -87,14 +114,18 @@ class _ConvBase(LayerType):
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         p, shape, axis, kernel, stride, pad, dilation, _, _ = self._geometry(ctx)
         extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-        spatial = shape[axis + 1:]
+        spatial = shape[axis + 1 :]
         if self.transposed:
             out = [s * (i - 1) + e - 2 * q for i, e, s, q in zip(spatial, extent, stride, pad)]
             if min(out) < 1:
                 raise ctx.error("NS0301", f"output size {out} is not positive", "convolution_param")
         else:
-            out = windows(ctx, [Axis(i, e, s, q) for i, e, s, q in zip(spatial, extent, stride, pad)],
-                          pooling=False, field="convolution_param.kernel_size")
+            out = windows(
+                ctx,
+                [Axis(i, e, s, q) for i, e, s, q in zip(spatial, extent, stride, pad)],
+                pooling=False,
+                field="convolution_param.kernel_size",
+            )
         return [shape[:axis] + (p.num_output, *out) for _ in ctx.layer.tops]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
@@ -105,11 +136,13 @@ class _ConvBase(LayerType):
             shape = (p.num_output, channels // group, *kernel)
         specs = [WeightSpec("weights", shape, p.weight_filler if p.HasField("weight_filler") else None)]
         if p.bias_term:
-            specs.append(WeightSpec("bias", (p.num_output,), p.bias_filler if p.HasField("bias_filler") else None))
+            specs.append(
+                WeightSpec("bias", (p.num_output,), p.bias_filler if p.HasField("bias_filler") else None)
+            )
         return specs
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
-        p, shape, axis, kernel, _, _, _, channels, group = self._geometry(ctx)
+        p, shape, _, kernel, _, _, _, channels, group = self._geometry(ctx)
         per_output = channels // group * count(kernel)
         if self.transposed:  # each input element scatters into num_output/group x kernel outputs
             return count(shape) * (p.num_output // group) * count(kernel) * len(tops)
@@ -117,7 +150,10 @@ class _ConvBase(LayerType):
 
     def window(self, ctx: ShapeContext) -> list[Window]:
         _, _, _, kernel, stride, pad, dilation, _, _ = self._geometry(ctx)
-        return [Window(d * (k - 1) + 1, s, q, self.transposed) for k, s, q, d in zip(kernel, stride, pad, dilation)]
+        return [
+            Window(d * (k - 1) + 1, s, q, self.transposed)
+            for k, s, q, d in zip(kernel, stride, pad, dilation)
+        ]
 
     def lower(self, ctx) -> None:
         p, _, _, kernel, stride, pad, dilation, _, group = self._geometry(ctx.shape_context)
@@ -126,8 +162,16 @@ class _ConvBase(LayerType):
             inputs.append(ctx.const(ctx.blobs[1].reshape(-1), "bias"))
         for x, y in zip(ctx.inputs, ctx.outputs):
             inputs[0] = x
-            ctx.node("ConvTranspose" if self.transposed else "Conv", list(inputs), [y],
-                     kernel_shape=kernel, strides=stride, pads=pad + pad, dilations=dilation, group=group)
+            ctx.node(
+                "ConvTranspose" if self.transposed else "Conv",
+                list(inputs),
+                [y],
+                kernel_shape=kernel,
+                strides=stride,
+                pads=pad + pad,
+                dilations=dilation,
+                group=group,
+            )
 
 
 @register

@@ -1,0 +1,162 @@
+"""The `netspec` command as a user runs it: exit codes, formats, files written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from oracles import CORPUS, needs_corpus
+
+from netspec.cli import main
+
+LENET = "zoo:lenet"
+BROKEN = (
+    'name: "b"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 14 dim: 14 } } }\n'
+    'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }\n'
+)
+
+
+def test_check_ok_exits_0_and_says_what_it_found(capsys):
+    assert main(["check", LENET]) == 0
+    out = capsys.readouterr().out
+    assert "ok" in out and "431,080 parameters" in out
+
+
+def test_check_missing_file_exits_2(capsys):
+    assert main(["check", "/nonexistent/net.prototxt"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_check_spec_error_exits_1_with_position(tmp_path, capsys):
+    path = tmp_path / "bad.prototxt"
+    path.write_text('layer { name: "x" type: "ReLU" bottom: "nothing" top: "x" }\n')
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1:40: error[NS0201]" in err and "^^^^^^^^^" in err
+
+
+def test_warnings_keep_exit_0_unless_werror(tmp_path, capsys):
+    path = tmp_path / "warn.prototxt"
+    path.write_text(BROKEN)
+    assert main(["check", str(path)]) == 0
+    assert "warning[NS0320]" in capsys.readouterr().err
+    assert main(["check", str(path), "--werror"]) == 1
+
+
+def test_check_json_has_records_layers_and_totals(tmp_path, capsys):
+    path = tmp_path / "warn.prototxt"
+    path.write_text(BROKEN)
+    assert main(["check", str(path), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    record = doc["diagnostics"][0]
+    assert {"severity", "code", "message", "file", "line", "column"} <= set(record)
+    assert record["code"] == "NS0320" and record["line"] == 3
+    assert doc["layers"][1]["shapes"] == [[1, 1, 7, 7]]
+    assert {"params", "buffers", "macs", "activation_bytes", "peak_activation_bytes"} <= set(doc["totals"])
+
+
+def test_input_and_batch_override_shapes(capsys):
+    assert main(["check", LENET, "--batch", "4", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["layers"][0]["shapes"] == [[4, 1, 28, 28]]
+    assert main(["check", LENET, "--input", "data=2x1x32x32", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["layers"][1]["shapes"] == [[2, 20, 28, 28]]
+
+
+def test_bad_input_dims_is_a_usage_error(capsys):
+    assert main(["check", LENET, "--input", "data=1xthree"]) == 2
+    assert "NAME=DIMS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_summary_formats(fmt, capsys):
+    assert main(["summary", LENET, "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        assert json.loads(out)["totals"]["params"] == 431_080
+    elif fmt == "csv":
+        assert out.splitlines()[0].startswith("name,type,output,params")
+        assert "conv1,Convolution,1x20x24x24,520," in out
+    else:
+        assert "431,080" in out and "fully connected" in out
+
+
+@needs_corpus
+def test_upgrade_prints_v2_text_of_a_v0_net(capsys):
+    assert main(["upgrade", str(CORPUS / "BVLC__caffe@v0.99/examples/lenet/lenet.prototxt")]) == 0
+    out = capsys.readouterr().out
+    assert 'type: "Convolution"' in out and "layers" not in out
+
+
+def test_compile_writes_a_checked_model_and_run_executes_it(tmp_path, capsys):
+    out = tmp_path / "lenet.onnx"
+    assert main(["compile", LENET, "-o", str(out)]) == 0
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    assert {p.key: p.value for p in model.metadata_props}["netspec.source"] == "lenet.prototxt"
+    x = np.random.default_rng(0).standard_normal((1, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert (
+        main(
+            [
+                "run",
+                str(out),
+                "--input",
+                f"data={tmp_path / 'x.npy'}",
+                "--out",
+                str(tmp_path / "o.npz"),
+                "--repeat",
+                "3",
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "ran on CPUExecutionProvider" in captured.err and "latency: median" in captured.out
+    saved = np.load(tmp_path / "o.npz")
+    assert np.array_equal(saved["in:data"], x)
+    assert saved["out:prob"].shape == (1, 10)
+    assert abs(float(saved["out:prob"].sum()) - 1.0) < 1e-5
+
+
+def test_compile_to_an_unwritable_place_leaves_nothing(tmp_path, capsys):
+    target = tmp_path / "missing-dir" / "m.onnx"
+    assert main(["compile", LENET, "-o", str(target)]) == 2
+    assert not target.exists() and not list(tmp_path.rglob("*.onnx"))
+
+
+def test_compile_does_not_clobber_output_when_the_spec_has_errors(tmp_path):
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text('layer { name: "x" type: "ReLU" bottom: "nothing" top: "x" }\n')
+    out = tmp_path / "keep.onnx"
+    out.write_bytes(b"precious")
+    assert main(["compile", str(bad), "-o", str(out)]) == 1
+    assert out.read_bytes() == b"precious"
+
+
+def test_init_weights_then_compile_with_them(tmp_path, capsys):
+    weights = tmp_path / "w.caffemodel"
+    assert main(["init-weights", LENET, "-o", str(weights)]) == 0
+    assert main(["compile", LENET, "--weights", str(weights), "-o", str(tmp_path / "m.onnx")]) == 0
+
+
+def test_run_with_cuda_where_there_is_none_says_why(capsys):
+    from netspec.runtime import cuda_really_available
+
+    if cuda_really_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["run", LENET, "--provider", "cuda"]) == 2
+    assert "NS0500" in capsys.readouterr().err
+
+
+def test_zoo_commands(capsys):
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50" in out and "25,557,096" in out
+    assert main(["zoo", "path", "lenet"]) == 0
+    assert capsys.readouterr().out.strip().endswith("lenet.prototxt")
+    assert main(["zoo", "path", "resnet5"]) == 2
+    assert "resnet50" in capsys.readouterr().err
