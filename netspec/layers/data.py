@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, register
+from typing import TYPE_CHECKING
+
+from netspec.layers.base import REGISTRY, LayerType, Shape, ShapeContext, register
+from netspec.proto import caffe_pb2
+
+if TYPE_CHECKING:
+    from netspec.ir import Blob
 
 
 def override(ctx: ShapeContext, index: int) -> Shape | None:
@@ -27,15 +33,260 @@ class Input(LayerType):
                 out.append(given)
                 continue
             if not shapes:
-                raise ctx.error("NS0311", f"the shape of input '{ctx.layer.tops[i].name}' is not given",
-                                "input_param",
-                                help=f"add input_param {{ shape {{ dim: ... }} }} or pass "
-                                     f"--input {ctx.layer.tops[i].name}=NxCxHxW")
+                raise ctx.error(
+                    "NS0311",
+                    f"the shape of input '{ctx.layer.tops[i].name}' is not given",
+                    "input_param",
+                    help=f"add input_param {{ shape {{ dim: ... }} }} or pass "
+                    f"--input {ctx.layer.tops[i].name}=NxCxHxW",
+                )
             # Caffe: one shape for every top, or one shape per top.
             shape = shapes[0] if len(shapes) == 1 else shapes[i] if i < len(shapes) else None
             if shape is None:
-                raise ctx.error("NS0311", f"input_param gives {len(shapes)} shapes for "
-                                f"{len(ctx.layer.tops)} tops", "input_param",
-                                help="give one shape for all tops, or one per top")
+                raise ctx.error(
+                    "NS0311",
+                    f"input_param gives {len(shapes)} shapes for {len(ctx.layer.tops)} tops",
+                    "input_param",
+                    help="give one shape for all tops, or one per top",
+                )
             out.append(tuple(int(d) for d in shape.dim))
         return out
+
+
+def _deploy_reads(blob: Blob) -> bool:
+    """Whether a layer kept in the inference graph reads this blob."""
+    kinds = [REGISTRY.get(layer.type) for layer in blob.consumers]
+    return any(kind is not None and kind.deploy for kind in kinds)
+
+
+def _positive(ctx: ShapeContext, fields: dict[str, int]) -> None:
+    """Caffe's CHECK_GT(…, 0) on sizes the spec must give (an unset uint32 reads as 0)."""
+    missing = [name.split(".") for name, value in fields.items() if value <= 0]
+    if missing:
+        fields_text = " and ".join(f"{section} {{ {field}: ... }}" for section, field in missing)
+        raise ctx.error(
+            "NS0376",
+            " and ".join(field for _, field in missing) + " must be given and positive",
+            ".".join(missing[0]),
+            help=f"set {fields_text}",
+        )
+
+
+class _DataSource(LayerType):
+    """A data layer: tops are graph inputs.  `known` gives the shapes the spec determines,
+    with −1 for a size Caffe reads from the data itself, or None when even the rank is
+    unknown; `--input NAME=DIMS` overrides any top."""
+
+    bottoms = (0, 0)
+    source = True
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        raise NotImplementedError
+
+    def origin(self, ctx: ShapeContext) -> str:
+        """Where Caffe reads the sizes the spec leaves open."""
+        return "the data it reads"
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        out: list[Shape | None] = []
+        for i, shape in enumerate(self.known(ctx)):
+            given = override(ctx, i)
+            if given is not None:
+                out.append(given)
+            elif shape is not None and min(shape, default=0) >= 0:
+                out.append(shape)
+            else:
+                self._unknown(ctx, i, shape)
+                out.append(None)
+        return out
+
+    def _unknown(self, ctx: ShapeContext, index: int, shape: Shape | None) -> None:
+        """Report a top the spec cannot size: an error when the inference graph reads it,
+        a warning when only training-only layers (losses) do, nothing when nothing does."""
+        blob = ctx.layer.tops[index]
+        if not blob.consumers:
+            return
+        if shape is None:  # an example: images for the first top, one label per item for the others
+            dims = "NxCxHxW" if index == 0 else "N"
+        else:
+            dims = "x".join(str(d) if d >= 0 else "NCHW"[axis] for axis, d in enumerate(shape))
+        message = f"the shape of '{blob.name}' is not in the spec: Caffe reads it from {self.origin(ctx)}" + (
+            f" (known so far: {dims})" if shape is not None else ""
+        )
+        help = f"pass --input {blob.name}={dims} with the sizes of the data"
+        if _deploy_reads(blob):
+            ctx.error("NS0375", message, ("top", index), help=help)
+        else:
+            ctx.warning(
+                "NS0375",
+                message + "; the training-only layers that read it are not checked",
+                ("top", index),
+                help=help,
+            )
+
+
+def _crop(ctx: ShapeContext) -> int:
+    return ctx.layer.param.transform_param.crop_size
+
+
+@register
+class Data(_DataSource):
+    """A LevelDB/LMDB reader: (batch_size, C, H, W) with C, H, W from the first datum
+    (H = W = crop_size when cropping), and labels (batch_size,)."""
+
+    type = "Data"
+    param = "data_param"
+    tops = (1, 2)
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        batch = ctx.layer.param.data_param.batch_size
+        _positive(ctx, {"data_param.batch_size": batch})
+        side = _crop(ctx) or -1
+        return [(batch, -1, side, side), (batch,)][: len(ctx.layer.tops)]
+
+    def origin(self, ctx: ShapeContext) -> str:
+        p = ctx.layer.param.data_param
+        return f"the first record of the {caffe_pb2.DataParameter.DB.Name(p.backend)} database '{p.source}'"
+
+
+@register
+class ImageData(_DataSource):
+    """Images listed in a text file: (batch_size, 3 or 1 when not is_color, H, W), with H, W
+    from crop_size, else new_height/new_width, else the first image; labels (batch_size,)."""
+
+    type = "ImageData"
+    param = "image_data_param"
+    tops = (2, 2)
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.image_data_param
+        _positive(ctx, {"image_data_param.batch_size": p.batch_size})
+        if (p.new_height > 0) != (p.new_width > 0):
+            given, other = ("new_height", "new_width") if p.new_height else ("new_width", "new_height")
+            raise ctx.error(
+                "NS0377",
+                f"{given} is set without {other}: Caffe resizes only when both are",
+                f"image_data_param.{given}",
+                help=f"set {other} too, or neither",
+            )
+        height, width = (_crop(ctx),) * 2 if _crop(ctx) else (p.new_height or -1, p.new_width or -1)
+        return [(p.batch_size, 3 if p.is_color else 1, height, width), (p.batch_size,)]
+
+    def origin(self, ctx: ShapeContext) -> str:
+        return f"the first image listed in '{ctx.layer.param.image_data_param.source}'"
+
+
+@register
+class HDF5Data(_DataSource):
+    """Datasets of HDF5 files, one per top: (batch_size, sizes from the file...)."""
+
+    type = "HDF5Data"
+    param = "hdf5_data_param"
+    tops = (1, None)
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        if ctx.layer.param.HasField("transform_param"):
+            raise ctx.error(
+                "NS0377",
+                "HDF5Data does not transform data: Caffe refuses transform_param",
+                "transform_param",
+                help="remove transform_param and preprocess the HDF5 data",
+            )
+        _positive(ctx, {"hdf5_data_param.batch_size": ctx.layer.param.hdf5_data_param.batch_size})
+        return [None] * len(ctx.layer.tops)
+
+    def origin(self, ctx: ShapeContext) -> str:
+        return f"the HDF5 files listed in '{ctx.layer.param.hdf5_data_param.source}'"
+
+
+@register
+class MemoryData(_DataSource):
+    """Arrays handed in from code: (batch_size, channels, height, width) and labels (batch_size,)."""
+
+    type = "MemoryData"
+    param = "memory_data_param"
+    tops = (2, 2)
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.memory_data_param
+        sizes = {
+            f"memory_data_param.{name}": getattr(p, name)
+            for name in ("batch_size", "channels", "height", "width")
+        }
+        _positive(ctx, sizes)
+        return [tuple(sizes.values()), (p.batch_size,)]
+
+
+def _per_top(values, index: int):
+    """Caffe's rule for a field given once, or once per top: its value for top `index`."""
+    return values[index if len(values) > 1 else 0]
+
+
+@register
+class DummyData(_DataSource):
+    """Constant or random blobs of the shapes given: `shape` (one, or one per top), or the
+    legacy num/channels/height/width (each one, or one per top)."""
+
+    type = "DummyData"
+    param = "dummy_data_param"
+    tops = (1, None)
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.dummy_data_param
+        n = len(ctx.layer.tops)
+        self._count(ctx, "data_filler", len(p.data_filler), n, allow_none=True)
+        legacy = ("num", "channels", "height", "width")
+        if any(getattr(p, name) for name in legacy):
+            if p.shape:
+                raise ctx.error(
+                    "NS0377",
+                    "both shape and the legacy num/channels/height/width are given",
+                    "dummy_data_param.shape",
+                    help="keep shape and drop the legacy fields",
+                )
+            for name in legacy:
+                self._count(ctx, name, len(getattr(p, name)), n)
+            return [tuple(int(_per_top(getattr(p, name), i)) for name in legacy) for i in range(n)]
+        self._count(ctx, "shape", len(p.shape), n)
+        shapes = [tuple(int(d) for d in _per_top(p.shape, i).dim) for i in range(n)]
+        for i, shape in enumerate(shapes):
+            if min(shape, default=0) < 0:
+                raise ctx.error(
+                    "NS0377", f"shape {shape} has a negative size", ("dummy_data_param", "shape", i)
+                )
+        return shapes
+
+    def _count(self, ctx: ShapeContext, name: str, given: int, tops: int, allow_none: bool = False) -> None:
+        """Caffe's rule: a field given once applies to every top; else once per top."""
+        if given in (1, tops) or (allow_none and given == 0):
+            return
+        if given == 0:
+            raise ctx.error(
+                "NS0376",
+                f"{name} is not given",
+                "dummy_data_param",
+                help=f"give {name} once for all {tops} tops, or once per top",
+            )
+        raise ctx.error(
+            "NS0377",
+            f"{name} is given {given} times for {tops} tops; Caffe takes it once "
+            "for all tops, or once per top",
+            f"dummy_data_param.{name}",
+        )
+
+
+@register
+class WindowData(_DataSource):
+    """R-CNN's window sampler: (batch_size, channels, crop_size, crop_size) and labels (batch_size,).
+
+    Caffe takes channels from the window file (the channel count it lists per image);
+    netspec assumes 3, the colour images R-CNN's files list; --input overrides it."""
+
+    type = "WindowData"
+    param = "window_data_param"
+    tops = (2, 2)
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        batch = ctx.layer.param.window_data_param.batch_size
+        _positive(ctx, {"window_data_param.batch_size": batch, "transform_param.crop_size": _crop(ctx)})
+        return [(batch, 3, _crop(ctx), _crop(ctx)), (batch,)]

@@ -1,0 +1,125 @@
+"""Dense layers: InnerProduct (a fully connected layer over the axes from `axis` on) and Embed."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto
+
+from netspec.layers.base import (
+    GLOBAL,
+    LayerType,
+    Shape,
+    ShapeContext,
+    WeightSpec,
+    canonical_axis,
+    count,
+    register,
+)
+from netspec.layers.structure import reshape_target
+
+
+def _filler(p, field: str):
+    return getattr(p, field) if p.HasField(field) else None
+
+
+def _required(ctx: ShapeContext, p, param: str, field: str, what: str, code: str) -> int:
+    """A size the layer cannot do without (num_output, input_dim): unset or 0 is an error."""
+    value = getattr(p, field)
+    if value < 1:
+        raise ctx.error(code, f"{field} is not given", param, help=f"set {param} {{ {field}: N }} ({what})")
+    return value
+
+
+@register
+class InnerProduct(LayerType):
+    """y = x·Wᵀ + b over the values from `axis` on: K = count(shape[axis:]) inputs, N outputs.
+    W is (N, K), or (K, N) with transpose; the top is shape[:axis] + (N,)."""
+
+    type = "InnerProduct"
+    param = "inner_product_param"
+
+    def _geometry(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
+        """(axis, M independent products, K inputs, N outputs)."""
+        p = ctx.layer.param.inner_product_param
+        shape = ctx.bottoms[0]
+        n = _required(ctx, p, "inner_product_param", "num_output", "the number of outputs", "NS0365")
+        axis = canonical_axis(ctx, p.axis, len(shape), "inner_product_param.axis")
+        return axis, count(shape[:axis]), count(shape[axis:]), n
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        axis, _, _, n = self._geometry(ctx)
+        return [(*ctx.bottoms[0][:axis], n)]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        p = ctx.layer.param.inner_product_param
+        _, _, k, n = self._geometry(ctx)
+        specs = [WeightSpec("weights", (k, n) if p.transpose else (n, k), _filler(p, "weight_filler"))]
+        if p.bias_term:
+            specs.append(WeightSpec("bias", (n,), _filler(p, "bias_filler")))
+        return specs
+
+    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
+        _, m, k, n = self._geometry(ctx)
+        return m * k * n
+
+    def window(self, ctx: ShapeContext) -> str:
+        return GLOBAL
+
+    def lower(self, ctx) -> None:
+        p = ctx.param.inner_product_param
+        axis, _, _, _ = self._geometry(ctx.shape_context)
+        x, shape = ctx.inputs[0], ctx.in_shapes[0]
+        weights = ctx.blobs[0]
+        bias = [ctx.const(ctx.blobs[1].reshape(-1), "bias")] if p.bias_term else []
+        if axis == 1:  # (N, K) x (K, outputs): Gemm, with the weights kept in Caffe's layout
+            if len(shape) != 2:
+                x = ctx.node("Flatten", [x], axis=1)[0]
+            matrix = ctx.const(weights, "weights")
+            ctx.node("Gemm", [x, matrix, *bias], ctx.outputs, transB=0 if p.transpose else 1)
+            return
+        # Any other axis: fold the axes from `axis` on into one, then MatMul (+ Add) on the last axis.
+        if axis != len(shape) - 1:
+            target = reshape_target((*shape[:axis], -1), axis, axis)
+            x = ctx.node("Reshape", [x, ctx.ints(target, "shape")])[0]
+        matrix = ctx.const(weights if p.transpose else weights.T, "weights")
+        if not bias:
+            ctx.node("MatMul", [x, matrix], ctx.outputs)
+            return
+        product = ctx.node("MatMul", [x, matrix])[0]
+        ctx.node("Add", [product, *bias], ctx.outputs)
+
+
+@register
+class Embed(LayerType):
+    """A lookup table: each input value is an index into input_dim rows of num_output values."""
+
+    type = "Embed"
+    param = "embed_param"
+
+    def _sizes(self, ctx: ShapeContext) -> tuple[int, int]:
+        p = ctx.layer.param.embed_param
+        k = _required(ctx, p, "embed_param", "input_dim", "the number of rows, largest index + 1", "NS0366")
+        n = _required(ctx, p, "embed_param", "num_output", "the length of each row", "NS0366")
+        return k, n
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        _, n = self._sizes(ctx)
+        return [(*ctx.bottoms[0], n)]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        p = ctx.layer.param.embed_param
+        k, n = self._sizes(ctx)
+        specs = [WeightSpec("weights", (k, n), _filler(p, "weight_filler"))]
+        if p.bias_term:
+            specs.append(WeightSpec("bias", (n,), _filler(p, "bias_filler")))
+        return specs
+
+    def lower(self, ctx) -> None:
+        # Caffe reads each index as static_cast<int>(float): truncation, as Cast does.
+        index = ctx.node("Cast", ctx.inputs, to=TensorProto.INT64)[0]
+        table = ctx.const(ctx.blobs[0], "weights")
+        if not ctx.param.embed_param.bias_term:
+            ctx.node("Gather", [table, index], ctx.outputs, axis=0)
+            return
+        rows = ctx.node("Gather", [table, index], axis=0)[0]
+        ctx.node("Add", [rows, ctx.const(np.asarray(ctx.blobs[1]).reshape(-1), "bias")], ctx.outputs)

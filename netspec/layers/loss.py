@@ -1,0 +1,276 @@
+"""Losses, Accuracy and the other training-only sinks: checked, never compiled.
+
+Every type here is `deploy = False`: lowering leaves it out of the inference
+graph (and says so).  Their shape rules still run, so a train_val net's label
+plumbing is checked with Caffe's own conditions.  A loss top is a 0-D scalar,
+as in Caffe; the spec may leave it out (Caffe's AutoTopBlobs adds it).
+"""
+
+from __future__ import annotations
+
+from netspec.layers.activation import legacy_dim
+from netspec.layers.base import LayerType, Shape, ShapeContext, canonical_axis, count, register
+
+
+def _first(ctx: ShapeContext, index: int) -> int:
+    shape = ctx.bottoms[index]
+    if not shape:
+        raise ctx.error(
+            "NS0370",
+            f"bottom {index} is a 0-D scalar; a {ctx.layer.type} layer reads its first axis (the batch)",
+            ("bottom", index),
+        )
+    return shape[0]
+
+
+def _same_batch(ctx: ShapeContext, first: int, second: int) -> None:
+    """Caffe's CHECK that two bottoms agree on their first axis (the batch)."""
+    a, b = _first(ctx, first), _first(ctx, second)
+    if a != b:
+        raise ctx.error(
+            "NS0380",
+            f"bottom {first} {ctx.bottoms[first]} has {a} items but bottom {second} "
+            f"{ctx.bottoms[second]} has {b}; the first dimensions must match",
+            ("bottom", second),
+        )
+
+
+def _labels_match(ctx: ShapeContext, axis_value: int, field: str) -> int:
+    """Caffe's check that one label comes per prediction: for predictions (…, C, …) with the
+    classes on `axis`, the label count must be the product of the other axes.  Returns the axis."""
+    shape, labels = ctx.bottoms[0], ctx.bottoms[1]
+    axis = canonical_axis(ctx, axis_value, len(shape), field)
+    outer, inner = count(shape[:axis]), count(shape[axis + 1 :])
+    if outer * inner != count(labels):
+        raise ctx.error(
+            "NS0381",
+            f"{count(labels)} labels {labels} for predictions {shape} with {shape[axis]} classes on axis "
+            f"{axis}: Caffe needs one label per prediction, {outer}·{inner} = {outer * inner}",
+            ("bottom", 1),
+            help=f"give labels of shape {shape[:axis] + shape[axis + 1 :]}, or pick the class axis: {field}",
+        )
+    return axis
+
+
+class _Loss(LayerType):
+    """Caffe's LossLayer: two bottoms that agree on the batch; a 0-D loss."""
+
+    bottoms = (2, 2)
+    tops = (0, 1)
+    deploy = False
+
+    def check(self, ctx: ShapeContext) -> None:
+        """The type's own conditions, after the shared batch check."""
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        tops, weights = max(len(ctx.layer.tops), 1), len(ctx.layer.param.loss_weight)
+        if weights != tops and (weights or tops > 1):
+            # Caffe gives a loss without loss_weight one weight, then wants one per top.
+            raise ctx.error(
+                "NS0378",
+                f"{weights or 'no'} loss_weight{'s' * (weights != 1)} for {tops} tops: "
+                "Caffe needs one loss_weight per top when a loss writes more than one",
+                "loss_weight" if weights else ("top", tops - 1),
+                help=f"give loss_weight {tops} times, e.g. loss_weight: 1 loss_weight: 0 to "
+                "weigh only the loss",
+            )
+        _same_batch(ctx, 0, 1)
+        self.check(ctx)
+        # A second top (SoftmaxWithLoss, InfogainLoss) holds the probabilities.
+        return [(), ctx.bottoms[0]][: len(ctx.layer.tops)]
+
+
+@register
+class SoftmaxWithLoss(_Loss):
+    type = "SoftmaxWithLoss"
+    param = "loss_param"
+    tops = (0, 2)
+
+    def check(self, ctx: ShapeContext) -> None:
+        _labels_match(ctx, ctx.layer.param.softmax_param.axis, "softmax_param.axis")
+        if len(ctx.layer.tops) == 2:
+            ctx.warning(
+                "NS0379",
+                "BVLC Caffe cannot set up a SoftmaxWithLoss with a second top: its internal "
+                "Softmax inherits both loss_weights and fails its one-per-top check (BVLC/caffe#2968); "
+                "forks that clear them accept it",
+                ("top", 1),
+                help="for BVLC Caffe, compute the probabilities with a separate Softmax layer",
+            )
+
+
+@register
+class EuclideanLoss(_Loss):
+    type = "EuclideanLoss"
+
+    def check(self, ctx: ShapeContext) -> None:
+        a, b = (count(s[1:]) for s in ctx.bottoms)
+        if a != b:
+            raise ctx.error(
+                "NS0382",
+                f"the bottoms hold {a} and {b} values per item ({ctx.bottoms[0]} and "
+                f"{ctx.bottoms[1]}); EuclideanLoss compares them value by value",
+                ("bottom", 1),
+                help="give both bottoms the same size after the batch axis",
+            )
+
+
+@register
+class SigmoidCrossEntropyLoss(_Loss):
+    type = "SigmoidCrossEntropyLoss"
+    param = "loss_param"
+
+    def check(self, ctx: ShapeContext) -> None:
+        a, b = (count(s) for s in ctx.bottoms)
+        if a != b:
+            raise ctx.error(
+                "NS0382",
+                f"{b} targets {ctx.bottoms[1]} for {a} predictions {ctx.bottoms[0]}; "
+                "SigmoidCrossEntropyLoss needs one target per prediction",
+                ("bottom", 1),
+            )
+
+
+@register
+class HingeLoss(_Loss):
+    type = "HingeLoss"
+    param = "hinge_loss_param"
+
+
+@register
+class MultinomialLogisticLoss(_Loss):
+    """Probabilities (N, C, 1, 1) and one label per item: the label's legacy C, H, W must be 1."""
+
+    type = "MultinomialLogisticLoss"
+    param = "loss_param"
+
+    def check(self, ctx: ShapeContext) -> None:
+        _unit_axes(ctx, 1, (1, 2, 3))
+
+
+@register
+class InfogainLoss(_Loss):
+    """Softmax, then the loss weighted by an infogain matrix H (C x C): from a third bottom, or
+    read from infogain_loss_param.source."""
+
+    type = "InfogainLoss"
+    param = "infogain_loss_param"
+    bottoms = (2, 3)
+    tops = (0, 2)
+
+    def check(self, ctx: ShapeContext) -> None:
+        if ctx.layer.param.loss_param.HasField("normalize"):
+            raise ctx.error(
+                "NS0386",
+                "InfogainLoss refuses the deprecated loss_param.normalize",
+                "loss_param.normalize",
+                help="use loss_param { normalization: VALID } instead",
+            )
+        axis = _labels_match(ctx, ctx.layer.param.infogain_loss_param.axis, "infogain_loss_param.axis")
+        classes = ctx.bottoms[0][axis]
+        if len(ctx.bottoms) == 3:
+            if count(ctx.bottoms[2]) != classes * classes:
+                raise ctx.error(
+                    "NS0385",
+                    f"the infogain matrix {ctx.bottoms[2]} holds {count(ctx.bottoms[2])} "
+                    f"values; {classes} classes need {classes}x{classes} = {classes * classes}",
+                    ("bottom", 2),
+                )
+        elif not ctx.layer.param.infogain_loss_param.source:
+            raise ctx.error(
+                "NS0385",
+                "the infogain matrix is neither a third bottom nor a file",
+                "infogain_loss_param",
+                help='set infogain_loss_param { source: "H.binaryproto" } or add a third bottom',
+            )
+
+
+@register
+class ContrastiveLoss(_Loss):
+    """Two feature blobs (N, C, 1, 1) and a similarity label (N, 1, 1, 1)."""
+
+    type = "ContrastiveLoss"
+    param = "contrastive_loss_param"
+    bottoms = (3, 3)
+
+    def check(self, ctx: ShapeContext) -> None:
+        a, b = legacy_dim(ctx, 0, 1), legacy_dim(ctx, 1, 1)
+        if a != b:
+            raise ctx.error(
+                "NS0382",
+                f"the feature bottoms have {a} and {b} channels ({ctx.bottoms[0]} and "
+                f"{ctx.bottoms[1]}); ContrastiveLoss compares them channel by channel",
+                ("bottom", 1),
+            )
+        for index, axes in ((0, (2, 3)), (1, (2, 3)), (2, (1, 2, 3))):
+            _unit_axes(ctx, index, axes)
+
+
+def _unit_axes(ctx: ShapeContext, index: int, axes: tuple[int, ...]) -> None:
+    """Caffe's CHECK_EQ(bottom->channels()/height()/width(), 1) on the legacy (N, C, H, W) axes."""
+    for axis in axes:
+        size = legacy_dim(ctx, index, axis)
+        if size != 1:
+            raise ctx.error(
+                "NS0383",
+                f"bottom {index} {ctx.bottoms[index]} has {'NCHW'[axis]} = {size}; "
+                f"a {ctx.layer.type} layer needs {', '.join('NCHW'[a] for a in axes)} of 1",
+                ("bottom", index),
+                help="flatten it to (N, ...) with the other axes 1",
+            )
+
+
+@register
+class Accuracy(LayerType):
+    """The fraction of items whose label is among the top_k scores: a 0-D scalar, and with a
+    second top the accuracy per class (C,)."""
+
+    type = "Accuracy"
+    param = "accuracy_param"
+    bottoms = (2, 2)
+    tops = (1, 2)
+    deploy = False
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.accuracy_param
+        scores, labels = ctx.bottoms
+        if count(labels) and p.top_k > count(scores) // count(labels):
+            raise ctx.error(
+                "NS0384",
+                f"top_k {p.top_k} exceeds the {count(scores) // count(labels)} classes "
+                f"(predictions {scores} over {count(labels)} labels)",
+                "accuracy_param.top_k",
+                help=f"use a top_k of at most {count(scores) // count(labels)}",
+            )
+        axis = _labels_match(ctx, p.axis, "accuracy_param.axis")
+        return [(), (scores[axis],)][: len(ctx.layer.tops)]
+
+
+@register
+class Silence(LayerType):
+    """Consumes blobs so that they are not net outputs; writes nothing."""
+
+    type = "Silence"
+    bottoms = (1, None)
+    tops = (0, 0)
+    deploy = False
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        return []
+
+
+@register
+class HDF5Output(LayerType):
+    """Writes its two bottoms (data and label, same batch) to an HDF5 file; no tops."""
+
+    type = "HDF5Output"
+    param = "hdf5_output_param"
+    bottoms = (2, 2)
+    tops = (0, 0)
+    deploy = False
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        for index in (0, 1):
+            legacy_dim(ctx, index, 0)  # Caffe copies them through the (N, C, H, W) accessors
+        _same_batch(ctx, 0, 1)
+        return []
