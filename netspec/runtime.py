@@ -1,0 +1,423 @@
+"""Running ONNX models with onnxruntime: provider choice, sessions, inputs, timing.
+
+onnxruntime-gpu lists CUDAExecutionProvider as available whether or not a GPU
+and the CUDA libraries are there; asking for it then prints a loud error on
+the process's stderr and silently falls back to the CPU.  So the choice here
+is made by trying: a tiny session on the CUDA provider, with onnxruntime's
+native output caught at the file-descriptor level and read for the reason.
+The answer is cached for the process.  Sessions are created the same quiet
+way, and onnxruntime's default log level is raised to errors for the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import io
+import math
+import os
+import re
+import statistics
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from netspec.diagnostics import Diagnostic, Severity
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+KINDS = ("auto", "cuda", "cpu")
+INSTALL_HELP = (
+    "install onnxruntime-gpu with CUDA 12 or 13 and cuDNN 9, e.g. "
+    "`pip install 'onnxruntime-gpu[cuda,cudnn]'`, on a machine where `nvidia-smi` sees a GPU"
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class RunError(Exception):
+    """A model that cannot be run as asked; carries a stable code (NS05xx) and a help line."""
+
+    def __init__(self, code: str, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.help = code, message, help
+
+    def diagnostic(self) -> Diagnostic:
+        return Diagnostic(Severity.ERROR, self.code, self.message, help=self.help)
+
+
+class RuntimeUnavailable(RunError):
+    """The execution provider asked for cannot run on this machine."""
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[io.StringIO]:
+    """Catch everything onnxruntime writes (native fds 1 and 2, Python prints and warnings);
+    the text is in the yielded buffer once the block ends."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    caught = io.StringIO()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    with (
+        tempfile.TemporaryFile(mode="w+b") as sink,
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(caught),
+        contextlib.redirect_stderr(caught),
+    ):
+        warnings.simplefilter("ignore")
+        saved = []
+        for fd in (1, 2):
+            saved.append((fd, os.dup(fd)))
+            os.dup2(sink.fileno(), fd)
+        try:
+            yield caught
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            caught.write(sink.read().decode("utf-8", "replace"))
+
+
+def _probe_model() -> bytes:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    return model.SerializeToString()
+
+
+def _reason(text: str) -> str:
+    """The one line of onnxruntime's output that says why CUDA did not load."""
+    text = ANSI.sub("", text)
+    found = (
+        re.search(r"with error: (.+)", text)
+        or re.search(r"\[E:onnxruntime[^\]]*\] (.+)", text)
+        or re.search(r"Failed to load (.+)", text)
+    )
+    return found.group(1).strip() if found else "the CUDA execution provider did not load"
+
+
+@functools.lru_cache(maxsize=1)
+def probe_cuda() -> tuple[bool, str]:
+    """(whether CUDA really runs here, why not); tried once per process."""
+    import onnxruntime as ort
+
+    if CUDA not in ort.get_available_providers():
+        return False, f"this onnxruntime ({ort.__version__}) is built without CUDA"
+    with _quiet() as caught:
+        # Finds CUDA and cuDNN installed as pip packages (onnxruntime-gpu[cuda,cudnn]).
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()
+        try:
+            probe = ort.InferenceSession(_probe_model(), providers=[CUDA, CPU])
+            ok = probe.get_providers()[0] == CUDA
+        except Exception as problem:  # onnxruntime raises its own Fail/RuntimeException types
+            caught.write(f"with error: {problem}\n")
+            ok = False
+    return (True, "a CUDA device is available") if ok else (False, _reason(caught.getvalue()))
+
+
+def cuda_really_available() -> bool:
+    return probe_cuda()[0]
+
+
+def choose_providers(kind: str = "auto") -> tuple[list[str], str]:
+    """(providers in order of preference, why): auto takes CUDA only where it really loads."""
+    if kind not in KINDS:
+        near = difflib.get_close_matches(kind, KINDS, n=1)
+        raise RunError(
+            "NS0501",
+            f"unknown provider '{kind}'",
+            help=f"did you mean '{near[0]}'?" if near else "choose auto, cuda or cpu",
+        )
+    if kind == "cpu":
+        return [CPU], "as asked"
+    ok, why = probe_cuda()
+    if ok:
+        return [CUDA, CPU], "as asked" if kind == "cuda" else why
+    if kind == "cuda":
+        raise RuntimeUnavailable(
+            "NS0500", f"CUDA was asked for but cannot be used here: {why}", help=INSTALL_HELP
+        )
+    return [CPU], f"CUDA not available: {why}"
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use: its CPU affinity, one per core (not per hyperthread),
+    capped by a cgroup CPU quota."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores = set()
+    with contextlib.suppress(OSError, ValueError):
+        for block in Path("/proc/cpuinfo").read_text().split("\n\n"):
+            fields = {
+                k.strip(): v.strip() for k, _, v in (line.partition(":") for line in block.splitlines())
+            }
+            if "processor" in fields and int(fields["processor"]) in allowed:
+                cores.add((fields.get("physical id"), fields.get("core id", fields["processor"])))
+    n = len(cores) or len(allowed)
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    return max(n, 1)
+
+
+@dataclass
+class SessionInfo:
+    """Which provider ran and with which options; str() is the sentence users read."""
+
+    provider: str
+    optimisation: str
+    threads: int
+    spinning: bool
+    note: str | None = None
+
+    def __str__(self) -> str:
+        where = f"ran on {self.provider}" + (f" ({self.note})" if self.note else "")
+        spin = "" if self.spinning else "; thread spinning: off"
+        return f"{where}; graph optimisation: {self.optimisation}; threads: {self.threads}{spin}"
+
+
+def _model_bytes(model_or_path: Any) -> bytes:
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path.SerializeToString()
+    if isinstance(model_or_path, bytes):
+        return model_or_path
+    path = Path(model_or_path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RunError("NS0509", f"{path}: no such file") from None
+    except OSError as problem:
+        raise RunError("NS0509", f"{path}: cannot read: {problem.strerror}") from None
+
+
+def session(
+    model_or_path: Any,
+    providers: list[str],
+    *,
+    note: str | None = None,
+    threads: int | None = None,
+    fast: bool = True,
+    spinning: bool = True,
+):
+    """(InferenceSession, SessionInfo) for a model (ModelProto, bytes or path).
+
+    fast: all graph optimisations (else none, for debugging numerics); threads:
+    intra-op threads, physical cores by default; spinning=False stops idle
+    worker threads from spinning (for benchmarks beside other work).  `note`
+    is the reason from choose_providers, carried into the description.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL if fast else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads or physical_cores()
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    data = _model_bytes(model_or_path)
+    with _quiet():
+        try:
+            created = ort.InferenceSession(data, sess_options=options, providers=providers)
+        except Exception as problem:  # onnxruntime's InvalidGraph, InvalidProtobuf, Fail, ...
+            message = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+            raise RunError("NS0509", f"onnxruntime cannot load the model: {message}") from None
+    ran = created.get_providers()[0]
+    if ran != providers[0]:
+        note = f"{providers[0]} did not load" + (f"; {note}" if note and note != "as asked" else "")
+    info = SessionInfo(ran, "all" if fast else "none", options.intra_op_num_threads, spinning, note)
+    return created, info
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    shape: tuple  # ints, or None / a name for a dynamic dim
+    dtype: np.dtype
+
+
+def inputs_of(model: Any) -> list[InputSpec]:
+    """The graph inputs (not initializers) of a session or an onnx.ModelProto."""
+    if isinstance(model, onnx.ModelProto):
+        constants = {t.name for t in model.graph.initializer}
+        return [
+            InputSpec(
+                vi.name,
+                tuple(
+                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in vi.type.tensor_type.shape.dim
+                ),
+                np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)),
+            )
+            for vi in model.graph.input
+            if vi.name not in constants
+        ]
+    return [
+        InputSpec(
+            arg.name,
+            tuple(d if isinstance(d, int) else None if d is None else str(d) for d in arg.shape),
+            np.dtype(helper.tensor_dtype_to_np_dtype(TensorProto.DataType.Value(arg.type[7:-1].upper()))),
+        )
+        for arg in model.get_inputs()
+    ]
+
+
+def _dims(shape: tuple) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _unknown_input(name: str, specs: list[InputSpec], what: str) -> RunError:
+    names = [s.name for s in specs]
+    near = difflib.get_close_matches(name, names, n=1)
+    return RunError(
+        "NS0503",
+        f"{what}: the model has no input '{name}'",
+        help=(f"did you mean '{near[0]}'? " if near else "") + "its inputs: " + ", ".join(names),
+    )
+
+
+def random_feeds(model: Any, seed: int = 0, *, batch: int = 1) -> dict[str, np.ndarray]:
+    """Standard-normal inputs for every graph input; a dynamic first dim gets `batch`, others 1."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in inputs_of(model):
+        shape = tuple(
+            d if isinstance(d, int) and d > 0 else (batch if i == 0 else 1) for i, d in enumerate(spec.shape)
+        )
+        if spec.dtype.kind == "f":
+            feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
+        else:
+            feeds[spec.name] = rng.integers(0, 2, shape).astype(spec.dtype)
+    return feeds
+
+
+def load_inputs(specs: list[str], model: Any) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Feeds from NAME=FILE.npy strings, checked against the model's inputs; (feeds, notes)."""
+    wanted = {s.name: s for s in inputs_of(model)}
+    feeds: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+    for text in specs:
+        name, sep, file = text.partition("=")
+        what = f"--input {text}"
+        if not sep or not name or not file:
+            raise RunError("NS0507", f"{what}: expected NAME=FILE.npy", help="e.g. --input data=image.npy")
+        if name in feeds:
+            raise RunError("NS0507", f"{what}: input '{name}' is given twice")
+        if name not in wanted:
+            raise _unknown_input(name, list(wanted.values()), what)
+        array = _read_npy(file, what)
+        feeds[name] = _conform(array, wanted[name], what, notes)
+    return feeds, notes
+
+
+def _read_npy(file: str, what: str) -> np.ndarray:
+    try:
+        array = np.load(file, allow_pickle=False)
+    except FileNotFoundError:
+        raise RunError("NS0502", f"{what}: no such file") from None
+    except (OSError, ValueError) as problem:
+        raise RunError(
+            "NS0502",
+            f"{what}: cannot read it as a .npy array ({problem})",
+            help="write the array with numpy.save(FILE, array)",
+        ) from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        array.close()
+        raise RunError(
+            "NS0502",
+            f"{what}: is an .npz archive, not one array",
+            help="save each input with numpy.save(FILE, array)",
+        )
+    return array
+
+
+def _conform(array: np.ndarray, spec: InputSpec, what: str, notes: list[str]) -> np.ndarray:
+    """The array as the model's input wants it: float64 is cast to float32 (noted), else the dtype
+    and the static dims must match."""
+    if array.dtype != spec.dtype:
+        if array.dtype == np.float64 and spec.dtype == np.float32:
+            notes.append(f"{what}: float64 values cast to float32, the model's input type")
+            array = array.astype(np.float32)
+        else:
+            raise RunError(
+                "NS0505",
+                f"{what}: the array is {array.dtype}, the model's input '{spec.name}' is {spec.dtype}",
+                help=f"save it with array.astype(numpy.{spec.dtype})",
+            )
+    fits = array.ndim == len(spec.shape) and all(
+        not isinstance(want, int) or want <= 0 or want == got for want, got in zip(spec.shape, array.shape)
+    )
+    if not fits:
+        raise RunError(
+            "NS0504",
+            f"{what}: shape {_dims(array.shape)}, but the model's input '{spec.name}' is {_dims(spec.shape)}",
+            help="a dimension shown as ? or a name may be any size",
+        )
+    return np.ascontiguousarray(array)
+
+
+def _check_feeds(session: Any, feeds: dict[str, np.ndarray]) -> None:
+    specs = inputs_of(session)
+    for name in feeds:
+        if name not in {s.name for s in specs}:
+            raise _unknown_input(name, specs, "feeds")
+    missing = [s.name for s in specs if s.name not in feeds]
+    if missing:
+        raise RunError(
+            "NS0508",
+            f"no value given for the model input{'s' * (len(missing) != 1)} "
+            + ", ".join(f"'{n}'" for n in missing),
+            help="give each as --input NAME=FILE.npy",
+        )
+
+
+def run(session: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every output of one run, by name, in the model's output order."""
+    _check_feeds(session, feeds)
+    names = [o.name for o in session.get_outputs()]
+    try:
+        return dict(zip(names, session.run(names, feeds)))
+    except Exception as problem:  # onnxruntime's RuntimeException and friends
+        raise RunError("NS0511", f"onnxruntime failed to run the model: {str(problem).strip()}") from None
+
+
+def time(session: Any, feeds: dict[str, np.ndarray], repeat: int = 10, *, warmup: int = 1) -> dict:
+    """Latency over `repeat` runs after `warmup`: median_ms, min_ms, mean_ms, and
+    throughput_per_s (items per second at the median, the batch being the first input's first dim)."""
+    if repeat < 1:
+        raise RunError("NS0510", f"repeat {repeat}: must be at least 1")
+    _check_feeds(session, feeds)
+    for _ in range(warmup):
+        session.run(None, feeds)
+    samples = []
+    for _ in range(repeat):
+        start = perf_counter()
+        session.run(None, feeds)
+        samples.append((perf_counter() - start) * 1000.0)
+    first = next(iter(feeds.values()), None)
+    batch = int(first.shape[0]) if first is not None and first.ndim else 1
+    median = statistics.median(samples)
+    return {
+        "median_ms": median,
+        "min_ms": min(samples),
+        "mean_ms": statistics.fmean(samples),
+        "repeat": repeat,
+        "batch": batch,
+        "throughput_per_s": batch * 1000.0 / median if median > 0 else math.inf,
+    }

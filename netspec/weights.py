@@ -1,0 +1,430 @@
+"""Weight blobs for every layer: bound from a .caffemodel by layer name, or filled.
+
+The fillers are Caffe's own (include/caffe/filler.hpp): constant, uniform,
+gaussian (with `sparse`), positive_unitball, xavier, msra and bilinear, with
+Caffe's fan-in / fan-out arithmetic and the parameter checks Caffe makes.
+Random fillers draw from a numpy Generator seeded by (seed, layer name), so
+one seed fixes the whole net and adding a layer does not reshuffle the others.
+
+A blob whose spec gives no filler gets netspec's default rather than Caffe's
+constant 0 (which makes every output of a fresh net 0 and every parity test
+vacuous).  Chosen by WeightSpec.name:
+
+    bias            0
+    mean            0      (BatchNorm's running mean)
+    variance        1      (BatchNorm's running variance)
+    scale_factor    1      (BatchNorm's third blob; Caffe would start it at 0)
+    scale           1      (Scale, as Caffe's own default)
+    slopes          0.25   (PReLU, as Caffe's own default)
+    anything else   msra (He, fan-in) when learnable and at least 2-D, else 0
+
+A filler a layer type sets in its WeightSpec always wins over these.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+from google.protobuf.message import Message
+
+from netspec.diagnostics import Diagnostics
+from netspec.infer import Analysis, LayerInfo
+from netspec.layers.base import Shape, WeightSpec, count
+from netspec.proto import caffe_pb2
+
+if TYPE_CHECKING:
+    from netspec.ir import Layer
+
+Filler = caffe_pb2.FillerParameter
+VarianceNorm = caffe_pb2.FillerParameter.VarianceNorm
+
+# WeightSpec.name -> (value, how the default-filler info describes it)
+NAMED_DEFAULTS: dict[str, tuple[float, str]] = {
+    "bias": (0.0, "0 for biases"),
+    "mean": (0.0, "0 for means"),
+    "variance": (1.0, "1 for variances"),
+    "scale_factor": (1.0, "1 for scale factors"),
+    "scale": (1.0, "1 for scales"),
+    "slopes": (0.25, "0.25 for slopes"),
+}
+HE_DEFAULT = "msra (He) for weights"
+LEARNABLE_ZERO = NAMED_DEFAULTS["bias"][1]
+BUFFER_ZERO = "0 for other buffers"
+LISTED = 10  # names shown before "and N more"
+
+
+class FillerError(Exception):
+    """A filler Caffe would refuse for this blob (Caffe CHECK-fails); `field` is where in the filler."""
+
+    def __init__(self, code: str, message: str, field: str = "type", help: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.field, self.help = code, field, help
+
+
+def _fans(shape: Shape) -> tuple[int, int]:
+    """Caffe's fan_in = count / shape[0] and fan_out = count / shape[1] (count for a 1-D blob)."""
+    n = count(shape)
+    fan_in = n // shape[0] if shape and shape[0] else n
+    fan_out = n // shape[1] if len(shape) > 1 and shape[1] else n
+    return fan_in, fan_out
+
+
+def _scale_n(filler: Filler, shape: Shape) -> float:
+    """The n of xavier's sqrt(3/n) and msra's sqrt(2/n), by variance_norm."""
+    fan_in, fan_out = _fans(shape)
+    if filler.variance_norm == Filler.AVERAGE:
+        return (fan_in + fan_out) / 2.0
+    return float(fan_out if filler.variance_norm == Filler.FAN_OUT else fan_in)
+
+
+def _draw_uniform(rng: np.random.Generator, low: float, high: float, shape: Shape) -> np.ndarray:
+    """U[low, high) drawn in float32, as Caffe's float blobs are (and several times faster than float64)."""
+    data = rng.random(shape, dtype=np.float32)
+    data *= np.float32(high - low)
+    data += np.float32(low)
+    return data
+
+
+def _draw_normal(rng: np.random.Generator, mean: float, std: float, shape: Shape) -> np.ndarray:
+    data = rng.standard_normal(shape, dtype=np.float32)
+    data *= np.float32(std)
+    data += np.float32(mean)
+    return data
+
+
+def _constant(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    return np.full(shape, filler.value, dtype=np.float32)
+
+
+def _uniform(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    if filler.min > filler.max:
+        raise FillerError(
+            "NS0417",
+            f"uniform filler's min {filler.min:g} is above its max {filler.max:g}",
+            "min",
+            help="Caffe requires min <= max",
+        )
+    return _draw_uniform(rng, filler.min, filler.max, shape)
+
+
+def _gaussian(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    if filler.std <= 0:
+        raise FillerError(
+            "NS0417",
+            f"gaussian filler's std {filler.std:g} is not positive",
+            "std",
+            help="Caffe requires std > 0",
+        )
+    data = _draw_normal(rng, filler.mean, filler.std, shape)
+    if filler.sparse < -1:
+        raise FillerError(
+            "NS0417",
+            f"sparse {filler.sparse} is below -1",
+            "sparse",
+            help="-1 (the default) turns sparsity off",
+        )
+    if filler.sparse >= 0:
+        # Caffe: each weight stays with probability sparse / num_outputs (shape[0]).
+        outputs = shape[0] if shape else 1
+        if filler.sparse > outputs:
+            raise FillerError(
+                "NS0417",
+                f"sparse {filler.sparse} exceeds the blob's {outputs} outputs",
+                "sparse",
+                help=f"sparse is the expected non-zeros per input: at most {outputs}",
+            )
+        data *= rng.random(shape, dtype=np.float32) < np.float32(filler.sparse / outputs)
+    return data
+
+
+def _positive_unitball(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    data = _draw_uniform(rng, 0.0, 1.0, shape)
+    rows = data.reshape(shape[0] if shape else 1, -1)
+    rows /= rows.sum(axis=1, keepdims=True)
+    return data
+
+
+def _xavier(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    bound = math.sqrt(3.0 / _scale_n(filler, shape))
+    return _draw_uniform(rng, -bound, bound, shape)
+
+
+def _msra(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    return _draw_normal(rng, 0.0, math.sqrt(2.0 / _scale_n(filler, shape)), shape)
+
+
+def _bilinear(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    """Caffe's BilinearFiller, computed in float32 as Caffe's Dtype arithmetic does."""
+    if len(shape) != 4 or shape[2] != shape[3]:
+        raise FillerError(
+            "NS0416",
+            f"the bilinear filler needs a 4-D blob with a square kernel, not {_shape(shape)}",
+            help="use it on a Deconvolution's weights with one kernel_size (and group = num_output)",
+        )
+    width = shape[3]
+    f = math.ceil(width / 2.0)
+    c = np.float32((width - 1) / (2.0 * f))
+    x = np.arange(width, dtype=np.float32)
+    line = np.float32(1) - np.abs(x / np.float32(f) - c)
+    return np.broadcast_to(np.outer(line, line), shape).copy()
+
+
+FILLERS: dict[str, Callable[[Filler, Shape, np.random.Generator], np.ndarray]] = {
+    "constant": _constant,
+    "uniform": _uniform,
+    "gaussian": _gaussian,
+    "positive_unitball": _positive_unitball,
+    "xavier": _xavier,
+    "msra": _msra,
+    "bilinear": _bilinear,
+}
+
+
+def fill(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    """A fresh float32 array of `shape` filled as Caffe's `filler` would; FillerError if Caffe refuses."""
+    function = FILLERS.get(filler.type)
+    if function is None:
+        near = difflib.get_close_matches(filler.type, FILLERS, n=1, cutoff=0.5)
+        raise FillerError(
+            "NS0415",
+            f"unknown filler type '{filler.type}'",
+            help=f"did you mean '{near[0]}'?" if near else "Caffe's fillers: " + ", ".join(FILLERS),
+        )
+    if filler.sparse != -1 and filler.type != "gaussian":
+        raise FillerError(
+            "NS0416",
+            f"the {filler.type} filler does not support sparse (only gaussian does)",
+            "sparse",
+            help='remove sparse, or use type: "gaussian"',
+        )
+    if count(shape) == 0:
+        return np.zeros(shape, np.float32)
+    return function(filler, shape, rng)
+
+
+def layer_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator for one layer's blobs: fixed by the net's seed and the layer's name alone."""
+    words = np.frombuffer(hashlib.sha256(name.encode()).digest()[:16], dtype=np.uint32)
+    return np.random.default_rng([seed, *(int(w) for w in words)])
+
+
+def default_filler(spec: WeightSpec) -> tuple[Filler, str]:
+    """netspec's filler for a blob whose spec names none, and how the info describes it."""
+    if spec.name in NAMED_DEFAULTS:
+        value, what = NAMED_DEFAULTS[spec.name]
+        return Filler(type="constant", value=value), what
+    if spec.learnable and len(spec.shape) >= 2:
+        return Filler(type="msra"), HE_DEFAULT
+    return Filler(type="constant", value=0.0), LEARNABLE_ZERO if spec.learnable else BUFFER_ZERO
+
+
+def _known(info: LayerInfo) -> bool:
+    """Whether the layer's WeightSpecs are known (its type is known and its shape rule ran)."""
+    return info.kind is not None and all(t is not None for t in info.tops)
+
+
+def _layer_span(analysis: Analysis, layer: Layer, *path: str):
+    return analysis.net.source_map.span(layer.path + (path or ("name",)), value=True)
+
+
+def _filler_path(layer: Layer, spec: WeightSpec) -> tuple[str, ...]:
+    """Where the spec's filler is written in the layer, e.g. ("convolution_param", "weight_filler")."""
+    found = []
+    for field, value in layer.param.ListFields():
+        if not isinstance(value, Message):  # a scalar or a repeated field
+            continue
+        for sub, sub_value in value.ListFields():
+            if isinstance(sub_value, Filler) and sub_value == spec.filler:
+                found.append((field.name, sub.name))
+    ranked = sorted(found, key=lambda path: not path[1].startswith(spec.name[:4]))
+    return ranked[0] if ranked else ()
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+
+
+def _shape(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _legacy_match(found: Shape, expected: Shape) -> bool:
+    """A legacy 4-D (num, channels, height, width) blob Caffe accepts: same count, same non-1 dims."""
+    return (
+        len(found) == 4
+        and len(expected) <= 4
+        and count(found) == count(expected)
+        and [d for d in found if d != 1] == [d for d in expected if d != 1]
+    )
+
+
+def bind(
+    analysis: Analysis,
+    weights: Mapping[str, list[np.ndarray]] | None,
+    diagnostics: Diagnostics,
+    *,
+    seed: int = 0,
+) -> dict[str, list[np.ndarray]]:
+    """Every layer's blobs, in Caffe's order and WeightSpec shapes, as float32 arrays.
+
+    With `weights` (a read .caffemodel), blobs are bound by layer name, as
+    Caffe's CopyTrainedLayersFrom does; without, they are filled from the
+    spec's fillers (netspec's defaults where none is given).  A layer whose
+    blobs cannot be bound or filled is left out; the errors say why.
+    """
+    if weights is None:
+        return _fill_all(analysis, diagnostics, seed)
+    return _bind_file(analysis, weights, diagnostics)
+
+
+def _fill_all(analysis: Analysis, diagnostics: Diagnostics, seed: int) -> dict[str, list[np.ndarray]]:
+    out: dict[str, list[np.ndarray]] = {}
+    defaulted: list[str] = []
+    used: set[str] = set()
+    for info in analysis.layers:
+        if not info.weights:
+            continue
+        layer, rng = info.layer, layer_rng(seed, info.layer.name)
+        blobs = []
+        for spec in info.weights:
+            filler = spec.filler
+            if filler is None:
+                filler, what = default_filler(spec)
+                used.add(what)
+                if layer.name not in defaulted:
+                    defaulted.append(layer.name)
+            try:
+                blobs.append(fill(filler, spec.shape, rng))
+            except FillerError as problem:
+                path = _filler_path(layer, spec)
+                diagnostics.error(
+                    problem.code,
+                    f"{layer.name}: {spec.name}: {problem}",
+                    _layer_span(analysis, layer, *path, problem.field)
+                    if path
+                    else _layer_span(analysis, layer),
+                    help=problem.help,
+                    layer=layer.name,
+                )
+                break
+        else:
+            out[layer.name] = blobs
+    if defaulted:
+        order = [HE_DEFAULT, *(what for _, what in NAMED_DEFAULTS.values()), BUFFER_ZERO]
+        diagnostics.info(
+            "NS0414",
+            f"no filler given for {_names(defaulted)}: used "
+            + ", ".join(what for what in dict.fromkeys(order) if what in used),
+            help="set weight_filler / bias_filler (or pass --weights) to choose",
+        )
+    return out
+
+
+def _bind_file(
+    analysis: Analysis, weights: Mapping[str, list[np.ndarray]], diagnostics: Diagnostics
+) -> dict[str, list[np.ndarray]]:
+    out: dict[str, list[np.ndarray]] = {}
+    stored = [name for name, blobs in weights.items() if len(blobs)]
+    for info in analysis.layers:
+        if not _known(info):
+            continue
+        layer, specs = info.layer, info.weights
+        if layer.name not in weights:
+            if specs:
+                _missing(analysis, layer, specs, stored, diagnostics)
+            continue
+        blobs = list(weights[layer.name])
+        if len(blobs) != len(specs):
+            _count_differs(analysis, layer, specs, blobs, diagnostics)
+            continue
+        bound = [_blob(analysis, layer, spec, blob, diagnostics) for spec, blob in zip(specs, blobs)]
+        if specs and all(b is not None for b in bound):
+            out[layer.name] = bound
+    used = {info.layer.name for info in analysis.layers}
+    extra = [name for name in stored if name not in used]
+    if extra:
+        diagnostics.info(
+            "NS0413",
+            f"the weights file has blobs for {len(extra)} layer{'s' * (len(extra) != 1)} "
+            f"this net does not have, ignored as Caffe ignores them: {_names(extra)}",
+        )
+    return out
+
+
+def _missing(
+    analysis: Analysis, layer: Layer, specs: list[WeightSpec], stored: list[str], diagnostics: Diagnostics
+) -> None:
+    near = difflib.get_close_matches(layer.name, stored, n=3, cutoff=0.5)
+    if near:
+        help = "the nearest names in the file: " + ", ".join(f"'{n}'" for n in near)
+    elif stored:
+        help = f"no similar name; the file's layers with weights: {_names(stored)}"
+    else:
+        help = "the weights file holds no blobs at all"
+    expected = ", ".join(f"{s.name} {_shape(s.shape)}" for s in specs)
+    diagnostics.error(
+        "NS0410",
+        f"{layer.name}: the weights file has no layer named '{layer.name}' (it needs {expected})",
+        _layer_span(analysis, layer),
+        help=help,
+        layer=layer.name,
+    )
+
+
+def _count_differs(
+    analysis: Analysis,
+    layer: Layer,
+    specs: list[WeightSpec],
+    blobs: list[np.ndarray],
+    diagnostics: Diagnostics,
+) -> None:
+    names = ", ".join(s.name for s in specs)
+    want = f"{len(specs)} blob{'s' * (len(specs) != 1)}" + (f" ({names})" if specs else "")
+    found = ", ".join(_shape(np.shape(b)) for b in blobs)
+    help = None
+    if any(s.name == "bias" for s in specs) and len(blobs) == len(specs) - 1:
+        help = "the trained layer may have had no bias: set bias_term: false"
+    elif layer.type in ("Convolution", "Deconvolution", "InnerProduct") and len(blobs) == len(specs) + 1:
+        help = "the trained layer may have had a bias: remove bias_term: false"
+    diagnostics.error(
+        "NS0411",
+        f"{layer.name}: expected {want}, the weights file has {len(blobs)}" + (f": {found}" if blobs else ""),
+        _layer_span(analysis, layer),
+        help=help,
+        layer=layer.name,
+    )
+
+
+def _blob(
+    analysis: Analysis, layer: Layer, spec: WeightSpec, blob: np.ndarray, diagnostics: Diagnostics
+) -> np.ndarray | None:
+    array = np.asarray(blob, dtype=np.float32)
+    if array.shape == spec.shape:
+        return np.ascontiguousarray(array)
+    if _legacy_match(array.shape, spec.shape):
+        return np.ascontiguousarray(array.reshape(spec.shape))
+    diagnostics.error(
+        "NS0412",
+        f"{layer.name}: blob '{spec.name}' has shape {_shape(array.shape)} in the weights file, "
+        f"the spec expects {_shape(spec.shape)}",
+        _layer_span(analysis, layer),
+        layer=layer.name,
+        help="the weights were trained for a different layer: check num_output, kernel_size, group "
+        "and the input channels against the trained net",
+    )
+    return None
+
+
+def init_weights(analysis: Analysis, path: str, *, seed: int = 0, diagnostics: Diagnostics) -> None:
+    """Write a .caffemodel of the filled weights (Caffe's own format); nothing when filling failed."""
+    from netspec.frontend import binary
+
+    blobs = _fill_all(analysis, diagnostics, seed)
+    if not diagnostics.has_errors:
+        binary.write_weights(path, analysis.net.layers, blobs)
