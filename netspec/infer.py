@@ -133,6 +133,16 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
             raise ctx.error("NS0399", f"netspec computed {len(tops)} shapes for {len(layer.tops)} tops")
         if kind.source and ctx.options.get("batch"):
             tops = [(ctx.options["batch"], *s[1:]) if s else s for s in tops]
+        for j, (top, shape) in enumerate(zip(layer.tops, tops)):
+            if j < len(layer.bottoms) and top.name == layer.bottoms[j].name and shape != ctx.bottoms[j]:
+                # Caffe reshapes the shared blob before reading it: the layer reads garbage.
+                raise ctx.error(
+                    "NS0312",
+                    f"computes in place, but its output {_dims(shape)} differs from its input "
+                    f"{_dims(ctx.bottoms[j])}",
+                    ("top", j),
+                    help=f"give top {j} a name of its own",
+                )
         info.tops = list(tops)
         info.weights = kind.weights(ctx)
         if all(s is not None for s in tops):
@@ -147,6 +157,10 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
             help="the blobs this layer writes are treated as unknown",
         )
         info.tops = [None] * len(layer.tops)
+
+
+def _dims(shape: Shape | None) -> str:
+    return "?" if shape is None else "x".join(map(str, shape)) or "scalar"
 
 
 def _counts_ok(kind: LayerType, ctx: ShapeContext) -> bool:

@@ -118,12 +118,19 @@ def build(
             layer.bottoms.append(blob)
         for i, top in enumerate(lp.top):
             previous = current.get(top)
-            in_place = top in lp.bottom
+            # Caffe's rule (Net::AppendTop): top j is in place only when it names bottom j.
+            in_place = i < len(lp.bottom) and lp.bottom[i] == top
             if previous is not None and not in_place:
                 producer = previous.producer.name if previous.producer else "?"
+                where = (
+                    f"it is this layer's bottom {lp.bottom.index(top)}; Caffe writes in place only "
+                    f"when top j names bottom j"
+                    if top in lp.bottom
+                    else f"layer '{producer}' already produces it"
+                )
                 diagnostics.error(
                     "NS0202",
-                    f"layer '{name}' writes blob '{top}', which layer '{producer}' already produces",
+                    f"layer '{name}' writes blob '{top}' as top {i}, but {where}",
                     source_map.span(path + ("top", i), value=True),
                     help="rename this top; only an in-place layer (top equal to its bottom) "
                     "may write a blob again",

@@ -110,6 +110,10 @@ class LowerContext:
     def tmp(self, hint: str) -> str:
         return self.graph.fresh(f"{self.layer.name}/{hint}")
 
+    def alias(self, top: int, tensor: str) -> None:
+        """Top `top` is `tensor` unchanged: emit no node for it (an identity at inference)."""
+        self.graph.alias(self.outputs[top], tensor)
+
 
 class GraphBuilder:
     def __init__(self, opset: int) -> None:
@@ -117,6 +121,7 @@ class GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.names: set[str] = set()
+        self.aliases: dict[str, str] = {}
 
     def fresh(self, hint: str) -> str:
         name, n = hint, 1
@@ -128,8 +133,24 @@ class GraphBuilder:
 
     def initializer(self, hint: str, array: np.ndarray) -> str:
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, order="C"), name))
         return name
+
+    def alias(self, name: str, target: str) -> None:
+        """Let tensor `name` be `target` itself: no node computes it (Dropout, Split, ...)."""
+        self.aliases[name] = self.resolve(target)
+
+    def resolve(self, name: str) -> str:
+        return self.aliases.get(name, name)
+
+    def rewrite_aliases(self) -> None:
+        """Point every node input at the tensor its alias stands for."""
+        if not self.aliases:
+            return
+        for node in self.nodes:
+            for i, name in enumerate(node.input):
+                if name in self.aliases:
+                    node.input[i] = self.aliases[name]
 
 
 def tensor_names(analysis: Analysis) -> dict[str, str]:
@@ -150,7 +171,11 @@ def lower(
     diagnostics: Diagnostics,
     options: Options | None = None,
 ) -> onnx.ModelProto | None:
-    """The ONNX model of an analysed net, or None when a layer cannot be lowered (reported)."""
+    """The ONNX model of an analysed net, or None when a layer cannot be lowered (reported).
+
+    Training-only layers are left out (one info says which); a value that only
+    they read becomes a graph output, as a deploy net of the same spec would have it.
+    """
     options = options or Options()
     net = analysis.net
     graph = GraphBuilder(options.opset)
@@ -158,27 +183,29 @@ def lower(
     graph.names.update(names.values())
     inputs: list[onnx.ValueInfoProto] = []
     dropped: list[str] = []
-    lowered_keys: set[str] = set()
+    lowered: set[str] = set()  # keys of the values the graph computes or takes as inputs
+    read: set[str] = set()  # keys of the values a lowered layer reads
     ok = True
+    batch = _batch(analysis) if options.dynamic_batch else None
     for info in analysis.layers:
         layer, kind = info.layer, info.kind
-        if kind is None or any(s is None for s in info.tops):
-            ok = False
-            continue
-        if not kind.deploy:
+        if kind is not None and not kind.deploy:
             dropped.append(layer.name)
+            continue
+        if kind is None or any(s is None for s in info.tops):
+            ok = False  # infer has said why
             continue
         if kind.source:
             for blob, shape in zip(layer.tops, info.tops):
-                if _consumed_by_deploy(blob, analysis):
-                    inputs.append(_value_info(names[blob.key], shape, options.dynamic_batch))
-                    lowered_keys.add(blob.key)
+                if _consumed_by_deploy(blob):
+                    inputs.append(_value_info(names[blob.key], shape, batch))
+                    lowered.add(blob.key)
             continue
         in_shapes = [analysis.shape(b) for b in layer.bottoms]
         ctx = LowerContext(
             graph,
             info,
-            [names[b.key] for b in layer.bottoms],
+            [graph.resolve(names[b.key]) for b in layer.bottoms],
             [names[t.key] for t in layer.tops],
             in_shapes,
             weights.get(layer.name, []),
@@ -187,42 +214,57 @@ def lower(
         try:
             kind.lower(ctx)
         except NotImplementedError as problem:
+            diagnostics.error("NS0402", f"{layer.name}: {problem}", _type_span(layer, net), layer=layer.name)
+            ok = False
+            continue
+        except Exception as problem:  # a bug of ours must not become a user's traceback
             diagnostics.error(
-                "NS0402",
-                f"{layer.name}: {problem}",
-                net.source_map.span(layer.path + ("type",), value=True),
+                "NS0499",
+                f"{layer.name}: netspec failed while compiling this {layer.type} layer "
+                f"({type(problem).__name__}: {problem}); this is a bug in netspec, please report it",
+                _type_span(layer, net),
                 layer=layer.name,
             )
             ok = False
             continue
-        lowered_keys.update(t.key for t in layer.tops)
+        lowered.update(t.key for t in layer.tops)
+        read.update(b.key for b in layer.bottoms)
     if dropped:
-        diagnostics.info(
-            "NS0401",
-            f"left out of the inference graph, as training-only: {', '.join(dropped)}",
-        )
+        diagnostics.info("NS0401", f"left out of the inference graph, as training-only: {', '.join(dropped)}")
     if not ok:
         return None
-    outputs = [b for b in net.outputs if b.key in lowered_keys]
-    if not outputs:
-        diagnostics.error("NS0403", "the inference graph has no outputs")
-        return None
-    output_keys = {b.key for b in outputs}
     input_names = {vi.name for vi in inputs}
+    outputs = [key for key in lowered if key not in read and names[key] not in input_names]
+    outputs.sort(key=list(net.blobs).index)
+    if not outputs:
+        diagnostics.error(
+            "NS0403",
+            "the inference graph has no outputs: every value is only read by training layers or is an input",
+        )
+        return None
+    for key in outputs:  # an output must be a tensor of its own name
+        if graph.resolve(names[key]) != names[key]:
+            graph.nodes.append(
+                helper.make_node(
+                    "Identity", [graph.resolve(names[key])], [names[key]], name=f"{names[key]}/output"
+                )
+            )
+    graph.rewrite_aliases()
+    output_keys = set(outputs)
     value_info = [
-        _value_info(names[key], analysis.shapes[key], options.dynamic_batch)
+        _value_info(names[key], analysis.shapes[key], batch)
         for key in analysis.shapes
-        if key in lowered_keys
+        if key in lowered
         and key not in output_keys
         and names[key] not in input_names
-        and analysis.shapes[key] is not None
+        and names[key] not in graph.aliases
     ]
     model = helper.make_model(
         helper.make_graph(
             graph.nodes,
             net.name or "net",
             inputs,
-            [_value_info(names[b.key], analysis.shape(b), options.dynamic_batch) for b in outputs],
+            [_value_info(names[key], analysis.shapes[key], batch) for key in outputs],
             initializer=graph.initializers,
             value_info=value_info,
         ),
@@ -235,14 +277,25 @@ def lower(
     return model
 
 
-def _consumed_by_deploy(blob: Blob, analysis: Analysis) -> bool:
+def _type_span(layer, net):
+    return net.source_map.span(layer.path + ("type",), value=True)
+
+
+def _consumed_by_deploy(blob: Blob) -> bool:
     from netspec.layers import REGISTRY
 
     return any(REGISTRY.get(c.type) is not None and REGISTRY[c.type].deploy for c in blob.consumers)
 
 
-def _value_info(name: str, shape: Shape, dynamic_batch: bool) -> onnx.ValueInfoProto:
+def _batch(analysis: Analysis) -> int | None:
+    """The batch size the inputs share, which --dynamic-batch turns into a symbol."""
+    sizes = {s[0] for i in analysis.layers if i.kind is not None and i.kind.source for s in i.tops if s}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _value_info(name: str, shape: Shape, batch: int | None) -> onnx.ValueInfoProto:
+    """A tensor's type; with a dynamic batch, a leading dim equal to the batch becomes the symbol N."""
     dims: list = list(shape)
-    if dynamic_batch and dims:
+    if batch is not None and dims and dims[0] == batch:
         dims[0] = "N"
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)

@@ -104,16 +104,16 @@ def run_onnx(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, 
 
 
 def write_caffemodel(path: str | Path, text: str, weights: dict[str, list[np.ndarray]]) -> None:
-    """The prototxt's layers with `weights` as their blobs, in Caffe's binary format."""
+    """The prototxt's layers (upgraded to V2, as Caffe reads V0/V1 files) with `weights` as
+    their blobs, in Caffe's binary format."""
     from google.protobuf import text_format
 
-    net = text_format.Parse(text, caffe_pb2.NetParameter())
-    for layer in net.layer:
-        for array in weights.get(layer.name, []):
-            blob = layer.blobs.add()
-            blob.shape.dim.extend(array.shape)
-            blob.data.extend(np.asarray(array, dtype=np.float32).ravel().tolist())
-    Path(path).write_bytes(net.SerializeToString())
+    from netspec.frontend.binary import write_weights
+    from netspec.frontend.upgrade import upgrade
+    from netspec.source import SourceMap
+
+    net = upgrade(text_format.Parse(text, caffe_pb2.NetParameter()), SourceMap(), Diagnostics())
+    write_weights(str(path), net, {k: v for k, v in weights.items() if any(layer.name == k for layer in net.layer)})
 
 
 def run_opencv(text: str, weights: dict, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict:

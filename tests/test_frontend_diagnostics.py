@@ -242,7 +242,7 @@ CASES = [
         "NS0202",
         '"data"',
         3,
-        ["writes blob 'data', which layer 'data' already produces"],
+        ["writes blob 'data' as top 0, but layer 'data' already produces it"],
     ),
     (
         "layer_name_used_twice",
