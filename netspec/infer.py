@@ -99,11 +99,23 @@ class Analysis:
 
 
 def infer(
-    net: Net, diagnostics: Diagnostics, *, inputs: dict[str, Shape] | None = None, batch: int | None = None
+    net: Net,
+    diagnostics: Diagnostics,
+    *,
+    inputs: dict[str, Shape] | None = None,
+    batch: int | None = None,
+    phase: int | None = None,
 ) -> Analysis:
-    """Every blob's shape and every layer's costs, by Caffe's arithmetic."""
+    """Every blob's shape and every layer's costs, by Caffe's arithmetic.
+
+    Multiply-adds follow the convention papers use: those of convolutions,
+    deconvolutions, inner products and recurrent layers; pooling, normalisation
+    and activations count 0.
+    """
     analysis = Analysis(net, diagnostics)
     options = {"inputs": dict(inputs or {}), "batch": batch}
+    if phase is not None:
+        options["phase"] = phase
     receptive: dict[str, list[tuple[float, float]] | None] = {}
     for layer in net.layers:
         kind = REGISTRY.get(layer.type)

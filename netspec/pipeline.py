@@ -58,5 +58,5 @@ def check(
     if any(d.code in ("NS0101", "NS0102", "NS0001") for d in spec.diagnostics.errors):
         return Checked(spec, None, None)
     net = select(spec, phase=phase, level=level, stages=stages)
-    analysis = infer(net, spec.diagnostics, inputs=inputs, batch=batch)
+    analysis = infer(net, spec.diagnostics, inputs=inputs, batch=batch, phase=phase)
     return Checked(spec, net, analysis)

@@ -85,11 +85,12 @@ def compile_text(
     dynamic_batch: bool = False,
     seed: int = 0,
     inputs: dict | None = None,
+    fold: bool = True,
 ):
     """(model, analysis, diagnostics) for a prototxt text; the model passes ONNX's full check."""
     analysis, diagnostics = analyse(text, batch=batch, inputs=inputs)
     weights = random_weights(analysis, seed) if weights is None else weights
-    model = lower(analysis, weights, diagnostics, Options(opset=opset, dynamic_batch=dynamic_batch))
+    model = lower(analysis, weights, diagnostics, Options(opset=opset, dynamic_batch=dynamic_batch, fold=fold))
     assert model is not None, render_all(diagnostics)
     onnx.checker.check_model(model, full_check=True)
     return model, analysis, diagnostics

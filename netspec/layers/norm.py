@@ -1,0 +1,402 @@
+"""Normalisation and per-channel affine layers: LRN, BatchNorm, Scale, Bias, MVN.
+
+Caffe's formulas, with the places earlier converters slipped:
+
+- LRN ACROSS_CHANNELS: y = x · (k + alpha/size · Σ x²)^-beta over `size` channels centred on c.
+  WITHIN_CHANNEL is built in Caffe from a size x size AVE pooling of x² (pad (size − 1)/2,
+  stride 1, so the divisor is always size²) and a Power layer with shift 1 and scale alpha:
+  y = x · (1 + alpha/size² · Σ x²)^-beta.  Not k, and alpha over size², not size.
+- BatchNorm at TEST uses its stored statistics divided by the third blob, a scale factor
+  (0 meaning 0): y = (x − mean/s) / sqrt(var/s + eps).  No learnable affine part; that is
+  the following Scale layer.
+- MVN adds eps to the standard deviation, not to the variance: y = (x − mean) / (std + eps),
+  so ONNX's MeanVarianceNormalization (no eps at all) is not it.
+
+Multiply-adds: LRN and MVN count their window sums; BatchNorm, Scale and Bias count none,
+as they fold into the convolution before them at inference and published counts leave them out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netspec.layers.base import (
+    GLOBAL,
+    LayerType,
+    Shape,
+    ShapeContext,
+    WeightSpec,
+    Window,
+    canonical_axis,
+    count,
+    register,
+)
+from netspec.proto import caffe_pb2
+
+TEST = caffe_pb2.TEST
+WITHIN = caffe_pb2.LRNParameter.WITHIN_CHANNEL
+Affine = tuple[np.ndarray, np.ndarray]  # y = a·x + b per channel of axis 1, float64
+
+
+def _fmt(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _reduce_mean(ctx, x: str, axes: list[int]) -> str:
+    """ReduceMean keeping dims; its axes are an attribute before opset 18 and an input from 18."""
+    if ctx.opset >= 18:
+        return ctx.node("ReduceMean", [x, ctx.ints(axes, "axes")], keepdims=1)[0]
+    return ctx.node("ReduceMean", [x], axes=axes, keepdims=1)[0]
+
+
+def _normalize(
+    ctx, x: str, out: str, axes: list[int], eps: float, *, variance: bool, eps_in_sqrt: bool
+) -> None:
+    """out = (x − mean) [/ sqrt(var + eps) or / (sqrt(var) + eps)] over `axes`, var = E((x − mean)²)."""
+    mean = _reduce_mean(ctx, x, axes)
+    if not variance:
+        ctx.node("Sub", [x, mean], [out])
+        return
+    centred = ctx.node("Sub", [x, mean])[0]
+    var = _reduce_mean(ctx, ctx.node("Mul", [centred, centred])[0], axes)
+    eps_name = ctx.const(np.float32(eps), "eps")
+    if eps_in_sqrt:
+        denom = ctx.node("Sqrt", ctx.node("Add", [var, eps_name]))[0]
+    else:
+        denom = ctx.node("Add", [ctx.node("Sqrt", [var])[0], eps_name])[0]
+    ctx.node("Div", [centred, denom], [out])
+
+
+@register
+class LRN(LayerType):
+    type = "LRN"
+    param = "lrn_param"
+
+    def _checked(self, ctx: ShapeContext):
+        p = ctx.layer.param.lrn_param
+        size = p.local_size
+        if size % 2 == 0:
+            raise ctx.error(
+                "NS0340",
+                f"local_size {size} is even; Caffe's LRN centres its window "
+                f"((size − 1)/2 on each side) and only takes odd sizes",
+                "lrn_param.local_size",
+                help=f"use local_size {size + 1}" + (f" or {size - 1}" if size > 1 else ""),
+            )
+        shape = ctx.bottoms[0]
+        if len(shape) != 4:
+            raise ctx.error(
+                "NS0341",
+                f"LRN needs a 4-D input (N, C, H, W), got the {len(shape)}-D shape {_fmt(shape)}",
+                ("bottom", 0),
+                help="reshape the input to 4-D first",
+            )
+        return p
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        self._checked(ctx)
+        return [ctx.bottoms[0]]
+
+    def window(self, ctx: ShapeContext) -> list[Window] | None:
+        p = self._checked(ctx)
+        if p.norm_region != WITHIN:
+            return None
+        return [Window(p.local_size, 1, (p.local_size - 1) // 2)] * 2
+
+    def lower(self, ctx) -> None:
+        p = ctx.param.lrn_param
+        x, y = ctx.inputs[0], ctx.outputs[0]
+        if p.norm_region != WITHIN:
+            # ONNX's window [c − floor((size−1)/2), c + ceil((size−1)/2)] is Caffe's for odd sizes.
+            ctx.node("LRN", [x], [y], size=p.local_size, alpha=p.alpha, beta=p.beta, bias=p.k)
+            return
+        size, pad = p.local_size, (p.local_size - 1) // 2
+        # Stride 1 and pad (size − 1)/2 keep every window inside the padded input, so Caffe's
+        # divisor (padding counted) is size² everywhere: count_include_pad=1 is exact.
+        pooled = ctx.node(
+            "AveragePool",
+            ctx.node("Mul", [x, x]),
+            kernel_shape=[size, size],
+            pads=[pad] * 4,
+            count_include_pad=1,
+        )[0]
+        if p.alpha != 1:
+            pooled = ctx.node("Mul", [pooled, ctx.const(np.float32(p.alpha), "alpha")])[0]
+        base = ctx.node("Add", [pooled, ctx.const(np.float32(1), "one")])[0]
+        factor = ctx.node("Pow", [base, ctx.const(np.float32(-p.beta), "minus_beta")])[0]
+        ctx.node("Mul", [x, factor], [y])
+
+
+def uses_global_stats(ctx: ShapeContext) -> bool:
+    """Caffe: the stored statistics at TEST, the batch's at TRAIN, unless use_global_stats says."""
+    p = ctx.layer.param.batch_norm_param
+    if p.HasField("use_global_stats"):
+        return p.use_global_stats
+    return ctx.options.get("phase", TEST) == TEST
+
+
+def global_stats(blobs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) from BatchNorm's blobs: both divided by the scale factor, 0 meaning 0."""
+    factor = float(np.asarray(blobs[2]).ravel()[0])
+    factor = 0.0 if factor == 0 else 1.0 / factor
+    return (
+        np.asarray(blobs[0], np.float64).ravel() * factor,
+        np.asarray(blobs[1], np.float64).ravel() * factor,
+    )
+
+
+@register
+class BatchNorm(LayerType):
+    type = "BatchNorm"
+    param = "batch_norm_param"
+
+    def _channels(self, ctx: ShapeContext) -> int:
+        shape = ctx.bottoms[0]
+        if len(shape) < 2:
+            raise ctx.error(
+                "NS0342",
+                f"BatchNorm normalises over axis 1, but its input {_fmt(shape)} is {len(shape)}-D",
+                ("bottom", 0),
+                help="give it an input of at least 2 axes (N, C, ...)",
+            )
+        return shape[1]
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        self._channels(ctx)
+        for i, spec in enumerate(ctx.layer.param.param[:3]):
+            if spec.lr_mult != 0:
+                ctx.error(
+                    "NS0343",
+                    f"param {i} has lr_mult {spec.lr_mult:g}, but BatchNorm's statistics "
+                    f"are not learnable parameters: Caffe refuses the net",
+                    ("param", i, "lr_mult") if spec.HasField("lr_mult") else ("param", i),
+                    help="set lr_mult: 0 in each of BatchNorm's param blocks, or drop them",
+                )
+        if ctx.options.get("phase", TEST) == TEST and not uses_global_stats(ctx):
+            ctx.warning(
+                "NS0344",
+                "use_global_stats is false: Caffe normalises with this batch's own mean "
+                "and variance, not the stored statistics, so each output depends on the whole batch",
+                "batch_norm_param.use_global_stats",
+                help="for inference, set use_global_stats: true (or leave it out)",
+            )
+        return [ctx.bottoms[0]]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        c = self._channels(ctx)
+        return [
+            WeightSpec("mean", (c,), learnable=False),
+            WeightSpec("variance", (c,), learnable=False),
+            WeightSpec("scale_factor", (1,), learnable=False),
+        ]
+
+    def window(self, ctx: ShapeContext) -> str | None:
+        return None if uses_global_stats(ctx) else GLOBAL
+
+    def channel_affine(self, ctx: ShapeContext, blobs: list[np.ndarray]) -> Affine | None:
+        """(a, b) of y = a·x + b per channel, when this layer is such a map (for netspec.fold)."""
+        if not uses_global_stats(ctx):
+            return None
+        mean, var = global_stats(blobs)
+        a = 1.0 / np.sqrt(var + ctx.layer.param.batch_norm_param.eps)
+        return a, -mean * a
+
+    def lower(self, ctx) -> None:
+        p = ctx.param.batch_norm_param
+        x, y = ctx.inputs[0], ctx.outputs[0]
+        if not uses_global_stats(ctx.shape_context):
+            axes = [0, *range(2, len(ctx.in_shapes[0]))]
+            _normalize(ctx, x, y, axes, p.eps, variance=True, eps_in_sqrt=True)
+            return
+        mean, var = global_stats(ctx.blobs)
+        c = mean.size
+        ctx.node(
+            "BatchNormalization",
+            [
+                x,
+                ctx.const(np.ones(c), "gamma"),
+                ctx.const(np.zeros(c), "beta"),
+                ctx.const(mean, "mean"),
+                ctx.const(var, "variance"),
+            ],
+            [y],
+            epsilon=p.eps,
+        )
+
+
+class _Broadcast(LayerType):
+    """Scale and Bias: an operand (bottom[1], or a blob) applied from `axis` over its own axes."""
+
+    bottoms = (1, 2)
+    op: str
+    what: str
+
+    def _operand(self, ctx: ShapeContext) -> tuple[int, Shape]:
+        """(axis, operand shape), as Caffe's LayerSetUp and Reshape check them."""
+        p = self.params(ctx.layer)
+        shape = ctx.bottoms[0]
+        n = len(shape)
+        if len(ctx.bottoms) > 1:
+            operand = ctx.bottoms[1]
+            k = len(operand)
+            if k == 0:
+                return 0, ()
+            axis = canonical_axis(ctx, p.axis, n, f"{self.param}.axis")
+            if axis + k > n:
+                raise ctx.error(
+                    "NS0345",
+                    f"bottom[1] {_fmt(operand)} has {k} axes, which from axis {axis} "
+                    f"extend past the {n}-D bottom[0] {_fmt(shape)}",
+                    ("bottom", 1),
+                    help=f"give bottom[1] at most {n - axis} axes, or a smaller axis",
+                )
+            if tuple(shape[axis : axis + k]) != tuple(operand):
+                raise ctx.error(
+                    "NS0346",
+                    f"{self.what} shape {_fmt(operand)} does not match bottom[0] shape "
+                    f"{_fmt(shape)} at axis {axis}",
+                    ("bottom", 1),
+                    help=f"bottom[1] must have the shape {_fmt(shape[axis : axis + k])} "
+                    f"(bottom[0]'s axes {axis} to {axis + k - 1})",
+                )
+            if p.HasField("num_axes") and p.num_axes != k:
+                ctx.warning(
+                    "NS0349",
+                    f"num_axes {p.num_axes} is ignored: with two bottoms, bottom[1]'s {k} axes decide",
+                    f"{self.param}.num_axes",
+                    help="remove num_axes",
+                )
+            return axis, operand
+        axis = canonical_axis(ctx, p.axis, n, f"{self.param}.axis")
+        k = p.num_axes
+        if k < -1:
+            raise ctx.error(
+                "NS0345",
+                f"num_axes must be -1 (to the last axis) or at least 0, got {k}",
+                f"{self.param}.num_axes",
+            )
+        if k > n - axis:
+            raise ctx.error(
+                "NS0345",
+                f"num_axes {k} from axis {axis} extends past the {n}-D input {_fmt(shape)}",
+                f"{self.param}.num_axes",
+                help=f"use num_axes at most {n - axis}, or -1 for all axes from {axis}",
+            )
+        operand = tuple(shape[axis:]) if k == -1 else tuple(shape[axis : axis + k])
+        return (axis if operand else 0), operand
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        self._operand(ctx)
+        return [ctx.bottoms[0]]
+
+    def _blob(self, ctx: ShapeContext, name: str, filler_field: str, default=None) -> WeightSpec:
+        p = self.params(ctx.layer)
+        filler = getattr(p, filler_field) if p.HasField(filler_field) else default
+        return WeightSpec(name, self._operand(ctx)[1], filler)
+
+    def channel_affine(self, ctx: ShapeContext, blobs: list[np.ndarray]) -> Affine | None:
+        """(a, b) of y = a·x + b per channel, when the operand is a blob over axis 1 alone."""
+        axis, operand = self._operand(ctx)
+        if len(ctx.bottoms) > 1 or axis != 1 or len(operand) != 1:
+            return None
+        values = [np.asarray(b, np.float64).ravel() for b in blobs]
+        return self._affine(values, operand[0])
+
+    def lower(self, ctx) -> None:
+        axis, operand = self._operand(ctx.shape_context)
+        trailing = (1,) * (len(ctx.in_shapes[0]) - axis - len(operand)) if operand else ()
+        if len(ctx.inputs) > 1:
+            first = ctx.inputs[1]
+            if trailing:
+                first = ctx.node(
+                    "Reshape", [first, ctx.ints([0] * len(operand) + [1] * len(trailing), "shape")]
+                )[0]
+            rest = ctx.blobs
+        else:
+            first = ctx.const(ctx.blobs[0].reshape(operand + trailing), self.what)
+            rest = ctx.blobs[1:]
+        if not rest:
+            ctx.node(self.op, [ctx.inputs[0], first], [ctx.outputs[0]])
+            return
+        scaled = ctx.node(self.op, [ctx.inputs[0], first])[0]
+        ctx.node("Add", [scaled, ctx.const(rest[0].reshape(operand + trailing), "bias")], [ctx.outputs[0]])
+
+
+@register
+class Scale(_Broadcast):
+    type = "Scale"
+    param = "scale_param"
+    op = "Mul"
+    what = "scale"
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        specs = []
+        if len(ctx.bottoms) == 1:
+            # Caffe fills an unspecified scale with 1 (the identity), not the usual constant 0.
+            one = caffe_pb2.FillerParameter(type="constant", value=1)
+            specs.append(self._blob(ctx, "scale", "filler", one))
+        if ctx.layer.param.scale_param.bias_term:
+            specs.append(self._blob(ctx, "bias", "bias_filler"))
+        return specs
+
+    @staticmethod
+    def _affine(values: list[np.ndarray], channels: int) -> Affine:
+        return values[0], values[1] if len(values) > 1 else np.zeros(channels)
+
+
+@register
+class Bias(_Broadcast):
+    type = "Bias"
+    param = "bias_param"
+    op = "Add"
+    what = "bias"
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        return [self._blob(ctx, "bias", "filler")] if len(ctx.bottoms) == 1 else []
+
+    @staticmethod
+    def _affine(values: list[np.ndarray], channels: int) -> Affine:
+        return np.ones(channels), values[0]
+
+
+@register
+class MVN(LayerType):
+    type = "MVN"
+    param = "mvn_param"
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        shape = ctx.bottoms[0]
+        if len(shape) > 4:
+            raise ctx.error(
+                "NS0347",
+                f"MVN reads its input as (N, C, H, W), but it is {len(shape)}-D {_fmt(shape)}",
+                ("bottom", 0),
+                help="reshape the input to at most 4 axes",
+            )
+        # Caffe reshapes the top to (num, channels, height, width), missing axes read as 1.
+        top = (*shape, *(1,) * (4 - len(shape)))
+        p = ctx.layer.param.mvn_param
+        group = count(top[1:]) if p.across_channels else count(top[2:])
+        if group == 1:
+            each = "sample" if p.across_channels else "channel of each sample"
+            ctx.warning(
+                "NS0348",
+                f"MVN normalises each {each} over its own values, and the input {_fmt(shape)} has "
+                f"only one value for each: every output is 0",
+                "mvn_param",
+                help=None
+                if p.across_channels
+                else "set mvn_param { across_channels: true } to normalise over the channels",
+            )
+        return [top]
+
+    def window(self, ctx: ShapeContext) -> str:
+        return GLOBAL
+
+    def lower(self, ctx) -> None:
+        p = ctx.param.mvn_param
+        x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
+        if rank < 4:
+            x = ctx.node("Reshape", [x, ctx.ints([0] * rank + [1] * (4 - rank), "shape")])[0]
+        axes = [1, 2, 3] if p.across_channels else [2, 3]
+        _normalize(ctx, x, ctx.outputs[0], axes, p.eps, variance=p.normalize_variance, eps_in_sqrt=False)
