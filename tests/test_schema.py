@@ -207,7 +207,7 @@ def test_layer_parameter_has_every_bvlc_param_field():
         "transform_param": 100, "loss_param": 101,
     }  # fmt: skip
     fields = caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name
-    actual = {name: fd.number for name, fd in fields.items() if name.endswith("_param")}
+    actual = {name: fd.number for name, fd in fields.items() if name.endswith("_param") and fd.number < 10000}
     assert actual == expected
 
 
