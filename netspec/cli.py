@@ -96,6 +96,8 @@ def _check(args):
 
 def _finish(diagnostics: Diagnostics, sources, *, werror: bool = False, quiet_info: bool = True) -> int:
     shown = [d for d in diagnostics if not (quiet_info and d.severity is Severity.INFO)]
+    # In source order, line by line; within a line, in the order the stages found them (causes first).
+    shown.sort(key=lambda d: (1, d.span.file, d.span.line) if d.span else (0, "", 0))
     if shown:
         print(render_all(shown, sources), file=sys.stderr)
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)

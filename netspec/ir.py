@@ -123,7 +123,7 @@ def build(
             if previous is not None and not in_place:
                 producer = previous.producer.name if previous.producer else "?"
                 where = (
-                    f"it is this layer's bottom {lp.bottom.index(top)}; Caffe writes in place only "
+                    f"it is this layer's bottom {list(lp.bottom).index(top)}; Caffe writes in place only "
                     f"when top j names bottom j"
                     if top in lp.bottom
                     else f"layer '{producer}' already produces it"
