@@ -29,9 +29,9 @@ from netspec.diagnostics import Diagnostics, render_all
 from netspec.frontend.bind import Binder
 from netspec.frontend.text import parse
 from netspec.frontend.upgrade import upgrade
-from netspec.source import SourceFile, SourceMap
 from netspec.pipeline import check, load
 from netspec.proto import caffe_pb2
+from netspec.source import SourceFile, SourceMap
 
 SOURCE_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData"}
 WHOLE_NET_TOLERANCE = 1e-3
