@@ -321,3 +321,17 @@ def test_positions_inside_a_solvers_net_point_into_the_solver_file():
     text = 'base_lr: 0.01\nnet_param {\n  layer { name: "r" type: "ReLU" bottom: "nothing" top: "r" }\n}\n'
     d = only(text, "NS0201")
     assert (d.span.line, d.span.column) == position(text, '"nothing"')
+
+
+def test_syntax_errors_on_separate_lines_are_all_reported():
+    text = (
+        HEAD
+        + 'layer { name "a" type: "ReLU" }\nlayer { name: "b" type: @ }\nlayer { name: "c" bottom: "data" top: "c" ] }\n'
+    )
+    found = [(d.code, d.span.line) for d in diagnose(text)]
+    assert found == [("NS0101", 3), ("NS0102", 4), ("NS0101", 5)]
+
+
+def test_one_syntax_mistake_is_reported_once():
+    text = HEAD + 'layer { name: "c" type: "ReLU }\n'
+    assert [d.code for d in diagnose(text)] == ["NS0102"]

@@ -152,52 +152,83 @@ def _builder(rule) -> Callable[[list], object]:
 
 
 def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
-    """The fields of `source`, or None after reporting a syntax error."""
+    """The fields of `source`, or None after reporting its syntax errors.
+
+    After a syntax error the parser recovers in panic mode, so one run reports
+    every independent mistake: it pops states until one can take the token (else
+    drops the token), and stays quiet until it has shifted a few tokens again,
+    which keeps one mistake from being reported as many.
+    """
     token_re, states, start, end = _tables()
     text = source.text
     state_stack = [start]
     value_stack: list = []
     valued = set(VALUED)
+    failed = False
+    quiet = 0  # tokens still to shift before another syntax error is reported
+    skip_to = 0  # after an unterminated string, the rest of its line is skipped
     for match in token_re.finditer(text):
         kind = match.lastgroup
         if kind == _END:
             break
+        offset = match.start(kind)
+        if offset < skip_to:
+            continue
         if kind == _BAD:
-            _bad_character(source, match.start(kind), diagnostics)
-            return None
+            failed = True
+            skip_to = _bad_character(source, offset, diagnostics)
+            quiet = RECOVERY_SHIFTS
+            continue
         while True:
             action = states[state_stack[-1]].get(kind)
             if action is None:
-                _unexpected(
-                    source, states[state_stack[-1]], kind, (match.group(kind), match.start(kind)), diagnostics
-                )
-                return None
+                failed = True
+                if not quiet:
+                    token = (match.group(kind), offset)
+                    _unexpected(source, states[state_stack[-1]], kind, token, diagnostics)
+                quiet = RECOVERY_SHIFTS
+                if _recover(states, state_stack, value_stack, kind):
+                    continue
+                break  # nothing can take this token: drop it
             if action[0]:
                 state_stack.append(action[1])
-                value_stack.append((match.group(kind), match.start(kind)) if kind in valued else None)
+                value_stack.append((match.group(kind), offset) if kind in valued else None)
+                quiet = max(quiet - 1, 0)
                 break
-            size, build, symbol = action[1]
-            if size:
-                node = build(value_stack[-size:])
-                del value_stack[-size:]
-                del state_stack[-size:]
-            else:
-                node = build([])
-            state_stack.append(states[state_stack[-1]][symbol][1])
-            value_stack.append(node)
+            _reduce(action[1], states, state_stack, value_stack)
     while state_stack[-1] != end:
         action = states[state_stack[-1]].get("$END")
         if action is None:
-            _unexpected(source, states[state_stack[-1]], "$END", ("", len(text)), diagnostics)
+            if not quiet or not failed:
+                _unexpected(source, states[state_stack[-1]], "$END", ("", len(text)), diagnostics)
             return None
-        size, build, symbol = action[1]
-        node = build(value_stack[-size:] if size else [])
-        if size:
-            del value_stack[-size:]
-            del state_stack[-size:]
-        state_stack.append(states[state_stack[-1]][symbol][1])
-        value_stack.append(node)
-    return value_stack[-1]
+        _reduce(action[1], states, state_stack, value_stack)
+    return None if failed else value_stack[-1]
+
+
+RECOVERY_SHIFTS = 3
+
+
+def _reduce(rule: tuple, states: dict, state_stack: list, value_stack: list) -> None:
+    size, build, symbol = rule
+    if size:
+        node = build(value_stack[-size:])
+        del value_stack[-size:]
+        del state_stack[-size:]
+    else:
+        node = build([])
+    state_stack.append(states[state_stack[-1]][symbol][1])
+    value_stack.append(node)
+
+
+def _recover(states: dict, state_stack: list, value_stack: list, kind: str) -> bool:
+    """Pop the stacks back to the innermost state that has an action for `kind`."""
+    for depth in range(len(state_stack) - 1, -1, -1):
+        if kind in states[state_stack[depth]]:
+            del state_stack[depth + 1 :]
+            del value_stack[depth:]
+            return True
+    return False
 
 
 def _unexpected(source: SourceFile, actions: dict, kind: str, token: tuple, diagnostics: Diagnostics) -> None:
@@ -207,7 +238,7 @@ def _unexpected(source: SourceFile, actions: dict, kind: str, token: tuple, diag
     help_ = None
     if kind == "$END" and "'}'" in expected:
         help_ = "a '{' opened above is never closed; add the missing '}'"
-    elif kind == "RBRACE":
+    elif kind == "RBRACE" and "a number" not in expected:
         help_ = "this '}' closes no open block; remove it or add the '{' it belongs to"
     elif kind == "LBRACE" and "':'" in expected and len(expected) <= 3:
         help_ = None
@@ -221,7 +252,8 @@ def _unexpected(source: SourceFile, actions: dict, kind: str, token: tuple, diag
     )
 
 
-def _bad_character(source: SourceFile, offset: int, diagnostics: Diagnostics) -> None:
+def _bad_character(source: SourceFile, offset: int, diagnostics: Diagnostics) -> int:
+    """Report a character no token starts with; returns where lexing resumes."""
     char = source.text[offset]
     if char in "\"'":
         diagnostics.error(
@@ -230,8 +262,10 @@ def _bad_character(source: SourceFile, offset: int, diagnostics: Diagnostics) ->
             source.span(offset),
             help=f"close the string with {char} on the same line",
         )
-    else:
-        diagnostics.error("NS0102", f"unexpected character {char!r}", source.span(offset))
+        end = source.text.find("\n", offset)
+        return len(source.text) if end == -1 else end
+    diagnostics.error("NS0102", f"unexpected character {char!r}", source.span(offset))
+    return offset + 1
 
 
 def _or_list(items: list[str]) -> str:
