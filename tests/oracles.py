@@ -90,7 +90,9 @@ def compile_text(
     """(model, analysis, diagnostics) for a prototxt text; the model passes ONNX's full check."""
     analysis, diagnostics = analyse(text, batch=batch, inputs=inputs)
     weights = random_weights(analysis, seed) if weights is None else weights
-    model = lower(analysis, weights, diagnostics, Options(opset=opset, dynamic_batch=dynamic_batch, fold=fold))
+    model = lower(
+        analysis, weights, diagnostics, Options(opset=opset, dynamic_batch=dynamic_batch, fold=fold)
+    )
     assert model is not None, render_all(diagnostics)
     onnx.checker.check_model(model, full_check=True)
     return model, analysis, diagnostics
@@ -114,7 +116,9 @@ def write_caffemodel(path: str | Path, text: str, weights: dict[str, list[np.nda
     from netspec.source import SourceMap
 
     net = upgrade(text_format.Parse(text, caffe_pb2.NetParameter()), SourceMap(), Diagnostics())
-    write_weights(str(path), net, {k: v for k, v in weights.items() if any(layer.name == k for layer in net.layer)})
+    write_weights(
+        str(path), net, {k: v for k, v in weights.items() if any(layer.name == k for layer in net.layer)}
+    )
 
 
 def run_opencv(text: str, weights: dict, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict:
@@ -159,6 +163,15 @@ def run_caffe(text: str, weights: dict | None, feeds: dict[str, np.ndarray], out
         assert done.returncode == 0, done.stderr[-3000:]
         blobs = np.load(Path(tmp, "out.npz"))
         return {name: blobs[name] for name in outputs}
+
+
+def position(text: str, token: str, occurrence: int = 1, *, after: int = 0) -> tuple[int, int]:
+    """1-based (line, column) of the n-th occurrence of `token` in `text` at or after offset `after`:
+    where a diagnostic about that token must point."""
+    at = after - 1
+    for _ in range(occurrence):
+        at = text.index(token, at + 1)
+    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 def rel_error(ours: np.ndarray, ref: np.ndarray) -> float:

@@ -14,6 +14,7 @@ import pytest
 from google.protobuf import text_format
 from oracles import (
     CORPUS,
+    check_shapes_match_onnx,
     compile_text,
     needs_caffe,
     random_inputs,
@@ -92,7 +93,9 @@ def test_v2_files_bind_exactly_as_protobufs_own_parser(row):
     Binder(SourceMap(source), diagnostics).bind(parse(source, diagnostics), bound)
     assert not diagnostics.has_errors
     assert bound == text_format.Parse(path.read_text(), caffe_pb2.NetParameter())
-    theirs = upgrade(text_format.Parse(path.read_text(), caffe_pb2.NetParameter()), SourceMap(), Diagnostics())
+    theirs = upgrade(
+        text_format.Parse(path.read_text(), caffe_pb2.NetParameter()), SourceMap(), Diagnostics()
+    )
     assert load(str(path)).param == theirs
 
 
@@ -120,6 +123,7 @@ def _compiled(path: str, *, fold: bool = True):
     checked = check(str(CORPUS / path))
     weights = random_weights(checked.analysis, seed=1)
     model, analysis, _ = compile_text(text, weights, fold=fold)
+    check_shapes_match_onnx(model)  # ONNX's own shape inference agrees with every declared shape
     return text, model, analysis, weights
 
 

@@ -8,6 +8,7 @@ as "this token, here, is the problem".
 from __future__ import annotations
 
 import pytest
+from oracles import position
 
 from netspec.diagnostics import Severity
 from netspec.pipeline import check
@@ -20,15 +21,6 @@ def conv(body: str, extra: str = "") -> str:
         HEAD + f'layer {{ name: "conv1" type: "Convolution" bottom: "data" top: "conv1" {extra}\n'
         f"  convolution_param {{ {body} }}\n}}\n"
     )
-
-
-def position(text: str, token: str, occurrence: int = 1) -> tuple[int, int]:
-    """1-based (line, column) of the n-th occurrence of `token` in `text`."""
-    at = -1
-    for _ in range(occurrence):
-        at = text.index(token, at + 1)
-    line = text.count("\n", 0, at) + 1
-    return line, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 def diagnose(text: str):

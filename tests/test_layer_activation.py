@@ -5,6 +5,7 @@ per-channel trap; and a catalogue of broken specs."""
 from __future__ import annotations
 
 import numpy as np
+import oracles
 import pytest
 from oracles import (
     analyse,
@@ -357,8 +358,7 @@ CATALOGUE = [
 
 def position(text: str, token: str) -> tuple[int, int]:
     """1-based (line, column) of `token`'s first occurrence after the Input layer's line."""
-    at = text.index(token, text.index("\n", text.index("Input")))
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+    return oracles.position(text, token, after=text.index("\n", text.index("Input")))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracles import CORPUS, analyse, compile_text, needs_caffe, needs_corpus, run_caffe, run_onnx
+from oracles import CORPUS, analyse, compile_text, needs_caffe, needs_corpus, position, run_caffe, run_onnx
 
 from netspec.diagnostics import Severity
 from netspec.frontend.select import TEST, TRAIN
@@ -32,11 +32,6 @@ def tops(text: str, layer: str = "src", **kw) -> list:
 
 def codes(text: str, **kw) -> list[str]:
     return [d.code for d in check("t.prototxt", content=text, **kw).diagnostics]
-
-
-def position(text: str, token: str) -> tuple[int, int]:
-    at = text.index(token)
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 # Corpus nets, TEST phase (TRAIN for one), as their authors run them.

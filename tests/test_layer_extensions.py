@@ -19,6 +19,7 @@ from oracles import (
     check_shapes_match_onnx,
     compile_text,
     needs_caffe,
+    position,
     random_weights,
     rel_error,
     run_caffe,
@@ -44,12 +45,6 @@ def net(shape: tuple[int, ...], *layers: str, name: str = "data") -> str:
 
 def randn(shape, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def position(text: str, token: str) -> tuple[int, int]:
-    """1-based (line, column) of the first occurrence of `token` in `text`."""
-    at = text.index(token)
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 # ---------------------------------------------------------------------------------------------

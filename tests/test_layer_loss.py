@@ -4,6 +4,7 @@ left out of inference graphs (with the info diagnostic), and broken specs."""
 from __future__ import annotations
 
 import numpy as np
+import oracles
 import pytest
 from oracles import compile_text, needs_caffe, run_caffe, run_onnx
 
@@ -249,10 +250,8 @@ CATALOGUE = [
 
 def position(text: str, token: str) -> tuple[int, int]:
     """(line, column) of `token` in the sink layer; a bottom's token points at its value."""
-    at = text.index(token, text.index('name: "sink"') - len("layer { "))
-    if token.startswith(("bottom: ", "top: ")):
-        at += token.index('"')
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+    line, column = oracles.position(text, token, after=text.index('name: "sink"') - len("layer { "))
+    return line, column + (token.index('"') if token.startswith(("bottom: ", "top: ")) else 0)
 
 
 @pytest.mark.parametrize(

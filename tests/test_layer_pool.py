@@ -20,6 +20,7 @@ from oracles import (
     check_shapes_match_onnx,
     compile_text,
     needs_caffe,
+    position,
     rel_error,
     run_caffe,
     run_onnx,
@@ -431,12 +432,6 @@ def test_pooling_counts_no_macs_and_composes_its_window_into_the_receptive_field
 
 # ---------------------------------------------------------------------------------------------
 # diagnostics
-
-
-def position(text: str, token: str) -> tuple[int, int]:
-    """1-based (line, column) of the first occurrence of `token` in `text`."""
-    at = text.index(token)
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 THREE_D = (

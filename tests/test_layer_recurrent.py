@@ -4,6 +4,7 @@ real Caffe (sequence resets through cont, static input, exposed hidden state), b
 from __future__ import annotations
 
 import numpy as np
+import oracles
 import pytest
 from oracles import (
     analyse,
@@ -216,8 +217,7 @@ CATALOGUE = [
 
 def position(text: str, token: str) -> tuple[int, int]:
     """(line, column) of `token` in the layer 'rec'."""
-    at = text.index(token, text.index('name: "rec"'))
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+    return oracles.position(text, token, after=text.index('name: "rec"'))
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from oracles import (
     analyse,
     check_shapes_match_onnx,
     compile_text,
+    position,
     random_inputs,
     random_weights,
     rel_error,
@@ -583,13 +584,6 @@ def test_reduce_mean_axes_move_to_an_input_at_opset_18(opset: int, takes_axes_in
 
 
 # --- broken specs: code, line, column and the numbers --------------------------------------------
-
-
-def position(text: str, token: str, occurrence: int = 1) -> tuple[int, int]:
-    at = -1
-    for _ in range(occurrence):
-        at = text.index(token, at + 1)
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 BROKEN = [

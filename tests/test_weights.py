@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracles import CAFFE_PYTHON, analyse, needs_caffe, write_caffemodel
+from oracles import CAFFE_PYTHON, analyse, needs_caffe, position, write_caffemodel
 
 from netspec.diagnostics import Diagnostics, Severity
 from netspec.proto import caffe_pb2
@@ -35,11 +35,6 @@ def conv(name: str, bottom: str = "data", body: str = "num_output: 16 kernel_siz
 
 def filled(filler: Filler, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return fill(filler, shape, np.random.default_rng(seed))
-
-
-def position(text: str, token: str) -> tuple[int, int]:
-    at = text.index(token)
-    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 def bind_text(text: str, weights=None, seed: int = 0):
