@@ -7,6 +7,7 @@ from netspec.layers import (  # noqa: F401  (each module registers its types)
     dense,
     extensions,
     loss,
+    misc,
     norm,
     pool,
     recurrent,
