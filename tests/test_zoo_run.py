@@ -1,7 +1,9 @@
 """Every zoo spec compiles at its input size with its fillers' weights and runs on onnxruntime's CPU.
 
 Each runs once at batch 1 (the big ones, VGG, FCN and ResNet-152, take a few seconds each on two
-cores): its outputs have the shapes the checker computed, and are finite.
+cores): its outputs have the shapes the checker computed, and are finite.  This is the only run of the
+extension specs (segnet_basic, wavenet_causal), which no reference reads; test_zoo_parity.py compares
+the others' values with OpenCV and Caffe.
 """
 
 from __future__ import annotations

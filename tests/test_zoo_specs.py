@@ -1,13 +1,15 @@
-"""The zoo's specs: generated, parseable, and counted against published figures.
+"""The zoo's specs: generated, parseable, and netspec's checker counted against published figures.
 
-Counting convention (netspec/zoo/_figures.py): parameters are learnable blobs
-(conv/deconv/fc weights and biases, Scale's gamma and beta; BatchNorm's
-mean/variance/scale-factor blobs are buffers); multiply-adds are those of
-convolutions, deconvolutions and inner products at batch 1.
+The counts are the checker's (netspec.pipeline.check: `analysis.totals`, per layer `LayerInfo`):
+parameters are learnable blobs (conv/deconv/fc weights and biases, Scale's gamma and beta;
+BatchNorm's mean/variance/scale-factor blobs are buffers); multiply-adds are those of convolutions,
+deconvolutions, inner products and recurrent layers at batch 1.  The published figures below are typed
+in from the papers and reference implementations named beside them, never derived from netspec.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -15,12 +17,14 @@ import pytest
 from google.protobuf import text_format
 
 from netspec import zoo
+from netspec.infer import Analysis
+from netspec.layers.base import Shape
+from netspec.pipeline import check
 from netspec.proto import caffe_pb2
 from netspec.zoo import generate
-from netspec.zoo._figures import figures
 
 NAMES = zoo.names()
-LEARNABLE = {"Convolution", "Deconvolution", "InnerProduct", "Scale"}
+AT_224 = (1, 3, 224, 224)
 TRAINING_ONLY = {"Data", "ImageData", "HDF5Data", "Python", "SoftmaxWithLoss", "Accuracy", "EuclideanLoss"}
 
 
@@ -29,8 +33,25 @@ def parse(name: str) -> caffe_pb2.NetParameter:
         return text_format.Parse(handle.read(), caffe_pb2.NetParameter())
 
 
-def fig(name: str, inputs=None):
-    return figures(parse(name), inputs)
+@functools.cache
+def checked(name: str, data: Shape | None = None) -> Analysis:
+    """The checker's analysis of zoo spec `name`, with its input blob `data` of that shape when given."""
+    result = check(zoo.path(name), inputs={"data": data} if data else None)
+    assert result.analysis is not None and not result.diagnostics.errors, name
+    return result.analysis
+
+
+def params(name: str, data: Shape | None = None) -> int:
+    return checked(name, data).totals["params"]
+
+
+def macs(name: str, data: Shape | None = None) -> int:
+    return checked(name, data).totals["macs"]
+
+
+def shapes(name: str, data: Shape | None = None) -> dict[str, Shape | None]:
+    """Blob shapes by name (the first value written, which in-place layers do not reshape)."""
+    return checked(name, data).shapes
 
 
 # -- the files --------------------------------------------------------------------
@@ -98,13 +119,43 @@ def test_header_cites_the_paper_and_states_our_figures(name):
     assert all(line.startswith("#") for line in head.splitlines())
     entry = zoo.ENTRIES[name]
     assert str(entry["year"]) in head and "Paper:" in head
-    f = fig(name)
     shape = "x".join(map(str, entry["input"]))
     line = re.search(r"^# netspec: ([\d,]+) parameters, ([\d,]+) multiply-adds .* at (\S+)$", head, re.M)
     assert line, head
-    assert int(line[1].replace(",", "")) == f.params
-    assert int(line[2].replace(",", "")) == f.macs
+    assert int(line[1].replace(",", "")) == params(name)
+    assert int(line[2].replace(",", "")) == macs(name)
     assert line[3] == shape
+
+
+def deconvolution_params(name: str) -> int:
+    return sum(x.params for x in checked(name).layers if x.layer.type == "Deconvolution")
+
+
+def receptive_size(name: str, layer: str) -> int:
+    return int(checked(name).info(layer).receptive[0][0])
+
+
+# Figures of netspec's own that the notes quote in prose: (spec, phrase of its note, the checker's figure).
+QUOTED = [
+    ("lenet5", "So this spec has {:,} parameters", lambda: params("lenet5")),
+    ("squeezenet1_1", "({:,} multiply-adds at 224x224 by this spec)", lambda: macs("squeezenet1_1", AT_224)),
+    ("fcn32s", "the upsampling's {:,} fixed bilinear weights", lambda: deconvolution_params("fcn32s")),
+    ("fcn8s", "the upsamplings' {:,} fixed bilinear weights", lambda: deconvolution_params("fcn8s")),
+    ("segnet_basic", "this spec's {:,} (biases", lambda: params("segnet_basic")),
+    ("deepbind", "max pooling over all {} positions", lambda: shapes("deepbind")["conv1"][3]),
+    (
+        "dilated_context",
+        "Receptive field {0}x{0} (Table 1)",
+        lambda: receptive_size("dilated_context", "ctx_final"),
+    ),
+    ("wavenet_causal", "= {} samples", lambda: receptive_size("wavenet_causal", "prob")),
+]
+
+
+@pytest.mark.parametrize(("name", "phrase", "figure"), QUOTED, ids=[q[0] for q in QUOTED])
+def test_figures_the_notes_quote_are_the_checkers(name, phrase, figure):
+    notes = generate.NOTES[name][1] + " " + zoo.ENTRIES[name]["note"]
+    assert phrase.format(figure()) in notes
 
 
 # -- parameters against published figures -------------------------------------------
@@ -144,7 +195,7 @@ EXACT_PARAMS = {
 
 @pytest.mark.parametrize("name", sorted(EXACT_PARAMS))
 def test_parameters_match_published_exact_counts(name):
-    assert fig(name).params == EXACT_PARAMS[name]
+    assert params(name) == EXACT_PARAMS[name]
 
 
 def test_lenet5_parameters_against_the_paper():
@@ -152,22 +203,22 @@ def test_lenet5_parameters_against_the_paper():
     assert 156 + 12 + 1_516 + 32 + 48_120 + 10_164 == 60_000
     # This spec: C3 fully connected (16*6*25+16 = 2,416, +900), no trainable subsampling (-12 - 32),
     # and a learned 84x10 InnerProduct output (850) where the paper's RBF output is fixed.
-    layers = {x[0]: x[2] for x in fig("lenet5").layers}
+    layers = {x.layer.name: x.params for x in checked("lenet5").layers}
     assert layers["c1"] == 156 and layers["c3"] == 2_416 and layers["c5"] == 48_120 and layers["f6"] == 10_164
     assert layers["output"] == 850
-    assert fig("lenet5").params == 60_000 + 900 - 44 + 850 == 61_706
+    assert params("lenet5") == 60_000 + 900 - 44 + 850 == 61_706
 
 
 def test_googlenet_parameters_against_the_paper():
     # Table 1's params column sums to about 6.8M (2.7K+112K+159K+380K+364K+437K+463K+580K+840K+1072K
     # +1388K+1000K = 6,797.7K). It leaves out biases and rounds, so the exact BVLC count is 3% above.
-    assert fig("googlenet").params == pytest.approx(6_797_700, rel=0.03)
+    assert params("googlenet") == pytest.approx(6_797_700, rel=0.03)
 
 
 def test_mobilenet_papers_round_their_counts():
-    assert fig("mobilenet_v1").params == pytest.approx(4_200_000, rel=0.01)
+    assert params("mobilenet_v1") == pytest.approx(4_200_000, rel=0.01)
     # Table 4's 3.4M is about 3% below the exact count of the network of its Table 2.
-    assert fig("mobilenet_v2").params == pytest.approx(3_400_000, rel=0.035)
+    assert params("mobilenet_v2") == pytest.approx(3_400_000, rel=0.035)
 
 
 def test_nin_parameters():
@@ -177,9 +228,9 @@ def test_nin_parameters():
     expected = (
         34_944 + 2 * 9_312 + 614_656 + 2 * 65_792 + 885_120 + 2 * 147_840 + 3_539_968 + 1_049_600 + 1_025_000
     )
-    assert fig("nin").params == expected == 7_595_176
+    assert params("nin") == expected == 7_595_176
     # the model zoo's 29 MB caffemodel holds them as float32
-    assert fig("nin").params * 4 / 2**20 == pytest.approx(29, abs=0.1)
+    assert params("nin") * 4 / 2**20 == pytest.approx(29, abs=0.1)
 
 
 def test_fcn_parameters():
@@ -187,11 +238,11 @@ def test_fcn_parameters():
     # fc7 4096*4096+4096 = 16,781,312; score_fr 21*4096+21 = 86,037.
     learned_32s = 14_714_688 + 102_764_544 + 16_781_312 + 86_037
     bilinear_32s = 21 * 21 * 64 * 64  # upscore, fixed (lr_mult 0), bias_term false
-    assert fig("fcn32s").params == learned_32s + bilinear_32s == 136_152_917
+    assert params("fcn32s") == learned_32s + bilinear_32s == 136_152_917
     # FCN-8s adds score_pool4 (21*512+21) and score_pool3 (21*256+21), and three fixed deconvolutions
     learned_8s = learned_32s + 10_773 + 5_397
     bilinear_8s = 21 * 21 * (4 * 4 + 4 * 4 + 16 * 16)
-    assert fig("fcn8s").params == learned_8s + bilinear_8s == 134_489_759
+    assert params("fcn8s") == learned_8s + bilinear_8s == 134_489_759
     # paper Table 1: 134M parameters for FCN-VGG16 (the learned ones)
     assert learned_32s == pytest.approx(134e6, rel=0.005)
     assert learned_8s == pytest.approx(134e6, rel=0.005)
@@ -209,14 +260,14 @@ def test_alexnet_macs_by_hand():
         + 13 * 13 * 256 * 192 * 9
     )
     fully = 9216 * 4096 + 4096 * 4096 + 4096 * 1000
-    assert fig("alexnet").macs == conv + fully == 724_406_816  # the usual "0.72 G" with groups
+    assert macs("alexnet") == conv + fully == 724_406_816  # the usual "0.72 G" with groups
 
 
 def test_lenet_macs_by_hand():
     # Caffe MNIST LeNet: 24*24*20*25 + 8*8*50*500 + 800*500 + 500*10
-    assert fig("lenet").macs == 288_000 + 1_600_000 + 400_000 + 5_000
+    assert macs("lenet") == 288_000 + 1_600_000 + 400_000 + 5_000
     # LeNet-5 full C3: 28*28*6*25 + 10*10*16*150 + 120*400 + 120*84 + 84*10
-    assert fig("lenet5").macs == 117_600 + 240_000 + 48_000 + 10_080 + 840
+    assert macs("lenet5") == 117_600 + 240_000 + 48_000 + 10_080 + 840
 
 
 @pytest.mark.parametrize(
@@ -239,54 +290,53 @@ def test_lenet_macs_by_hand():
     ],
 )
 def test_macs_against_published(name, published, rel):
-    assert fig(name).macs == pytest.approx(published, rel=rel)
+    assert macs(name) == pytest.approx(published, rel=rel)
 
 
 def test_resnet50_stride_placement_explains_torchvision_figure():
     # Moving the stride from the first 1x1 to the 3x3 in blocks 3a, 4a, 5a makes each 1x1 run at the
     # input resolution: +C_in*width*H*W*3/4 per block, which brings 3.86 G to torchvision's 4.09 G.
     extra = (256 * 128 * 56 * 56 + 512 * 256 * 28 * 28 + 1024 * 512 * 14 * 14) * 3 // 4
-    assert fig("resnet50").macs + extra == pytest.approx(4.09e9, rel=0.003)
+    assert macs("resnet50") + extra == pytest.approx(4.09e9, rel=0.003)
 
 
 def test_googlenet_macs_against_the_paper():
     # Paper: "1.5 billion multiply-adds". Its Table 1 lists 34M ops for conv1 where 7x7x3 weights over
     # 64 maps at 112x112 are 118M; with the table's conv1 figure the rest matches the 1.5 G closely.
-    f = fig("googlenet")
     conv1 = 112 * 112 * 64 * 7 * 7 * 3
-    assert dict((x[0], x[3]) for x in f.layers)["conv1/7x7_s2"] == conv1
-    assert f.macs - conv1 + 34e6 == pytest.approx(1.5e9, rel=0.005)
+    assert checked("googlenet").info("conv1/7x7_s2").macs == conv1
+    assert macs("googlenet") - conv1 + 34e6 == pytest.approx(1.5e9, rel=0.005)
 
 
 def test_squeezenet_macs_at_torchvision_input():
     # torchvision's squeezenet1_1 lists 0.349 GFLOPS (multiply-adds) at 224x224 ("_ops": 0.349);
     # forresti's Caffe model runs at 227x227, where Caffe's pooling gives 56/28/14 maps instead of 55/27/13.
-    assert fig("squeezenet1_1", {"data": (1, 3, 224, 224)}).macs == pytest.approx(349e6, rel=0.002)
-    assert fig("squeezenet1_1").shapes["pool5"][2:] == (14, 14)
-    assert fig("squeezenet1_1", {"data": (1, 3, 224, 224)}).shapes["pool5"][2:] == (13, 13)
-    assert fig("squeezenet1_1").macs > fig("squeezenet1_1", {"data": (1, 3, 224, 224)}).macs
+    assert macs("squeezenet1_1", AT_224) == pytest.approx(349e6, rel=0.002)
+    assert shapes("squeezenet1_1")["pool5"][2:] == (14, 14)
+    assert shapes("squeezenet1_1", AT_224)["pool5"][2:] == (13, 13)
+    assert macs("squeezenet1_1") > macs("squeezenet1_1", AT_224)
 
 
 # -- shapes the papers state ------------------------------------------------------------
 
 
 def test_shapes_follow_the_papers():
-    assert fig("lenet5").shapes["c1"] == (1, 6, 28, 28)
-    assert fig("lenet5").shapes["s4"] == (1, 16, 5, 5)
-    assert fig("lenet5").shapes["c5"] == (1, 120, 1, 1)
-    g = fig("googlenet").shapes
+    assert shapes("lenet5")["c1"] == (1, 6, 28, 28)
+    assert shapes("lenet5")["s4"] == (1, 16, 5, 5)
+    assert shapes("lenet5")["c5"] == (1, 120, 1, 1)
+    g = shapes("googlenet")
     assert g["pool2/3x3_s2"] == (1, 192, 28, 28)
     assert g["inception_3b/output"] == (1, 480, 28, 28)
     assert g["inception_4e/output"] == (1, 832, 14, 14)
     assert g["inception_5b/output"] == (1, 1024, 7, 7)
     for depth, last in ((18, 512), (50, 2048), (152, 2048)):
-        assert fig(f"resnet{depth}").shapes["pool5"] == (1, last, 1, 1)
-    assert fig("densenet121").shapes["concat_5_16"] == (1, 1024, 7, 7)
-    assert fig("mobilenet_v2").shapes["conv6_4"] == (1, 1280, 7, 7)
-    assert fig("mobilenet_v1").shapes["conv6/sep"] == (1, 1024, 7, 7)
-    assert fig("nin").shapes["pool4"] == (1, 1000, 1, 1)
+        assert shapes(f"resnet{depth}")["pool5"] == (1, last, 1, 1)
+    assert shapes("densenet121")["concat_5_16"] == (1, 1024, 7, 7)
+    assert shapes("mobilenet_v2")["conv6_4"] == (1, 1280, 7, 7)
+    assert shapes("mobilenet_v1")["conv6/sep"] == (1, 1024, 7, 7)
+    assert shapes("nin")["pool4"] == (1, 1000, 1, 1)
     for name in ("fcn32s", "fcn8s"):
-        assert fig(name).shapes["score"] == (1, 21, 500, 500)
+        assert shapes(name)["score"] == (1, 21, 500, 500)
 
 
 def test_fcn_crops_and_upsampling_as_the_reference():
@@ -353,30 +403,21 @@ def test_index_paths_and_unknown_names():
         zoo.path("unet")
 
 
-def test_cross_check_with_the_shape_checker():
-    """netspec.infer, written apart from _figures, counts the same parameters."""
-    pipeline = pytest.importorskip("netspec.pipeline")
-    for name in NAMES:
-        checked = pipeline.check(zoo.path(name))
-        assert not checked.diagnostics.errors, name
-        assert sum(info.params for info in checked.analysis.layers) == fig(name).params, name
-
-
 # -- beyond BVLC Caffe: SegNet-Basic, the dilated context module, DeepBind, WaveNet ---------------
 
 
 def test_segnet_basic_parameters_against_the_paper():
     # conv1 64*3*49+64 = 9,472; conv2-4 and the four decoders 64*64*49+64 = 200,768 each; the 1x1
     # classifier 11*64+11 = 715; eight BatchNorm+Scale pairs learn a scale and a shift per map (8*128).
-    layers = {x[0]: x[2] for x in fig("segnet_basic").layers}
+    layers = {x.layer.name: x.params for x in checked("segnet_basic").layers}
     assert layers["conv1"] == 9_472 and layers["conv_decode1"] == layers["conv2"] == 200_768
-    assert fig("segnet_basic").params == 9_472 + 7 * 200_768 + 715 + 8 * 128 == 1_416_587
+    assert params("segnet_basic") == 9_472 + 7 * 200_768 + 715 + 8 * 128 == 1_416_587
     # the paper's Table 1: 1.425M for SegNet-Basic
-    assert fig("segnet_basic").params == pytest.approx(1_425_000, rel=0.006)
+    assert params("segnet_basic") == pytest.approx(1_425_000, rel=0.006)
 
 
 def test_segnet_basic_unpools_to_each_encoder_size():
-    s = fig("segnet_basic").shapes
+    s = shapes("segnet_basic")
     assert s["pool4"] == s["pool4_mask"] == (1, 64, 23, 30)  # Caffe's ceil: 45 rows pool to 23
     assert s["upsample4"] == (1, 64, 45, 60)  # SegNet's pad_out_h: back to 45, not 46
     assert s["upsample1"] == (1, 64, 360, 480) and s["prob"] == (1, 11, 360, 480)
@@ -395,15 +436,15 @@ def test_segnet_basic_macs_by_hand():
     rows, cols = 360, 480
     encoders = sum((rows >> i) * (cols >> i) * 64 * (3 if i == 0 else 64) * 49 for i in range(4))
     decoders = (45 * 60 + 90 * 120 + 180 * 240 + 360 * 480) * 64 * 64 * 49
-    assert fig("segnet_basic").macs == encoders + decoders + rows * cols * 11 * 64
+    assert macs("segnet_basic") == encoders + decoders + rows * cols * 11 * 64
 
 
 def test_dilated_context_parameters_are_64_c_squared():
     c = 21
     weights = 7 * 9 * c * c + c * c  # seven 3x3 layers and a 1x1, C maps each
     assert weights == 64 * c * c == 28_224  # paper Table 1: 64C^2
-    assert fig("dilated_context").params == weights + 8 * c == 28_392
-    assert fig("dilated_context").macs == 64 * 64 * weights
+    assert params("dilated_context") == weights + 8 * c == 28_392
+    assert macs("dilated_context") == 64 * 64 * weights
     convs = [x for x in parse("dilated_context").layer if x.type == "Convolution"]
     dilations = [list(x.convolution_param.dilation) or [1] for x in convs]
     assert dilations == [[1], [1], [2], [4], [8], [16], [1], [1]]
@@ -420,11 +461,11 @@ def test_dilated_context_receptive_field_is_the_papers():
 
 def test_deepbind_parameters_and_shapes():
     # 16 motif detectors of 4 x 24 with a threshold each; 16 -> 32 hidden; 32 -> 1 score
-    assert fig("deepbind").params == (16 * 4 * 24 + 16) + (32 * 16 + 32) + (32 + 1) == 2_129
-    s = fig("deepbind").shapes
+    assert params("deepbind") == (16 * 4 * 24 + 16) + (32 * 16 + 32) + (32 + 1) == 2_129
+    s = shapes("deepbind")
     assert s["conv1"] == (1, 16, 1, 101 + 2 * 23 - 24 + 1) == (1, 16, 1, 124)  # a motif may overhang
     assert s["pool1"] == (1, 16, 1, 1) and s["score"] == (1, 1)
-    assert fig("deepbind").macs == 124 * 16 * 4 * 24 + 16 * 32 + 32
+    assert macs("deepbind") == 124 * 16 * 4 * 24 + 16 * 32 + 32
 
 
 def test_wavenet_parameters():
@@ -432,7 +473,7 @@ def test_wavenet_parameters():
     block = 2 * (32 * 32 * 2 + 32) + (32 * 256 + 256)  # filter and gate, skip
     residual = 32 * 32 + 32
     post = 2 * (256 * 256 + 256)
-    assert fig("wavenet_causal").params == input_conv + 10 * block + 9 * residual + post == 283_584
+    assert params("wavenet_causal") == input_conv + 10 * block + 9 * residual + post == 283_584
 
 
 def test_wavenet_receptive_field_as_the_summary_reports_it():
@@ -451,11 +492,3 @@ def test_wavenet_receptive_field_as_the_summary_reports_it():
         x.convolution_param.kernel_size == [2] for x in convs if x.name in causal
     )
     assert sorted({d for x in convs for d in x.convolution_param.dilation}) == [2**i for i in range(1, 10)]
-
-
-def checked(name: str):
-    from netspec.pipeline import check
-
-    result = check(zoo.path(name))
-    assert not result.diagnostics.errors, name
-    return result.analysis

@@ -9,10 +9,12 @@ and the parameter and multiply-add figures the paper (or the reference
 implementation named in ``note``) publishes; ``None`` where none is published.
 ``extensions``, where an entry has it, names the netspec extensions of the
 schema the spec uses (docs/extensions.md); an empty tuple: plain BVLC Caffe.
-Counting convention of netspec's own figures: parameters are learnable blobs
-(convolution and inner-product weights and biases, Scale's gamma/beta;
+netspec's own figures in each header are its checker's totals
+(``netspec.pipeline.check(...).analysis.totals``): parameters are learnable
+blobs (convolution and inner-product weights and biases, Scale's gamma/beta;
 BatchNorm's mean/variance are buffers, not parameters); multiply-adds are
-those of convolutions, deconvolutions and inner products at batch 1.
+those of convolutions, deconvolutions, inner products and recurrent layers
+at batch 1.
 """
 
 from __future__ import annotations
