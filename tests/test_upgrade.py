@@ -16,8 +16,53 @@ from netspec.proto import caffe_pb2
 from netspec.source import SourceMap
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
-ORACLE_TOOL = Path(os.environ.get("NETSPEC_CAFFE_UPGRADE_TOOL", "/opt/caffe/bin/upgrade_net_proto_text"))
+CAFFE = Path(os.environ.get("NETSPEC_CAFFE_PREFIX", "/opt/caffe"))
 ORACLE_MISSING = "BVLC Caffe oracle not built (run ../shared/oracle/caffe/build.sh)"
+
+
+@pytest.fixture(scope="session")
+def caffe_upgrade(tmp_path_factory) -> Path:
+    """Caffe's UpgradeNetAsNeeded as a command: tests/caffe_upgrade.cpp built against the
+    oracle's _caffe.so (its build leaves out Caffe's own tools)."""
+    library = CAFFE / "python" / "caffe" / "_caffe.so"
+    python = CAFFE / "venv" / "bin" / "python3"
+    if not library.exists() or not python.exists():
+        pytest.skip(ORACLE_MISSING)
+    config = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import sysconfig as s; print(s.get_config_var('LIBDIR'), s.get_config_var('LDVERSION'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    tool = tmp_path_factory.mktemp("caffe") / "caffe_upgrade"
+    built = subprocess.run(
+        [
+            "g++",
+            "-O0",
+            "-DCPU_ONLY",
+            f"-I{CAFFE / 'include'}",
+            str(Path(__file__).with_name("caffe_upgrade.cpp")),
+            str(library),
+            "-lglog",
+            "-lprotobuf",
+            "-lboost_system",
+            f"-L{config[0]}",
+            f"-lpython{config[1]}",
+            f"-Wl,-rpath,{library.parent}",
+            f"-Wl,-rpath,{config[0]}",
+            "-o",
+            str(tool),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode != 0:
+        pytest.skip(f"could not build Caffe's upgrade against the oracle: {built.stderr.strip()[-300:]}")
+    return tool
 
 
 def _manifest() -> list[tuple[str, str]]:
@@ -82,7 +127,7 @@ def test_corpus_legacy_file_upgrades_cleanly(name):
     assert infos[0].span is not None and infos[0].span.file == str(CORPUS / name)
 
 
-def _oracle_upgrade(name: str, tmp_path: Path) -> caffe_pb2.NetParameter:
+def _oracle_upgrade(tool: Path, name: str, tmp_path: Path) -> caffe_pb2.NetParameter:
     """BVLC Caffe's upgrade_net_proto_text on a corpus file (the net a solver embeds, for a solver)."""
     source = CORPUS / name
     if "solver" in name:
@@ -92,7 +137,7 @@ def _oracle_upgrade(name: str, tmp_path: Path) -> caffe_pb2.NetParameter:
         source.write_text(text_format.MessageToString(solver.net_param))
     out = tmp_path / "upgraded.prototxt"
     run = subprocess.run(
-        [str(ORACLE_TOOL), str(source), str(out)],
+        [str(tool), str(source), str(out)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -113,19 +158,17 @@ def _diff(reference, ours) -> str:
 
 
 @needs_corpus
-@pytest.mark.skipif(not ORACLE_TOOL.exists(), reason=ORACLE_MISSING)
 @pytest.mark.parametrize("name", LEGACY)
-def test_corpus_legacy_file_matches_caffe(name, tmp_path):
-    reference = _oracle_upgrade(name, tmp_path)
+def test_corpus_legacy_file_matches_caffe(name, tmp_path, caffe_upgrade):
+    reference = _oracle_upgrade(caffe_upgrade, name, tmp_path)
     ours = load(CORPUS / name).param
     assert ours == reference, _diff(reference, ours)
 
 
 @needs_corpus
-@pytest.mark.skipif(not ORACLE_TOOL.exists(), reason=ORACLE_MISSING)
 @pytest.mark.parametrize("name", V2_NETS)
-def test_corpus_v2_file_matches_caffe(name, tmp_path):
-    reference = _oracle_upgrade(name, tmp_path)
+def test_corpus_v2_file_matches_caffe(name, tmp_path, caffe_upgrade):
+    reference = _oracle_upgrade(caffe_upgrade, name, tmp_path)
     ours = caffe_pb2.NetParameter()
     ours.CopyFrom(load(CORPUS / name).param)
     # Known difference: BVLC master's BatchNorm upgrade keeps the three param specs with
