@@ -202,7 +202,8 @@ def _compile(args, checked):
 
     analysis = checked.analysis
     diagnostics = checked.diagnostics
-    if not lower.MIN_OPSET <= args.opset <= lower.max_opset():
+    # Opsets up to the default need no probe of onnxruntime (max_opset() is never below it).
+    if args.opset < lower.MIN_OPSET or (args.opset > lower.DEFAULT_OPSET and args.opset > lower.max_opset()):
         raise UsageError(
             f"--opset {args.opset}: netspec writes opsets {lower.MIN_OPSET} to {lower.max_opset()} "
             "(the newest the installed onnxruntime runs)"
@@ -230,11 +231,14 @@ def cmd_compile(args) -> int:
     status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
     if model is None:
         return status or SPEC_ERRORS
-    onnx.checker.check_model(model, full_check=True)
+    from netspec.lower import serialize
+
+    data = serialize(model)  # once: the checker reads these bytes and the file gets them
+    onnx.checker.check_model(data, full_check=True)
     output = (
         args.output or os.path.splitext(os.path.basename(checked.spec.source_map.source.path))[0] + ".onnx"
     )
-    write_atomic(output, model.SerializeToString())
+    write_atomic(output, data)
     params = sum(int(__import__("numpy").prod(t.dims)) for t in model.graph.initializer)
     print(
         f"wrote {output}: opset {args.opset}, {len(model.graph.node)} nodes, {params:,} weights"

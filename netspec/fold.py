@@ -114,10 +114,14 @@ def _next_affine(
 
 
 def _fold(layer: Layer, p, blobs: list[np.ndarray], a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    """The layer's weights and bias with y = a·(W·x + bias) + b folded in."""
-    w = np.asarray(blobs[0], np.float64)
+    """The layer's weights and bias with y = a·(W·x + bias) + b folded in.
+
+    The factors are computed in float64 and the weights scaled in float32 (within 1.1e-7
+    relative of a float64 product): the weights are most of a model's bytes, and this is
+    the costliest step of compiling one."""
+    w = np.asarray(blobs[0], np.float32)
     out_axis = 1 if layer.type == "InnerProduct" and p.transpose else 0
     shape = [1] * w.ndim
     shape[out_axis] = -1
     bias = np.asarray(blobs[1], np.float64).reshape(-1) if p.bias_term else np.zeros(a.size)
-    return [(w * a.reshape(shape)).astype(np.float32), (a * bias + b).astype(np.float32)]
+    return [w * a.astype(np.float32).reshape(shape), (a * bias + b).astype(np.float32)]

@@ -19,6 +19,7 @@ from onnx import TensorProto, helper
 from netspec import __version__
 from netspec.diagnostics import Diagnostics
 from netspec.fold import FoldPlan, plan_folds
+from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob
 from netspec.layers.base import Shape, ShapeContext
@@ -309,3 +310,53 @@ def _value_info(name: str, shape: Shape, batch: int | None) -> onnx.ValueInfoPro
     if batch is not None and dims and dims[0] == batch:
         dims[0] = "N"
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def serialize(model: onnx.ModelProto) -> bytes:
+    """model.SerializeToString(), byte for byte, in about a third of the time for a model of
+    100 MB: upb encodes a whole message into one buffer that it grows by copying, and (with the
+    page faults of each fresh copy) that is most of the cost.  Here each initializer is encoded on
+    its own and spliced in where protobuf puts it (fields go in field-number order: the graph's
+    initializers, field 5, after its nodes and name; the graph, field 7, inside the model)."""
+    graph = model.graph
+    tensors = [t.SerializeToString() for t in graph.initializer]
+    if not tensors:
+        return model.SerializeToString()
+    key = _varint(_field_number(graph, "initializer") << 3 | 2)
+    initializers = [piece for t in tensors for piece in (key, _varint(len(t)), t)]
+    graph_low, graph_high = _split_encoding(graph, "initializer")
+    model_low, model_high = _split_encoding(model, "graph")
+    size = len(graph_low) + sum(map(len, initializers)) + len(graph_high)
+    head = _varint(_field_number(model, "graph") << 3 | 2) + _varint(size)
+    return b"".join((model_low, head, graph_low, *initializers, graph_high, model_high))  # one copy
+
+
+def _field_number(message, name: str) -> int:
+    return message.DESCRIPTOR.fields_by_name[name].number
+
+
+def _split_encoding(message, skip: str) -> tuple[bytes, bytes]:
+    """The encoding of `message` without its field `skip`, in two parts: the fields numbered below
+    it and those above it."""
+    number = _field_number(message, skip)
+    low, high = type(message)(), type(message)()
+    for field, value in message.ListFields():
+        if field.name == skip:
+            continue
+        part = low if field.number < number else high
+        if is_repeated(field):
+            getattr(part, field.name).extend(value)
+        elif field.message_type is not None:
+            getattr(part, field.name).CopyFrom(value)
+        else:
+            setattr(part, field.name, value)
+    return low.SerializeToString(), high.SerializeToString()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

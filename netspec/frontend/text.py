@@ -13,13 +13,16 @@ into lines and columns only when a diagnostic needs them.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import NamedTuple
-
-from lark import Lark
 
 from netspec.diagnostics import Diagnostics
 from netspec.source import SourceFile
@@ -62,10 +65,43 @@ VALUED = ("NUMBER", "NAME", "STRING")  # terminals whose text the tree keeps
 _END, _BAD = "_end", "_bad"
 
 
-@cache
-def _grammar() -> Lark:
-    text = resources.files("netspec.grammars").joinpath("prototxt.lark").read_text()
-    return Lark(text, parser="lalr", lexer="basic", maybe_placeholders=False)
+TABLES_FORMAT = 1  # bump when the cached form of the tables changes
+
+
+def _lalr(grammar: str) -> dict:
+    """The grammar's terminals, rules and LALR(1) tables, built by lark, as plain JSON-able data:
+    a reduce action names its rule by index into "rules", a rule is [origin, alias, expansion]
+    with expansion [[symbol, filtered out], ...]."""
+    from lark import Lark
+
+    lark = Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
+    table = lark.parser.parser.parser.parse_table
+    index = {rule: i for i, rule in enumerate(lark.rules)}
+    return {
+        "patterns": {t.name: t.pattern.to_regexp() for t in lark.terminals},
+        "rules": [
+            [
+                str(rule.origin.name),
+                rule.alias,
+                [[str(s.name), bool(getattr(s, "filter_out", False))] for s in rule.expansion],
+            ]
+            for rule in lark.rules
+        ],
+        "states": {
+            str(state): {
+                str(symbol): [action.name == "Shift", arg if action.name == "Shift" else index[arg]]
+                for symbol, (action, arg) in actions.items()
+            }
+            for state, actions in table.states.items()
+        },
+        "start": table.start_states["start"],
+        "end": table.end_states["start"],
+    }
+
+
+def cache_dir() -> Path:
+    """Where netspec keeps what it can rebuild: $XDG_CACHE_HOME/netspec, else ~/.cache/netspec."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "netspec"
 
 
 @cache
@@ -74,9 +110,32 @@ def _tables() -> tuple:
 
     Actions become (True, state) for a shift and (False, rule) for a reduce,
     where rule is (length, builder, symbol) with builder(values) -> node.
+
+    The tables come from a file in cache_dir() keyed by the grammar's hash when
+    there is one: building them (and importing lark) costs more than parsing
+    ResNet-50.  A cache file that cannot be read or used is rebuilt; one that
+    cannot be written is done without.
     """
-    lark = _grammar()
-    patterns = {t.name: t.pattern.to_regexp() for t in lark.terminals}
+    grammar = resources.files("netspec.grammars").joinpath("prototxt.lark").read_text()
+    key = hashlib.sha256(f"{TABLES_FORMAT}\n{grammar}".encode()).hexdigest()[:20]
+    path = cache_dir() / f"prototxt-lalr-{key}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError, re.error):
+        return _compile_tables(json.loads(path.read_text()))
+    data = _lalr(grammar)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(data))
+        os.replace(partial, path)  # whole or not at all, should another process be reading it
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+    return _compile_tables(data)
+
+
+def _compile_tables(data: dict) -> tuple:
+    """_tables from the data of _lalr."""
+    patterns = data["patterns"]
     # One match per token: the skipped whitespace and comments lead each token,
     # and every terminal is a named group, so lastgroup is the token's type.
     token_re = re.compile(
@@ -86,32 +145,37 @@ def _tables() -> tuple:
         + f"|(?P<{_END}>\\Z)|(?P<{_BAD}>.))",
         re.S,
     )
-    table = lark.parser.parser.parser.parse_table
-    compiled = {rule: (len(rule.expansion), _builder(rule), str(rule.origin.name)) for rule in lark.rules}
+    compiled = [
+        (len(expansion), _builder(origin, alias, [(n, bool(f)) for n, f in expansion]), origin)
+        for origin, alias, expansion in data["rules"]
+    ]
     states = {
-        state: {
-            str(symbol): (True, arg) if action.name == "Shift" else (False, compiled[arg])
-            for symbol, (action, arg) in actions.items()
+        int(state): {
+            symbol: (True, int(arg)) if shift else (False, compiled[arg])
+            for symbol, (shift, arg) in actions.items()
         }
-        for state, actions in table.states.items()
+        for state, actions in data["states"].items()
     }
-    return token_re, states, table.start_states["start"], table.end_states["start"]
+    return token_re, states, int(data["start"]), int(data["end"])
 
 
-def _builder(rule) -> Callable[[list], object]:
-    """How a reduction by `rule` turns the values it pops into one node.
+def _builder(origin: str, alias: str | None, expansion: list[tuple[str, bool]]) -> Callable[[list], object]:
+    """How a reduction by the rule origin -> expansion (symbols, and whether each is filtered out)
+    turns the values it pops into one node.
 
     Rules named with a leading underscore are inlined, as in lark: they build a
     flat list of what they keep (punctuation dropped, inlined lists spliced).
     A left-recursive list rule appends to the list it already built, so a block
-    of n fields costs n appends, not n copies.
+    of n fields costs n appends, not n copies, and a rule that only renames one
+    inlined list passes it on as it is.  The fields most files are made of
+    (scalars, strings and message blocks) take their values straight from their
+    places.
     """
-    plan = tuple(
-        0 if getattr(s, "filter_out", False) else 2 if s.name.startswith("_") else 1 for s in rule.expansion
-    )
-    origin, alias = rule.origin.name, rule.alias
+    plan = tuple(0 if filtered else 2 if name.startswith("_") else 1 for name, filtered in expansion)
     if origin[0] == "_" or origin == "start":
-        if plan[:1] == (2,) and rule.expansion[0].name == origin:
+        if plan == (2,):
+            return _first
+        if plan[:1] == (2,) and expansion[0][0] == origin:
             rest = [i for i, what in enumerate(plan) if i and what]
 
             def grow(values: list) -> list:
@@ -133,6 +197,26 @@ def _builder(rule) -> Callable[[list], object]:
 
         return flat
 
+    if alias in ("number", "ident"):  # NAME ":" value _sep?
+        name_at, value_at = (i for i, what in enumerate(plan) if what == 1)
+
+        def scalar(values: list) -> Field:
+            name, offset = values[name_at]
+            text, at = values[value_at]
+            return Field(alias, name, offset, text, at)
+
+        return scalar
+    if alias in ("message", "string"):  # NAME ":"? "{" _fields "}" _sep?, NAME ":" _strings _sep?
+        is_message = alias == "message"
+        inner_at = [name for name, _ in expansion].index("_fields" if is_message else "_strings")
+
+        def block(values: list) -> Field:
+            name, offset = values[0]
+            inner = values[inner_at]  # the message's fields, or the adjacent string literals
+            return Field(alias, name, offset, inner, offset if is_message else inner[0][1])
+
+        return block
+
     def field(values: list) -> Field:
         kept: list = []
         for what, value in zip(plan, values):
@@ -141,14 +225,14 @@ def _builder(rule) -> Callable[[list], object]:
             elif what == 1:
                 kept.append(value)
         name, offset = kept[0]
-        if alias in ("number", "ident"):
-            return Field(alias, name, offset, kept[1][0], kept[1][1])
-        if alias == "message":
-            return Field(alias, name, offset, kept[1:], offset)
-        rest = kept[1:]  # string (adjacent literals), list
+        rest = kept[1:]  # the list's scalars
         return Field(alias, name, offset, rest, rest[0][1] if rest else offset)
 
     return field
+
+
+def _first(values: list) -> object:
+    return values[0]
 
 
 def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
@@ -193,9 +277,19 @@ def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
             if action[0]:
                 state_stack.append(action[1])
                 value_stack.append((match.group(kind), offset) if kind in valued else None)
-                quiet = max(quiet - 1, 0)
+                if quiet:
+                    quiet -= 1
                 break
-            _reduce(action[1], states, state_stack, value_stack)
+            # A reduction, inline: this loop is the parser's hot path (see _reduce).
+            size, build, symbol = action[1]
+            if size:
+                node = build(value_stack[-size:])
+                del value_stack[-size:]
+                del state_stack[-size:]
+            else:
+                node = build([])
+            state_stack.append(states[state_stack[-1]][symbol][1])
+            value_stack.append(node)
     while state_stack[-1] != end:
         action = states[state_stack[-1]].get("$END")
         if action is None:

@@ -216,6 +216,19 @@ def _is_repeated(message, name: str) -> bool:
     return flag if flag is not None else field.label == field.LABEL_REPEATED
 
 
+def _index_path(index: dict[Path, list[Path]], path: Path) -> None:
+    """File `path` under its first two steps (see _Upgrade.index)."""
+    if len(path) > 1:
+        index.setdefault(path[:2], []).append(path)
+
+
+def _by_prefix(table: dict[Path, tuple[int, int]]) -> dict[Path, list[Path]]:
+    index: dict[Path, list[Path]] = {}
+    for path in table:
+        _index_path(index, path)
+    return index
+
+
 class _Upgrade:
     def __init__(self, source_map: SourceMap, diagnostics: Diagnostics) -> None:
         self.map = source_map
@@ -223,17 +236,36 @@ class _Upgrade:
         self.done: list[str] = []  # what was upgraded, for the one info diagnostic
         self.first: Path | None = None  # the first upgraded field
         self.unknown_v0: dict[int, str] = {}  # V2 layer index -> a V0 type string Caffe does not know
+        # The recorded paths of each position table by their first two steps, so that an alias
+        # finds the paths under `old` without scanning them all (which made upgrading a net of n
+        # layers take n² steps).  Built at the first alias; changes made here to the tables are
+        # made to it too.
+        self.index: list[dict[Path, list[Path]]] | None = None
 
     # -- positions -------------------------------------------------------------
     def alias(self, old: Path, new: Path) -> None:
         """Let `new` (and everything under it) answer with the positions recorded under `old`."""
-        self.map.remap(old, new)
+        if len(old) < 2:  # (not one the upgrade makes)
+            self.map.remap(old, new)
+            self.index = None
+            return
+        if self.index is None:
+            self.index = [_by_prefix(table) for table in (self.map.names, self.map.values)]
+        n = len(old)
+        for table, index in zip((self.map.names, self.map.values), self.index):
+            for path in [p for p in index.get(old[:2], ()) if p[:n] == old]:
+                moved = new + path[n:]
+                if moved not in table:
+                    table[moved] = table[path]
+                    _index_path(index, moved)
 
     def alias_exact(self, old: Path, new: Path) -> None:
         """Let `new` answer with the position recorded for `old` itself (not the fields under it)."""
-        for table in (self.map.names, self.map.values):
-            if old in table:
-                table.setdefault(new, table[old])
+        for t, table in enumerate((self.map.names, self.map.values)):
+            if old in table and new not in table:
+                table[new] = table[old]
+                if self.index is not None:
+                    _index_path(self.index[t], new)
 
     def span(self, path: Path, value: bool = False):
         return self.map.span(path, value=value)
@@ -241,10 +273,15 @@ class _Upgrade:
     def shift_layers(self, by: int) -> None:
         """Move every recorded ("layer", j, ...) position to ("layer", j + by, ...)."""
         for table in (self.map.names, self.map.values):
-            moved = {}
-            for path in [p for p in table if len(p) > 1 and p[0] == "layer" and isinstance(p[1], int)]:
-                moved[("layer", path[1] + by, *path[2:])] = table.pop(path)
-            table.update(moved)
+            shifted = {
+                ("layer", p[1] + by, *p[2:])
+                if len(p) > 1 and p[0] == "layer" and isinstance(p[1], int)
+                else p: at
+                for p, at in table.items()
+            }
+            table.clear()
+            table.update(shifted)
+        self.index = None
 
     def note(self, what: str, where: Path) -> None:
         self.done.append(what)
