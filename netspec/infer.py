@@ -125,7 +125,11 @@ def infer(
             _unknown_type(layer, net, diagnostics)
         else:
             bottoms = [analysis.shapes.get(b.key) for b in layer.bottoms]
-            if len(bottoms) == len(layer.param.bottom) and all(s is not None for s in bottoms):
+            if (
+                len(bottoms) == len(layer.param.bottom)
+                and all(s is not None for s in bottoms)
+                and layer.path not in net.source_map.faulty
+            ):
                 ctx = ShapeContext(layer, bottoms, diagnostics, net.source_map, options)
                 _run(kind, ctx, info)
                 info.receptive = _receptive(kind, ctx, info, [receptive.get(b.key) for b in layer.bottoms])

@@ -59,6 +59,9 @@ class SourceMap:
     source: SourceFile | None = None
     names: dict[Path, tuple[int, int]] = field(default_factory=dict)
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Layers (("layer", 3)) whose fields did not bind: their errors are reported, and
+    # checking them further would only report the same mistake again.
+    faulty: set[Path] = field(default_factory=set)
 
     def span(self, path: Path, *, value: bool = False) -> Span | None:
         """The span of the field at `path` (its value's, with `value=True`)."""

@@ -327,3 +327,9 @@ def test_syntax_errors_on_separate_lines_are_all_reported():
 def test_one_syntax_mistake_is_reported_once():
     text = HEAD + 'layer { name: "c" type: "ReLU }\n'
     assert [d.code for d in diagnose(text)] == ["NS0102"]
+
+
+def test_a_layer_whose_text_is_wrong_is_not_reported_again_by_the_checker():
+    """The misspelt kernel_size is the mistake; 'kernel size not given' would say it twice."""
+    text = conv("num_output: 4 kernal_size: 3")
+    assert [d.code for d in diagnose(text) if d.severity is Severity.ERROR] == ["NS0103"]

@@ -195,6 +195,7 @@ class Binder:
         self.source = source_map.source
 
     def bind(self, fields: list[Field], message: Message, path: Path = ()) -> Message:
+        reported = len(self.diagnostics)
         descriptor = message.DESCRIPTOR
         known = _fields_of(descriptor)
         names, values = self.map.names, self.map.values
@@ -276,6 +277,8 @@ class Binder:
                 else:
                     setattr(message, f.name, value)
                     values[here] = (offset, size)
+        if len(self.diagnostics) > reported and len(path) >= 2:
+            self.map.faulty.add(path[:2])  # the layer whose text was wrong: later stages say no more
         return message
 
     def _error(self, f: Field, message: str, help: str | None = None) -> None:
