@@ -226,7 +226,8 @@ def _receptive(
     for i, w in enumerate(steps):
         size, jump = rf[len(rf) - len(steps) + i]
         if w.transposed:
-            out[len(rf) - len(steps) + i] = (size + (w.kernel - 1) * jump / w.stride, jump / w.stride)
+            # An output of a transposed window reads ceil(k/s) neighbouring inputs.
+            out[len(rf) - len(steps) + i] = (size + (-(-w.kernel // w.stride) - 1) * jump, jump / w.stride)
         else:
             out[len(rf) - len(steps) + i] = (size + (w.kernel - 1) * jump, jump * w.stride)
     return out

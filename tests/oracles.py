@@ -48,29 +48,36 @@ def analyse(
 
 def random_weights(analysis: Analysis, seed: int = 0) -> dict[str, list[np.ndarray]]:
     """Weights of realistic scale for every layer: He-scaled weights, small biases,
-    positive variances, a BatchNorm scale factor other than 1.  Never all zeros."""
+    positive variances, a BatchNorm scale factor other than 1.  Never all zeros.  Drawn as
+    float32 directly, not drawn as float64 and cast."""
     rng = np.random.default_rng(seed)
+    f32 = np.float32
+
+    def normal(shape, scale: float) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=f32) * f32(scale)
+
+    def uniform(shape, low: float, high: float) -> np.ndarray:
+        return rng.random(shape, dtype=f32) * f32(high - low) + f32(low)
+
     out: dict[str, list[np.ndarray]] = {}
     for info in analysis.layers:
         blobs = []
         for spec in info.weights:
             shape = spec.shape
             if spec.name == "variance":
-                a = rng.uniform(0.5, 2.0, shape)
+                a = uniform(shape, 0.5, 2.0)
             elif spec.name == "scale_factor":
-                a = np.full(shape, 0.999)
+                a = np.full(shape, 0.999, dtype=f32)
             elif spec.name == "mean":
-                a = rng.standard_normal(shape) * 0.5
+                a = normal(shape, 0.5)
             elif len(shape) >= 2:
                 fan_in = int(np.prod(shape[1:])) or 1
-                a = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+                a = normal(shape, np.sqrt(2.0 / fan_in))
+            elif spec.name in ("scale", "slopes"):
+                a = uniform(shape, 0.5, 1.5)
             else:
-                a = (
-                    rng.uniform(0.5, 1.5, shape)
-                    if spec.name in ("scale", "slopes")
-                    else rng.standard_normal(shape) * 0.1
-                )
-            blobs.append(a.astype(np.float32))
+                a = normal(shape, 0.1)
+            blobs.append(a)
         if blobs:
             out[info.layer.name] = blobs
     return out
@@ -137,8 +144,10 @@ def run_opencv(text: str, weights: dict, feeds: dict[str, np.ndarray], outputs: 
     return dict(zip(outputs, results))
 
 
-def run_caffe(text: str, weights: dict | None, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict:
-    """Every requested blob after one forward pass in real Caffe; skips when Caffe is not built."""
+def _caffe(
+    text: str, weights: dict | None, feeds: dict[str, np.ndarray], *options: str
+) -> dict[str, np.ndarray]:
+    """The arrays tests/caffe_forward.py writes for the net `text` (skips when Caffe is not built)."""
     if not caffe_available():
         pytest.skip(CAFFE_MISSING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,14 +164,31 @@ def run_caffe(text: str, weights: dict | None, feeds: dict[str, np.ndarray], out
                 str(model) if weights is not None else "-",
                 str(Path(tmp, "in.npz")),
                 str(Path(tmp, "out.npz")),
+                *options,
             ],
             capture_output=True,
             text=True,
             env={**os.environ, "GLOG_minloglevel": "2"},
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        blobs = np.load(Path(tmp, "out.npz"))
-        return {name: blobs[name] for name in outputs}
+        with np.load(Path(tmp, "out.npz")) as out:
+            return {name: out[name] for name in out.files}
+
+
+def run_caffe(text: str, weights: dict | None, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict:
+    """Every requested blob after one forward pass in real Caffe; skips when Caffe is not built.
+    Only those blobs come back from Caffe's process (all of FCN-32s's would be 650 MB)."""
+    return _caffe(text, weights, feeds, "--blobs", *outputs)
+
+
+def caffe_param_shapes(text: str) -> dict[str, list[tuple[int, ...]]]:
+    """The shapes of every layer's parameter blobs as real Caffe makes them (pycaffe's net.params),
+    by layer name; no forward pass.  Skips when Caffe is not built."""
+    found = _caffe(text, None, {}, "--params")
+    shapes: dict[str, list[tuple[int, ...]]] = {}
+    for key, shape in found.items():  # "LAYER/i", in Caffe's layer and blob order
+        shapes.setdefault(key.rsplit("/", 1)[0], []).append(tuple(int(d) for d in shape))
+    return shapes
 
 
 def position(text: str, token: str, occurrence: int = 1, *, after: int = 0) -> tuple[int, int]:
@@ -210,6 +236,7 @@ def check_shapes_match_onnx(model: onnx.ModelProto) -> None:
 __all__ = [
     "CORPUS",
     "analyse",
+    "caffe_param_shapes",
     "check_shapes_match_onnx",
     "compile_text",
     "needs_caffe",

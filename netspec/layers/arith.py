@@ -18,12 +18,14 @@ AXIS_WORDS = {1: ("position", "positions"), 2: ("row", "rows"), 3: ("column", "c
 
 @dataclass(frozen=True)
 class Axis:
-    """One spatial axis of a window: input size, effective kernel, stride, pad."""
+    """One spatial axis of a window: input size, effective kernel (dilation included), stride, pad,
+    and the dilation that spreads the kernel (suggested kernels are counted in undilated taps)."""
 
     size: int
     kernel: int
     stride: int
     pad: int
+    dilation: int = 1
 
 
 def conv_out(a: Axis) -> int:
@@ -58,7 +60,8 @@ def windows(
                 f"({a.size} + 2·{a.pad} − {a.kernel})/{a.stride} + 1 = "
                 f"{_fmt((span - a.kernel) / a.stride + 1)}, not a positive size",
                 field,
-                help=f"use a kernel of at most {span}, or pad by at least {-(-(a.kernel - a.size) // 2)}",
+                help=f"use a kernel of at most {(span - 1) // a.dilation + 1}, "
+                f"or pad by at least {-(-(a.kernel - a.size) // 2)}",
             )
         out = pool_out(a) if pooling else conv_out(a)
         sizes.append(out)
@@ -80,10 +83,18 @@ def windows(
                 f"Caffe pools {out} windows and the last one hangs {over} "
                 f"{unit if over == 1 else units} past the border"
             )
+        elif rest > a.pad:  # the padded span ends in `pad` rows of padding: the rest reach into the input
+            unread = rest - a.pad
+            noun = unit if unread == 1 else units
+            what = (
+                f"Caffe convolves {out} windows and the last {unread} {noun} of the input "
+                f"{'are' if unread > 1 or ' and ' in noun else 'is'} never read"
+            )
         else:
             what = (
-                f"Caffe convolves {out} windows and the last {rest} "
-                f"{unit if rest == 1 else units} of the input are never read"
+                f"Caffe convolves {out} windows, which read every input {unit} but not the last {rest} "
+                f"{unit if rest == 1 else units} of padding: in effect it pads {a.pad} before and "
+                f"{a.pad - rest} after"
             )
         ctx.warning("NS0320", f"{head}; {what}", field, help=_tiling_help(a, pooling))
     return sizes
@@ -103,8 +114,10 @@ def _tiling_help(a: Axis, pooling: bool) -> str:
         if (span - a.kernel) % s == 0:
             options.append(f"stride {s} tiles exactly")
             break
-    for k in (a.kernel + 1, a.kernel - 1):
-        if 0 < k <= span and (span - k) % a.stride == 0:
+    taps = (a.kernel - 1) // a.dilation + 1
+    for k in (taps + 1, taps - 1):
+        extent = a.dilation * (k - 1) + 1
+        if k > 0 and extent <= span and (span - extent) % a.stride == 0:
             options.append(f"a kernel of {k} tiles exactly")
             break
     return (

@@ -18,6 +18,7 @@ from netspec.layers.base import (
     count,
     register,
 )
+from netspec.layers.structure import dims
 
 
 def conv_geometry(
@@ -29,22 +30,15 @@ def conv_geometry(
     n = ndim - axis - 1
     if n < 1:
         raise ctx.error(
-            "NS0303", f"a {ndim}-D input has no spatial axis after channel axis {axis}", ("bottom", 0)
+            "NS0303",
+            f"a {ndim}-D input has no spatial axis after channel axis {axis}",
+            ("bottom", 0),
+            help="Caffe runs this as an inner product over the channels, which netspec does not compile "
+            "as a convolution: write an InnerProduct layer",
         )
+    axes = f"{n} spatial ax{'i' if n == 1 else 'e'}s"
 
-    def read(name: str, h: str, w: str, default: int) -> list[int]:
-        field = f"convolution_param.{name}"
-        if p.HasField(h) or p.HasField(w):
-            if n != 2:
-                raise ctx.error(
-                    "NS0304",
-                    f"{h}/{w} describe 2-D windows, but the input has {n} spatial axes",
-                    f"convolution_param.{h}",
-                    help=f"use repeated {name} instead",
-                )
-            if getattr(p, name):
-                raise ctx.error("NS0304", f"give either {name} or {h}/{w}, not both", field)
-            return [getattr(p, h) if p.HasField(h) else default, getattr(p, w) if p.HasField(w) else default]
+    def per_axis(name: str, default: int) -> list[int]:
         values = list(getattr(p, name))
         if not values:
             return [default] * n
@@ -53,13 +47,38 @@ def conv_geometry(
         if len(values) != n:
             raise ctx.error(
                 "NS0304",
-                f"{name} has {len(values)} values but the input has {n} spatial axes",
-                field,
+                f"{name} has {len(values)} values but the input has {axes}",
+                f"convolution_param.{name}",
                 help=f"give one value, or {n}",
             )
         return values
 
-    if not p.kernel_size and not (p.HasField("kernel_h") and p.HasField("kernel_w")):
+    def read(name: str, h: str, w: str, default: int) -> list[int]:
+        if p.HasField(h) or p.HasField(w):
+            if n != 2:
+                raise ctx.error(
+                    "NS0304",
+                    f"{h}/{w} describe 2-D windows, but the input has {axes}",
+                    f"convolution_param.{h if p.HasField(h) else w}",
+                    help=f"use repeated {name} instead",
+                )
+            if getattr(p, name):
+                raise ctx.error(
+                    "NS0304", f"give either {name} or {h}/{w}, not both", f"convolution_param.{name}"
+                )
+            return [getattr(p, h) if p.HasField(h) else default, getattr(p, w) if p.HasField(w) else default]
+        return per_axis(name, default)
+
+    given = [f for f in ("kernel_h", "kernel_w") if p.HasField(f)]
+    if len(given) == 1 and not p.kernel_size:
+        other = "kernel_w" if given == ["kernel_h"] else "kernel_h"
+        raise ctx.error(
+            "NS0305",
+            f"{given[0]} is given without {other}",
+            f"convolution_param.{given[0]}",
+            help=f"set {other}",
+        )
+    if not p.kernel_size and not given:
         raise ctx.error(
             "NS0305",
             "the kernel size is not given",
@@ -69,18 +88,27 @@ def conv_geometry(
     kernel = read("kernel_size", "kernel_h", "kernel_w", 0)
     stride = read("stride", "stride_h", "stride_w", 1)
     pad = read("pad", "pad_h", "pad_w", 0)
-    dilation = list(p.dilation) or [1]
-    if len(dilation) == 1:
-        dilation = dilation * n
-    for name, values, low in (("kernel_size", kernel, 1), ("stride", stride, 1), ("dilation", dilation, 1)):
-        if any(v < low for v in values):
-            raise ctx.error(
-                "NS0306", f"{name} must be at least {low}, got {min(values)}", f"convolution_param.{name}"
-            )
+    dilation = per_axis("dilation", 1)
+    for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
+        i = values.index(min(values))
+        if values[i] < 1:
+            field = _axis_field(p, name, i)
+            listed = field == name and len(getattr(p, name)) > 1  # point at the value in a per-axis list
+            at = ("convolution_param", field, i) if listed else ("convolution_param", field)
+            raise ctx.error("NS0306", f"{field} must be at least 1, got {values[i]}", at)
     end = list(pad)
     if p.causal:
         pad[-1], end[-1] = _causal_pad(ctx, p, kernel[-1], stride[-1], pad[-1], dilation[-1], n), 0
     return axis, kernel, stride, pad, dilation, end
+
+
+def _axis_field(p, name: str, i: int) -> str:
+    """The field that sets spatial axis i of kernel_size, stride, pad or dilation: its _h/_w form
+    where the spec uses that form."""
+    base = name.removesuffix("_size")
+    if name != "dilation" and (p.HasField(f"{base}_h") or p.HasField(f"{base}_w")):
+        return f"{base}_{'hw'[i]}"
+    return name
 
 
 def _causal_pad(ctx: ShapeContext, p, kernel: int, stride: int, pad: int, dilation: int, n: int) -> int:
@@ -120,6 +148,25 @@ class _ConvBase(LayerType):
     def _read_geometry(self, ctx: ShapeContext):
         p = ctx.layer.param.convolution_param
         shape = ctx.bottoms[0]
+        bottoms, tops = len(ctx.layer.param.bottom), len(ctx.layer.param.top)
+        if bottoms != tops:  # Caffe's EqualNumBottomTopBlobs
+            raise ctx.error(
+                "NS0300",
+                f"a {ctx.layer.type} layer writes one top per bottom, got {bottoms} bottoms and {tops} "
+                f"top{'s' if tops != 1 else ''}",
+                ("top", tops - 1),
+                help="each bottom is convolved with the same weights into its own top",
+            )
+        for i, other in enumerate(ctx.bottoms[1:], 1):
+            if other != shape:
+                raise ctx.error(
+                    "NS0300",
+                    f"bottom {i} '{ctx.layer.bottoms[i].name}' is {dims(other)} but bottom 0 "
+                    f"'{ctx.layer.bottoms[0].name}' is {dims(shape)}: one {ctx.layer.type} layer convolves "
+                    "equal-shaped bottoms",
+                    ("bottom", i),
+                    help="give each shape its own layer (share the weights with param { name: ... })",
+                )
         if p.causal and self.transposed:
             raise ctx.error(
                 "NS0390",
@@ -147,10 +194,13 @@ class _ConvBase(LayerType):
                 + ", ".join(str(g) for g in _divisors(channels)[:6]),
             )
         if p.num_output % group:
+            below = p.num_output - p.num_output % group
             raise ctx.error(
                 "NS0307",
                 f"num_output {p.num_output} does not divide into group {group}",
                 "convolution_param.num_output",
+                help=f"use a multiple of {group}: "
+                + " or ".join(str(m) for m in (below, below + group) if m),
             )
         return p, shape, axis, kernel, stride, pad, dilation, channels, group, end
 
@@ -160,18 +210,26 @@ class _ConvBase(LayerType):
         spatial = shape[axis + 1 :]
         if self.transposed:
             out = [s * (i - 1) + e - 2 * q for i, e, s, q in zip(spatial, extent, stride, pad)]
-            if min(out) < 1:
-                raise ctx.error("NS0301", f"output size {out} is not positive", "convolution_param")
+            for j, (i, e, s, q, o) in enumerate(zip(spatial, extent, stride, pad, out)):
+                if o < 1:
+                    field, most = _axis_field(p, "pad", j), (s * (i - 1) + e - 1) // 2
+                    raise ctx.error(
+                        "NS0301",
+                        f"the output would be {dims(out)}: S·(W − 1) + K − 2P = "
+                        f"{s}·({i} − 1) + {e} − 2·{q} = {o}, not a positive size",
+                        f"convolution_param.{field}",
+                        help=f"use {field} {most}" + (" or less" if most else ""),
+                    )
         else:
             # A causal time axis counts its one-sided padding as input (stride 1: it always tiles).
             out = windows(
                 ctx,
                 [
-                    Axis(i, e, s, q) if q == z else Axis(i + q + z, e, s, 0)
-                    for i, e, s, q, z in zip(spatial, extent, stride, pad, end)
+                    Axis(i, e, s, q, d) if q == z else Axis(i + q + z, e, s, 0, d)
+                    for i, e, s, q, z, d in zip(spatial, extent, stride, pad, end, dilation)
                 ],
                 pooling=False,
-                field="convolution_param.kernel_size",
+                field=f"convolution_param.{_axis_field(p, 'kernel_size', 0)}",
             )
         return [shape[:axis] + (p.num_output, *out) for _ in ctx.layer.tops]
 
@@ -203,22 +261,29 @@ class _ConvBase(LayerType):
         ]
 
     def lower(self, ctx) -> None:
-        p, _, _, kernel, stride, pad, dilation, _, group, end = self._geometry(ctx.shape_context)
-        inputs = [ctx.inputs[0], ctx.const(ctx.blobs[0], "weights")]
+        p, shape, axis, kernel, stride, pad, dilation, _, group, end = self._geometry(ctx.shape_context)
+        weights = [ctx.const(ctx.blobs[0], "weights")]
         if p.bias_term:
-            inputs.append(ctx.const(ctx.blobs[1].reshape(-1), "bias"))
+            weights.append(ctx.const(ctx.blobs[1].reshape(-1), "bias"))
+        if axis != 1:  # ONNX reads (batch, channels, spatial...): fold the leading axes into one
+            folded = ctx.ints([-1, *shape[axis:]], "shape")
+            top = ctx.out_shapes[0]
+            unfolded = ctx.ints([-1, *top[1:]] if axis else list(top), "top_shape")  # axis 0: no batch axis
         for x, y in zip(ctx.inputs, ctx.outputs):
-            inputs[0] = x
-            ctx.node(
+            if axis != 1:
+                x = ctx.node("Reshape", [x, folded])[0]
+            out = ctx.node(
                 "ConvTranspose" if self.transposed else "Conv",
-                list(inputs),
-                [y],
+                [x, *weights],
+                [y] if axis == 1 else 1,
                 kernel_shape=kernel,
                 strides=stride,
                 pads=pad + end,
                 dilations=dilation,
                 group=group,
             )
+            if axis != 1:
+                ctx.node("Reshape", [out[0], unfolded], [y])
 
 
 @register
