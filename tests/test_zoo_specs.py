@@ -17,6 +17,7 @@ import pytest
 from google.protobuf import text_format
 
 from netspec import zoo
+from netspec.diagnostics import Severity
 from netspec.infer import Analysis
 from netspec.layers.base import Shape
 from netspec.pipeline import check
@@ -492,3 +493,15 @@ def test_wavenet_receptive_field_as_the_summary_reports_it():
         x.convolution_param.kernel_size == [2] for x in convs if x.name in causal
     )
     assert sorted({d for x in convs for d in x.convolution_param.dilation}) == [2**i for i in range(1, 10)]
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_every_warning_a_spec_gets_is_explained_in_its_header(name):
+    """The issue: every spec checks with no warning its header does not explain."""
+    with open(zoo.path(name)) as handle:
+        text = handle.read()
+    checked = check(zoo.path(name))
+    head = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    for d in checked.diagnostics:
+        if d.severity is Severity.WARNING:
+            assert d.code in head and d.layer in head, f"{name}: {d.code} at {d.layer} is not explained"
