@@ -175,24 +175,15 @@ def cmd_upgrade(args) -> int:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write a whole file or nothing: a temporary file beside it, fsync, rename."""
-    import tempfile
+    """Write a whole file or nothing (netspec.files.atomic_output); a place that cannot be
+    written is a usage error, exit status 2."""
+    from netspec.files import atomic_output
 
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".netspec-", dir=directory)
+        with atomic_output(path) as out:
+            out.write(data)
     except OSError as problem:
         raise UsageError(f"cannot write {path}: {problem.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _compile(args, checked):

@@ -160,3 +160,19 @@ def test_zoo_commands(capsys):
     assert capsys.readouterr().out.strip().endswith("lenet.prototxt")
     assert main(["zoo", "path", "resnet5"]) == 2
     assert "resnet50" in capsys.readouterr().err
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    """Atomic writes go through a temporary file (mode 0600); the result must not keep that mode."""
+    import os
+
+    out = tmp_path / "m.onnx"
+    old = os.umask(0o022)
+    try:
+        assert main(["compile", LENET, "-o", str(out)]) == 0
+        assert main(["init-weights", LENET, "-o", str(tmp_path / "w.caffemodel")]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "w.caffemodel").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

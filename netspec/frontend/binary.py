@@ -18,13 +18,13 @@ import math
 import mmap
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 from google.protobuf.message import DecodeError
 
 from netspec.diagnostics import Diagnostics
+from netspec.files import atomic_output
 from netspec.frontend.load import LoadError
 from netspec.frontend.upgrade import needs_v0_upgrade, upgrade
 from netspec.proto import caffe_pb2
@@ -378,31 +378,11 @@ def write_weights(
     unknown = [layer_name for layer_name in blobs if layer_name not in known]
     if unknown:
         raise ValueError(f"blobs for layers the net does not have: {', '.join(unknown)}")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if name:
-                out.write(caffe_pb2.NetParameter(name=name).SerializeToString())
-            for layer_name, layer_type in layers:
-                _write_layer(out, layer_name, layer_type, blobs.get(layer_name, ()))
-            out.flush()
-            os.fsync(out.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    with atomic_output(path) as out:
+        if name:
+            out.write(caffe_pb2.NetParameter(name=name).SerializeToString())
+        for layer_name, layer_type in layers:
+            _write_layer(out, layer_name, layer_type, blobs.get(layer_name, ()))
 
 
 def _layer_list(net) -> tuple[str, list[tuple[str, str]]]:
