@@ -19,6 +19,7 @@ from onnx import TensorProto, helper
 from netspec import __version__
 from netspec.diagnostics import Diagnostics
 from netspec.fold import FoldPlan, plan_folds
+from netspec.frontend.binary import encode_varint
 from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob
@@ -322,12 +323,12 @@ def serialize(model: onnx.ModelProto) -> bytes:
     tensors = [t.SerializeToString() for t in graph.initializer]
     if not tensors:
         return model.SerializeToString()
-    key = _varint(_field_number(graph, "initializer") << 3 | 2)
-    initializers = [piece for t in tensors for piece in (key, _varint(len(t)), t)]
+    key = encode_varint(_field_number(graph, "initializer") << 3 | 2)
+    initializers = [piece for t in tensors for piece in (key, encode_varint(len(t)), t)]
     graph_low, graph_high = _split_encoding(graph, "initializer")
     model_low, model_high = _split_encoding(model, "graph")
     size = len(graph_low) + sum(map(len, initializers)) + len(graph_high)
-    head = _varint(_field_number(model, "graph") << 3 | 2) + _varint(size)
+    head = encode_varint(_field_number(model, "graph") << 3 | 2) + encode_varint(size)
     return b"".join((model_low, head, graph_low, *initializers, graph_high, model_high))  # one copy
 
 
@@ -351,12 +352,3 @@ def _split_encoding(message, skip: str) -> tuple[bytes, bytes]:
         else:
             setattr(part, field.name, value)
     return low.SerializeToString(), high.SerializeToString()
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)

@@ -193,10 +193,11 @@ def _fields(buffer, start: int, end: int):
 
 
 def _key(number: int, wire: int) -> bytes:
-    return _varint_bytes(number << 3 | wire)
+    return encode_varint(number << 3 | wire)
 
 
-def _varint_bytes(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """A protobuf base-128 varint (also used by netspec.lower to splice serialized models)."""
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
@@ -264,7 +265,7 @@ class _Reader:
             else:
                 parts.append(bytes(buffer[first:end]))
         body = b"".join(parts)
-        return _key(number, LEN) + _varint_bytes(len(body)) + body
+        return _key(number, LEN) + encode_varint(len(body)) + body
 
     def _blob(self, start: int, stop: int) -> _Blob:
         buffer = self.buffer
@@ -410,13 +411,13 @@ def _write_layer(out, name: str, layer_type: str, arrays) -> None:
         shape.shape.dim.extend(int(d) for d in values.shape)
         shape.shape.SetInParent()
         tail = shape.SerializeToString()
-        data = _key(BLOB_DATA, LEN) + _varint_bytes(values.nbytes) if values.size else b""
+        data = _key(BLOB_DATA, LEN) + encode_varint(values.nbytes) if values.size else b""
         blobs.append((data, values, tail))
     sizes = [len(data) + (values.nbytes if data else 0) + len(tail) for data, values, tail in blobs]
-    body = len(header) + sum(len(_key(LAYER_BLOBS, LEN)) + len(_varint_bytes(s)) + s for s in sizes)
-    out.write(_key(NET_LAYER, LEN) + _varint_bytes(body) + header)
+    body = len(header) + sum(len(_key(LAYER_BLOBS, LEN)) + len(encode_varint(s)) + s for s in sizes)
+    out.write(_key(NET_LAYER, LEN) + encode_varint(body) + header)
     for (data, values, tail), size in zip(blobs, sizes):
-        out.write(_key(LAYER_BLOBS, LEN) + _varint_bytes(size) + data)
+        out.write(_key(LAYER_BLOBS, LEN) + encode_varint(size) + data)
         if data:
             out.write(memoryview(values.reshape(-1)).cast("B"))
         out.write(tail)
