@@ -191,6 +191,15 @@ def caffe_param_shapes(text: str) -> dict[str, list[tuple[int, ...]]]:
     return shapes
 
 
+def diagnostic(text: str, code: str):
+    """The first diagnostic with `code` that checking `text` gives (the test fails, listing
+    what was found, when there is none): the subject of a broken-spec catalogue case."""
+    found = list(check("t.prototxt", content=text).diagnostics)
+    hits = [d for d in found if d.code == code]
+    assert hits, f"no {code} in {[(d.code, d.message) for d in found]}"
+    return hits[0]
+
+
 def position(text: str, token: str, occurrence: int = 1, *, after: int = 0) -> tuple[int, int]:
     """1-based (line, column) of the n-th occurrence of `token` in `text` at or after offset `after`:
     where a diagnostic about that token must point."""

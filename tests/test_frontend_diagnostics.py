@@ -8,7 +8,7 @@ as "this token, here, is the problem".
 from __future__ import annotations
 
 import pytest
-from oracles import position
+from oracles import diagnostic, position
 
 from netspec.diagnostics import Severity
 from netspec.pipeline import check
@@ -25,12 +25,6 @@ def conv(body: str, extra: str = "") -> str:
 
 def diagnose(text: str):
     return list(check("t.prototxt", content=text).diagnostics)
-
-
-def only(text: str, code: str):
-    found = [d for d in diagnose(text) if d.code == code]
-    assert found, f"no {code} in {[(d.code, d.message) for d in diagnose(text)]}"
-    return found[0]
 
 
 WARNINGS = {"NS0203"}  # a layer name used twice: Caffe accepts it, weights bound by name make it ambiguous
@@ -275,7 +269,7 @@ CASES = [
     ("text", "code", "token", "occurrence", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, words):
-    d = only(text, code)
+    d = diagnostic(text, code)
     assert d.severity is (Severity.WARNING if code in WARNINGS else Severity.ERROR)
     if token is None:  # end of file
         assert (d.span.line, d.span.column) == (text.count("\n") + 1, 1)
@@ -311,7 +305,7 @@ def test_solver_with_embedded_net_reads_that_net():
 
 def test_positions_inside_a_solvers_net_point_into_the_solver_file():
     text = 'base_lr: 0.01\nnet_param {\n  layer { name: "r" type: "ReLU" bottom: "nothing" top: "r" }\n}\n'
-    d = only(text, "NS0201")
+    d = diagnostic(text, "NS0201")
     assert (d.span.line, d.span.column) == position(text, '"nothing"')
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracles import CORPUS, analyse, compile_text, needs_caffe, needs_corpus, position, run_caffe, run_onnx
+from oracles import (
+    CORPUS,
+    analyse,
+    compile_text,
+    diagnostic,
+    needs_caffe,
+    needs_corpus,
+    position,
+    run_caffe,
+    run_onnx,
+)
 
 from netspec.diagnostics import Severity
 from netspec.frontend.select import TEST, TRAIN
@@ -332,9 +342,7 @@ def test_broken_data_spec_is_diagnosed_at_the_field(
     source: str, code: str, token: str, words: list[str]
 ) -> None:
     text = net(source)
-    found = [d for d in check("t.prototxt", content=text).diagnostics if d.code == code]
-    assert found, f"no {code} in {codes(text)}"
-    d = found[0]
+    d = diagnostic(text, code)
     assert (d.span.line, d.span.column) == position(text, token)
     for word in words:
         assert word in d.message + (d.help or "")

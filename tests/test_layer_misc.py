@@ -19,6 +19,7 @@ from oracles import (
     analyse,
     check_shapes_match_onnx,
     compile_text,
+    diagnostic,
     random_inputs,
     random_weights,
     rel_error,
@@ -417,9 +418,7 @@ BROKEN = [
     ("text", "code", "token", "occurrence", "words"), [c[1:] for c in BROKEN], ids=[c[0] for c in BROKEN]
 )
 def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, words):
-    found = [d for d in check("t.prototxt", content=text).diagnostics if d.code == code]
-    assert found, f"no {code}"
-    d = found[0]
+    d = diagnostic(text, code)
     assert d.severity is Severity.ERROR
     assert (d.span.line, d.span.column) == position(text, token, occurrence)
     said = f"{d.message} {d.help or ''}"

@@ -10,6 +10,7 @@ from oracles import (
     analyse,
     check_shapes_match_onnx,
     compile_text,
+    diagnostic,
     needs_caffe,
     random_weights,
     rel_error,
@@ -18,7 +19,6 @@ from oracles import (
 )
 
 from netspec.diagnostics import Severity
-from netspec.pipeline import check
 
 STATES = {"LSTM": ("h0", "c0"), "RNN": ("h0",)}
 FINAL = {"LSTM": ("hT", "cT"), "RNN": ("hT",)}
@@ -226,11 +226,7 @@ def position(text: str, token: str) -> tuple[int, int]:
 def test_broken_recurrent_spec_is_diagnosed_at_the_field(
     text: str, code: str, token: str, words: list[str]
 ) -> None:
-    found = [d for d in check("t.prototxt", content=text).diagnostics if d.code == code]
-    assert found, (
-        f"no {code} in {[(d.code, d.message) for d in check('t.prototxt', content=text).diagnostics]}"
-    )
-    d = found[0]
+    d = diagnostic(text, code)
     assert d.severity is Severity.ERROR
     assert (d.span.line, d.span.column) == position(text, token)
     for word in words:
