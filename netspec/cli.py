@@ -111,6 +111,7 @@ def _finish(diagnostics: Diagnostics, sources, *, werror: bool = False, quiet_in
 
 def cmd_check(args) -> int:
     from netspec import summary
+    from netspec.layers.base import shape_text
 
     checked = _check(args)
     diagnostics = checked.diagnostics
@@ -127,9 +128,7 @@ def cmd_check(args) -> int:
     status = _finish(diagnostics, checked.spec.sources, quiet_info=not args.verbose)
     if status == OK and checked.analysis is not None:
         t = checked.analysis.totals
-        outputs = ", ".join(
-            f"{b.name} {summary._shape(checked.analysis.shape(b))}" for b in checked.net.outputs
-        )
+        outputs = ", ".join(f"{b.name} {shape_text(checked.analysis.shape(b))}" for b in checked.net.outputs)
         print(
             f"{args.file}: ok: {len(checked.net.layers)} layers, {t['params']:,} parameters, "
             f"{summary.human(t['macs'])} multiply-adds; outputs {outputs}"

@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from netspec.diagnostics import Diagnostics
 from netspec.ir import Blob, Layer, Net
 from netspec.layers import REGISTRY
-from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, ShapeError, WeightSpec, count
+from netspec.layers.base import (
+    GLOBAL,
+    LayerType,
+    Shape,
+    ShapeContext,
+    ShapeError,
+    WeightSpec,
+    count,
+    shape_text,
+)
 
 FLOAT_BYTES = 4
 
@@ -154,8 +163,8 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
                 # Caffe reshapes the shared blob before reading it: the layer reads garbage.
                 raise ctx.error(
                     "NS0312",
-                    f"computes in place, but its output {_dims(shape)} differs from its input "
-                    f"{_dims(ctx.bottoms[j])}",
+                    f"computes in place, but its output {shape_text(shape)} differs from its input "
+                    f"{shape_text(ctx.bottoms[j])}",
                     ("top", j),
                     help=f"give top {j} a name of its own",
                 )
@@ -173,10 +182,6 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
             help="the blobs this layer writes are treated as unknown",
         )
         info.tops = [None] * len(layer.tops)
-
-
-def _dims(shape: Shape | None) -> str:
-    return "?" if shape is None else "x".join(map(str, shape)) or "scalar"
 
 
 def _counts_ok(kind: LayerType, ctx: ShapeContext) -> bool:

@@ -39,10 +39,6 @@ class Layer:
     def __repr__(self) -> str:
         return f"Layer({self.name!r}, {self.type!r})"
 
-    @property
-    def in_place(self) -> bool:
-        return any(top.name == bottom.name for top in self.tops for bottom in self.bottoms)
-
 
 @dataclass
 class Net:

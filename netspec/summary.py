@@ -11,10 +11,7 @@ import io
 import json
 
 from netspec.infer import Analysis, LayerInfo
-
-
-def _shape(shape) -> str:
-    return "?" if shape is None else "x".join(str(d) for d in shape) or "scalar"
+from netspec.layers.base import shape_text
 
 
 def _rf(info: LayerInfo) -> str:
@@ -70,7 +67,7 @@ def table(analysis: Analysis) -> str:
             [
                 info.layer.name,
                 info.layer.type,
-                ", ".join(_shape(s) for s in info.tops) or "-",
+                ", ".join(shape_text(s) for s in info.tops) or "-",
                 f"{info.params:,}" + (f" (+{info.buffers:,})" if info.buffers else "")
                 if info.weights
                 else "",
@@ -130,7 +127,7 @@ def to_csv(analysis: Analysis) -> str:
             [
                 record["name"],
                 record["type"],
-                ";".join(_shape(s) for s in info.tops),
+                ";".join(shape_text(s) for s in info.tops),
                 record["params"],
                 record["buffers"],
                 record["macs"],

@@ -162,6 +162,11 @@ def register(cls: type[LayerType]) -> type[LayerType]:
     return cls
 
 
+def shape_text(shape: Shape | None) -> str:
+    """A shape as people write it: 1x3x224x224; "scalar" for 0-D, "?" when unknown."""
+    return "?" if shape is None else "x".join(map(str, shape)) or "scalar"
+
+
 def count(shape: Shape) -> int:
     n = 1
     for d in shape:
