@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 from oracles import diagnostic, position
 
-from netspec.diagnostics import Severity
-from netspec.pipeline import check
+from netspec.diagnostics import Diagnostics, Severity
+from netspec.frontend.upgrade import upgrade
+from netspec.pipeline import check, load
+from netspec.source import SourceMap
 
 HEAD = 'name: "t"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n'
 
@@ -327,3 +329,33 @@ def test_a_layer_whose_text_is_wrong_is_not_reported_again_by_the_checker():
     """The misspelt kernel_size is the mistake; 'kernel size not given' would say it twice."""
     text = conv("num_output: 4 kernal_size: 3")
     assert [d.code for d in diagnose(text) if d.severity is Severity.ERROR] == ["NS0103"]
+
+
+def test_every_text_format_feature_binds_as_protobufs_own_parser_reads_it():
+    """Comments, ':' before a block, angle brackets, separators, lists, quotes and escapes,
+    adjacent literals, exponents, signed infinities and enum names, against text_format."""
+    from google.protobuf import text_format
+
+    from netspec.proto import caffe_pb2
+
+    text = (
+        '# a comment\nname: "n" \'et\' "\\t\\"q\\"\\101"  # trailing comment\n'
+        "input: 'data'; input_dim: [1, 3, 0x10, 16],\n"
+        'layer: { name: "c" type: "Convolution" bottom: "data" top: "c", '
+        "convolution_param < num_output: 4 kernel_size: [3] bias_term: false "
+        "weight_filler { type: 'gaussian' std: 1.5e-2 mean: -2E+1 } > "
+        "param { lr_mult: 1.0f } param { lr_mult: 2 } }\n"
+        'layer { name: "t" type: "Threshold" threshold_param { threshold: -inf } include { phase: TEST } }\n'
+    )
+    bound = load("f.prototxt", content=text)
+    assert not bound.diagnostics.has_errors
+    theirs = upgrade(text_format.Parse(text, caffe_pb2.NetParameter()), SourceMap(), Diagnostics())
+    assert bound.param == theirs
+    assert bound.param.name == 'net\t"q"A'
+
+
+def test_an_angle_block_closed_with_a_brace_says_which_closer_it_needs():
+    text = HEAD + 'layer { name: "c" type: "ReLU" bottom: "data" top: "c" include < phase: TEST } }\n'
+    d = diagnostic(text, "NS0101")
+    assert (d.span.line, d.span.column) == position(text, "}", HEAD.count("}") + 1)
+    assert d.help == "the block opened with '<' closes with '>'"

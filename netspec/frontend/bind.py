@@ -88,10 +88,12 @@ def convert(field: FieldDescriptor, kind: str, text: str):
         return value
     if t in FLOAT_TYPES:
         if kind == "number":
-            body = text.replace(" ", "").rstrip("fF") if "x" not in text.lower() else text
+            body = "".join(text.split())  # the lexer allows space after a minus sign
             low = body.lower().lstrip("-")
-            if low in SPECIAL_FLOATS:
+            if low in SPECIAL_FLOATS:  # -inf, -nan: before the float suffix is stripped (inf ends in f)
                 return math.copysign(SPECIAL_FLOATS[low], -1.0 if body.startswith("-") else 1.0)
+            if "x" not in low:
+                body = body.rstrip("fF")
             try:
                 return float(int(body, 0)) if "x" in low else float(body)
             except ValueError:
@@ -167,8 +169,13 @@ def is_repeated(field: FieldDescriptor) -> bool:
 
 
 @cache
-def _fields_of(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
-    return dict(descriptor.fields_by_name)
+def _fields_of(descriptor: Descriptor) -> dict[str, tuple[FieldDescriptor, bool, bool]]:
+    """name -> (field, repeated, a message field): read once per message type, since
+    descriptor attributes cost a call each and binding asks for them per field."""
+    return {
+        name: (fd, is_repeated(fd), fd.type == FD.TYPE_MESSAGE)
+        for name, fd in descriptor.fields_by_name.items()
+    }
 
 
 @cache
@@ -201,11 +208,11 @@ class Binder:
         names, values = self.map.names, self.map.values
         seen: dict[str, int] = {}
         for f in fields:
-            fd = known.get(f.name)
-            if fd is None:
+            entry = known.get(f.name)
+            if entry is None:
                 self._unknown(f, descriptor)
                 continue
-            repeated = is_repeated(fd)
+            fd, repeated, is_message = entry
             index = seen.get(f.name, 0)
             if index and not repeated:
                 first = self.map.names.get(path + (f.name,))
@@ -214,14 +221,12 @@ class Binder:
                     f"field '{f.name}' is given twice; {descriptor.name}.{f.name} holds one value",
                     self.source.span(f.offset, len(f.name)),
                     notes=[f"first given at line {self.source.span(first[0]).line}"] if first else [],
-                    help="remove one of them, or merge them"
-                    if fd.type == FD.TYPE_MESSAGE
-                    else "remove one of them",
+                    help="remove one of them, or merge them" if is_message else "remove one of them",
                 )
                 continue
             here = path + ((f.name, index) if repeated else (f.name,))
             names[here] = (f.offset, len(f.name))
-            if fd.type == FD.TYPE_MESSAGE:
+            if is_message:
                 if f.kind != "message":
                     self._error(
                         f,

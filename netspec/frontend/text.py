@@ -206,16 +206,26 @@ def _builder(origin: str, alias: str | None, expansion: list[tuple[str, bool]]) 
             return Field(alias, name, offset, text, at)
 
         return scalar
-    if alias in ("message", "string"):  # NAME ":"? "{" _fields "}" _sep?, NAME ":" _strings _sep?
-        is_message = alias == "message"
-        inner_at = [name for name, _ in expansion].index("_fields" if is_message else "_strings")
+    symbols = [name for name, _ in expansion]
+    if alias == "message":  # NAME ":"? "{" _fields "}" _sep?
+        inner_at = symbols.index("_fields")
 
         def block(values: list) -> Field:
             name, offset = values[0]
-            inner = values[inner_at]  # the message's fields, or the adjacent string literals
-            return Field(alias, name, offset, inner, offset if is_message else inner[0][1])
+            return Field(alias, name, offset, values[inner_at], offset)
 
         return block
+    if alias == "string":  # NAME ":" STRING _sep?, or NAME ":" STRING _strings _sep? (adjacent literals)
+        first_at = symbols.index("STRING")
+        more_at = symbols.index("_strings") if "_strings" in symbols else None
+
+        def string(values: list) -> Field:
+            name, offset = values[0]
+            first = values[first_at]
+            parts = [first] if more_at is None else [first, *values[more_at]]
+            return Field(alias, name, offset, parts, first[1])
+
+        return string
 
     def field(values: list) -> Field:
         kept: list = []
@@ -332,10 +342,10 @@ def _unexpected(source: SourceFile, actions: dict, kind: str, token: tuple, diag
     help_ = None
     if kind == "$END" and "'}'" in expected:
         help_ = "a '{' opened above is never closed; add the missing '}'"
+    elif kind == "RBRACE" and "'>'" in expected:
+        help_ = "the block opened with '<' closes with '>'"
     elif kind == "RBRACE" and "a number" not in expected:
         help_ = "this '}' closes no open block; remove it or add the '{' it belongs to"
-    elif kind == "LBRACE" and "':'" in expected and len(expected) <= 3:
-        help_ = None
     elif kind in ("NUMBER", "STRING") and expected == ["':'", "'<'", "'{'"]:
         help_ = "put ':' between a field name and its value"
     diagnostics.error(
