@@ -146,7 +146,6 @@ def test_corpus_net_blob_shapes_and_outputs_match_opencv(path):
     text, model, analysis, weights = _compiled(path, fold=False)
     feeds = random_inputs(analysis, seed=2)
     ours = _every_blob(model, analysis, feeds)
-    net = analysis.net
     # The value each layer writes, under the name OpenCV gives it (the layer's name).
     layers = [i for i in analysis.layers if i.kind is not None and i.kind.deploy and not i.kind.source]
     reference = run_opencv(text, weights, feeds, [i.layer.name for i in layers])
@@ -162,11 +161,10 @@ def test_corpus_net_blob_shapes_and_outputs_match_opencv(path):
         got = ours[names[top.key]]
         ref = reference[info.layer.name]
         assert tuple(got.shape) == tuple(ref.shape) == info.tops[0], f"{info.layer.name}: shapes differ"
-    for blob in net.outputs:
-        producer = blob.producer.name
-        error = rel_error(ours[names[blob.key]], reference[producer])
-        worst = max(worst, error)
-    print(f"{path}: worst output error vs OpenCV {worst:.2e}")
+        # Every layer's values, not only the outputs: random weights saturate a final
+        # softmax (ResNet-50's prob is one-hot), which alone would hide any slip above it.
+        worst = max(worst, rel_error(got, ref))
+    print(f"{path}: worst layer error vs OpenCV {worst:.2e}")
     assert worst <= WHOLE_NET_TOLERANCE
 
 
