@@ -184,11 +184,24 @@ class SessionInfo:
     threads: int
     spinning: bool
     note: str | None = None
+    tf32: bool = False
 
     def __str__(self) -> str:
         where = f"ran on {self.provider}" + (f" ({self.note})" if self.note else "")
         spin = "" if self.spinning else "; thread spinning: off"
-        return f"{where}; graph optimisation: {self.optimisation}; threads: {self.threads}{spin}"
+        tf32 = f"; TF32: {'on' if self.tf32 else 'off'}" if self.provider == CUDA else ""
+        return f"{where}; graph optimisation: {self.optimisation}; threads: {self.threads}{spin}{tf32}"
+
+
+def provider_options(providers: list[str], *, tf32: bool = False) -> list:
+    """The providers as onnxruntime takes them, CUDA with its options.
+
+    onnxruntime's CUDA provider lets cuDNN and cuBLAS use TF32 tensor cores by
+    default (10-bit mantissas: about 1e-3 relative error on a deep net), which
+    breaks netspec's promise of Caffe's float32 numbers; so TF32 is off unless
+    asked for.
+    """
+    return [(p, {"use_tf32": "1" if tf32 else "0"}) if p == CUDA else p for p in providers]
 
 
 def _model_bytes(model_or_path: Any) -> bytes:
@@ -213,13 +226,15 @@ def session(
     threads: int | None = None,
     fast: bool = True,
     spinning: bool = True,
+    tf32: bool = False,
 ):
     """(InferenceSession, SessionInfo) for a model (ModelProto, bytes or path).
 
     fast: all graph optimisations (else none, for debugging numerics); threads:
     intra-op threads, physical cores by default; spinning=False stops idle
-    worker threads from spinning (for benchmarks beside other work).  `note`
-    is the reason from choose_providers, carried into the description.
+    worker threads from spinning (for benchmarks beside other work); tf32: let
+    CUDA use TF32 (see provider_options).  `note` is the reason from
+    choose_providers, carried into the description.
     """
     import onnxruntime as ort
 
@@ -234,14 +249,16 @@ def session(
     data = _model_bytes(model_or_path)
     with _quiet():
         try:
-            created = ort.InferenceSession(data, sess_options=options, providers=providers)
+            created = ort.InferenceSession(
+                data, sess_options=options, providers=provider_options(providers, tf32=tf32)
+            )
         except Exception as problem:  # onnxruntime's InvalidGraph, InvalidProtobuf, Fail, ...
             message = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
             raise RunError("NS0509", f"onnxruntime cannot load the model: {message}") from None
     ran = created.get_providers()[0]
     if ran != providers[0]:
         note = f"{providers[0]} did not load" + (f"; {note}" if note and note != "as asked" else "")
-    info = SessionInfo(ran, "all" if fast else "none", options.intra_op_num_threads, spinning, note)
+    info = SessionInfo(ran, "all" if fast else "none", options.intra_op_num_threads, spinning, note, tf32)
     return created, info
 
 

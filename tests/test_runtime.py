@@ -106,6 +106,23 @@ def test_session_options_for_debugging_and_benchmarks_are_described():
     )
 
 
+def test_cuda_is_asked_for_float32_unless_tf32_is_wanted():
+    assert runtime.provider_options([CUDA, CPU]) == [(CUDA, {"use_tf32": "0"}), CPU]
+    assert runtime.provider_options([CUDA, CPU], tf32=True) == [(CUDA, {"use_tf32": "1"}), CPU]
+    assert runtime.provider_options([CPU], tf32=True) == [CPU]
+
+
+def test_cuda_sessions_say_whether_tf32_was_used():
+    info = runtime.SessionInfo(CUDA, "all", 16, True, "as asked", tf32=False)
+    assert (
+        str(info)
+        == "ran on CUDAExecutionProvider (as asked); graph optimisation: all; threads: 16; TF32: off"
+    )
+    assert str(info).replace("off", "on") == str(
+        runtime.SessionInfo(CUDA, "all", 16, True, "as asked", tf32=True)
+    )
+
+
 def test_threads_default_to_physical_cores():
     _, info = runtime.session(conv_model(), [CPU])
     assert info.threads == runtime.physical_cores()
