@@ -63,7 +63,7 @@ def _add_net_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
-    from netspec.lower import DEFAULT_OPSET
+    from netspec.opsets import DEFAULT_OPSET
 
     p.add_argument(
         "--weights",
@@ -189,13 +189,14 @@ def _compile(args, checked):
     """The ONNX model of a checked spec, or None with its diagnostics reported."""
     from netspec import lower, weights
     from netspec.frontend import binary
+    from netspec.opsets import DEFAULT_OPSET, MIN_OPSET
 
     analysis = checked.analysis
     diagnostics = checked.diagnostics
     # Opsets up to the default need no probe of onnxruntime (max_opset() is never below it).
-    if args.opset < lower.MIN_OPSET or (args.opset > lower.DEFAULT_OPSET and args.opset > lower.max_opset()):
+    if args.opset < MIN_OPSET or (args.opset > DEFAULT_OPSET and args.opset > lower.max_opset()):
         raise UsageError(
-            f"--opset {args.opset}: netspec writes opsets {lower.MIN_OPSET} to {lower.max_opset()} "
+            f"--opset {args.opset}: netspec writes opsets {MIN_OPSET} to {lower.max_opset()} "
             "(the newest the installed onnxruntime runs)"
         )
     given = binary.read_weights(args.weights) if args.weights else None

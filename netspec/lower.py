@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from netspec import __version__
 from netspec.diagnostics import Diagnostics
@@ -24,9 +24,7 @@ from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob
 from netspec.layers.base import Shape, ShapeContext
-
-DEFAULT_OPSET = 22
-MIN_OPSET = 13
+from netspec.opsets import DEFAULT_OPSET
 
 
 @dataclass
@@ -64,6 +62,16 @@ def max_opset() -> int:
     return newest
 
 
+def _attribute(key: str, value):
+    """Layers speak numpy, so that checking a net never imports onnx: a numpy type (Cast's `to`)
+    becomes ONNX's element type, an array given as `value` (Constant, ConstantOfShape) a tensor."""
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return helper.np_dtype_to_tensor_dtype(np.dtype(value))
+    if key == "value" and isinstance(value, np.ndarray):
+        return numpy_helper.from_array(value, "value")
+    return value
+
+
 class LowerContext:
     """What a layer's lowering sees, and where it puts its nodes."""
 
@@ -97,9 +105,9 @@ class LowerContext:
         """Add a node; `outputs` names its results, or counts fresh ones.  Returns the output names."""
         if isinstance(outputs, int):
             outputs = [self.tmp(op.lower()) for _ in range(outputs)]
-        name = self.layer.name if self._count == 0 else f"{self.layer.name}/{op}_{self._count}"
+        name = self.graph.node_name(self.layer.name if self._count == 0 else f"{self.layer.name}/{op}_{self._count}")
         self._count += 1
-        attrs = {k: v for k, v in attrs.items() if v is not None}
+        attrs = {k: _attribute(k, v) for k, v in attrs.items() if v is not None}
         self.graph.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
         return outputs
 
@@ -128,6 +136,7 @@ class GraphBuilder:
         self.model = onnx.ModelProto()
         self.nodes: list[onnx.NodeProto] = []
         self.names: set[str] = set()
+        self.node_names: set[str] = set()
         self.aliases: dict[str, str] = {}
 
     def fresh(self, hint: str) -> str:
@@ -136,6 +145,16 @@ class GraphBuilder:
             n += 1
             name = f"{hint}_{n}"
         self.names.add(name)
+        return name
+
+    def node_name(self, hint: str) -> str:
+        """`hint`, or `hint_2`, ... when a node has it already: Caffe lets two layers share a name
+        (NS0203), ONNX wants every node's name once."""
+        name, n = hint, 1
+        while name in self.node_names:
+            n += 1
+            name = f"{hint}_{n}"
+        self.node_names.add(name)
         return name
 
     def initializer(self, hint: str, array: np.ndarray) -> str:
@@ -268,8 +287,15 @@ def lower(
             )
     graph.rewrite_aliases()
     output_keys = set(outputs)
+    varying = {  # axes whose size the values decide (DetectionOutput's rows): symbolic
+        top.key: axes
+        for info in analysis.layers
+        if info.kind is not None
+        for j, top in enumerate(info.layer.tops)
+        if (axes := info.kind.data_dependent.get(j))
+    }
     value_info = [
-        _value_info(names[key], analysis.shapes[key], batch)
+        _value_info(names[key], analysis.shapes[key], batch, varying.get(key, ()))
         for key in analysis.shapes
         if key in lowered
         and key not in output_keys
@@ -280,7 +306,9 @@ def lower(
     model.graph.node.extend(graph.nodes)
     model.graph.name = net.name or "net"
     model.graph.input.extend(inputs)
-    model.graph.output.extend(_value_info(names[key], analysis.shapes[key], batch) for key in outputs)
+    model.graph.output.extend(
+        _value_info(names[key], analysis.shapes[key], batch, varying.get(key, ())) for key in outputs
+    )
     model.graph.value_info.extend(value_info)
     model.opset_import.append(helper.make_opsetid("", options.opset))
     model.producer_name, model.producer_version = "netspec", __version__
@@ -305,11 +333,14 @@ def _batch(analysis: Analysis) -> int | None:
     return sizes.pop() if len(sizes) == 1 else None
 
 
-def _value_info(name: str, shape: Shape, batch: int | None) -> onnx.ValueInfoProto:
-    """A tensor's type; with a dynamic batch, a leading dim equal to the batch becomes the symbol N."""
+def _value_info(name: str, shape: Shape, batch: int | None, varying: tuple[int, ...] = ()) -> onnx.ValueInfoProto:
+    """A tensor's type; with a dynamic batch, a leading dim equal to the batch becomes the symbol N;
+    the axes in `varying` (sizes the values decide) become symbols of their own."""
     dims: list = list(shape)
     if batch is not None and dims and dims[0] == batch:
         dims[0] = "N"
+    for axis in varying:
+        dims[axis] = f"{name}_{axis}"
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
 

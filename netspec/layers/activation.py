@@ -12,7 +12,6 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from onnx import TensorProto, helper
 
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, register
 from netspec.proto import caffe_pb2
@@ -54,7 +53,7 @@ def _fill(ctx: LowerContext, value: float) -> None:
         "ConstantOfShape",
         [shape],
         [ctx.outputs[0]],
-        value=helper.make_tensor("value", TensorProto.FLOAT, [1], [value]),
+        value=np.array([value], np.float32),
     )
 
 
@@ -288,7 +287,7 @@ class Threshold(LayerType):
         above = ctx.node(
             "Greater", [ctx.inputs[0], ctx.const(_f32(ctx.param.threshold_param.threshold), "threshold")]
         )
-        ctx.node("Cast", above, [ctx.outputs[0]], to=TensorProto.FLOAT)
+        ctx.node("Cast", above, [ctx.outputs[0]], to=np.float32)
 
 
 @register

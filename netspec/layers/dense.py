@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
 
 from netspec.layers.base import (
     GLOBAL,
@@ -116,7 +115,7 @@ class Embed(LayerType):
 
     def lower(self, ctx) -> None:
         # Caffe reads each index as static_cast<int>(float): truncation, as Cast does.
-        index = ctx.node("Cast", ctx.inputs, to=TensorProto.INT64)[0]
+        index = ctx.node("Cast", ctx.inputs, to=np.int64)[0]
         table = ctx.const(ctx.blobs[0], "weights")
         if not ctx.param.embed_param.bias_term:
             ctx.node("Gather", [table, index], ctx.outputs, axis=0)

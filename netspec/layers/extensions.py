@@ -17,7 +17,6 @@ Pooling (pool.py); their diagnostics share this module's codes, NS0390–NS0398.
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
 
 from netspec.layers.base import LayerType, Shape, ShapeContext, Window, register
 from netspec.proto import caffe_pb2
@@ -145,7 +144,7 @@ class Unpooling(LayerType):
         offsets = ctx.node("Range", [ctx.ints(0, "zero"), *planes, ctx.ints(1, "one")])
         offsets = ctx.node("Mul", [*offsets, ctx.ints(oh * ow, "plane_out")])
         offsets = ctx.node("Reshape", [*offsets, ctx.ints([-1, c, 1, 1], "planes")])
-        indices = ctx.node("Add", [*ctx.node("Cast", [mask], to=TensorProto.INT64), *offsets])
+        indices = ctx.node("Add", [*ctx.node("Cast", [mask], to=np.int64), *offsets])
         axes = [_unpool_axis(h, oh), _unpool_axis(w, ow)]
         ctx.node(
             "MaxUnpool",

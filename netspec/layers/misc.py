@@ -9,7 +9,6 @@ output batch is known only at run time.
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
 
 from netspec.layers.arith import Axis, windows
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, Window, count, register
@@ -148,7 +147,7 @@ class BatchReindex(LayerType):
         return [(indices[0], *data[1:])]
 
     def lower(self, ctx) -> None:
-        index = ctx.node("Cast", [ctx.inputs[1]], to=TensorProto.INT64)[0]
+        index = ctx.node("Cast", [ctx.inputs[1]], to=np.int64)[0]
         ctx.node("Gather", [ctx.inputs[0], index], ctx.outputs, axis=0)
 
 
@@ -210,6 +209,6 @@ class Filter(LayerType):
         selector = ctx.inputs[-1]
         if len(ctx.in_shapes[-1]) > 1:
             selector = ctx.node("Reshape", [selector, ctx.ints([-1], "shape")])[0]
-        keep = ctx.node("Cast", [selector], to=TensorProto.BOOL)[0]
+        keep = ctx.node("Cast", [selector], to=np.bool_)[0]
         for x, y in zip(ctx.inputs, ctx.outputs):
             ctx.node("Compress", [x, keep], [y], axis=0)

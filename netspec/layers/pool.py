@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import TensorProto
 
 from netspec.layers.arith import Axis, pool_out, windows
 from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, Window, register
@@ -235,7 +234,7 @@ def lower_pool(ctx, pool: Pool, x: str, y: str, mask: str | None = None) -> None
         )
         if mask is not None:  # ONNX indexes N x C x H x W; Caffe's mask indexes the H x W plane
             plane = ctx.node("Mod", [outputs[1], ctx.ints(pool.axes[0].size * pool.axes[1].size, "plane")])
-            ctx.node("Cast", plane, [mask], to=TensorProto.FLOAT)
+            ctx.node("Cast", plane, [mask], to=np.float32)
         return
     if pool.method == AVE and pool.is_global:
         ctx.node("GlobalAveragePool", [x], [y])

@@ -12,7 +12,6 @@ import itertools
 from typing import ClassVar
 
 import numpy as np
-from onnx import TensorProto
 
 from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, canonical_axis, count, register
 from netspec.proto import caffe_pb2
@@ -633,7 +632,7 @@ def _top_k(
     if k == 1:
         if index is not None:
             raw = ctx.node("ArgMax", [x], axis=axis, keepdims=1, select_last_index=1)
-            index = ctx.node("Cast", raw, names(index), to=TensorProto.FLOAT)[0]
+            index = ctx.node("Cast", raw, names(index), to=np.float32)[0]
         if values is not None:
             values = reduce_node(ctx, "ReduceMax", x, [axis], names(values), keepdims=1)[0]
         return index, values
@@ -646,7 +645,7 @@ def _top_k(
     )
     if index is not None:
         raw = ctx.node("Sub", [ctx.ints(size - 1, "last"), raw])[0]
-        index = ctx.node("Cast", [raw], names(index), to=TensorProto.FLOAT)[0]
+        index = ctx.node("Cast", [raw], names(index), to=np.float32)[0]
     return index, top_values if values is not None else None
 
 
