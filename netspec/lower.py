@@ -105,7 +105,9 @@ class LowerContext:
         """Add a node; `outputs` names its results, or counts fresh ones.  Returns the output names."""
         if isinstance(outputs, int):
             outputs = [self.tmp(op.lower()) for _ in range(outputs)]
-        name = self.graph.node_name(self.layer.name if self._count == 0 else f"{self.layer.name}/{op}_{self._count}")
+        name = self.graph.node_name(
+            self.layer.name if self._count == 0 else f"{self.layer.name}/{op}_{self._count}"
+        )
         self._count += 1
         attrs = {k: _attribute(k, v) for k, v in attrs.items() if v is not None}
         self.graph.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
@@ -126,6 +128,16 @@ class LowerContext:
         self.graph.alias(self.outputs[top], tensor)
 
 
+def _unique(hint: str, taken: set[str]) -> str:
+    """`hint`, or `hint_2`, `hint_3`, ... whichever `taken` lacks first; it is then taken."""
+    name, n = hint, 1
+    while name in taken:
+        n += 1
+        name = f"{hint}_{n}"
+    taken.add(name)
+    return name
+
+
 class GraphBuilder:
     """Nodes, names and aliases of the graph being built.  Initializers go straight into `model`,
     the ModelProto `lower` returns: the weights are copied once into protobuf, not again by
@@ -140,22 +152,12 @@ class GraphBuilder:
         self.aliases: dict[str, str] = {}
 
     def fresh(self, hint: str) -> str:
-        name, n = hint, 1
-        while name in self.names:
-            n += 1
-            name = f"{hint}_{n}"
-        self.names.add(name)
-        return name
+        """A tensor name no other tensor has: `hint`, else `hint_2`, ..."""
+        return _unique(hint, self.names)
 
     def node_name(self, hint: str) -> str:
-        """`hint`, or `hint_2`, ... when a node has it already: Caffe lets two layers share a name
-        (NS0203), ONNX wants every node's name once."""
-        name, n = hint, 1
-        while name in self.node_names:
-            n += 1
-            name = f"{hint}_{n}"
-        self.node_names.add(name)
-        return name
+        """A node name no other node has: Caffe lets two layers share a name (NS0203), ONNX does not."""
+        return _unique(hint, self.node_names)
 
     def initializer(self, hint: str, array: np.ndarray) -> str:
         name = self.fresh(hint)

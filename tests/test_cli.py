@@ -176,3 +176,18 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "w.caffemodel").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_layers_sharing_a_name_compile_to_a_model_onnxruntime_loads(tmp_path, capsys):
+    """Caffe accepts two layers of one name (NS0203); ONNX wants each node's name once."""
+    spec = tmp_path / "twice.prototxt"
+    spec.write_text(
+        'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }\n'
+        'layer { name: "act" type: "ReLU" bottom: "data" top: "a" }\n'
+        'layer { name: "act" type: "Sigmoid" bottom: "a" top: "b" }\n'
+    )
+    out = tmp_path / "twice.onnx"
+    assert main(["compile", str(spec), "-o", str(out)]) == 0
+    names = [node.name for node in onnx.load(str(out)).graph.node]
+    assert len(set(names)) == len(names) == 2
+    assert main(["run", str(out)]) == 0
