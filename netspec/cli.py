@@ -187,31 +187,19 @@ def write_atomic(path: str, data: bytes) -> None:
 
 def _compile(args, checked):
     """The ONNX model of a checked spec, or None with its diagnostics reported."""
-    from netspec import lower, weights
-    from netspec.frontend import binary
-    from netspec.opsets import DEFAULT_OPSET, MIN_OPSET
+    from netspec import pipeline
 
-    analysis = checked.analysis
-    diagnostics = checked.diagnostics
-    # Opsets up to the default need no probe of onnxruntime (max_opset() is never below it).
-    if args.opset < MIN_OPSET or (args.opset > DEFAULT_OPSET and args.opset > lower.max_opset()):
-        raise UsageError(
-            f"--opset {args.opset}: netspec writes opsets {MIN_OPSET} to {lower.max_opset()} "
-            "(the newest the installed onnxruntime runs)"
+    try:
+        return pipeline.compile(
+            checked,
+            weights=args.weights,
+            opset=args.opset,
+            dynamic_batch=args.dynamic_batch,
+            fold=not args.no_fold,
+            seed=args.seed,
         )
-    given = binary.read_weights(args.weights) if args.weights else None
-    if given is not None:
-        diagnostics.extend(given.diagnostics)
-    blobs = weights.bind(analysis, given, diagnostics, seed=args.seed)
-    if diagnostics.has_errors:
-        return None
-    options = lower.Options(
-        opset=args.opset,
-        dynamic_batch=args.dynamic_batch,
-        fold=not args.no_fold,
-        source=os.path.basename(checked.spec.source_map.source.path),
-    )
-    return lower.lower(analysis, blobs, diagnostics, options)
+    except ValueError as problem:
+        raise UsageError(f"--{problem}") from None
 
 
 def cmd_compile(args) -> int:

@@ -24,7 +24,7 @@ from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob
 from netspec.layers.base import Shape, ShapeContext
-from netspec.opsets import DEFAULT_OPSET
+from netspec.opsets import DEFAULT_OPSET, MIN_OPSET
 
 
 @dataclass
@@ -60,6 +60,15 @@ def max_opset() -> int:
             break
         newest = opset
     return newest
+
+
+def opset_problem(opset: int) -> str | None:
+    """Why netspec cannot write `opset`, or None.  Opsets up to the default need no probe of
+    onnxruntime (max_opset() is never below it)."""
+    if opset < MIN_OPSET or (opset > DEFAULT_OPSET and opset > max_opset()):
+        newest = max_opset()
+        return f"netspec writes opsets {MIN_OPSET} to {newest} (the newest the installed onnxruntime runs)"
+    return None
 
 
 def _attribute(key: str, value):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netspec.diagnostics import Diagnostics
 from netspec.frontend.load import Spec, load_text, resolve
@@ -10,6 +12,11 @@ from netspec.frontend.select import TEST, layer_included, net_state
 from netspec.infer import Analysis, infer
 from netspec.ir import Net, build
 from netspec.layers.base import Shape
+from netspec.opsets import DEFAULT_OPSET
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
 
 
 @dataclass
@@ -60,3 +67,60 @@ def check(
     net = select(spec, phase=phase, level=level, stages=stages)
     analysis = infer(net, spec.diagnostics, inputs=inputs, batch=batch, phase=phase)
     return Checked(spec, net, analysis)
+
+
+def compile(
+    checked: Checked,
+    *,
+    weights: str | None = None,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
+    fold: bool = True,
+    seed: int = 0,
+) -> onnx.ModelProto | None:
+    """The ONNX model of a checked spec, or None with the reasons in `checked.diagnostics`.
+
+    Weights come from `weights` (a .caffemodel, bound by layer name), else from the spec's
+    fillers seeded with `seed`.  Raises ValueError for an opset netspec cannot write.
+    """
+    from netspec import lower
+    from netspec import weights as binding
+    from netspec.frontend import binary
+
+    problem = lower.opset_problem(opset)
+    if problem:
+        raise ValueError(f"opset {opset}: {problem}")
+    diagnostics = checked.diagnostics
+    if checked.analysis is None or diagnostics.has_errors:
+        return None
+    given = binary.read_weights(weights) if weights else None
+    if given is not None:
+        diagnostics.extend(given.diagnostics)
+    blobs = binding.bind(checked.analysis, given, diagnostics, seed=seed)
+    if diagnostics.has_errors:
+        return None
+    options = lower.Options(
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        fold=fold,
+        source=os.path.basename(checked.spec.source_map.source.path),
+    )
+    return lower.lower(checked.analysis, blobs, diagnostics, options)
+
+
+def run(
+    model: onnx.ModelProto | str | bytes,
+    feeds: dict[str, np.ndarray] | None = None,
+    *,
+    provider: str = "auto",
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Every output of one onnxruntime run, by name; inputs not in `feeds` get seeded random
+    values.  Raises netspec.runtime.RunError (with a code and a help line) when it cannot run."""
+    from netspec import runtime
+
+    providers, note = runtime.choose_providers(provider)
+    session, _ = runtime.session(model, providers, note=note)
+    given = dict(feeds or {})
+    given.update({k: v for k, v in runtime.random_feeds(session, seed=seed).items() if k not in given})
+    return runtime.run(session, given)
