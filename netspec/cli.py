@@ -1,4 +1,4 @@
-"""The `netspec` command: check, summary, upgrade, compile, run, init-weights, zoo, layers.
+"""The `netspec` command: check, summary, draw, upgrade, compile, run, init-weights, zoo, layers.
 
 Exit status: 0 no errors, 1 the spec has errors, 2 the command could not run
 (usage, a missing or unreadable file).
@@ -171,6 +171,38 @@ def cmd_upgrade(args) -> int:
     else:
         sys.stdout.write(text)
     return OK
+
+
+RENDERED = (".svg", ".png", ".pdf")
+
+
+def cmd_draw(args) -> int:
+    import shutil
+    import subprocess
+
+    from netspec import draw
+
+    checked = _check(args)
+    if checked.analysis is None:
+        return _finish(checked.diagnostics, checked.spec.sources)
+    text = draw.to_dot(checked.analysis, direction=args.direction)
+    if not args.output or args.output == "-":
+        print(text, end="")
+    elif args.output.lower().endswith(RENDERED):
+        dot = shutil.which("dot")
+        if dot is None:
+            raise UsageError(
+                f"cannot write {args.output}: Graphviz's `dot` is not installed; write a .dot file "
+                "and render it elsewhere, or install graphviz"
+            )
+        fmt = os.path.splitext(args.output)[1][1:].lower()
+        done = subprocess.run([dot, f"-T{fmt}"], input=text.encode(), capture_output=True)
+        if done.returncode != 0:
+            raise UsageError(f"cannot write {args.output}: dot failed: {done.stderr.decode().strip()}")
+        write_atomic(args.output, done.stdout)
+    else:
+        write_atomic(args.output, text.encode())
+    return _finish(checked.diagnostics, checked.spec.sources)
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -373,6 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_net_options(p)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("draw", help="a Graphviz picture of the net: layers, blob shapes, parameters")
+    _add_net_options(p)
+    p.add_argument(
+        "-o", "--output", help="a .dot file, or .svg/.png/.pdf rendered by Graphviz (default: DOT on stdout)"
+    )
+    p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top to bottom, or left to right")
+    p.set_defaults(run=cmd_draw)
 
     p = sub.add_parser("upgrade", help="print or write the V2 text of a V0/V1/V2 net")
     p.add_argument("file")
