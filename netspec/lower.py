@@ -344,7 +344,9 @@ def _batch(analysis: Analysis) -> int | None:
     return sizes.pop() if len(sizes) == 1 else None
 
 
-def _value_info(name: str, shape: Shape, batch: int | None, varying: tuple[int, ...] = ()) -> onnx.ValueInfoProto:
+def _value_info(
+    name: str, shape: Shape, batch: int | None, varying: tuple[int, ...] = ()
+) -> onnx.ValueInfoProto:
     """A tensor's type; with a dynamic batch, a leading dim equal to the batch becomes the symbol N;
     the axes in `varying` (sizes the values decide) become symbols of their own."""
     dims: list = list(shape)

@@ -205,8 +205,42 @@ def test_layer_parameter_has_every_bvlc_param_field():
         "transform_param": 100, "loss_param": 101,
     }  # fmt: skip
     fields = caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name
-    actual = {name: fd.number for name, fd in fields.items() if name.endswith("_param") and fd.number < 10000}
+    actual = {
+        name: fd.number
+        for name, fd in fields.items()
+        if name.endswith("_param") and fd.number < 10000 and name not in FORK_FIELDS
+    }
     assert actual == expected
+
+
+# Fork dialects' LayerParameter fields (docs/dialects.md), transcribed from the forks' caffe.proto:
+# the fork's number where BVLC does not use it, else 10000 + the fork's number.
+FORK_FIELDS = {
+    "permute_param": 202, "prior_box_param": 203, "detection_output_param": 204, "norm_param": 206,  # SSD
+    "shuffle_channel_param": 164,  # ShuffleNet
+    "upsample_param": 149,  # YOLOv3 ports (Caffe-SegNet's 137 is BVLC's embed_param)
+    "interp_param": 10143,  # DeepLab v2 / PSPNet's 143 is BVLC's input_param
+}  # fmt: skip
+
+
+def test_fork_fields_keep_their_forks_numbers_unless_bvlc_uses_them():
+    fields = caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name
+    assert {name: fields[name].number for name in FORK_FIELDS} == FORK_FIELDS
+    numbers = [fd.number for fd in caffe_pb2.LayerParameter.DESCRIPTOR.fields]
+    assert len(numbers) == len(set(numbers))
+
+
+def test_a_fork_layer_and_a_bvlc_layer_round_trip_in_one_binary_net():
+    net = text_format.Parse(
+        'layer { name: "c" type: "Convolution" convolution_param { num_output: 2 } }\n'
+        'layer { name: "p" type: "Permute" permute_param { order: 0 order: 2 order: 3 order: 1 } }\n'
+        'layer { name: "i" type: "Input" input_param { shape { dim: 1 } } }\n'
+        'layer { name: "u" type: "Interp" interp_param { zoom_factor: 2 } }',
+        caffe_pb2.NetParameter(),
+    )
+    again = caffe_pb2.NetParameter.FromString(net.SerializeToString())
+    assert again == net and again.layer[3].interp_param.zoom_factor == 2
+    assert not again.layer[2].HasField("interp_param") and list(again.layer[2].input_param.shape[0].dim) == [1]
 
 
 def test_netspec_extensions_use_reserved_range():

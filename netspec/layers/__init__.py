@@ -11,6 +11,7 @@ from netspec.layers import (  # noqa: F401  (each module registers its types)
     norm,
     pool,
     recurrent,
+    ssd,
     structure,
 )
 from netspec.layers.base import REGISTRY, LayerType, register

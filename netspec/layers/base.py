@@ -129,6 +129,8 @@ class LayerType:
     tops: ClassVar[tuple[int, int | None]] = (1, 1)
     deploy: ClassVar[bool] = True  # False: training-only, dropped from inference graphs
     source: ClassVar[bool] = False  # True: a data layer whose tops are graph inputs
+    # top -> axes whose size the values decide (the shape rule gives the most); symbolic in ONNX
+    data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {}
 
     def params(self, layer: Layer):
         """This layer's *_param message (the schema's default when the spec omits it)."""

@@ -1,0 +1,484 @@
+"""The SSD fork's layer types (weiliu89/caffe, branch ssd): Normalize, Permute, PriorBox and
+DetectionOutput, with the fork's parameter messages (caffe.proto, "fork SSD").
+
+- Normalize: ParseNet's L2 normalisation, x / sqrt(Σx² + eps) times a learned scale, over each
+  position's channels or over the whole image.
+- Permute: a transpose of the axes.
+- PriorBox: the default boxes of one feature map.  They depend on shapes only, so netspec
+  computes them when it compiles and the model holds them as a constant.
+- DetectionOutput: box decoding, per-class non-maximum suppression and keep_top_k, in
+  Caffe's (1, 1, K, 7) layout [image, label, score, xmin, ymin, xmax, ymax]; K depends on
+  the values, so the ONNX output's third axis is symbolic.
+
+Diagnostics NS0321–NS0324 (docs/dialects.md).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, count, register, shape_text
+from netspec.layers.structure import reduce_node
+from netspec.proto import caffe_pb2
+
+FLOAT, INT64 = 1, 7  # ONNX element types (onnx.TensorProto) for Cast
+CodeType = caffe_pb2.PriorBoxParameter
+FLT_MAX = float(np.finfo(np.float32).max)
+
+# ---------------------------------------------------------------------------------------------
+# Normalize
+
+
+@register
+class Normalize(LayerType):
+    """y = x / sqrt(Σ x² + eps) · scale: Σ over the channels at each position, or over C·H·W
+    (across_spatial); scale is one learned value (channel_shared) or one per channel."""
+
+    type = "Normalize"
+    param = "norm_param"
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        shape = ctx.bottoms[0]
+        if len(shape) < 2:
+            raise ctx.error(
+                "NS0321",
+                f"Normalize takes an (N, C, ...) bottom, got {shape_text(shape)}",
+                ("bottom", 0),
+                help="reshape it to N x C x H x W first",
+            )
+        p = ctx.layer.param.norm_param
+        if not p.eps > 0:
+            raise ctx.error(
+                "NS0321",
+                f"eps must be positive, got {p.eps:g}",
+                "norm_param.eps",
+                help="leave eps out: the fork's default is 1e-10",
+            )
+        return [shape]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        p = ctx.layer.param.norm_param
+        one = caffe_pb2.FillerParameter(type="constant", value=1)  # the fork's default scale
+        filler = p.scale_filler if p.HasField("scale_filler") else one
+        return [WeightSpec("scale", (1,) if p.channel_shared else (ctx.bottoms[0][1],), filler)]
+
+    def lower(self, ctx) -> None:
+        p = ctx.param.norm_param
+        x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
+        axes = list(range(1, rank)) if p.across_spatial else [1]
+        sums = reduce_node(ctx, "ReduceSumSquare", x, axes, keepdims=1)[0]
+        norm = ctx.node("Sqrt", [ctx.node("Add", [sums, ctx.const(np.float32(p.eps), "eps")])[0]])[0]
+        scale = ctx.blobs[0].reshape(-1) if p.channel_shared else ctx.blobs[0].reshape(-1, *[1] * (rank - 2))
+        normed = ctx.node("Div", [x, norm])[0]
+        ctx.node("Mul", [normed, ctx.const(scale, "scale")], [ctx.outputs[0]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Permute
+
+
+@register
+class Permute(LayerType):
+    """Output axis i is input axis order[i]; the axes order leaves out follow in their own order."""
+
+    type = "Permute"
+    param = "permute_param"
+
+    def perm(self, ctx: ShapeContext) -> list[int]:
+        rank = len(ctx.bottoms[0])
+        order = list(ctx.layer.param.permute_param.order)
+        for i, axis in enumerate(order):
+            if axis >= rank or axis in order[:i]:
+                raise ctx.error(
+                    "NS0322",
+                    f"order {axis} is out of range for a {rank}-D input (0 to {rank - 1})"
+                    if axis >= rank
+                    else f"order {axis} is given twice",
+                    ("permute_param", "order", i),
+                    help="list each axis once, e.g. order: 0 order: 2 order: 3 order: 1 "
+                    "for N x C x H x W -> N x H x W x C",
+                )
+        return order + [a for a in range(rank) if a not in order]
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        shape = ctx.bottoms[0]
+        return [tuple(shape[a] for a in self.perm(ctx))]
+
+    def lower(self, ctx) -> None:
+        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=self.perm(ctx.shape_context))
+
+
+# ---------------------------------------------------------------------------------------------
+# PriorBox
+
+
+def _aspect_ratios(p) -> list[float]:
+    """1, then each ratio not already there (|Δ| < 1e-6), and its inverse with flip: the fork's order."""
+    ratios = [1.0]
+    for r in p.aspect_ratio:
+        if any(abs(r - known) < 1e-6 for known in ratios):
+            continue
+        ratios.append(r)
+        if p.flip:
+            ratios.append(1.0 / r)
+    return ratios
+
+
+def _variances(p) -> list[float]:
+    return list(p.variance) * 4 if len(p.variance) == 1 else list(p.variance) or [0.1] * 4
+
+
+@register
+class PriorBox(LayerType):
+    """SSD's default boxes for one feature map: (1, 2, H·W·priors·4), corners then variances.
+
+    Bottoms: the feature map (N, C, H, W) and the image (N, C, H_img, W_img).  Per cell, in
+    the fork's order: for each min_size, the square box, then sqrt(min·max) when max_size is
+    given, then one box per aspect ratio other than 1.  Coordinates are fractions of the
+    image; clip clamps them to [0, 1].
+    """
+
+    type = "PriorBox"
+    param = "prior_box_param"
+    bottoms = (2, 2)
+
+    def geometry(self, ctx: ShapeContext) -> tuple[float, float, float, float]:
+        """(img_h, img_w, step_h, step_w), checking the parameters as the fork does."""
+        p = ctx.layer.param.prior_box_param
+        feat, img = ctx.bottoms
+        for i, shape in enumerate((feat, img)):
+            if len(shape) != 4:
+                raise ctx.error(
+                    "NS0323",
+                    f"PriorBox takes 4-D bottoms, bottom {i} is {shape_text(shape)}",
+                    ("bottom", i),
+                    help="bottom 0 is the feature map, bottom 1 the image",
+                )
+        if not p.min_size:
+            raise ctx.error(
+                "NS0323",
+                "min_size is not given",
+                "prior_box_param",
+                help="set prior_box_param { min_size: S } (the box size in pixels)",
+            )
+        for i, s in enumerate(p.min_size):
+            if not s > 0:
+                raise ctx.error(
+                    "NS0323", f"min_size must be positive, got {s:g}", ("prior_box_param", "min_size", i)
+                )
+        if p.max_size and len(p.max_size) != len(p.min_size):
+            raise ctx.error(
+                "NS0323",
+                f"{len(p.max_size)} max_size for {len(p.min_size)} min_size",
+                ("prior_box_param", "max_size", 0),
+                help="give one max_size per min_size",
+            )
+        for i, (low, high) in enumerate(zip(p.min_size, p.max_size)):
+            if not high > low:
+                raise ctx.error(
+                    "NS0323",
+                    f"max_size {high:g} must be larger than min_size {low:g}",
+                    ("prior_box_param", "max_size", i),
+                )
+        for i, r in enumerate(p.aspect_ratio):
+            if not r > 0:
+                raise ctx.error(
+                    "NS0323",
+                    f"aspect_ratio must be positive, got {r:g}",
+                    ("prior_box_param", "aspect_ratio", i),
+                )
+        if len(p.variance) not in (0, 1, 4) or any(not v > 0 for v in p.variance):
+            raise ctx.error(
+                "NS0323",
+                f"variance takes 0, 1 or 4 positive values, got {', '.join(f'{v:g}' for v in p.variance)}",
+                ("prior_box_param", "variance", 0),
+                help="SSD uses variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2",
+            )
+        for one, pair in (("img_size", ("img_h", "img_w")), ("step", ("step_h", "step_w"))):
+            has_pair = [p.HasField(f) for f in pair]
+            if p.HasField(one) and any(has_pair):
+                raise ctx.error(
+                    "NS0323",
+                    f"{one} and {pair[has_pair.index(True)]} are both given",
+                    f"prior_box_param.{one}",
+                    help=f"give {one}, or {pair[0]} and {pair[1]}",
+                )
+            if any(has_pair) and not all(has_pair):
+                given, missing = pair if has_pair[0] else pair[::-1]
+                raise ctx.error(
+                    "NS0323",
+                    f"{given} is given without {missing}",
+                    f"prior_box_param.{given}",
+                    help=f"give {missing} too",
+                )
+        img_h = p.img_h or p.img_size or img[2]
+        img_w = p.img_w or p.img_size or img[3]
+        step_h = p.step_h or p.step or np.float32(img_h) / np.float32(feat[2])
+        step_w = p.step_w or p.step or np.float32(img_w) / np.float32(feat[3])
+        return float(img_h), float(img_w), float(step_h), float(step_w)
+
+    def priors(self, ctx: ShapeContext) -> int:
+        p = ctx.layer.param.prior_box_param
+        return len(_aspect_ratios(p)) * len(p.min_size) + len(p.max_size)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        self.geometry(ctx)
+        h, w = ctx.bottoms[0][2:]
+        return [(1, 2, h * w * self.priors(ctx) * 4)]
+
+    def boxes(self, ctx: ShapeContext) -> np.ndarray:
+        """The layer's output, computed as the fork does (float32 centres and sizes)."""
+        p = ctx.layer.param.prior_box_param
+        img_h, img_w, step_h, step_w = self.geometry(ctx)
+        h, w = ctx.bottoms[0][2:]
+        f32 = np.float32
+        sizes = []  # (box width, box height) per prior, in the fork's order
+        for i, low in enumerate(p.min_size):
+            sizes.append((f32(low), f32(low)))
+            if p.max_size:
+                side = f32(np.sqrt(f32(low) * f32(p.max_size[i])))
+                sizes.append((side, side))
+            for r in _aspect_ratios(p):
+                if abs(r - 1.0) >= 1e-6:
+                    root = f32(np.sqrt(f32(r)))
+                    sizes.append((f32(low) * root, f32(low) / root))
+        bw, bh = (np.array(s, dtype=np.float64) for s in zip(*sizes))
+        cy = ((np.arange(h, dtype=f32) + f32(p.offset)) * f32(step_h)).astype(np.float64)
+        cx = ((np.arange(w, dtype=f32) + f32(p.offset)) * f32(step_w)).astype(np.float64)
+        cy, cx = cy[:, None, None], cx[None, :, None]
+        box = np.stack(
+            np.broadcast_arrays(
+                (cx - bw / 2) / img_w, (cy - bh / 2) / img_h, (cx + bw / 2) / img_w, (cy + bh / 2) / img_h
+            ),
+            axis=-1,
+        ).astype(f32)
+        if p.clip:
+            box = np.clip(box, 0, 1)
+        variances = np.broadcast_to(np.asarray(_variances(p), dtype=f32), box.shape)
+        return np.stack([box.reshape(-1), variances.reshape(-1)])[None]
+
+    def lower(self, ctx) -> None:
+        ctx.alias(0, ctx.const(self.boxes(ctx.shape_context), "priors"))
+
+
+# ---------------------------------------------------------------------------------------------
+# DetectionOutput
+
+
+@register
+class DetectionOutput(LayerType):
+    """SSD's detections: decode each prior's box, keep per class the boxes NMS keeps among the
+    top_k best scores above confidence_threshold, then the keep_top_k best of an image.
+
+    Bottoms: loc (N, P·4), conf (N, P·classes) after a softmax, priors (1, 2, P·4).  Top:
+    (1, 1, K, 7), rows [image, label, score, xmin, ymin, xmax, ymax] by image, then label,
+    then score; K is data-dependent (the shape rule gives its most), and an image set with no
+    detection gives one row [i, -1, ...] per image, as the fork does.
+    """
+
+    type = "DetectionOutput"
+    param = "detection_output_param"
+    bottoms = (3, 3)
+    data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {0: (2,)}
+
+    def sizes(self, ctx: ShapeContext) -> tuple[int, int, int]:
+        """(images N, priors P, classes C), checking the bottoms against each other."""
+        p = ctx.layer.param.detection_output_param
+        loc, conf, prior = ctx.bottoms
+        if not p.HasField("num_classes") or p.num_classes < 1:
+            raise ctx.error(
+                "NS0324",
+                "num_classes is not given",
+                "detection_output_param",
+                help="set detection_output_param { num_classes: C } (background included)",
+            )
+        classes = p.num_classes
+        if not -1 <= p.background_label_id < classes:
+            raise ctx.error(
+                "NS0324",
+                f"background_label_id {p.background_label_id} is not a class of "
+                f"{classes} (0 to {classes - 1}, or -1 for none)",
+                "detection_output_param.background_label_id",
+            )
+        if len(prior) != 3 or prior[1] != 2 or prior[2] % 4:
+            raise ctx.error(
+                "NS0324",
+                f"the priors are {shape_text(prior)}, not (1, 2, P·4)",
+                ("bottom", 2),
+                help="bottom 2 is the Concat of the PriorBox layers' tops (axis 2)",
+            )
+        priors = prior[2] // 4
+        per_loc = 4 * (1 if p.share_location else classes)
+        for i, (shape, per, what) in enumerate(((loc, per_loc, "box offsets"), (conf, classes, "scores"))):
+            if len(shape) < 2 or count(shape[1:]) != priors * per:
+                raise ctx.error(
+                    "NS0324",
+                    f"bottom {i} holds {count(shape[1:]) if len(shape) > 1 else 0} {what} per image; "
+                    f"{priors} priors need {priors * per}",
+                    ("bottom", i),
+                    help="the loc and conf heads must cover the same cells and priors per cell as the "
+                    "PriorBox layers (and conf must have num_classes per prior)",
+                )
+        if loc[0] != conf[0]:
+            raise ctx.error("NS0324", f"loc has {loc[0]} images, conf {conf[0]}", ("bottom", 1))
+        nms = p.nms_param
+        if not 0 <= nms.nms_threshold <= 1 or not 0 < nms.eta <= 1:
+            bad = "nms_threshold" if not 0 <= nms.nms_threshold <= 1 else "eta"
+            raise ctx.error(
+                "NS0324",
+                f"nms_param.{bad} must lie in {'[0, 1]' if bad != 'eta' else '(0, 1]'}",
+                f"detection_output_param.nms_param.{bad}",
+            )
+        return loc[0], priors, classes
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.detection_output_param
+        images, priors, classes = self.sizes(ctx)
+        per_class = min(p.nms_param.top_k, priors) if p.nms_param.HasField("top_k") else priors
+        foreground = classes - (p.background_label_id >= 0)
+        per_image = per_class * foreground
+        if p.keep_top_k > -1:
+            per_image = min(per_image, p.keep_top_k)
+        return [(1, 1, max(images * per_image, images), 7)]
+
+    def lower(self, ctx) -> None:
+        p = ctx.param.detection_output_param
+        _, priors, classes = self.sizes(ctx.shape_context)
+        if not p.share_location or p.nms_param.eta != 1:
+            why = (
+                "share_location: false (boxes per class)"
+                if not p.share_location
+                else (f"adaptive NMS (eta {p.nms_param.eta:g})")
+            )
+            raise NotImplementedError(
+                f"DetectionOutput with {why} is checked but not compiled; compile the net up to its "
+                f"bottoms ({', '.join(b.name for b in ctx.layer.bottoms)}) and decode them outside"
+            )
+        prior = ctx.node("Reshape", [ctx.inputs[2], ctx.ints([2, priors, 4], "prior_shape")])[0]
+        corners, variance = (
+            ctx.node("Squeeze", [x, ctx.ints([0], "axis0")])[0]
+            for x in ctx.node("Split", [prior, ctx.ints([1, 1], "halves")], 2, axis=0)
+        )
+        loc = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, priors, 4], "loc_shape")])[0]
+        boxes = _decode(ctx, p, loc, corners, variance)  # (N, P, 4)
+        conf = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, priors, classes], "conf_shape")])[0]
+        scores = ctx.node("Transpose", [conf], perm=[0, 2, 1])[0]  # (N, C, P)
+        mask = np.zeros((classes, 1), np.float32)
+        if p.background_label_id >= 0:
+            mask[p.background_label_id] = -np.inf
+        candidates = ctx.node("Add", [scores, ctx.const(mask, "background")])[0]
+        minus_inf = ctx.const(np.float32(-np.inf), "minus_inf")
+        top_k = p.nms_param.top_k if p.nms_param.HasField("top_k") else -1
+        if 0 <= top_k < priors:  # only a class's top_k best scores are NMS candidates
+            if top_k == 0:
+                candidates = ctx.node("Mul", [candidates, minus_inf])[0]
+            else:
+                best = ctx.node("TopK", [candidates, ctx.ints([top_k], "top_k")], 2, axis=-1)[0]
+                kth = ctx.node(
+                    "Slice",
+                    [best, ctx.ints([top_k - 1], "kth"), ctx.ints([top_k], "k"), ctx.ints([2], "axis2")],
+                )[0]
+                low = ctx.node("Less", [candidates, kth])[0]
+                candidates = ctx.node("Where", [low, minus_inf, candidates])[0]
+        threshold = p.confidence_threshold if p.HasField("confidence_threshold") else -FLT_MAX
+        selected = ctx.node(
+            "NonMaxSuppression",
+            [
+                boxes,
+                candidates,
+                ctx.ints([priors], "max_boxes"),
+                ctx.const([p.nms_param.nms_threshold], "iou_threshold"),
+                ctx.const([threshold], "score_threshold"),
+            ],
+        )[0]  # (K, 3) rows [image, class, prior], by image, class, then score
+        score = ctx.node("Unsqueeze", [ctx.node("GatherND", [scores, selected])[0], ctx.ints([1], "axis1")])[
+            0
+        ]
+        box = ctx.node(
+            "GatherND", [boxes, ctx.node("Gather", [selected, ctx.ints([0, 2], "image_prior")], axis=1)[0]]
+        )[0]
+        image_class = ctx.node(
+            "Cast", [ctx.node("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)[0]], to=FLOAT
+        )[0]
+        rows = ctx.node("Concat", [image_class, score, box], axis=1)[0]
+        if p.keep_top_k > -1:
+            rows = _keep_top_k(ctx, rows, p.keep_top_k)
+        # No detection at all: one row [i, -1, -1, -1, -1, -1, -1] per image, as the fork writes.
+        images = ctx.node(
+            "Slice", [ctx.node("Shape", [ctx.inputs[0]])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")]
+        )[0]
+        index = ctx.node(
+            "Cast",
+            [
+                ctx.node(
+                    "Range", [ctx.ints(0, "start"), ctx.node("Squeeze", [images])[0], ctx.ints(1, "step")]
+                )[0]
+            ],
+            to=FLOAT,
+        )[0]
+        fill = ctx.node(
+            "Expand",
+            [
+                ctx.const(np.full((1, 6), -1, np.float32), "fill"),
+                ctx.node("Concat", [images, ctx.ints([6], "six")], axis=0)[0],
+            ],
+        )[0]
+        none = ctx.node("Concat", [ctx.node("Unsqueeze", [index, ctx.ints([1], "axis1")])[0], fill], axis=1)[
+            0
+        ]
+        padded = ctx.node("Concat", [rows, none], axis=0)[0]
+        total = ctx.node(
+            "Slice", [ctx.node("Shape", [rows])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")]
+        )[0]
+        empty = ctx.node("Cast", [ctx.node("Equal", [total, ctx.ints([0], "zero")])[0]], to=INT64)[0]
+        end = ctx.node("Add", [total, ctx.node("Mul", [empty, images])[0]])[0]
+        kept = ctx.node("Slice", [padded, ctx.ints([0], "zero"), end, ctx.ints([0], "zero")])[0]
+        ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, 7], "layout")], [ctx.outputs[0]])
+
+
+def _keep_top_k(ctx, rows: str, keep: int) -> str:
+    """The rows among the `keep` best scores of their image, in their order: a row's rank is the
+    number of rows of its image that score higher (or as high and come first)."""
+    image = ctx.node("Gather", [rows, ctx.ints(0, "image_column")], axis=1)[0]
+    score = ctx.node("Gather", [rows, ctx.ints(2, "score_column")], axis=1)[0]
+    n = ctx.node(
+        "Squeeze",
+        [ctx.node("Slice", [ctx.node("Shape", [rows])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")])[0]],
+    )[0]
+    position = ctx.node("Range", [ctx.ints(0, "start"), n, ctx.ints(1, "step")])[0]
+
+    def pairs(op: str, x: str) -> str:  # (i, j) -> x[j] op x[i]
+        column = ctx.node("Unsqueeze", [x, ctx.ints([1], "axis1")])[0]
+        row = ctx.node("Unsqueeze", [x, ctx.ints([0], "axis0")])[0]
+        return ctx.node(op, [row, column])[0]
+
+    ahead = ctx.node(
+        "Or", [pairs("Greater", score), ctx.node("And", [pairs("Equal", score), pairs("Less", position)])[0]]
+    )[0]
+    same = ctx.node("And", [ahead, pairs("Equal", image)])[0]
+    rank = reduce_node(ctx, "ReduceSum", ctx.node("Cast", [same], to=INT64)[0], [1], keepdims=0)[0]
+    kept = ctx.node("Less", [rank, ctx.ints(keep, "keep_top_k")])[0]
+    return ctx.node("Compress", [rows, kept], axis=0)[0]
+
+
+def _decode(ctx, p, loc: str, corners: str, variance: str) -> str:
+    """(N, P, 4) corner boxes from the (N, P, 4) offsets `loc` and the (P, 4) priors, by the code type."""
+    scaled = loc if p.variance_encoded_in_target else ctx.node("Mul", [loc, variance])[0]
+    if p.code_type == CodeType.CORNER:
+        return ctx.node("Add", [corners, scaled])[0]
+    low, high = ctx.node("Split", [corners, ctx.ints([2, 2], "pairs")], 2, axis=-1)
+    size = ctx.node("Sub", [high, low])[0]
+    if p.code_type == CodeType.CORNER_SIZE:
+        wide = ctx.node("Concat", [size, size], axis=-1)[0]
+        return ctx.node("Add", [corners, ctx.node("Mul", [scaled, wide])[0]])[0]
+    centre = ctx.node("Mul", [ctx.node("Add", [low, high])[0], ctx.const(np.float32(0.5), "half")])[0]
+    shift, stretch = ctx.node("Split", [scaled, ctx.ints([2, 2], "pairs")], 2, axis=-1)
+    middle = ctx.node("Add", [ctx.node("Mul", [shift, size])[0], centre])[0]
+    half = ctx.node(
+        "Mul", [ctx.node("Mul", [ctx.node("Exp", [stretch])[0], size])[0], ctx.const(np.float32(0.5), "half")]
+    )[0]
+    return ctx.node(
+        "Concat", [ctx.node("Sub", [middle, half])[0], ctx.node("Add", [middle, half])[0]], axis=-1
+    )[0]

@@ -1,0 +1,280 @@
+"""The SSD fork's layer types (netspec/layers/ssd.py): shapes, diagnostics, and numbers against
+OpenCV's Caffe importer, which runs all four; where OpenCV departs from the fork (PriorBox's
+img_size/img_h/img_w, which it ignores), against the fork's C++ transcribed into numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracles import (
+    analyse,
+    check_shapes_match_onnx,
+    compile_text,
+    diagnostic,
+    position,
+    random_inputs,
+    random_weights,
+    rel_error,
+    run_onnx,
+    run_opencv,
+)
+
+DATA = 'name: "t" input: "data" input_shape { dim: 2 dim: 5 dim: 7 dim: 9 }\n'
+FEAT = (
+    'name: "t" input: "feat" input_shape { dim: 1 dim: 2 dim: 3 dim: 5 }\n'
+    'input: "img" input_shape { dim: 1 dim: 3 dim: 37 dim: 50 }\n'
+)
+
+
+def against_opencv(text: str, outputs: list[str], seed: int = 0) -> dict[str, float]:
+    model, analysis, _ = compile_text(text, seed=seed)
+    weights, feeds = random_weights(analysis, seed), random_inputs(analysis, seed)
+    ours, theirs = run_onnx(model, feeds), run_opencv(text, weights, feeds, outputs)
+    return {name: rel_error(ours[name], theirs[name]) for name in outputs}
+
+
+@pytest.mark.parametrize("channel_shared", ["true", "false"])
+def test_normalize_per_position_matches_opencv(channel_shared):
+    text = DATA + (
+        'layer { name: "n" type: "Normalize" bottom: "data" top: "n" norm_param { across_spatial: false '
+        f'channel_shared: {channel_shared} scale_filler {{ type: "constant" value: 20 }} }} }}'
+    )
+    assert against_opencv(text, ["n"])["n"] < 1e-6
+
+
+def test_normalize_across_spatial_matches_the_forks_formula():
+    # OpenCV takes only one shared scale across C·H·W; the fork: x / sqrt(Σ_chw x² + eps) · scale[c].
+    text = (
+        DATA
+        + 'layer { name: "n" type: "Normalize" bottom: "data" top: "n" norm_param { channel_shared: false } }'
+    )
+    model, analysis, _ = compile_text(text)
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    x = feeds["data"].astype(np.float64)
+    norm = np.sqrt((x**2).sum(axis=(1, 2, 3), keepdims=True) + 1e-10)
+    expected = x / norm * weights["n"][0].reshape(1, -1, 1, 1)
+    assert rel_error(run_onnx(model, feeds)["n"], expected) < 1e-6
+    shared = DATA + 'layer { name: "n" type: "Normalize" bottom: "data" top: "n" }'
+    assert against_opencv(shared, ["n"])["n"] < 1e-6
+
+
+def test_normalize_scale_blob_is_one_value_or_one_per_channel():
+    for shared, shape in (("true", (1,)), ("false", (5,))):
+        analysis, _ = analyse(
+            DATA + f'layer {{ name: "n" type: "Normalize" bottom: "data" top: "n" '
+            f"norm_param {{ channel_shared: {shared} }} }}"
+        )
+        assert [w.shape for w in analysis.info("n").weights] == [shape]
+
+
+def test_permute_matches_opencv_and_appends_unlisted_axes():
+    text = (
+        DATA
+        + 'layer { name: "p" type: "Permute" bottom: "data" top: "p" permute_param { order: 0 order: 2 } }'
+    )
+    analysis, _ = analyse(text)
+    assert analysis.info("p").tops == [(2, 7, 5, 9)]
+    full = DATA + (
+        'layer { name: "p" type: "Permute" bottom: "data" top: "p" '
+        "permute_param { order: 0 order: 2 order: 3 order: 1 } }"
+    )
+    assert against_opencv(full, ["p"])["p"] == 0.0
+
+
+PRIOR_CASES = [
+    "min_size: 12 max_size: 25 aspect_ratio: 2 aspect_ratio: 3 flip: true clip: false "
+    "variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2",
+    "min_size: 12 min_size: 20 max_size: 25 max_size: 30 aspect_ratio: 2 aspect_ratio: 0.5 "
+    "aspect_ratio: 3 variance: 0.1 clip: false",
+    "min_size: 12 aspect_ratio: 2 flip: false clip: true variance: 0.1 step: 16 offset: 0.3",
+    "min_size: 30 variance: 0.1 step_h: 10 step_w: 12 clip: false",
+]
+
+
+@pytest.mark.parametrize("params", PRIOR_CASES)
+def test_prior_box_matches_opencv(params):
+    text = (
+        FEAT
+        + f'layer {{ name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" prior_box_param {{ {params} }} }}'
+    )
+    assert against_opencv(text, ["pb"])["pb"] < 1e-6
+
+
+def fork_prior_box(fh, fw, ih, iw, p: dict) -> np.ndarray:
+    """PriorBoxLayer::Forward_cpu of weiliu89/caffe (ssd), loop for loop."""
+    img_h, img_w = p.get("img_h", p.get("img_size", ih)), p.get("img_w", p.get("img_size", iw))
+    step_h = p.get("step_h", p.get("step", img_h / fh))
+    step_w = p.get("step_w", p.get("step", img_w / fw))
+    ratios = [1.0]
+    for r in p.get("aspect_ratio", []):
+        if all(abs(r - a) >= 1e-6 for a in ratios):
+            ratios += [r, 1 / r] if p.get("flip", True) else [r]
+    out = []
+    for h in range(fh):
+        for w in range(fw):
+            cx, cy = (w + p.get("offset", 0.5)) * step_w, (h + p.get("offset", 0.5)) * step_h
+            for s, low in enumerate(p["min_size"]):
+                sizes = [(low, low)]
+                if "max_size" in p:
+                    side = np.sqrt(low * p["max_size"][s])
+                    sizes.append((side, side))
+                sizes += [(low * np.sqrt(r), low / np.sqrt(r)) for r in ratios if abs(r - 1) >= 1e-6]
+                for bw, bh in sizes:
+                    out += [
+                        (cx - bw / 2) / img_w,
+                        (cy - bh / 2) / img_h,
+                        (cx + bw / 2) / img_w,
+                        (cy + bh / 2) / img_h,
+                    ]
+    out = np.asarray(out)
+    if p.get("clip", False):
+        out = np.clip(out, 0, 1)
+    return np.stack([out, np.tile(p["variance"], len(out) // 4)])[None]
+
+
+@pytest.mark.parametrize(
+    "text, params",
+    [
+        ("min_size: 12 img_size: 300 variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2",
+         {"min_size": [12], "img_size": 300, "variance": [0.1, 0.1, 0.2, 0.2]}),
+        ("min_size: 12 max_size: 40 aspect_ratio: 2 img_h: 300 img_w: 200 step: 16 variance: 0.1 clip: true",
+         {"min_size": [12], "max_size": [40], "aspect_ratio": [2], "img_h": 300, "img_w": 200, "step": 16,
+          "variance": [0.1] * 4, "clip": True}),
+    ],
+)  # fmt: skip
+def test_prior_box_image_size_fields_follow_the_fork(text, params):
+    # OpenCV reads the image size from bottom 1 even when img_size/img_h/img_w are given.
+    spec = (
+        FEAT
+        + f'layer {{ name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" prior_box_param {{ {text} }} }}'
+    )
+    model, analysis, _ = compile_text(spec)
+    ours = run_onnx(model, random_inputs(analysis))["pb"]
+    assert rel_error(ours, fork_prior_box(3, 5, 37, 50, params)) < 1e-6
+
+
+def test_prior_box_is_a_constant_of_the_shapes():
+    text = FEAT + (
+        'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+        "prior_box_param { min_size: 12 max_size: 25 aspect_ratio: 2 variance: 0.1 } }"
+    )
+    analysis, _ = analyse(text)
+    assert analysis.info("pb").tops == [(1, 2, 3 * 5 * 4 * 4)]  # priors: 1, sqrt(min·max), 2, 1/2
+    model, _, _ = compile_text(text)
+    assert [n.op_type for n in model.graph.node] == ["Identity"]  # the output is an initializer
+
+
+def detection_net(detection: str, images: int = 1, classes: int = 4) -> str:
+    priors = 3 * 5 * 4
+    return (
+        f'name: "t" input: "feat" input_shape {{ dim: {images} dim: 2 dim: 3 dim: 5 }}\n'
+        f'input: "img" input_shape {{ dim: {images} dim: 3 dim: 37 dim: 50 }}\n'
+        f'input: "loc" input_shape {{ dim: {images} dim: {priors * 4} }}\n'
+        f'input: "conf_raw" input_shape {{ dim: {images} dim: {priors} dim: {classes} }}\n'
+        'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" prior_box_param { '
+        "min_size: 12 max_size: 25 aspect_ratio: 2 flip: true clip: false "
+        "variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 } }\n"
+        'layer { name: "sm" type: "Softmax" bottom: "conf_raw" top: "sm" softmax_param { axis: 2 } }\n'
+        'layer { name: "fl" type: "Flatten" bottom: "sm" top: "conf" }\n'
+        'layer { name: "det" type: "DetectionOutput" bottom: "loc" bottom: "conf" bottom: "pb" top: "det" '
+        f"detection_output_param {{ num_classes: {classes} share_location: true {detection} }} }}\n"
+    )
+
+
+def rows_by_label(a: np.ndarray) -> np.ndarray:
+    """Detection rows ordered as the fork writes them: image, label, then score descending.
+    (OpenCV orders by score and pads with zero rows up to keep_top_k.)"""
+    a = a.reshape(-1, 7)
+    a = a[a[:, 2] != 0]
+    return a[np.lexsort((-a[:, 2], a[:, 1], a[:, 0]))]
+
+
+DETECTION_CASES = [
+    ("background_label_id: 0 nms_param { nms_threshold: 0.45 top_k: 20 } code_type: CENTER_SIZE "
+     "keep_top_k: 15 confidence_threshold: 0.3", 1),
+    ("background_label_id: 0 nms_param { nms_threshold: 0.45 } code_type: CENTER_SIZE keep_top_k: 1000 "
+     "confidence_threshold: 0.3", 1),
+    ("background_label_id: 1 nms_param { nms_threshold: 0.3 top_k: 5 } code_type: CORNER keep_top_k: 100 "
+     "confidence_threshold: 0.2", 1),
+    ("background_label_id: 0 nms_param { nms_threshold: 0.45 top_k: 20 } code_type: CENTER_SIZE "
+     "keep_top_k: 7 confidence_threshold: 0.3", 3),
+    ("background_label_id: 0 nms_param { nms_threshold: 0.5 top_k: 30 } code_type: CENTER_SIZE keep_top_k: 50", 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("detection, images", DETECTION_CASES)
+def test_detection_output_matches_opencv(detection, images):
+    text = detection_net(detection, images)
+    model, analysis, _ = compile_text(text)
+    feeds = random_inputs(analysis, 1)
+    feeds["loc"] *= 0.5
+    ours = run_onnx(model, feeds)["det"]
+    theirs = run_opencv(text, {}, feeds, ["det"])["det"]
+    assert ours.shape[:2] == (1, 1) and ours.shape[3] == 7 and ours.shape[2] > 1
+    assert ours.reshape(-1, 7)[:, 2].min() > 0
+    np.testing.assert_array_equal(ours.reshape(-1, 7), rows_by_label(ours))  # the fork's order
+    assert rel_error(rows_by_label(ours), rows_by_label(theirs)) < 1e-6
+
+
+def test_detection_output_with_nothing_found_writes_one_row_per_image():
+    # DetectionOutputLayer::Forward_cpu: no detection in the batch -> [i, -1, -1, -1, -1, -1, -1] per image.
+    text = detection_net("background_label_id: 0 nms_param { nms_threshold: 0.45 } keep_top_k: 10 "
+                         "confidence_threshold: 0.99", images=2)  # fmt: skip
+    model, analysis, _ = compile_text(text)
+    out = run_onnx(model, random_inputs(analysis))["det"]
+    np.testing.assert_array_equal(out, [[[[0] + [-1] * 6, [1] + [-1] * 6]]])
+
+
+def test_detection_output_rows_are_symbolic_in_onnx():
+    text = detection_net("nms_param { top_k: 20 } keep_top_k: 15")
+    analysis, _ = analyse(text)
+    assert analysis.info("det").tops == [(1, 1, 15, 7)]  # the most rows it can write
+    model, _, _ = compile_text(text)
+    dims = [d.dim_param or d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == [1, 1, "det_2", 7]
+    check_shapes_match_onnx(model)
+
+
+def test_detection_output_with_per_class_boxes_is_checked_but_not_compiled():
+    from netspec.diagnostics import Diagnostics
+    from netspec.lower import lower
+
+    text = (
+        detection_net("share_location: false", classes=4)
+        .replace("dim: 240 }", "dim: 960 }")
+        .replace("share_location: true share_location: false", "share_location: false")
+    )
+    analysis, _ = analyse(text)
+    assert analysis.info("det").tops == [(1, 1, 180, 7)]
+    found = Diagnostics()
+    assert lower(analysis, random_weights(analysis), found) is None
+    (problem,) = [d for d in found if d.code == "NS0402"]
+    assert "share_location: false" in problem.message and "loc, conf, pb" in problem.message
+
+
+BROKEN = [
+    ("NS0321", DATA + 'layer { name: "n" type: "Normalize" bottom: "data" top: "n" norm_param { eps: 0 } }', "0 }"),
+    ("NS0322", DATA + 'layer { name: "p" type: "Permute" bottom: "data" top: "p" permute_param { order: 0 order: 4 } }',
+     "4 }"),
+    ("NS0322", DATA + 'layer { name: "p" type: "Permute" bottom: "data" top: "p" permute_param { order: 1 order: 1 } }',
+     "1 }"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { aspect_ratio: 2 } }", "prior_box_param"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { min_size: 30 max_size: 20 } }", "20"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { min_size: 30 variance: 0.1 variance: 0.2 } }", "0.1"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { min_size: 30 step: 8 step_h: 8 } }", "8 step_h"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { min_size: 30 img_h: 300 } }", "300"),
+    ("NS0324", detection_net("keep_top_k: 5").replace("num_classes: 4 ", ""), "detection_output_param"),
+    ("NS0324", detection_net("keep_top_k: 5").replace("dim: 240 }", "dim: 236 }"), '"loc"'),
+    ("NS0324", detection_net("background_label_id: 4"), "4 }"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("code, text, token", BROKEN, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(BROKEN)])
+def test_bad_ssd_parameters_are_diagnosed_where_they_are(code, text, token):
+    found = diagnostic(text, code)
+    assert (found.span.line, found.span.column) == position(text, token, after=text.index("layer {"))
