@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from netspec import fillers
 from netspec.diagnostics import Diagnostics
 from netspec.ir import Blob, Layer, Net
 from netspec.layers import REGISTRY
@@ -170,6 +171,8 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
                 )
         info.tops = list(tops)
         info.weights = kind.weights(ctx)
+        for spec, path, problem in fillers.problems(layer, info.weights):
+            ctx.error(problem.code, f"{spec.name}: {problem}", path or ("name",), help=problem.help)
         if all(s is not None for s in tops):
             info.macs = kind.macs(ctx, tops)
     except ShapeError:

@@ -30,10 +30,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
-from google.protobuf.message import Message
 
+from netspec import fillers
 from netspec.diagnostics import Diagnostics
-from netspec.infer import Analysis, LayerInfo
+from netspec.fillers import shape_tuple, validate
+from netspec.infer import FLOAT_BYTES, Analysis, LayerInfo
 from netspec.layers.base import Shape, WeightSpec, count
 from netspec.proto import caffe_pb2
 
@@ -56,14 +57,7 @@ HE_DEFAULT = "msra (He) for weights"
 LEARNABLE_ZERO = NAMED_DEFAULTS["bias"][1]
 BUFFER_ZERO = "0 for other buffers"
 LISTED = 10  # names shown before "and N more"
-
-
-class FillerError(Exception):
-    """A filler Caffe would refuse for this blob (Caffe CHECK-fails); `field` is where in the filler."""
-
-    def __init__(self, code: str, message: str, field: str = "type", help: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.field, self.help = code, field, help
+PROTOBUF_LIMIT = 2**31 - 2**20  # bytes of weights one protobuf message can hold, with room for the graph
 
 
 def _fans(shape: Shape) -> tuple[int, int]:
@@ -102,42 +96,14 @@ def _constant(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndar
 
 
 def _uniform(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
-    if filler.min > filler.max:
-        raise FillerError(
-            "NS0417",
-            f"uniform filler's min {filler.min:g} is above its max {filler.max:g}",
-            "min",
-            help="Caffe requires min <= max",
-        )
     return _draw_uniform(rng, filler.min, filler.max, shape)
 
 
 def _gaussian(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
-    if filler.std <= 0:
-        raise FillerError(
-            "NS0417",
-            f"gaussian filler's std {filler.std:g} is not positive",
-            "std",
-            help="Caffe requires std > 0",
-        )
     data = _draw_normal(rng, filler.mean, filler.std, shape)
-    if filler.sparse < -1:
-        raise FillerError(
-            "NS0417",
-            f"sparse {filler.sparse} is below -1",
-            "sparse",
-            help="-1 (the default) turns sparsity off",
-        )
     if filler.sparse >= 0:
         # Caffe: each weight stays with probability sparse / num_outputs (shape[0]).
         outputs = shape[0] if shape else 1
-        if filler.sparse > outputs:
-            raise FillerError(
-                "NS0417",
-                f"sparse {filler.sparse} exceeds the blob's {outputs} outputs",
-                "sparse",
-                help=f"sparse is the expected non-zeros per input: at most {outputs}",
-            )
         data *= rng.random(shape, dtype=np.float32) < np.float32(filler.sparse / outputs)
     return data
 
@@ -160,12 +126,6 @@ def _msra(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
 
 def _bilinear(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
     """Caffe's BilinearFiller, computed in float32 as Caffe's Dtype arithmetic does."""
-    if len(shape) != 4 or shape[2] != shape[3]:
-        raise FillerError(
-            "NS0416",
-            f"the bilinear filler needs a 4-D blob with a square kernel, not {_shape(shape)}",
-            help="use it on a Deconvolution's weights with one kernel_size (and group = num_output)",
-        )
     width = shape[3]
     f = math.ceil(width / 2.0)
     c = np.float32((width - 1) / (2.0 * f))
@@ -187,24 +147,10 @@ FILLERS: dict[str, Callable[[Filler, Shape, np.random.Generator], np.ndarray]] =
 
 def fill(filler: Filler, shape: Shape, rng: np.random.Generator) -> np.ndarray:
     """A fresh float32 array of `shape` filled as Caffe's `filler` would; FillerError if Caffe refuses."""
-    function = FILLERS.get(filler.type)
-    if function is None:
-        near = difflib.get_close_matches(filler.type, FILLERS, n=1, cutoff=0.5)
-        raise FillerError(
-            "NS0415",
-            f"unknown filler type '{filler.type}'",
-            help=f"did you mean '{near[0]}'?" if near else "Caffe's fillers: " + ", ".join(FILLERS),
-        )
-    if filler.sparse != -1 and filler.type != "gaussian":
-        raise FillerError(
-            "NS0416",
-            f"the {filler.type} filler does not support sparse (only gaussian does)",
-            "sparse",
-            help='remove sparse, or use type: "gaussian"',
-        )
+    validate(filler, shape)
     if count(shape) == 0:
         return np.zeros(shape, np.float32)
-    return function(filler, shape, rng)
+    return FILLERS[filler.type](filler, shape, rng)
 
 
 def layer_rng(seed: int, name: str) -> np.random.Generator:
@@ -228,30 +174,13 @@ def _known(info: LayerInfo) -> bool:
     return info.kind is not None and all(t is not None for t in info.tops)
 
 
-def _layer_span(analysis: Analysis, layer: Layer, *path: str):
-    return analysis.net.source_map.span(layer.path + (path or ("name",)), value=True)
-
-
-def _filler_path(layer: Layer, spec: WeightSpec) -> tuple[str, ...]:
-    """Where the spec's filler is written in the layer, e.g. ("convolution_param", "weight_filler")."""
-    found = []
-    for field, value in layer.param.ListFields():
-        if not isinstance(value, Message):  # a scalar or a repeated field
-            continue
-        for sub, sub_value in value.ListFields():
-            if isinstance(sub_value, Filler) and sub_value == spec.filler:
-                found.append((field.name, sub.name))
-    ranked = sorted(found, key=lambda path: not path[1].startswith(spec.name[:4]))
-    return ranked[0] if ranked else ()
+def _layer_span(analysis: Analysis, layer: Layer):
+    return analysis.net.source_map.span(layer.path + ("name",), value=True)
 
 
 def _names(names: list[str]) -> str:
     shown = ", ".join(names[:LISTED])
     return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
-
-
-def _shape(shape: Shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
 def _legacy_match(found: Shape, expected: Shape) -> bool:
@@ -287,9 +216,11 @@ def _fill_all(analysis: Analysis, diagnostics: Diagnostics, seed: int) -> dict[s
     out: dict[str, list[np.ndarray]] = {}
     defaulted: list[str] = []
     used: set[str] = set()
+    if _too_large(analysis, diagnostics):
+        return out
     for info in analysis.layers:
-        if not info.weights:
-            continue
+        if not info.weights or any(fillers.problems(info.layer, info.weights)):
+            continue  # no blobs, or a filler Caffe refuses (the checker has said why)
         layer, rng = info.layer, layer_rng(seed, info.layer.name)
         blobs = []
         for spec in info.weights:
@@ -299,22 +230,8 @@ def _fill_all(analysis: Analysis, diagnostics: Diagnostics, seed: int) -> dict[s
                 used.add(what)
                 if layer.name not in defaulted:
                     defaulted.append(layer.name)
-            try:
-                blobs.append(fill(filler, spec.shape, rng))
-            except FillerError as problem:
-                path = _filler_path(layer, spec)
-                diagnostics.error(
-                    problem.code,
-                    f"{layer.name}: {spec.name}: {problem}",
-                    _layer_span(analysis, layer, *path, problem.field)
-                    if path
-                    else _layer_span(analysis, layer),
-                    help=problem.help,
-                    layer=layer.name,
-                )
-                break
-        else:
-            out[layer.name] = blobs
+            blobs.append(fill(filler, spec.shape, rng))
+        out[layer.name] = blobs
     if defaulted:
         order = [HE_DEFAULT, *(what for _, what in NAMED_DEFAULTS.values()), BUFFER_ZERO]
         diagnostics.info(
@@ -324,6 +241,26 @@ def _fill_all(analysis: Analysis, diagnostics: Diagnostics, seed: int) -> dict[s
             help="set weight_filler / bias_filler (or pass --weights) to choose",
         )
     return out
+
+
+def _too_large(analysis: Analysis, diagnostics: Diagnostics) -> bool:
+    """Whether the filled weights would pass protobuf's 2 GiB, which bounds an ONNX model and a
+    .caffemodel alike (Caffe reads at most INT_MAX bytes); reported before anything is drawn."""
+    sizes = [(count(s.shape) * FLOAT_BYTES, info.layer, s) for info in analysis.layers for s in info.weights]
+    total = sum(size for size, _, _ in sizes)
+    if total <= PROTOBUF_LIMIT:
+        return False
+    _, layer, spec = max(sizes, key=lambda entry: entry[0])
+    diagnostics.error(
+        "NS0418",
+        f"the weights take {total / 2**30:.1f} GiB; an ONNX model or a .caffemodel holds at most 2 GiB "
+        "(protobuf's limit)",
+        _layer_span(analysis, layer),
+        help=f"the largest blob is {layer.name}'s {spec.name} {shape_tuple(spec.shape)}: check its "
+        "num_output and the input size that reaches it",
+        layer=layer.name,
+    )
+    return True
 
 
 def _bind_file(
@@ -367,7 +304,7 @@ def _missing(
         help = f"no similar name; the file's layers with weights: {_names(stored)}"
     else:
         help = "the weights file holds no blobs at all"
-    expected = ", ".join(f"{s.name} {_shape(s.shape)}" for s in specs)
+    expected = ", ".join(f"{s.name} {shape_tuple(s.shape)}" for s in specs)
     diagnostics.error(
         "NS0410",
         f"{layer.name}: the weights file has no layer named '{layer.name}' (it needs {expected})",
@@ -386,7 +323,7 @@ def _count_differs(
 ) -> None:
     names = ", ".join(s.name for s in specs)
     want = f"{len(specs)} blob{'s' * (len(specs) != 1)}" + (f" ({names})" if specs else "")
-    found = ", ".join(_shape(np.shape(b)) for b in blobs)
+    found = ", ".join(shape_tuple(np.shape(b)) for b in blobs)
     help = None
     if any(s.name == "bias" for s in specs) and len(blobs) == len(specs) - 1:
         help = "the trained layer may have had no bias: set bias_term: false"
@@ -411,8 +348,8 @@ def _blob(
         return np.ascontiguousarray(array.reshape(spec.shape))
     diagnostics.error(
         "NS0412",
-        f"{layer.name}: blob '{spec.name}' has shape {_shape(array.shape)} in the weights file, "
-        f"the spec expects {_shape(spec.shape)}",
+        f"{layer.name}: blob '{spec.name}' has shape {shape_tuple(array.shape)} in the weights file, "
+        f"the spec expects {shape_tuple(spec.shape)}",
         _layer_span(analysis, layer),
         layer=layer.name,
         help="the weights were trained for a different layer: check num_output, kernel_size, group "

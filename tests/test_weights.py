@@ -17,8 +17,9 @@ import pytest
 from oracles import CAFFE_PYTHON, analyse, needs_caffe, position, write_caffemodel
 
 from netspec.diagnostics import Diagnostics, Severity
+from netspec.fillers import FillerError
 from netspec.proto import caffe_pb2
-from netspec.weights import FillerError, bind, fill, init_weights, layer_rng
+from netspec.weights import bind, fill, init_weights, layer_rng
 
 Filler = caffe_pb2.FillerParameter
 INPUT = """\
@@ -269,10 +270,14 @@ FILLER_ERRORS = [
     [c[1:] for c in FILLER_ERRORS],
     ids=[c[0] for c in FILLER_ERRORS],
 )
-def test_filler_errors(filler, code, token, message, help):
+def test_filler_errors_are_found_by_the_checker_and_reported_once(filler, code, token, message, help):
+    """Caffe refuses these fillers when it sets the net up, so `check` reports them (a net it
+    accepts must compile); binding leaves the layer out without saying it again."""
     kernel = "kernel_h: 3 kernel_w: 1" if "bilinear" in filler else "kernel_size: 3"
     text = INPUT + conv("conv1", body=f"num_output: 16 {kernel} {filler}")
-    blobs, diagnostics = bind_text(text)
+    analysis, diagnostics = analyse(text, name="t.prototxt")
+    assert [d.message for d in codes(diagnostics, code)] == [message]
+    blobs = bind(analysis, None, diagnostics)
     found = codes(diagnostics, code)
     assert len(found) == 1, [(d.code, d.message) for d in diagnostics]
     d = found[0]
@@ -532,3 +537,16 @@ def test_init_weights_caffemodel_loads_in_real_caffe(tmp_path):
         assert [a.shape for a in arrays] == [b.shape for b in theirs[name]], name
         for a, b in zip(arrays, theirs[name]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_weights_past_protobufs_2_gib_are_an_error_before_any_is_drawn():
+    """Neither an ONNX model nor a .caffemodel (Caffe reads at most INT_MAX bytes) can hold them."""
+    text = INPUT + (
+        'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" '
+        "inner_product_param { num_output: 600000 } }\n"
+    )
+    blobs, diagnostics = bind_text(text)
+    (d,) = codes(diagnostics, "NS0418")
+    assert d.severity is Severity.ERROR and "2.6 GiB" in d.message and "(600000, 1152)" in d.help
+    assert (d.span.line, d.span.column) == position(text, '"fc"')
+    assert blobs == {}
