@@ -317,10 +317,19 @@ def random_feeds(model: Any, seed: int = 0, *, batch: int = 1) -> dict[str, np.n
         shape = tuple(
             d if isinstance(d, int) and d > 0 else (batch if i == 0 else 1) for i, d in enumerate(spec.shape)
         )
-        if spec.dtype.kind == "f":
-            feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
-        else:
-            feeds[spec.name] = rng.integers(0, 2, shape).astype(spec.dtype)
+        try:
+            if spec.dtype.kind == "f":
+                feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
+            else:
+                feeds[spec.name] = rng.integers(0, 2, shape).astype(spec.dtype)
+        except (MemoryError, ValueError):  # numpy: cannot allocate, or more bytes than an address holds
+            size = math.prod(shape) * spec.dtype.itemsize
+            raise RunError(
+                "NS0512",
+                f"input '{spec.name}' {_dims(shape)} takes {size / 2**30:,.1f} GiB, more than this "
+                "machine can allocate",
+                help="run a smaller batch (--batch N) or input size (--input NAME=DIMS)",
+            ) from None
     return feeds
 
 

@@ -177,6 +177,16 @@ def test_random_feeds_give_dynamic_dims_the_batch_and_follow_the_seed():
     assert not np.array_equal(feeds["x"], runtime.random_feeds(model, seed=5, batch=5)["x"])
 
 
+def test_random_feeds_too_large_to_allocate_are_a_clear_error():
+    """An input of 2**50 batches cannot be drawn: a RunError that says how large, not numpy's error."""
+    with pytest.raises(RunError) as problem:
+        runtime.random_feeds(conv_model(batch=2**50))
+    assert (
+        problem.value.code == "NS0512" and "input 'x' (1125899906842624, 3, 16, 16)" in problem.value.message
+    )
+    assert "--batch" in problem.value.help
+
+
 def test_run_names_missing_and_unknown_inputs():
     sess, _ = runtime.session(conv_model(), [CPU])
     with pytest.raises(RunError) as missing:
