@@ -357,10 +357,10 @@ def _read_npy(file: str, what: str) -> np.ndarray:
         array = np.load(file, allow_pickle=False)
     except FileNotFoundError:
         raise RunError("NS0502", f"{what}: no such file") from None
-    except (OSError, ValueError) as problem:
+    except (OSError, ValueError, EOFError) as problem:  # EOFError: an empty file
         raise RunError(
             "NS0502",
-            f"{what}: cannot read it as a .npy array ({problem})",
+            f"{what}: cannot read it as a .npy array ({problem or type(problem).__name__})",
             help="write the array with numpy.save(FILE, array)",
         ) from None
     if not isinstance(array, np.ndarray):  # an .npz archive

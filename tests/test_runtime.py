@@ -304,6 +304,12 @@ def test_input_catalogue_not_an_npy_file(tmp_path, model_session):
     assert e.code == "NS0502" and "cannot read it as a .npy array" in e.message
 
 
+def test_input_catalogue_empty_file(tmp_path, model_session):
+    (tmp_path / "in.npy").write_bytes(b"")
+    e = input_error(tmp_path, model_session, "x=FILE")
+    assert e.code == "NS0502" and "cannot read it as a .npy array (No data left in file)" in e.message
+
+
 def test_input_catalogue_npz_archive(tmp_path, model_session):
     np.savez(tmp_path / "in.npz", x=np.zeros(3))
     with pytest.raises(RunError) as raised:
