@@ -6,6 +6,7 @@ from netspec.layers import (  # noqa: F401  (each module registers its types)
     data,
     dense,
     extensions,
+    forks,
     loss,
     misc,
     norm,

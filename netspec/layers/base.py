@@ -83,6 +83,10 @@ class ShapeContext:
             path = path + tuple(field)
         return self.source_map.span(path, value=value)
 
+    def block(self, param: str) -> str:
+        """Where a problem with a whole *_param block points: the block if written, else the type."""
+        return param if self.layer.param.HasField(param) else "type"
+
     def report(
         self,
         severity: Severity,

@@ -160,7 +160,7 @@ class PriorBox(LayerType):
             raise ctx.error(
                 "NS0323",
                 "min_size is not given",
-                "prior_box_param",
+                ctx.block("prior_box_param"),
                 help="set prior_box_param { min_size: S } (the box size in pixels)",
             )
         for i, s in enumerate(p.min_size):
@@ -291,7 +291,7 @@ class DetectionOutput(LayerType):
             raise ctx.error(
                 "NS0324",
                 "num_classes is not given",
-                "detection_output_param",
+                ctx.block("detection_output_param"),
                 help="set detection_output_param { num_classes: C } (background included)",
             )
         classes = p.num_classes

@@ -1,0 +1,275 @@
+"""Small fork layer types (netspec/layers/forks.py) and a whole MobileNet-SSD-like net mixing them
+with BVLC and SSD layers.  References: OpenCV's Caffe importer where it runs the type as the
+fork does; otherwise the fork's C++ transcribed into numpy (Interp's shrink_factor and crop,
+which OpenCV gets wrong or ignores; Axpy, which OpenCV 4.14 fails to run with three distinct
+bottoms; Upsample, which OpenCV does not know)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracles import (
+    analyse,
+    compile_text,
+    diagnostic,
+    position,
+    random_inputs,
+    random_weights,
+    rel_error,
+    run_onnx,
+    run_opencv,
+)
+
+DATA = 'name: "t" input: "data" input_shape { dim: 2 dim: 6 dim: 7 dim: 9 }\n'
+
+
+def against_opencv(text: str, output: str, opset: int = 22) -> float:
+    model, analysis, _ = compile_text(text, opset=opset)
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    feeds = {k: v * 5 for k, v in feeds.items()}  # past ReLU6's 6
+    return rel_error(run_onnx(model, feeds)[output], run_opencv(text, weights, feeds, [output])[output])
+
+
+def layer(kind: str, params: str = "", bottom: str = "data") -> str:
+    return DATA + f'layer {{ name: "a" type: "{kind}" bottom: "{bottom}" top: "a" {params} }}\n'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        layer("ReLU6"),
+        *(layer("ShuffleChannel", f"shuffle_channel_param {{ group: {g} }}") for g in (1, 2, 3, 6)),
+        layer("ConvolutionDepthwise", "convolution_param { num_output: 6 kernel_size: 3 stride: 2 pad: 1 }"),
+        layer("ConvolutionDepthwise",
+              "convolution_param { num_output: 6 kernel_h: 3 kernel_w: 2 bias_term: false dilation: 2 }"),
+        layer("Pooling", "pooling_param { pool: MAX kernel_size: 2 stride: 2 ceil_mode: false }"),
+        layer("Pooling", "pooling_param { pool: AVE kernel_size: 3 stride: 2 ceil_mode: true }"),
+    ],
+)  # fmt: skip
+def test_fork_layer_matches_opencv(text):
+    assert against_opencv(text, "a") < 1e-6
+
+
+@pytest.mark.parametrize("opset", [13, 22])
+@pytest.mark.parametrize("params", ["zoom_factor: 3", "height: 13 width: 4", "height: 1 width: 1"])
+def test_interp_matches_opencv(params, opset):
+    assert against_opencv(layer("Interp", f"interp_param {{ {params} }}"), "a", opset) < 2e-6
+
+
+def deeplab_interp(x: np.ndarray, out: tuple[int, int], pad_beg: int, cropped: tuple[int, int]) -> np.ndarray:
+    """caffe_cpu_interp2 of DeepLab v2 (interp.cpp), loop for loop, on the crop at −pad_beg."""
+    (h1, w1), (h2, w2), o = cropped, out, -pad_beg
+    y = np.zeros(x.shape[:2] + out, np.float32)
+    rh = np.float32((h1 - 1) / (h2 - 1)) if h2 > 1 else np.float32(0)
+    rw = np.float32((w1 - 1) / (w2 - 1)) if w2 > 1 else np.float32(0)
+    for i in range(h2):
+        r = rh * i
+        a, da = int(r), 1 if int(r) < h1 - 1 else 0
+        la = r - a
+        for j in range(w2):
+            r = rw * j
+            b, db = int(r), 1 if int(r) < w1 - 1 else 0
+            lb = r - b
+            p = x[:, :, o + a : o + a + da + 1, o + b : o + b + db + 1]
+            y[:, :, i, j] = (1 - la) * ((1 - lb) * p[:, :, 0, 0] + lb * p[:, :, 0, db]) + la * (
+                (1 - lb) * p[:, :, da, 0] + lb * p[:, :, da, db]
+            )
+    return y
+
+
+@pytest.mark.parametrize(
+    "params, out, pad_beg, cropped",
+    [
+        ("shrink_factor: 2", (4, 5), 0, (7, 9)),
+        ("zoom_factor: 2 shrink_factor: 3", (5, 5), 0, (7, 9)),
+        ("zoom_factor: 2 pad_beg: -1 pad_end: -2", (7, 11), -1, (4, 6)),
+    ],
+)
+def test_interp_shrink_and_crop_follow_deeplab(params, out, pad_beg, cropped):
+    text = layer("Interp", f"interp_param {{ {params} }}")
+    model, analysis, _ = compile_text(text)
+    assert analysis.info("a").tops == [(2, 6, *out)]
+    feeds = random_inputs(analysis)
+    ours = run_onnx(model, feeds)["a"]
+    assert rel_error(ours, deeplab_interp(feeds["data"], out, pad_beg, cropped)) < 1e-6
+
+
+def test_yolo_upsample_repeats_each_cell():
+    text = layer("Upsample", "upsample_param { scale: 3 }")
+    model, analysis, _ = compile_text(text)
+    assert analysis.info("a").tops == [(2, 6, 21, 27)]
+    x = random_inputs(analysis)["data"]
+    np.testing.assert_array_equal(run_onnx(model, {"data": x})["a"], x.repeat(3, 2).repeat(3, 3))
+
+
+@pytest.mark.parametrize(
+    "params, out",
+    [("scale: 2", (8, 10)), ("scale: 2 pad_out_h: true", (7, 10)), ("upsample_h: 9 upsample_w: 11", (9, 11))],
+)
+def test_segnet_upsample_writes_each_value_at_its_mask_position(params, out):
+    text = (
+        'name: "t" input: "v" input_shape { dim: 2 dim: 3 dim: 4 dim: 5 }\n'
+        'input: "m" input_shape { dim: 2 dim: 3 dim: 4 dim: 5 }\n'
+        f'layer {{ name: "u" type: "Upsample" bottom: "v" bottom: "m" top: "u" upsample_param {{ {params} }} }}\n'
+    )
+    model, analysis, _ = compile_text(text)
+    assert analysis.info("u").tops == [(2, 3, *out)]
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    where = np.stack([rng.permutation(out[0] * out[1])[:20] for _ in range(6)]).reshape(2, 3, 4, 5)
+    expected = np.zeros(
+        (6, out[0] * out[1]), np.float32
+    )  # UpsampleLayer::Forward_cpu: top[mask[i]] = bottom[i]
+    np.put_along_axis(expected, where.reshape(6, -1), values.reshape(6, -1), axis=1)
+    ours = run_onnx(model, {"v": values, "m": where.astype(np.float32)})["u"]
+    np.testing.assert_array_equal(ours, expected.reshape(2, 3, *out))
+
+
+def test_axpy_scales_x_per_channel_and_adds_y():
+    text = (
+        'name: "t" input: "a" input_shape { dim: 2 dim: 6 dim: 1 dim: 1 }\n'
+        'input: "x" input_shape { dim: 2 dim: 6 dim: 5 dim: 3 }\ninput: "y" input_shape { dim: 2 dim: 6 dim: 5 dim: 3 }\n'
+        'layer { name: "o" type: "Axpy" bottom: "a" bottom: "x" bottom: "y" top: "o" }\n'
+    )
+    model, analysis, _ = compile_text(text)
+    f = random_inputs(analysis)
+    assert rel_error(run_onnx(model, f)["o"], f["a"] * f["x"] + f["y"]) < 1e-7
+
+
+def test_depthwise_weights_are_one_filter_per_channel():
+    analysis, _ = analyse(layer("ConvolutionDepthwise", "convolution_param { num_output: 6 kernel_size: 3 }"))
+    assert [w.shape for w in analysis.info("a").weights] == [(6, 1, 3, 3), (6,)]
+    assert analysis.info("a").macs == 2 * 6 * 5 * 7 * 9
+
+
+BROKEN = [
+    ("NS0325", layer("ShuffleChannel", "shuffle_channel_param { group: 4 }"), "4 }"),
+    ("NS0326", layer("Interp", "interp_param { height: 5 }"), "5 }"),
+    ("NS0326", layer("Interp", "interp_param { zoom_factor: 2 pad_beg: 1 }"), "1 }"),
+    ("NS0326", layer("Interp"), '"Interp"'),
+    ("NS0327", layer("Upsample", "upsample_param { scale: 2 upsample_h: 9 }"), "9 }"),
+    ("NS0327", DATA + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "m" '
+     "pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
+     'layer { name: "u" type: "Upsample" bottom: "p" bottom: "m" top: "u" upsample_param { upsample_h: 2 upsample_w: 2 } }',
+     "2 upsample_w"),
+    ("NS0328", DATA + 'layer { name: "o" type: "Axpy" bottom: "data" bottom: "data" bottom: "data" top: "o" }',
+     '"data" bottom'),
+    ("NS0329", layer("ConvolutionDepthwise", "convolution_param { num_output: 12 kernel_size: 3 }"), "12"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("code, text, token", BROKEN, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(BROKEN)])
+def test_bad_fork_parameters_are_diagnosed_where_they_are(code, text, token):
+    found = diagnostic(text, code)
+    assert (found.span.line, found.span.column) == position(text, token, after=text.index("layer {"))
+
+
+# A MobileNet-SSD-like net (after chuanqi305's MobileNet-SSD deploy.prototxt), written here at an
+# awkward 67 x 61 input size: BVLC layers, ConvolutionDepthwise, ReLU6, Normalize, Permute,
+# PriorBox and DetectionOutput in one file.
+def mobilenet_ssd() -> str:
+    parts = ['name: "MobileNet-SSD-like" input: "data" input_shape { dim: 1 dim: 3 dim: 67 dim: 61 }']
+
+    def add(text: str) -> None:
+        parts.append(f"layer {{ {text} }}")
+
+    def block(name: str, bottom: str, channels: int, out: int, stride: int) -> str:
+        add(
+            f'name: "{name}/dw" type: "ConvolutionDepthwise" bottom: "{bottom}" top: "{name}/dw" '
+            f"convolution_param {{ num_output: {channels} kernel_size: 3 pad: 1 stride: {stride} }}"
+        )
+        add(f'name: "{name}/dw/relu" type: "ReLU6" bottom: "{name}/dw" top: "{name}/dw"')
+        add(
+            f'name: "{name}" type: "Convolution" bottom: "{name}/dw" top: "{name}" '
+            f"convolution_param {{ num_output: {out} kernel_size: 1 }}"
+        )
+        add(f'name: "{name}/relu" type: "ReLU" bottom: "{name}" top: "{name}"')
+        return name
+
+    add(
+        'name: "conv0" type: "Convolution" bottom: "data" top: "conv0" '
+        "convolution_param { num_output: 8 kernel_size: 3 pad: 1 stride: 2 }"
+    )
+    add('name: "conv0/bn" type: "BatchNorm" bottom: "conv0" top: "conv0"')
+    add('name: "conv0/scale" type: "Scale" bottom: "conv0" top: "conv0" scale_param { bias_term: true }')
+    add('name: "conv0/relu" type: "ReLU6" bottom: "conv0" top: "conv0"')
+    x = block("conv1", "conv0", 8, 16, 2)
+    f1 = block("conv2", x, 16, 16, 1)
+    f2 = block("conv3", f1, 16, 24, 2)
+    add(
+        f'name: "conv2_norm" type: "Normalize" bottom: "{f1}" top: "conv2_norm" '
+        'norm_param { across_spatial: false channel_shared: false scale_filler { type: "constant" value: 20 } }'
+    )
+    heads = {"loc": [], "conf": [], "prior": []}
+    for i, (feature, sizes) in enumerate(
+        (("conv2_norm", "min_size: 10 max_size: 20"), (f2, "min_size: 20 max_size: 40"))
+    ):
+        priors, classes = 6, 5  # ratios 1, sqrt(min·max), 2, 1/2, 3, 1/3
+        for head, n in (("loc", priors * 4), ("conf", priors * classes)):
+            name = f"f{i}_mbox_{head}"
+            add(
+                f'name: "{name}" type: "Convolution" bottom: "{feature}" top: "{name}" '
+                f"convolution_param {{ num_output: {n} kernel_size: 3 pad: 1 }}"
+            )
+            add(
+                f'name: "{name}_perm" type: "Permute" bottom: "{name}" top: "{name}_perm" '
+                "permute_param { order: 0 order: 2 order: 3 order: 1 }"
+            )
+            add(
+                f'name: "{name}_flat" type: "Flatten" bottom: "{name}_perm" top: "{name}_flat" '
+                "flatten_param { axis: 1 }"
+            )
+            heads[head].append(f"{name}_flat")
+        add(
+            f'name: "f{i}_mbox_priorbox" type: "PriorBox" bottom: "{feature}" bottom: "data" '
+            f'top: "f{i}_mbox_priorbox" prior_box_param {{ {sizes} aspect_ratio: 2 aspect_ratio: 3 '
+            "flip: true clip: false variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 offset: 0.5 }"
+        )
+        heads["prior"].append(f"f{i}_mbox_priorbox")
+    for head, axis in (("loc", 1), ("conf", 1), ("prior", 2)):
+        bottoms = " ".join(f'bottom: "{b}"' for b in heads[head])
+        add(
+            f'name: "mbox_{head}" type: "Concat" {bottoms} top: "mbox_{head}" concat_param {{ axis: {axis} }}'
+        )
+    add(
+        'name: "mbox_conf_reshape" type: "Reshape" bottom: "mbox_conf" top: "mbox_conf_reshape" '
+        "reshape_param { shape { dim: 0 dim: -1 dim: 5 } }"
+    )
+    add(
+        'name: "mbox_conf_softmax" type: "Softmax" bottom: "mbox_conf_reshape" top: "mbox_conf_softmax" '
+        "softmax_param { axis: 2 }"
+    )
+    add(
+        'name: "mbox_conf_flatten" type: "Flatten" bottom: "mbox_conf_softmax" top: "mbox_conf_flatten" '
+        "flatten_param { axis: 1 }"
+    )
+    add(
+        'name: "detection_out" type: "DetectionOutput" bottom: "mbox_loc" bottom: "mbox_conf_flatten" '
+        'bottom: "mbox_prior" top: "detection_out" detection_output_param { num_classes: 5 '
+        "share_location: true background_label_id: 0 nms_param { nms_threshold: 0.45 top_k: 100 } "
+        "code_type: CENTER_SIZE keep_top_k: 100 confidence_threshold: 0.25 }"
+    )
+    return "\n".join(parts) + "\n"  # fmt: skip
+
+
+def test_mobilenet_ssd_like_net_matches_opencv_blob_by_blob():
+    text = mobilenet_ssd()
+    model, analysis, diagnostics = compile_text(text, fold=False)
+    assert not [d for d in diagnostics if d.severity.name == "ERROR"]
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    blobs = ["conv2_norm", "mbox_loc", "mbox_conf_flatten", "mbox_prior"]
+    declared = {vi.name: vi for vi in model.graph.value_info}
+    model.graph.output.extend(declared[name] for name in blobs)  # intermediate values read out too
+    ours = run_onnx(model, feeds)
+    theirs = run_opencv(text, weights, feeds, [*blobs, "detection_out"])
+    for name in blobs:
+        assert rel_error(ours[name], theirs[name]) < 1e-5, name
+
+    def rows(a):  # OpenCV orders by score and pads with zero rows; the fork by label
+        a = a.reshape(-1, 7)
+        a = a[a[:, 2] != 0]
+        return a[np.lexsort((-a[:, 2], a[:, 1]))]
+
+    found = rows(ours["detection_out"])
+    assert len(found) > 3
+    assert rel_error(found, rows(theirs["detection_out"])) < 1e-5
