@@ -26,6 +26,7 @@ from netspec.layers.base import (
 )
 
 FLOAT_BYTES = 4
+INT_MAX = 2**31 - 1
 
 
 @dataclass
@@ -171,6 +172,7 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
                 )
         info.tops = list(tops)
         info.weights = kind.weights(ctx)
+        _check_sizes(ctx, tops, info.weights)
         for spec, path, problem in fillers.problems(layer, info.weights):
             ctx.error(problem.code, f"{spec.name}: {problem}", path or ("name",), help=problem.help)
         if all(s is not None for s in tops):
@@ -185,6 +187,21 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
             help="the blobs this layer writes are treated as unknown",
         )
         info.tops = [None] * len(layer.tops)
+
+
+def _check_sizes(ctx: ShapeContext, tops: list[Shape | None], weights: list[WeightSpec]) -> None:
+    """Caffe's Blob::Reshape refuses a blob of more than INT_MAX values (its counts are ints)."""
+    blobs = [(f"top '{t.name}'", shape, ("top", j)) for j, (t, shape) in enumerate(zip(ctx.layer.tops, tops))]
+    blobs += [(f"blob '{w.name}'", w.shape, "type") for w in weights]
+    for what, shape, where in blobs:
+        if shape is not None and count(shape) > INT_MAX:
+            raise ctx.error(
+                "NS0397",
+                f"{what} {shape_text(shape)} holds {count(shape):,} values; a Caffe blob holds at most "
+                f"{INT_MAX:,} (INT_MAX)",
+                where,
+                help="use a smaller batch or input size (--batch N, --input NAME=DIMS)",
+            )
 
 
 def _counts_ok(kind: LayerType, ctx: ShapeContext) -> bool:

@@ -296,6 +296,36 @@ CATALOGUE = [
         ["shape (2, -1) has a negative size"],
     ),
     (
+        "input_negative_dim",
+        'layer { name: "src" type: "Input" top: "data" input_param { shape { dim: 2 dim: -1 } } }',
+        "NS0313",
+        "-1",
+        ["input 'data' has dim 1 = -1 in its shape (2, -1)", "0 or more"],
+    ),
+    (
+        "input_negative_dim_in_the_second_shape",
+        'layer { name: "src" type: "Input" top: "a" top: "b" '
+        "input_param { shape { dim: 2 } shape { dim: 3 dim: -4 } } }",
+        "NS0313",
+        "-4",
+        ["input 'b' has dim 1 = -4"],
+    ),
+    (
+        "legacy_input_dim_negative",
+        'input: "data" input_dim: 1 input_dim: -3 input_dim: 2 input_dim: 2',
+        "NS0313",
+        "-3",
+        ["input 'data' has dim 1 = -3"],
+    ),
+    (
+        "input_past_int_max_values",
+        'layer { name: "src" type: "Input" top: "data" input_param { shape { dim: 100000 dim: 3 dim: 1000 '
+        "dim: 1000 } } }",
+        "NS0397",
+        '"data"',
+        ["top 'data' 100000x3x1000x1000 holds 300,000,000,000 values", "at most 2,147,483,647", "--batch"],
+    ),
+    (
         "dummy_without_shape",
         'layer { name: "src" type: "DummyData" top: "data" dummy_data_param { } }',
         "NS0376",

@@ -367,7 +367,7 @@ BROKEN = [
         "NS0313",
         "-3",
         1,
-        ["dim 1 of the parameter's shape (4, -3) is -3"],
+        ["the parameter has dim 1 = -3 in its shape (4, -3)"],
     ),
     (
         "batch_reindex_indices_not_1d",

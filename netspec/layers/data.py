@@ -49,8 +49,26 @@ class Input(LayerType):
                     "input_param",
                     help="give one shape for all tops, or one per top",
                 )
-            out.append(tuple(int(d) for d in shape.dim))
+            k = 0 if len(shapes) == 1 else i
+            what = f"input '{ctx.layer.tops[i].name}'"
+            out.append(given_shape(ctx, shape.dim, ("input_param", "shape", k, "dim"), what))
         return out
+
+
+def given_shape(ctx: ShapeContext, dims, path: tuple, what: str) -> Shape:
+    """The dims a spec writes for a blob; Caffe's Blob::Reshape refuses a negative one."""
+    shape = tuple(int(d) for d in dims)
+    negative = [j for j, d in enumerate(shape) if d < 0]
+    if negative:
+        j = negative[0]
+        raise ctx.error(
+            "NS0313",
+            f"{what} has dim {j} = {shape[j]} in its shape ({', '.join(map(str, shape))}); "
+            "a blob's dims cannot be negative",
+            (*path, j),
+            help="give every dim as a size, 0 or more",
+        )
+    return shape
 
 
 def _deploy_reads(blob: Blob) -> bool:

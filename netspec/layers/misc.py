@@ -13,6 +13,7 @@ import numpy as np
 from netspec.layers.arith import Axis, windows
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, Window, count, register
 from netspec.layers.conv import conv_geometry
+from netspec.layers.data import given_shape
 from netspec.layers.structure import dims
 
 
@@ -94,18 +95,11 @@ class Parameter(LayerType):
     bottoms = (0, 0)
 
     def _shape(self, ctx: ShapeContext) -> Shape:
-        return tuple(int(d) for d in ctx.layer.param.parameter_param.shape.dim)
+        dims = ctx.layer.param.parameter_param.shape.dim
+        return given_shape(ctx, dims, ("parameter_param", "shape", "dim"), "the parameter")
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         p, shape = ctx.layer.param, self._shape(ctx)
-        negative = [i for i, d in enumerate(shape) if d < 0]
-        if negative:
-            raise ctx.error(
-                "NS0313",
-                f"dim {negative[0]} of the parameter's shape ({', '.join(map(str, shape))}) is "
-                f"{shape[negative[0]]}; a blob's dims cannot be negative",
-                ("parameter_param", "shape", "dim", negative[0]),
-            )
         if not p.parameter_param.HasField("shape"):
             ctx.warning(
                 "NS0314",
