@@ -73,6 +73,13 @@ def test_reads_v2_blobs_with_shape(tmp_path):
     assert weights.nbytes == (24 + 2 + 12) * 4
 
 
+def test_a_layer_name_that_is_not_utf8_is_read_as_text(tmp_path):
+    """Caffe's C++ protobuf keeps such a name; it can match no spec layer, but must print."""
+    data = _v2_model().SerializeToString().replace(b"conv1", b"con\xff1")
+    weights = read_weights(str(_write(tmp_path, data)))
+    assert list(weights) == ["con\\xff1", "fc"] and weights["con\\xff1"][0].shape == (2, 3, 2, 2)
+
+
 def test_reads_v1_legacy_4d_blobs(tmp_path):
     net = caffe_pb2.NetParameter(name="old")
     net.input.append("data")

@@ -344,6 +344,8 @@ def _collect(weights: Weights, net: caffe_pb2.NetParameter, reader: _Reader) -> 
     for name, blobs in entries:
         if not blobs:
             continue
+        if isinstance(name, bytes):  # not UTF-8: Caffe keeps the bytes, upb hands them over raw
+            name = name.decode("utf-8", "backslashreplace")
         arrays = []
         for index, blob in enumerate(blobs):
             shape = blob.shape()
