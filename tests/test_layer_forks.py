@@ -142,6 +142,20 @@ def test_depthwise_weights_are_one_filter_per_channel():
     assert analysis.info("a").macs == 2 * 6 * 5 * 7 * 9
 
 
+def test_pspnet_bn_normalises_with_its_moving_statistics():
+    # BNLayer::Forward_cpu in TEST phase: slope · (x − mean) · (variance + eps)^−½ + bias.
+    text = layer("BN", "bn_param { eps: 0.001 frozen: true }")
+    model, analysis, _ = compile_text(text)
+    assert [(w.name, w.shape, w.learnable) for w in analysis.info("a").weights] == [
+        ("slope", (1, 6, 1, 1), True), ("bias", (1, 6, 1, 1), True),
+        ("mean", (1, 6, 1, 1), False), ("variance", (1, 6, 1, 1), False),
+    ]  # fmt: skip
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    slope, bias, mean, variance = (b.astype(np.float64) for b in weights["a"])
+    expected = slope * (feeds["data"] - mean) / np.sqrt(variance + 0.001) + bias
+    assert rel_error(run_onnx(model, feeds)["a"], expected) < 1e-6
+
+
 BROKEN = [
     ("NS0325", layer("ShuffleChannel", "shuffle_channel_param { group: 4 }"), "4 }"),
     ("NS0326", layer("Interp", "interp_param { height: 5 }"), "5 }"),

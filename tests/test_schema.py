@@ -220,6 +220,7 @@ FORK_FIELDS = {
     "shuffle_channel_param": 164,  # ShuffleNet
     "upsample_param": 149,  # YOLOv3 ports (Caffe-SegNet's 137 is BVLC's embed_param)
     "interp_param": 10143,  # DeepLab v2 / PSPNet's 143 is BVLC's input_param
+    "bn_param": 152,  # PSPNet
 }  # fmt: skip
 
 

@@ -9,15 +9,20 @@ dialects"; docs/dialects.md):
 - Upsample: the YOLOv3 ports' nearest upsampling by `scale` (one bottom), or Caffe-SegNet's
   unpooling by a MAX pooling's mask (two bottoms).
 - Axpy (SENet ports): a · x + y with a of shape (N, C, 1, 1).
+- BN (PSPNet): batch normalisation with its own slope and bias, 4 blobs of (1, C, 1, 1).
 
-Diagnostics NS0325–NS0329.  None but ConvolutionDepthwise has weights or multiply-adds.
+Diagnostics NS0325–NS0329.  Only ConvolutionDepthwise and BN have weights; only
+ConvolutionDepthwise counts multiply-adds.
 """
 
 from __future__ import annotations
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, Window, register, shape_text
+import numpy as np
+
+from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, Window, register, shape_text
 from netspec.layers.conv import Convolution
 from netspec.layers.extensions import Unpooling
+from netspec.proto import caffe_pb2
 
 
 def _four_d(ctx: ShapeContext, code: str, index: int = 0) -> Shape:
@@ -315,3 +320,38 @@ class Axpy(LayerType):
     def lower(self, ctx) -> None:
         scaled = ctx.node("Mul", [ctx.inputs[0], ctx.inputs[1]])[0]
         ctx.node("Add", [scaled, ctx.inputs[2]], [ctx.outputs[0]])
+
+
+@register
+class BN(LayerType):
+    """PSPNet's batch normalisation (bn_layer.cpp), at inference:
+    y = slope · (x − mean) · (variance + eps)^−½ + bias, per channel; blobs slope, bias, mean,
+    variance, each (1, C, 1, 1).  Caffe-SegNet has a different "BN" (bn_mode), not read here."""
+
+    type = "BN"
+    param = "bn_param"
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        _four_d(ctx, "NS0396")
+        return [ctx.bottoms[0]]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        p = ctx.layer.param.bn_param
+        shape = (1, ctx.bottoms[0][1], 1, 1)
+
+        def constant(value: float) -> caffe_pb2.FillerParameter:
+            return caffe_pb2.FillerParameter(type="constant", value=value)
+
+        return [
+            WeightSpec("slope", shape, p.slope_filler),  # the fork fills an absent filler with 0
+            WeightSpec("bias", shape, p.bias_filler),
+            WeightSpec("mean", shape, constant(0), learnable=False),
+            WeightSpec("variance", shape, constant(1 if p.frozen else 0), learnable=False),
+        ]
+
+    def lower(self, ctx) -> None:
+        slope, bias, mean, variance = (np.asarray(b, np.float32).reshape(1, -1, 1, 1) for b in ctx.blobs)
+        inverse = (variance + np.float32(ctx.param.bn_param.eps)) ** np.float32(-0.5)
+        centred = ctx.node("Sub", [ctx.inputs[0], ctx.const(mean, "mean")])[0]
+        scaled = ctx.node("Mul", [centred, ctx.const(slope * inverse, "scale")])[0]
+        ctx.node("Add", [scaled, ctx.const(bias, "bias")], [ctx.outputs[0]])
