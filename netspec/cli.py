@@ -219,19 +219,19 @@ def write_atomic(path: str, data: bytes) -> None:
 
 def _compile(args, checked):
     """The ONNX model of a checked spec, or None with its diagnostics reported."""
-    from netspec import pipeline
+    from netspec import lower, pipeline
 
-    try:
-        return pipeline.compile(
-            checked,
-            weights=args.weights,
-            opset=args.opset,
-            dynamic_batch=args.dynamic_batch,
-            fold=not args.no_fold,
-            seed=args.seed,
-        )
-    except ValueError as problem:
-        raise UsageError(f"--{problem}") from None
+    problem = lower.opset_problem(args.opset)  # here, so that no other ValueError is blamed on --opset
+    if problem:
+        raise UsageError(f"--opset {args.opset}: {problem}")
+    return pipeline.compile(
+        checked,
+        weights=args.weights,
+        opset=args.opset,
+        dynamic_batch=args.dynamic_batch,
+        fold=not args.no_fold,
+        seed=args.seed,
+    )
 
 
 def cmd_compile(args) -> int:
@@ -245,7 +245,16 @@ def cmd_compile(args) -> int:
     from netspec.lower import serialize
 
     data = serialize(model)  # once: the checker reads these bytes and the file gets them
-    onnx.checker.check_model(data, full_check=True)
+    try:
+        onnx.checker.check_model(data, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as problem:
+        diagnostic = checked.diagnostics.error(
+            "NS0499",
+            f"netspec built a model that ONNX's checker refuses ({str(problem).strip()}); nothing was "
+            "written; this is a bug in netspec, please report it with this spec",
+        )
+        print(render_all([diagnostic]), file=sys.stderr)
+        return SPEC_ERRORS
     output = (
         args.output or os.path.splitext(os.path.basename(checked.spec.source_map.source.path))[0] + ".onnx"
     )

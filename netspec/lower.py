@@ -203,8 +203,12 @@ def tensor_names(analysis: Analysis) -> dict[str, str]:
     for blob in analysis.net.blobs.values():
         latest[blob.name] = blob
     names = {}
+    taken = set(latest)
     for blob in analysis.net.blobs.values():
-        names[blob.key] = blob.name if latest[blob.name] is blob else f"{blob.name}/{blob.producer.name}"
+        if latest[blob.name] is not blob:
+            names[blob.key] = f"{blob.name}/{blob.producer.name}"
+        else:  # Caffe lets a blob be named "", ONNX does not let a tensor
+            names[blob.key] = blob.name or _unique("unnamed", taken)
     return names
 
 

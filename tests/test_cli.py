@@ -191,3 +191,39 @@ def test_layers_sharing_a_name_compile_to_a_model_onnxruntime_loads(tmp_path, ca
     names = [node.name for node in onnx.load(str(out)).graph.node]
     assert len(set(names)) == len(names) == 2
     assert main(["run", str(out)]) == 0
+
+
+def test_a_blob_named_empty_compiles_to_a_named_tensor(tmp_path, capsys):
+    """Caffe accepts top: "" (a blob named ""); every ONNX tensor needs a name."""
+    spec = tmp_path / "empty.prototxt"
+    spec.write_text(
+        'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }\n'
+        'layer { name: "r" type: "ReLU" bottom: "data" top: "" }\n'
+    )
+    out = tmp_path / "empty.onnx"
+    assert main(["compile", str(spec), "-o", str(out)]) == 0
+    assert [o.name for o in onnx.load(str(out)).graph.output] == ["unnamed"]
+    assert main(["run", str(out)]) == 0
+    assert "unnamed: 1x2 float32" in capsys.readouterr().out
+
+
+def test_an_opset_out_of_range_is_a_usage_error(tmp_path, capsys):
+    assert main(["compile", LENET, "--opset", "5", "-o", str(tmp_path / "m.onnx")]) == 2
+    assert "netspec: error: --opset 5: netspec writes opsets" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_model_the_onnx_checker_refuses_is_reported_not_written(tmp_path, capsys, monkeypatch):
+    """A lowering bug that yields an invalid model is an NS0499 diagnostic, never a traceback."""
+    import netspec.lower
+
+    named = netspec.lower.tensor_names
+
+    def output_unnamed(analysis):
+        names = named(analysis)
+        return {**names, list(names)[-1]: ""}
+
+    monkeypatch.setattr(netspec.lower, "tensor_names", output_unnamed)
+    assert main(["compile", LENET, "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "error[NS0499]: netspec built a model that ONNX's checker refuses" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
