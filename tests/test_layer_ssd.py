@@ -216,6 +216,101 @@ def test_detection_output_matches_opencv(detection, images):
     assert rel_error(rows_by_label(ours), rows_by_label(theirs)) < 1e-6
 
 
+LOWEST = -float(np.finfo(np.float32).max)  # the fork's threshold when none is given
+
+
+def fork_detection_output(
+    loc,
+    conf,
+    prior,
+    classes,
+    *,
+    background=0,
+    nms=0.45,
+    top_k=-1,
+    keep_top_k=-1,
+    threshold=LOWEST,
+    code="CENTER_SIZE",
+    encoded=False,
+):
+    """DetectionOutputLayer::Forward_cpu of weiliu89/caffe (ssd) with share_location, loop for loop:
+    DecodeBBox, GetMaxScoreIndex (stable sort), ApplyNMSFast (eta 1), JaccardOverlap."""
+    boxes, variances = prior[0, 0].reshape(-1, 4), prior[0, 1].reshape(-1, 4)
+
+    def decode(p, v, b):
+        v = np.ones(4) if encoded else v
+        if code == "CORNER":
+            return p + v * b
+        w, h = p[2] - p[0], p[3] - p[1]
+        if code == "CORNER_SIZE":
+            return p + v * b * np.array([w, h, w, h])
+        cx, cy = v[0] * b[0] * w + (p[0] + p[2]) / 2, v[1] * b[1] * h + (p[1] + p[3]) / 2
+        dw, dh = np.exp(v[2] * b[2]) * w, np.exp(v[3] * b[3]) * h
+        return np.array([cx - dw / 2, cy - dh / 2, cx + dw / 2, cy + dh / 2])
+
+    def overlap(a, b):
+        if b[0] > a[2] or b[2] < a[0] or b[1] > a[3] or b[3] < a[1]:
+            return 0.0
+        inter = (min(a[2], b[2]) - max(a[0], b[0])) * (min(a[3], b[3]) - max(a[1], b[1]))
+        size = lambda x: 0.0 if x[2] < x[0] or x[3] < x[1] else (x[2] - x[0]) * (x[3] - x[1])  # noqa: E731
+        return inter / (size(a) + size(b) - inter)
+
+    out = []
+    for i in range(loc.shape[0]):
+        decoded = [decode(p, v, b) for p, v, b in zip(boxes, variances, loc[i].reshape(-1, 4))]
+        scores = conf[i].reshape(-1, classes)
+        kept = {}
+        for c in range(classes):
+            if c == background:
+                continue
+            order = [
+                j for j in sorted(range(len(boxes)), key=lambda j: -scores[j, c]) if scores[j, c] > threshold
+            ]
+            order = order[:top_k] if top_k > -1 else order
+            chosen = []
+            for j in order:
+                if all(overlap(decoded[j], decoded[k]) <= nms for k in chosen):
+                    chosen.append(j)
+            kept[c] = chosen
+        pairs = [(scores[j, c], c, j) for c, js in kept.items() for j in js]
+        if keep_top_k > -1 and len(pairs) > keep_top_k:
+            pairs = sorted(pairs, key=lambda s: -s[0])[:keep_top_k]
+        for c in sorted({c for _, c, _ in pairs}):
+            for s, _, j in sorted([p for p in pairs if p[1] == c], key=lambda p: -p[0]):
+                out.append([i, c, s, *decoded[j]])
+    return np.asarray(out).reshape(1, 1, -1, 7)
+
+
+@pytest.mark.parametrize(
+    "detection, reference",
+    [
+        ("background_label_id: -1 nms_param { nms_threshold: 0.3 top_k: 8 } code_type: CORNER "
+         "confidence_threshold: 0.2", dict(background=-1, nms=0.3, top_k=8, code="CORNER", threshold=0.2)),
+        ("background_label_id: 2 nms_param { nms_threshold: 0.5 } code_type: CORNER_SIZE keep_top_k: 9",
+         dict(background=2, nms=0.5, code="CORNER_SIZE", keep_top_k=9)),
+        ("nms_param { nms_threshold: 0.4 top_k: 12 } code_type: CENTER_SIZE variance_encoded_in_target: true "
+         "keep_top_k: 20 confidence_threshold: 0.25",
+         dict(nms=0.4, top_k=12, encoded=True, keep_top_k=20, threshold=0.25)),
+    ],
+)  # fmt: skip
+def test_detection_output_cases_opencv_cannot_run_follow_the_fork(detection, reference):
+    # OpenCV fails on background -1 and keep_top_k -1, lacks CORNER_SIZE, and wants a 1-channel prior
+    # with variance_encoded_in_target; these follow the fork's C++ transcribed into numpy.
+    text = detection_net(detection, images=2)
+    model, analysis, _ = compile_text(text)
+    feeds = random_inputs(analysis, 2)
+    feeds["loc"] *= 0.3
+    ours = run_onnx(model, feeds)["det"]
+    conf = np.exp(feeds["conf_raw"]) / np.exp(feeds["conf_raw"]).sum(axis=2, keepdims=True)
+    prior = fork_prior_box(3, 5, 37, 50, {"min_size": [12], "max_size": [25], "aspect_ratio": [2],
+                                          "variance": [0.1, 0.1, 0.2, 0.2]})  # fmt: skip
+    expected = fork_detection_output(
+        feeds["loc"].astype(np.float64), conf, prior.astype(np.float64), 4, **reference
+    )
+    assert ours.shape == expected.shape and ours.shape[2] > 2
+    assert rel_error(ours, expected) < 1e-5
+
+
 def test_detection_output_with_nothing_found_writes_one_row_per_image():
     # DetectionOutputLayer::Forward_cpu: no detection in the batch -> [i, -1, -1, -1, -1, -1, -1] per image.
     text = detection_net("background_label_id: 0 nms_param { nms_threshold: 0.45 } keep_top_k: 10 "
