@@ -265,7 +265,13 @@ def lower(
         try:
             kind.lower(ctx)
         except NotImplementedError as problem:
-            diagnostics.error("NS0402", f"{layer.name}: {problem}", _type_span(layer, net), layer=layer.name)
+            diagnostics.error(
+                "NS0402",
+                f"{layer.name}: {problem}",
+                _type_span(layer, net),
+                layer=layer.name,
+                help=getattr(problem, "help", None),
+            )
             ok = False
             continue
         except Exception as problem:  # a bug of ours must not become a user's traceback

@@ -344,7 +344,11 @@ def test_detection_output_with_per_class_boxes_is_checked_but_not_compiled():
     found = Diagnostics()
     assert lower(analysis, random_weights(analysis), found) is None
     (problem,) = [d for d in found if d.code == "NS0402"]
-    assert "share_location: false" in problem.message and "loc, conf, pb" in problem.message
+    assert (
+        "share_location: false" in problem.message
+        and problem.span.line == text.count("\n", 0, text.index('"DetectionOutput"')) + 1
+    )
+    assert "(loc, conf, pb) become the model's outputs" in problem.help
 
 
 BROKEN = [

@@ -48,6 +48,14 @@ class Window:
     transposed: bool = False  # deconvolution: the stride divides the jump
 
 
+class NotLowered(NotImplementedError):
+    """A configuration the layer's lowering cannot express: checked, not compiled (NS0402, with help)."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.help = help
+
+
 class ShapeError(Exception):
     """Raised by a shape rule after it has reported why; the tops become unknown."""
 

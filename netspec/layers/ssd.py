@@ -19,7 +19,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, count, register, shape_text
+from netspec.layers.base import (
+    LayerType,
+    NotLowered,
+    Shape,
+    ShapeContext,
+    WeightSpec,
+    count,
+    register,
+    shape_text,
+)
 from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
@@ -352,9 +361,11 @@ class DetectionOutput(LayerType):
                 if not p.share_location
                 else (f"adaptive NMS (eta {p.nms_param.eta:g})")
             )
-            raise NotImplementedError(
-                f"DetectionOutput with {why} is checked but not compiled; compile the net up to its "
-                f"bottoms ({', '.join(b.name for b in ctx.layer.bottoms)}) and decode them outside"
+            bottoms = ", ".join(b.name for b in ctx.layer.bottoms)
+            raise NotLowered(
+                f"DetectionOutput with {why} is checked but not compiled to ONNX",
+                help=f"compile a copy of the net without this layer: its bottoms ({bottoms}) become the "
+                "model's outputs; decode them as docs/dialects.md describes",
             )
         prior = ctx.node("Reshape", [ctx.inputs[2], ctx.ints([2, priors, 4], "prior_shape")])[0]
         corners, variance = (
