@@ -296,6 +296,34 @@ def test_pooling_matches_real_caffe(h, w, method, body, opset):
     assert rel_error(run_onnx(model, feeds)["p"], run_caffe(text, None, feeds, ["p"])["p"]) <= TOL
 
 
+PAST_INPUT = "kernel_size: 2 stride: 2"  # over a 1-row input: ceil((1 − 2)/2) + 1 = 1 window in Caffe
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_a_kernel_past_the_input_pools_as_caffes_rounding_does(method, opset):
+    """Caffe loads such a net (OpenPose's deploy files declare 1x1 inputs): a warning, not an error.
+    OpenCV refuses it, so the references are Caffe's loop transcribed and real Caffe below."""
+    model, analysis, diagnostics = compile_text(pool_net(1, 5, f"pool: {method} {PAST_INPUT}"), opset=opset)
+    assert analysis.info("p").tops[0] == (2, 3, 1, 3)
+    (warning,) = [d for d in diagnostics if "larger than the padded input" in d.message]
+    assert warning.code == "NS0320" and warning.severity == Severity.WARNING
+    assert "still pools 1 window reaching 1 row past the border" in warning.message
+    check_shapes_match_onnx(model)
+    feeds = inputs((2, 3, 1, 5))
+    ref, _ = caffe_pool(feeds["data"], method, (2, 2), (2, 2), (0, 0))
+    assert rel_error(run_onnx(model, feeds)["p"], ref) <= TOL
+
+
+@needs_caffe
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_a_kernel_past_the_input_pools_as_real_caffe_does(method):
+    text = pool_net(1, 5, f"pool: {method} {PAST_INPUT}")
+    model, _, _ = compile_text(text)
+    feeds = inputs((2, 3, 1, 5))
+    assert rel_error(run_onnx(model, feeds)["p"], run_caffe(text, None, feeds, ["p"])["p"]) <= TOL
+
+
 def test_ave_pooling_divisor_counts_padding_not_overhang():
     # 6 wide, kernel 3, stride 2, pad 1: windows start at -1, 1, 3, 5; the last spans 5..7, where 6 is
     # padding (counted) and 7 lies past the padded input (not counted): its divisor is 2, not 3.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netspec.layers.base import ShapeContext
+from netspec.layers.base import Shape, ShapeContext
 
 AXIS_WORDS = {1: ("position", "positions"), 2: ("row", "rows"), 3: ("column", "columns")}
 
@@ -29,7 +29,10 @@ class Axis:
 
 
 def conv_out(a: Axis) -> int:
-    return (a.size + 2 * a.pad - a.kernel) // a.stride + 1
+    """Caffe's compute_output_shape: C++ integer division, which truncates toward zero, so a kernel
+    up to stride − 1 larger than the padded input still gives one window."""
+    span = a.size + 2 * a.pad - a.kernel
+    return (span // a.stride if span >= 0 else -(-span // a.stride)) + 1
 
 
 def pool_out(a: Axis) -> int:
@@ -38,6 +41,22 @@ def pool_out(a: Axis) -> int:
     if a.pad and (n - 1) * a.stride >= a.size + a.pad:
         n -= 1
     return n
+
+
+def overhang(a: Axis, out: int) -> int:
+    """How far the last of `out` windows reaches past the padded input (0 when it does not)."""
+    return max((out - 1) * a.stride + a.kernel - a.size - 2 * a.pad, 0)
+
+
+def end_pads(
+    sizes: list[int], extents: list[int], strides: list[int], pads: list[int], ends: list[int], outs: Shape
+) -> list[int]:
+    """ONNX end pads for a convolution: the spec's (`ends`: the pad after each axis), plus how far a
+    last window that Caffe's rounding keeps reaches past the padded input."""
+    return [
+        z + max((o - 1) * s + e - (i + q + z), 0)
+        for i, e, s, q, z, o in zip(sizes, extents, strides, pads, ends, outs)
+    ]
 
 
 def windows(
@@ -52,7 +71,8 @@ def windows(
     reported: set[Axis] = set()
     for i, a in enumerate(axes):
         span = a.size + 2 * a.pad
-        if a.kernel > span:
+        out = pool_out(a) if pooling else conv_out(a)
+        if out < 1:
             raise ctx.error(
                 "NS0302",
                 f"{_dims(axes, 'kernel')} {word} is larger than the padded input "
@@ -60,11 +80,25 @@ def windows(
                 f"({a.size} + 2·{a.pad} − {a.kernel})/{a.stride} + 1 = "
                 f"{_fmt((span - a.kernel) / a.stride + 1)}, not a positive size",
                 field,
-                help=f"use a kernel of at most {(span - 1) // a.dilation + 1}, "
-                f"or pad by at least {-(-(a.kernel - a.size) // 2)}",
+                help=_shrink_help(a),
             )
-        out = pool_out(a) if pooling else conv_out(a)
         sizes.append(out)
+        if a.kernel > span:  # Caffe's rounding still gives whole windows; they reach past the border
+            if a not in reported:
+                reported.add(a)
+                over = overhang(a, out)
+                ctx.warning(
+                    "NS0320",
+                    f"{_dims(axes, 'kernel')} {word} is larger than the padded input "
+                    f"{_dims(axes, 'size')} (pad {_dims(axes, 'pad')}): Caffe's rounding still "
+                    f"{'pools' if pooling else 'convolves'} {_count(out, 'window')} reaching {over} "
+                    f"{_unit(n, i, all(b == a for b in axes), plural=over > 1)} past the border, "
+                    f"{'where it reads nothing' if pooling else 'where it reads zeros'}",
+                    field,
+                    help="if the input size is a placeholder, give the real one with --input; "
+                    + _shrink_help(a),
+                )
+            continue
         rest = (span - a.kernel) % a.stride
         if rest == 0 or a in reported:
             continue
@@ -80,24 +114,31 @@ def windows(
         if pooling:
             over = (out - 1) * a.stride + a.kernel - span
             what = (
-                f"Caffe pools {out} windows and the last one hangs {over} "
+                f"Caffe pools {_count(out, 'window')} and the last one hangs {over} "
                 f"{unit if over == 1 else units} past the border"
             )
         elif rest > a.pad:  # the padded span ends in `pad` rows of padding: the rest reach into the input
             unread = rest - a.pad
             noun = unit if unread == 1 else units
             what = (
-                f"Caffe convolves {out} windows and the last {unread} {noun} of the input "
+                f"Caffe convolves {_count(out, 'window')} and the last {unread} {noun} of the input "
                 f"{'are' if unread > 1 or ' and ' in noun else 'is'} never read"
             )
         else:
             what = (
-                f"Caffe convolves {out} windows, which read every input {unit} but not the last {rest} "
-                f"{unit if rest == 1 else units} of padding: in effect it pads {a.pad} before and "
+                f"Caffe convolves {_count(out, 'window')}, which read every input {unit} but not the last "
+                f"{rest} {unit if rest == 1 else units} of padding: in effect it pads {a.pad} before and "
                 f"{a.pad - rest} after"
             )
         ctx.warning("NS0320", f"{head}; {what}", field, help=_tiling_help(a, pooling))
     return sizes
+
+
+def _shrink_help(a: Axis) -> str:
+    return (
+        f"use a kernel of at most {(a.size + 2 * a.pad - 1) // a.dilation + 1}, "
+        f"or pad by at least {-(-(a.kernel - a.size) // 2)}"
+    )
 
 
 def _tiling_help(a: Axis, pooling: bool) -> str:
@@ -135,6 +176,10 @@ def _unit(n: int, i: int, same: bool, *, plural: bool) -> str:
 def _dims(axes: list[Axis], attr: str) -> str:
     values = [getattr(a, attr) for a in axes]
     return "x".join(str(v) for v in values) if len(set(values)) > 1 or attr == "kernel" else str(values[0])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _fmt(x: float) -> str:

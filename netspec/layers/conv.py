@@ -7,7 +7,7 @@ inputs ≤ t and the output is as long as the input; ONNX Conv's pads say it.
 
 from __future__ import annotations
 
-from netspec.layers.arith import Axis, windows
+from netspec.layers.arith import Axis, end_pads, windows
 from netspec.layers.base import (
     LayerType,
     Shape,
@@ -269,6 +269,9 @@ class _ConvBase(LayerType):
             folded = ctx.ints([-1, *shape[axis:]], "shape")
             top = ctx.out_shapes[0]
             unfolded = ctx.ints([-1, *top[1:]] if axis else list(top), "top_shape")  # axis 0: no batch axis
+        if not self.transposed:
+            extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+            end = end_pads(list(shape[axis + 1 :]), extent, stride, pad, end, ctx.out_shapes[0][axis + 1 :])
         for x, y in zip(ctx.inputs, ctx.outputs):
             if axis != 1:
                 x = ctx.node("Reshape", [x, folded])[0]

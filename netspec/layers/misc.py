@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netspec.layers.arith import Axis, windows
+from netspec.layers.arith import Axis, end_pads, windows
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, Window, count, register
 from netspec.layers.conv import conv_geometry
 from netspec.layers.data import given_shape
@@ -64,6 +64,8 @@ class Im2col(LayerType):
         axis, kernel, stride, pad, dilation, end = self._geometry(ctx.shape_context)
         shape, top = ctx.in_shapes[0], ctx.out_shapes[0]
         channels, k = shape[axis], count(kernel)
+        extent = [d * (t - 1) + 1 for t, d in zip(kernel, dilation)]
+        end = end_pads(list(shape[axis + 1 :]), extent, stride, pad, end, top[axis + 1 :])
         # Output channel c·k + i (i: the kernel offset, row-major) reads input channel c at offset i.
         one_hot = np.eye(k, dtype=np.float32)[np.arange(channels * k) % k].reshape(channels * k, 1, *kernel)
         x, y = ctx.inputs[0], ctx.outputs[0]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netspec.layers.arith import Axis, pool_out, windows
+from netspec.layers.arith import Axis, overhang, pool_out, windows
 from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, Window, register
 from netspec.proto import caffe_pb2
 
@@ -40,9 +40,7 @@ class Pool:
     @property
     def overhang(self) -> list[int]:
         """Per axis, how far the last window reaches past the padded input (Caffe's ceil)."""
-        return [
-            max((o - 1) * a.stride + a.kernel - a.size - 2 * a.pad, 0) for a, o in zip(self.axes, self.out)
-        ]
+        return [overhang(a, o) for a, o in zip(self.axes, self.out)]
 
     @property
     def is_global(self) -> bool:
