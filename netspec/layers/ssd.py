@@ -32,7 +32,6 @@ from netspec.layers.base import (
 from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
-FLOAT, INT64 = 1, 7  # ONNX element types (onnx.TensorProto) for Cast
 CodeType = caffe_pb2.PriorBoxParameter
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -410,9 +409,8 @@ class DetectionOutput(LayerType):
         box = ctx.node(
             "GatherND", [boxes, ctx.node("Gather", [selected, ctx.ints([0, 2], "image_prior")], axis=1)[0]]
         )[0]
-        image_class = ctx.node(
-            "Cast", [ctx.node("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)[0]], to=FLOAT
-        )[0]
+        pairs = ctx.node("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)[0]
+        image_class = ctx.node("Cast", [pairs], to=np.float32)[0]
         rows = ctx.node("Concat", [image_class, score, box], axis=1)[0]
         if p.keep_top_k > -1:
             rows = _keep_top_k(ctx, rows, p.keep_top_k)
@@ -427,7 +425,7 @@ class DetectionOutput(LayerType):
                     "Range", [ctx.ints(0, "start"), ctx.node("Squeeze", [images])[0], ctx.ints(1, "step")]
                 )[0]
             ],
-            to=FLOAT,
+            to=np.float32,
         )[0]
         fill = ctx.node(
             "Expand",
@@ -443,7 +441,7 @@ class DetectionOutput(LayerType):
         total = ctx.node(
             "Slice", [ctx.node("Shape", [rows])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")]
         )[0]
-        empty = ctx.node("Cast", [ctx.node("Equal", [total, ctx.ints([0], "zero")])[0]], to=INT64)[0]
+        empty = ctx.node("Cast", [ctx.node("Equal", [total, ctx.ints([0], "zero")])[0]], to=np.int64)[0]
         end = ctx.node("Add", [total, ctx.node("Mul", [empty, images])[0]])[0]
         kept = ctx.node("Slice", [padded, ctx.ints([0], "zero"), end, ctx.ints([0], "zero")])[0]
         ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, 7], "layout")], [ctx.outputs[0]])
@@ -469,7 +467,7 @@ def _keep_top_k(ctx, rows: str, keep: int) -> str:
         "Or", [pairs("Greater", score), ctx.node("And", [pairs("Equal", score), pairs("Less", position)])[0]]
     )[0]
     same = ctx.node("And", [ahead, pairs("Equal", image)])[0]
-    rank = reduce_node(ctx, "ReduceSum", ctx.node("Cast", [same], to=INT64)[0], [1], keepdims=0)[0]
+    rank = reduce_node(ctx, "ReduceSum", ctx.node("Cast", [same], to=np.int64)[0], [1], keepdims=0)[0]
     kept = ctx.node("Less", [rank, ctx.ints(keep, "keep_top_k")])[0]
     return ctx.node("Compress", [rows, kept], axis=0)[0]
 
