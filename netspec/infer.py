@@ -190,10 +190,19 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
 
 
 def _check_sizes(ctx: ShapeContext, tops: list[Shape | None], weights: list[WeightSpec]) -> None:
-    """Caffe's Blob::Reshape refuses a blob of more than INT_MAX values (its counts are ints)."""
+    """Caffe's Blob::Reshape refuses a blob of more than INT_MAX values (its counts are ints), and
+    an empty blob gets no memory: the first layer to fill, read or write it stops (CHECK data_)."""
     blobs = [(f"top '{t.name}'", shape, ("top", j)) for j, (t, shape) in enumerate(zip(ctx.layer.tops, tops))]
     blobs += [(f"blob '{w.name}'", w.shape, "type") for w in weights]
     for what, shape, where in blobs:
+        if shape is not None and count(shape) == 0:
+            raise ctx.error(
+                "NS0301",
+                f"{what} {shape_text(shape)} holds no values; Caffe allocates no memory for an empty blob "
+                "and stops at the first layer that fills, reads or writes it",
+                where,
+                help="give every dim a size of at least 1",
+            )
         if shape is not None and count(shape) > INT_MAX:
             raise ctx.error(
                 "NS0397",

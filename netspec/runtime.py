@@ -315,7 +315,7 @@ def random_feeds(model: Any, seed: int = 0, *, batch: int = 1) -> dict[str, np.n
     feeds = {}
     for spec in inputs_of(model):
         shape = tuple(
-            d if isinstance(d, int) and d > 0 else (batch if i == 0 else 1) for i, d in enumerate(spec.shape)
+            d if isinstance(d, int) and d >= 0 else (batch if i == 0 else 1) for i, d in enumerate(spec.shape)
         )
         try:
             if spec.dtype.kind == "f":
@@ -387,7 +387,7 @@ def _conform(array: np.ndarray, spec: InputSpec, what: str, notes: list[str]) ->
                 help=f"save it with array.astype(numpy.{spec.dtype})",
             )
     fits = array.ndim == len(spec.shape) and all(
-        not isinstance(want, int) or want <= 0 or want == got for want, got in zip(spec.shape, array.shape)
+        not isinstance(want, int) or want < 0 or want == got for want, got in zip(spec.shape, array.shape)
     )
     if not fits:
         raise RunError(

@@ -318,6 +318,13 @@ CATALOGUE = [
         ["input 'data' has dim 1 = -3"],
     ),
     (
+        "input_with_a_zero_dim",
+        'layer { name: "src" type: "Input" top: "data" input_param { shape { dim: 1 dim: 0 dim: 4 } } }',
+        "NS0301",
+        '"data"',
+        ["top 'data' 1x0x4 holds no values", "at least 1"],
+    ),
+    (
         "input_past_int_max_values",
         'layer { name: "src" type: "Input" top: "data" input_param { shape { dim: 100000 dim: 3 dim: 1000 '
         "dim: 1000 } } }",

@@ -177,6 +177,11 @@ def test_random_feeds_give_dynamic_dims_the_batch_and_follow_the_seed():
     assert not np.array_equal(feeds["x"], runtime.random_feeds(model, seed=5, batch=5)["x"])
 
 
+def test_random_feeds_keep_a_static_zero_dim():
+    """0 is a size (an empty batch), not a dynamic dim: onnxruntime insists on it."""
+    assert runtime.random_feeds(conv_model(batch=0))["x"].shape == (0, 3, 16, 16)
+
+
 def test_random_feeds_too_large_to_allocate_are_a_clear_error():
     """An input of 2**50 batches cannot be drawn: a RunError that says how large, not numpy's error."""
     with pytest.raises(RunError) as problem:
