@@ -76,6 +76,13 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
         "--no-fold", action="store_true", help="keep BatchNorm and Scale apart from the convolution"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for filler-initialised weights")
+    p.add_argument(
+        "--outputs",
+        metavar="BLOB[,BLOB...]",
+        help="the model's outputs are these blobs, in this order, and the layers they do not need are "
+        "left out (compile up to a layer that does not compile, or look at an intermediate value); a "
+        "blob rewritten in place (conv1 after an in-place ReLU) means its latest value",
+    )
 
 
 def _check(args):
@@ -231,7 +238,17 @@ def _compile(args, checked):
         dynamic_batch=args.dynamic_batch,
         fold=not args.no_fold,
         seed=args.seed,
+        outputs=_output_names(args.outputs),
     )
+
+
+def _output_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise UsageError(f"--outputs {text}: expected blob names separated by commas, e.g. conv5,prob")
+    return names
 
 
 def cmd_compile(args) -> int:
@@ -338,6 +355,11 @@ def cmd_run(args) -> int:
 
     try:
         if args.file.endswith(".onnx"):
+            if args.outputs is not None:
+                raise UsageError(
+                    f"--outputs chooses blobs when compiling a spec; {args.file} is compiled already: "
+                    "run its .prototxt with --outputs, or compile it again with --outputs"
+                )
             model = args.file
         else:
             checked = _check(args)

@@ -57,8 +57,11 @@ class FoldPlan:
         return replace(info, layer=fold.layer), fold.blobs
 
 
-def plan_folds(analysis: Analysis, weights: dict[str, list[np.ndarray]]) -> FoldPlan:
-    """Every Convolution/InnerProduct whose sole consumer chain of BatchNorm/Scale/Bias folds into it."""
+def plan_folds(
+    analysis: Analysis, weights: dict[str, list[np.ndarray]], kept: set[str] | frozenset[str] = frozenset()
+) -> FoldPlan:
+    """Every Convolution/InnerProduct whose sole consumer chain of BatchNorm/Scale/Bias folds into it.
+    A chain stops at a value in `kept` (blob keys the model outputs), which must not be folded away."""
     plan = FoldPlan()
     infos = {info.layer.name: info for info in analysis.layers}
     for info in analysis.layers:
@@ -76,7 +79,7 @@ def plan_folds(analysis: Analysis, weights: dict[str, list[np.ndarray]]) -> Fold
         if p.axis % len(analysis.shape(layer.bottoms[0])) != 1:
             continue
         a, b, blob, absorbed = None, None, layer.tops[0], []
-        while (affine := _next_affine(analysis, infos, blob, weights)) is not None:
+        while blob.key not in kept and (affine := _next_affine(analysis, infos, blob, weights)) is not None:
             consumer, (a2, b2) = affine
             a, b = (a2, b2) if a is None else (a2 * a, a2 * b + b2)
             absorbed.append(consumer.name)

@@ -17,12 +17,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from netspec import __version__
+from netspec import outputs as outputs_of
 from netspec.diagnostics import Diagnostics
 from netspec.fold import FoldPlan, plan_folds
 from netspec.frontend.binary import encode_varint
 from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
-from netspec.ir import Blob
+from netspec.ir import Blob, Layer
 from netspec.layers.base import Shape, ShapeContext
 from netspec.opsets import DEFAULT_OPSET, MIN_OPSET
 
@@ -33,6 +34,7 @@ class Options:
     dynamic_batch: bool = False
     fold: bool = True
     source: str = ""
+    outputs: tuple[str, ...] = ()  # blob names: the model's outputs, in order (all the net's when empty)
 
 
 @cache
@@ -222,9 +224,17 @@ def lower(
 
     Training-only layers are left out (one info says which); a value that only
     they read becomes a graph output, as a deploy net of the same spec would have it.
+    With `options.outputs` the graph's outputs are those blobs' latest values, and the layers
+    they do not need are left out (netspec.outputs).
     """
     options = options or Options()
     net = analysis.net
+    chosen, needed = None, None
+    if options.outputs:
+        chosen = outputs_of.resolve(net, list(options.outputs), diagnostics)
+        if chosen is None:
+            return None
+        needed = outputs_of.needed(chosen)
     graph = GraphBuilder(options.opset)
     names = tensor_names(analysis)
     graph.names.update(names.values())
@@ -234,8 +244,13 @@ def lower(
     read: set[str] = set()  # keys of the values a lowered layer reads
     ok = True
     batch = _batch(analysis) if options.dynamic_batch else None
-    plan = plan_folds(analysis, weights) if options.fold else FoldPlan()
+    kept = {b.key for b in chosen or ()}  # values a fold must not swallow
+    plan = plan_folds(analysis, weights, kept) if options.fold else FoldPlan()
+    unneeded = 0
     for info in analysis.layers:
+        if needed is not None and info.layer not in needed:
+            unneeded += 1
+            continue
         if info.layer.name in plan.skip:  # folded into the convolution before it
             continue
         info, blobs = plan.rewrite(info, weights)
@@ -248,7 +263,7 @@ def lower(
             continue
         if kind.source:
             for blob, shape in zip(layer.tops, info.tops):
-                if _consumed_by_deploy(blob):
+                if _consumed_by_deploy(blob, needed):
                     inputs.append(_value_info(names[blob.key], shape, batch))
                     lowered.add(blob.key)
             continue
@@ -288,11 +303,20 @@ def lower(
         read.update(b.key for b in layer.bottoms)
     if dropped:
         diagnostics.info("NS0401", f"left out of the inference graph, as training-only: {', '.join(dropped)}")
+    if unneeded:
+        diagnostics.info(
+            "NS0405",
+            f"{unneeded} of {len(analysis.layers)} layers are not needed for --outputs "
+            f"{', '.join(options.outputs)} and are left out",
+        )
     if not ok:
         return None
     input_names = {vi.name for vi in inputs}
-    outputs = [key for key in lowered if key not in read and names[key] not in input_names]
-    outputs.sort(key=list(net.blobs).index)
+    if chosen is not None:
+        outputs = [b.key for b in chosen]
+    else:
+        outputs = [key for key in lowered if key not in read and names[key] not in input_names]
+        outputs.sort(key=list(net.blobs).index)
     if not outputs:
         diagnostics.error(
             "NS0403",
@@ -342,10 +366,14 @@ def _type_span(layer, net):
     return net.source_map.span(layer.path + ("type",), value=True)
 
 
-def _consumed_by_deploy(blob: Blob) -> bool:
+def _consumed_by_deploy(blob: Blob, needed: set[Layer] | None) -> bool:
+    """Whether a layer of the inference graph (one `needed`, when given) reads `blob`."""
     from netspec.layers import REGISTRY
 
-    return any(REGISTRY.get(c.type) is not None and REGISTRY[c.type].deploy for c in blob.consumers)
+    return any(
+        REGISTRY.get(c.type) is not None and REGISTRY[c.type].deploy and (needed is None or c in needed)
+        for c in blob.consumers
+    )
 
 
 def _batch(analysis: Analysis) -> int | None:

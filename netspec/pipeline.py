@@ -77,11 +77,14 @@ def compile(
     dynamic_batch: bool = False,
     fold: bool = True,
     seed: int = 0,
+    outputs: list[str] | None = None,
 ) -> onnx.ModelProto | None:
     """The ONNX model of a checked spec, or None with the reasons in `checked.diagnostics`.
 
     Weights come from `weights` (a .caffemodel, bound by layer name), else from the spec's
-    fillers seeded with `seed`.  Raises ValueError for an opset netspec cannot write.
+    fillers seeded with `seed`.  `outputs` names the blobs the model outputs, in order (a blob
+    rewritten in place means its latest value); the layers they do not need are left out.
+    Raises ValueError for an opset netspec cannot write.
     """
     from netspec import lower
     from netspec import weights as binding
@@ -104,6 +107,7 @@ def compile(
         dynamic_batch=dynamic_batch,
         fold=fold,
         source=os.path.basename(checked.spec.source_map.source.path),
+        outputs=tuple(outputs or ()),
     )
     return lower.lower(checked.analysis, blobs, diagnostics, options)
 

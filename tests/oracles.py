@@ -93,13 +93,13 @@ def compile_text(
     seed: int = 0,
     inputs: dict | None = None,
     fold: bool = True,
+    outputs: tuple[str, ...] = (),
 ):
     """(model, analysis, diagnostics) for a prototxt text; the model passes ONNX's full check."""
     analysis, diagnostics = analyse(text, batch=batch, inputs=inputs)
     weights = random_weights(analysis, seed) if weights is None else weights
-    model = lower(
-        analysis, weights, diagnostics, Options(opset=opset, dynamic_batch=dynamic_batch, fold=fold)
-    )
+    options = Options(opset=opset, dynamic_batch=dynamic_batch, fold=fold, outputs=outputs)
+    model = lower(analysis, weights, diagnostics, options)
     assert model is not None, render_all(diagnostics)
     onnx.checker.check_model(model, full_check=True)
     return model, analysis, diagnostics
