@@ -263,7 +263,7 @@ def lower(
             continue
         if kind.source:
             for blob, shape in zip(layer.tops, info.tops):
-                if _consumed_by_deploy(blob, needed):
+                if _consumed_by_deploy(blob, needed) or blob.key in kept:
                     inputs.append(_value_info(names[blob.key], shape, batch))
                     lowered.add(blob.key)
             continue

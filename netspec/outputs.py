@@ -18,7 +18,7 @@ from netspec.layers import REGISTRY
 
 def resolve(net: Net, names: list[str], diagnostics: Diagnostics) -> list[Blob] | None:
     """The latest value of each named blob, in order; None when a name cannot be an output
-    (each such name is an NS0404 with its reason)."""
+    (each such name is an NS0404 with its reason).  An input may be an output: it passes through."""
     latest: dict[str, Blob] = {}
     for blob in net.blobs.values():
         latest[blob.name] = blob
@@ -38,10 +38,7 @@ def resolve(net: Net, names: list[str], diagnostics: Diagnostics) -> list[Blob] 
             problem, hint = f"--outputs names '{name}' twice", "name each blob once"
         else:
             kind = REGISTRY.get(blob.producer.type) if blob.producer else None
-            if kind is not None and kind.source:
-                problem = f"--outputs {name}: '{name}' is an input of the net, not a value it computes"
-                hint = "name a top of a layer that computes"
-            elif kind is not None and not kind.deploy:
+            if kind is not None and not kind.source and not kind.deploy:
                 problem = (
                     f"--outputs {name}: '{name}' is computed only by the training layer "
                     f"'{blob.producer.name}' ({blob.producer.type}), which the inference graph leaves out"

@@ -164,12 +164,13 @@ def test_prior_box_is_a_constant_of_the_shapes():
     assert [n.op_type for n in model.graph.node] == ["Identity"]  # the output is an initializer
 
 
-def detection_net(detection: str, images: int = 1, classes: int = 4) -> str:
+def detection_net(detection: str, images: int = 1, classes: int = 4, share: bool = True) -> str:
+    """A DetectionOutput fed by inputs; with share=False, loc holds a box per class (share_location)."""
     priors = 3 * 5 * 4
     return (
         f'name: "t" input: "feat" input_shape {{ dim: {images} dim: 2 dim: 3 dim: 5 }}\n'
         f'input: "img" input_shape {{ dim: {images} dim: 3 dim: 37 dim: 50 }}\n'
-        f'input: "loc" input_shape {{ dim: {images} dim: {priors * 4} }}\n'
+        f'input: "loc" input_shape {{ dim: {images} dim: {priors * 4 * (1 if share else classes)} }}\n'
         f'input: "conf_raw" input_shape {{ dim: {images} dim: {priors} dim: {classes} }}\n'
         'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" prior_box_param { '
         "min_size: 12 max_size: 25 aspect_ratio: 2 flip: true clip: false "
@@ -177,7 +178,7 @@ def detection_net(detection: str, images: int = 1, classes: int = 4) -> str:
         'layer { name: "sm" type: "Softmax" bottom: "conf_raw" top: "sm" softmax_param { axis: 2 } }\n'
         'layer { name: "fl" type: "Flatten" bottom: "sm" top: "conf" }\n'
         'layer { name: "det" type: "DetectionOutput" bottom: "loc" bottom: "conf" bottom: "pb" top: "det" '
-        f"detection_output_param {{ num_classes: {classes} share_location: true {detection} }} }}\n"
+        f"detection_output_param {{ num_classes: {classes} share_location: {str(share).lower()} {detection} }} }}\n"
     )
 
 
@@ -200,11 +201,20 @@ DETECTION_CASES = [
      "keep_top_k: 7 confidence_threshold: 0.3", 3),
     ("background_label_id: 0 nms_param { nms_threshold: 0.5 top_k: 30 } code_type: CENTER_SIZE keep_top_k: 50", 1),
 ]  # fmt: skip
+PER_CLASS_CASES = [  # share_location: false, a box per class
+    ("background_label_id: 0 nms_param { nms_threshold: 0.45 top_k: 20 } code_type: CENTER_SIZE "
+     "keep_top_k: 15 confidence_threshold: 0.3", 2),
+    ("background_label_id: 2 nms_param { nms_threshold: 0.3 } code_type: CORNER keep_top_k: 100 "
+     "confidence_threshold: 0.2", 2),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("detection, images", DETECTION_CASES)
-def test_detection_output_matches_opencv(detection, images):
-    text = detection_net(detection, images)
+@pytest.mark.parametrize(
+    "detection, images, share",
+    [(*case, True) for case in DETECTION_CASES] + [(*case, False) for case in PER_CLASS_CASES],
+)
+def test_detection_output_matches_opencv(detection, images, share):
+    text = detection_net(detection, images, share=share)
     model, analysis, _ = compile_text(text)
     feeds = random_inputs(analysis, 1)
     feeds["loc"] *= 0.5
@@ -232,9 +242,11 @@ def fork_detection_output(
     threshold=LOWEST,
     code="CENTER_SIZE",
     encoded=False,
+    share=True,
 ):
-    """DetectionOutputLayer::Forward_cpu of weiliu89/caffe (ssd) with share_location, loop for loop:
-    DecodeBBox, GetMaxScoreIndex (stable sort), ApplyNMSFast (eta 1), JaccardOverlap."""
+    """DetectionOutputLayer::Forward_cpu of weiliu89/caffe (ssd), loop for loop: GetLocPredictions
+    (loc as priors x loc classes x 4), DecodeBBox, GetMaxScoreIndex (stable sort), ApplyNMSFast
+    (eta 1), JaccardOverlap.  With share=False each class has its own boxes (share_location)."""
     boxes, variances = prior[0, 0].reshape(-1, 4), prior[0, 1].reshape(-1, 4)
 
     def decode(p, v, b):
@@ -257,12 +269,13 @@ def fork_detection_output(
 
     out = []
     for i in range(loc.shape[0]):
-        decoded = [decode(p, v, b) for p, v, b in zip(boxes, variances, loc[i].reshape(-1, 4))]
+        offsets = loc[i].reshape(len(boxes), 1 if share else classes, 4)
         scores = conf[i].reshape(-1, classes)
-        kept = {}
+        kept, by_class = {}, {}
         for c in range(classes):
             if c == background:
                 continue
+            decoded = by_class[c] = [decode(*a) for a in zip(boxes, variances, offsets[:, 0 if share else c])]
             order = [
                 j for j in sorted(range(len(boxes)), key=lambda j: -scores[j, c]) if scores[j, c] > threshold
             ]
@@ -277,7 +290,7 @@ def fork_detection_output(
             pairs = sorted(pairs, key=lambda s: -s[0])[:keep_top_k]
         for c in sorted({c for _, c, _ in pairs}):
             for s, _, j in sorted([p for p in pairs if p[1] == c], key=lambda p: -p[0]):
-                out.append([i, c, s, *decoded[j]])
+                out.append([i, c, s, *by_class[c][j]])
     return np.asarray(out).reshape(1, 1, -1, 7)
 
 
@@ -291,12 +304,15 @@ def fork_detection_output(
         ("nms_param { nms_threshold: 0.4 top_k: 12 } code_type: CENTER_SIZE variance_encoded_in_target: true "
          "keep_top_k: 20 confidence_threshold: 0.25",
          dict(nms=0.4, top_k=12, encoded=True, keep_top_k=20, threshold=0.25)),
+        ("background_label_id: -1 nms_param { nms_threshold: 0.35 top_k: 10 } code_type: CORNER_SIZE "
+         "confidence_threshold: 0.2", dict(background=-1, nms=0.35, top_k=10, code="CORNER_SIZE", threshold=0.2,
+                                           share=False)),
     ],
 )  # fmt: skip
 def test_detection_output_cases_opencv_cannot_run_follow_the_fork(detection, reference):
     # OpenCV fails on background -1 and keep_top_k -1, lacks CORNER_SIZE, and wants a 1-channel prior
     # with variance_encoded_in_target; these follow the fork's C++ transcribed into numpy.
-    text = detection_net(detection, images=2)
+    text = detection_net(detection, images=2, share=reference.get("share", True))
     model, analysis, _ = compile_text(text)
     feeds = random_inputs(analysis, 2)
     feeds["loc"] *= 0.3
@@ -330,25 +346,24 @@ def test_detection_output_rows_are_symbolic_in_onnx():
     check_shapes_match_onnx(model)
 
 
-def test_detection_output_with_per_class_boxes_is_checked_but_not_compiled():
+def test_adaptive_nms_is_checked_but_not_compiled_and_outputs_stop_at_its_bottoms():
     from netspec.diagnostics import Diagnostics
     from netspec.lower import lower
 
-    text = (
-        detection_net("share_location: false", classes=4)
-        .replace("dim: 240 }", "dim: 960 }")
-        .replace("share_location: true share_location: false", "share_location: false")
-    )
+    text = detection_net("nms_param { nms_threshold: 0.6 eta: 0.9 } keep_top_k: 20", classes=4)
     analysis, _ = analyse(text)
-    assert analysis.info("det").tops == [(1, 1, 180, 7)]
+    assert analysis.info("det").tops == [(1, 1, 20, 7)]
     found = Diagnostics()
     assert lower(analysis, random_weights(analysis), found) is None
     (problem,) = [d for d in found if d.code == "NS0402"]
     assert (
-        "share_location: false" in problem.message
+        "adaptive NMS (eta 0.9)" in problem.message
         and problem.span.line == text.count("\n", 0, text.index('"DetectionOutput"')) + 1
     )
-    assert "(loc, conf, pb) become the model's outputs" in problem.help
+    assert problem.help.startswith("compile with --outputs loc,conf,pb (outputs=[...] in Python)")
+    model, _, _ = compile_text(text, outputs=("loc", "conf", "pb"))  # what the help says
+    assert [o.name for o in model.graph.output] == ["loc", "conf", "pb"]
+    assert "det" not in {n.name for n in model.graph.node}
 
 
 BROKEN = [

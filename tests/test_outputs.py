@@ -3,6 +3,7 @@ each its latest value as Caffe keeps it, and holds only the layers they need."""
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import pytest
 from oracles import (
@@ -91,15 +92,21 @@ def test_an_unknown_blob_is_a_diagnostic_with_the_nearest_names():
     assert "no blob 'conv_2'" in message and hint == "did you mean 'conv2' or 'conv1'?"
 
 
-def test_inputs_training_blobs_and_repeats_cannot_be_outputs():
+def test_training_blobs_and_repeats_cannot_be_outputs():
     training = NET + 'layer { name: "loss" type: "EuclideanLoss" bottom: "fc" bottom: "extra" top: "loss" }\n'
-    found = refused(("data", "pool1", "pool1", "loss"), training)
+    found = refused(("pool1", "pool1", "loss"), training)
     assert [m for m, _ in found] == [
-        "--outputs data: 'data' is an input of the net, not a value it computes",
         "--outputs names 'pool1' twice",
         "--outputs loss: 'loss' is computed only by the training layer 'loss' (EuclideanLoss), which "
         "the inference graph leaves out",
     ]
+
+
+def test_an_input_named_as_an_output_passes_through():
+    model, _, feeds, _ = partial(("extra", "pool1"))
+    assert [i.name for i in model.graph.input] == ["data", "extra"]
+    ours = run_onnx(model, feeds)
+    np.testing.assert_array_equal(ours["extra"], feeds["extra"])
 
 
 def test_python_api_takes_outputs():

@@ -280,7 +280,8 @@ class DetectionOutput(LayerType):
     """SSD's detections: decode each prior's box, keep per class the boxes NMS keeps among the
     top_k best scores above confidence_threshold, then the keep_top_k best of an image.
 
-    Bottoms: loc (N, P·4), conf (N, P·classes) after a softmax, priors (1, 2, P·4).  Top:
+    Bottoms: loc (N, P·4), or (N, P·classes·4) with share_location false (a box per class),
+    conf (N, P·classes) after a softmax, priors (1, 2, P·4).  Top:
     (1, 1, K, 7), rows [image, label, score, xmin, ymin, xmax, ymax] by image, then label,
     then score; K is data-dependent (the shape rule gives its most), and an image set with no
     detection gives one row [i, -1, ...] per image, as the fork does.
@@ -354,34 +355,36 @@ class DetectionOutput(LayerType):
     def lower(self, ctx) -> None:
         p = ctx.param.detection_output_param
         _, priors, classes = self.sizes(ctx.shape_context)
-        if not p.share_location or p.nms_param.eta != 1:
-            why = (
-                "share_location: false (boxes per class)"
-                if not p.share_location
-                else (f"adaptive NMS (eta {p.nms_param.eta:g})")
-            )
-            bottoms = ", ".join(b.name for b in ctx.layer.bottoms)
+        if p.nms_param.eta != 1:
+            bottoms = ",".join(b.name for b in ctx.layer.bottoms)
             raise NotLowered(
-                f"DetectionOutput with {why} is checked but not compiled to ONNX",
-                help=f"compile a copy of the net without this layer: its bottoms ({bottoms}) become the "
-                "model's outputs; decode them as docs/dialects.md describes",
+                f"DetectionOutput with adaptive NMS (eta {p.nms_param.eta:g}) is checked but not compiled "
+                "to ONNX: its IoU threshold shrinks each time a box is kept, which ONNX's "
+                "NonMaxSuppression cannot follow",
+                help=f"compile with --outputs {bottoms} (outputs=[...] in Python): the model stops at "
+                "this layer's bottoms; decode and suppress them outside, as docs/dialects.md describes",
             )
-        prior = ctx.node("Reshape", [ctx.inputs[2], ctx.ints([2, priors, 4], "prior_shape")])[0]
+        # Per-class boxes (share_location false): each (image, class) is an NMS batch of its own,
+        # with one class; image = batch // classes, label = batch % classes.
+        loc_classes = 1 if p.share_location else classes
+        prior = ctx.node("Reshape", [ctx.inputs[2], ctx.ints([2, priors, 1, 4], "prior_shape")])[0]
         corners, variance = (
             ctx.node("Squeeze", [x, ctx.ints([0], "axis0")])[0]
             for x in ctx.node("Split", [prior, ctx.ints([1, 1], "halves")], 2, axis=0)
-        )
-        loc = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, priors, 4], "loc_shape")])[0]
-        boxes = _decode(ctx, p, loc, corners, variance)  # (N, P, 4)
+        )  # (P, 1, 4) each
+        loc = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, priors, loc_classes, 4], "loc_shape")])[0]
+        decoded = _decode(ctx, p, loc, corners, variance)  # (N, P, loc classes, 4)
+        by_class = ctx.node("Transpose", [decoded], perm=[0, 2, 1, 3])[0]
+        boxes = ctx.node("Reshape", [by_class, ctx.ints([-1, priors, 4], "box_shape")])[0]
         conf = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, priors, classes], "conf_shape")])[0]
         scores = ctx.node("Transpose", [conf], perm=[0, 2, 1])[0]  # (N, C, P)
         mask = np.zeros((classes, 1), np.float32)
         if p.background_label_id >= 0:
             mask[p.background_label_id] = -np.inf
         candidates = ctx.node("Add", [scores, ctx.const(mask, "background")])[0]
-        minus_inf = ctx.const(np.float32(-np.inf), "minus_inf")
         top_k = p.nms_param.top_k if p.nms_param.HasField("top_k") else -1
         if 0 <= top_k < priors:  # only a class's top_k best scores are NMS candidates
+            minus_inf = ctx.const(np.float32(-np.inf), "minus_inf")
             if top_k == 0:
                 candidates = ctx.node("Mul", [candidates, minus_inf])[0]
             else:
@@ -392,6 +395,10 @@ class DetectionOutput(LayerType):
                 )[0]
                 low = ctx.node("Less", [candidates, kth])[0]
                 candidates = ctx.node("Where", [low, minus_inf, candidates])[0]
+        if not p.share_location:
+            one_class = ctx.ints([-1, 1, priors], "one_class")
+            scores = ctx.node("Reshape", [scores, one_class])[0]
+            candidates = ctx.node("Reshape", [candidates, one_class])[0]
         threshold = p.confidence_threshold if p.HasField("confidence_threshold") else -FLT_MAX
         selected = ctx.node(
             "NonMaxSuppression",
@@ -402,14 +409,21 @@ class DetectionOutput(LayerType):
                 ctx.const([p.nms_param.nms_threshold], "iou_threshold"),
                 ctx.const([threshold], "score_threshold"),
             ],
-        )[0]  # (K, 3) rows [image, class, prior], by image, class, then score
+        )[0]  # (K, 3) rows [batch, class, prior], by batch, class, then score
         score = ctx.node("Unsqueeze", [ctx.node("GatherND", [scores, selected])[0], ctx.ints([1], "axis1")])[
             0
         ]
         box = ctx.node(
-            "GatherND", [boxes, ctx.node("Gather", [selected, ctx.ints([0, 2], "image_prior")], axis=1)[0]]
+            "GatherND", [boxes, ctx.node("Gather", [selected, ctx.ints([0, 2], "batch_prior")], axis=1)[0]]
         )[0]
-        pairs = ctx.node("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)[0]
+        if p.share_location:
+            pairs = ctx.node("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)[0]
+        else:
+            batch = ctx.node("Gather", [selected, ctx.ints([0], "batch_column")], axis=1)[0]
+            count = ctx.ints(classes, "classes")
+            pairs = ctx.node(
+                "Concat", [ctx.node("Div", [batch, count])[0], ctx.node("Mod", [batch, count])[0]], axis=1
+            )[0]
         image_class = ctx.node("Cast", [pairs], to=np.float32)[0]
         rows = ctx.node("Concat", [image_class, score, box], axis=1)[0]
         if p.keep_top_k > -1:
@@ -473,7 +487,7 @@ def _keep_top_k(ctx, rows: str, keep: int) -> str:
 
 
 def _decode(ctx, p, loc: str, corners: str, variance: str) -> str:
-    """(N, P, 4) corner boxes from the (N, P, 4) offsets `loc` and the (P, 4) priors, by the code type."""
+    """Corner boxes from the offsets `loc` (N, P, L, 4) and the priors (P, 1, 4), by the code type."""
     scaled = loc if p.variance_encoded_in_target else ctx.node("Mul", [loc, variance])[0]
     if p.code_type == CodeType.CORNER:
         return ctx.node("Add", [corners, scaled])[0]
