@@ -212,6 +212,26 @@ def cmd_draw(args) -> int:
     return _finish(checked.diagnostics, checked.spec.sources)
 
 
+def _refuse_overwriting_inputs(args) -> None:
+    """An output that names a file the command reads (the spec, --weights, an --input .npy) is a
+    usage error before anything runs: netspec never overwrites what it was given."""
+    from netspec.frontend.load import resolve
+
+    given = [("the spec", resolve(args.file))] if getattr(args, "file", None) else []
+    if getattr(args, "weights", None):
+        given.append(("the --weights file", args.weights))
+    given += [("an --input file", spec.partition("=")[2]) for spec in getattr(args, "input", []) or []]
+    for flag, output in (("-o", getattr(args, "output", None)), ("--out", getattr(args, "out", None))):
+        if not output or output == "-" or not os.path.exists(output):
+            continue
+        for what, path in given:
+            if os.path.exists(path) and os.path.samefile(output, path):
+                raise UsageError(
+                    f"{flag} {output}: is {what} this command reads; netspec never overwrites its "
+                    "inputs: name another file"
+                )
+
+
 def write_atomic(path: str, data: bytes) -> None:
     """Write a whole file or nothing (netspec.files.atomic_output); a place that cannot be
     written is a usage error, exit status 2."""
@@ -505,6 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _refuse_overwriting_inputs(args)
         return args.run(args)
     except (LoadError, UsageError) as problem:
         print(f"netspec: error: {problem}", file=sys.stderr)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from oracles import CORPUS, needs_corpus
+from oracles import CORPUS, ROOT, needs_corpus
 
 from netspec.cli import main
 
@@ -227,3 +227,28 @@ def test_a_model_the_onnx_checker_refuses_is_reported_not_written(tmp_path, caps
     assert main(["compile", LENET, "-o", str(tmp_path / "m.onnx")]) == 1
     assert "error[NS0499]: netspec built a model that ONNX's checker refuses" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (["compile", "SPEC", "-o", "SPEC"], "is the spec this command reads"),
+        (["upgrade", "SPEC", "-o", "SPEC"], "is the spec this command reads"),
+        (["init-weights", "SPEC", "-o", "SPEC"], "is the spec this command reads"),
+        (["compile", "SPEC", "--weights", "W", "-o", "W"], "is the --weights file this command reads"),
+        (["run", "SPEC", "--input", "data=X", "--out", "X"], "is an --input file this command reads"),
+    ],
+    ids=["compile", "upgrade", "init-weights", "weights", "npy"],
+)
+def test_an_output_never_overwrites_an_input(tmp_path, capsys, command, what):
+    spec, weights, array = tmp_path / "net.prototxt", tmp_path / "w.caffemodel", tmp_path / "x.npy"
+    spec.write_text((ROOT / "netspec" / "zoo" / "lenet.prototxt").read_text())
+    assert main(["init-weights", str(spec), "-o", str(weights)]) == 0
+    np.save(array, np.zeros((1, 1, 28, 28), np.float32))
+    before = {p: p.read_bytes() for p in (spec, weights, array)}
+    paths = {"SPEC": str(spec), "W": str(weights), "X": str(array)}
+    argv = [paths.get(a, a.replace("X", str(array))) for a in command]
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert what in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
