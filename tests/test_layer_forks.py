@@ -156,7 +156,42 @@ def test_pspnet_bn_normalises_with_its_moving_statistics():
     assert rel_error(run_onnx(model, feeds)["a"], expected) < 1e-6
 
 
+def test_segnet_bn_at_inference_is_its_scale_and_shift():
+    # Caffe-SegNet's BNLayer::Forward_cpu, INFERENCE: scale · x + shift (statistics folded in).
+    text = layer("BN", 'bn_param { bn_mode: INFERENCE scale_filler { type: "constant" value: 1 } }')
+    model, analysis, diagnostics = compile_text(text)
+    assert [(w.name, w.shape) for w in analysis.info("a").weights] == [
+        ("scale", (1, 6, 1, 1)),
+        ("shift", (1, 6, 1, 1)),
+    ]
+    assert not [d for d in diagnostics if d.code == "NS0344"]
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    scale, shift = (b.astype(np.float64) for b in weights["a"])
+    assert rel_error(run_onnx(model, feeds)["a"], scale * feeds["data"] + shift) < 1e-6
+
+
+def test_segnet_bn_learning_normalises_with_the_batch_and_writes_its_statistics():
+    # LEARN: E over N, H, W; variance E(x²) − E(x)²; eps 1e-9; tops 1 and 2 the batch mean and variance.
+    text = DATA + ('layer { name: "a" type: "BN" bottom: "data" top: "a" top: "m" top: "v" '
+                   "bn_param { bn_mode: LEARN } }")  # fmt: skip
+    model, analysis, diagnostics = compile_text(text)
+    assert analysis.info("a").tops == [(2, 6, 7, 9), (1, 6, 1, 1), (1, 6, 1, 1)]
+    assert [d.code for d in diagnostics if d.code == "NS0344"] == ["NS0344"]  # batch statistics at TEST
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    x = feeds["data"].astype(np.float64)
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    variance = (x * x).mean(axis=(0, 2, 3), keepdims=True) - mean**2
+    scale, shift = (b.astype(np.float64) for b in weights["a"])
+    expected = scale * (x - mean) / np.sqrt(variance + 1e-9) + shift
+    ours = run_onnx(model, feeds)
+    assert rel_error(ours["a"], expected) < 1e-5
+    assert rel_error(ours["m"], mean) < 1e-6 and rel_error(ours["v"], variance) < 1e-5
+
+
 BROKEN = [
+    ("NS0398", layer("BN", "bn_param { bn_mode: INFERENCE frozen: true }"), "true"),
+    ("NS0398", DATA + 'layer { name: "a" type: "BN" bottom: "data" top: "a" top: "m" bn_param { frozen: true } }',
+     '"m"'),
     ("NS0325", layer("ShuffleChannel", "shuffle_channel_param { group: 4 }"), "4 }"),
     ("NS0326", layer("Interp", "interp_param { height: 5 }"), "5 }"),
     ("NS0326", layer("Interp", "interp_param { zoom_factor: 2 pad_beg: 1 }"), "1 }"),

@@ -366,7 +366,100 @@ def test_adaptive_nms_is_checked_but_not_compiled_and_outputs_stop_at_its_bottom
     assert "det" not in {n.name for n in model.graph.node}
 
 
+# An SSD train/test file in the fork's style: AnnotatedData with its augmentations, MultiBoxLoss
+# at TRAIN, DetectionOutput then DetectionEvaluate at TEST.
+TRAIN_TEST = """name: "ssd_train"
+layer { name: "data" type: "AnnotatedData" top: "data" top: "label" include { phase: TRAIN }
+  transform_param { mirror: true mean_value: 104 mean_value: 117 mean_value: 123
+    resize_param { prob: 1 resize_mode: WARP height: 64 width: 64 interp_mode: LINEAR interp_mode: AREA }
+    emit_constraint { emit_type: CENTER }
+    distort_param { brightness_prob: 0.5 brightness_delta: 32 contrast_prob: 0.5 contrast_lower: 0.5 contrast_upper: 1.5 }
+    expand_param { prob: 0.5 max_expand_ratio: 4.0 } }
+  data_param { source: "train_lmdb" batch_size: 4 backend: LMDB }
+  annotated_data_param {
+    batch_sampler { max_sample: 1 max_trials: 1 }
+    batch_sampler { sampler { min_scale: 0.3 max_scale: 1.0 min_aspect_ratio: 0.5 max_aspect_ratio: 2.0 }
+                    sample_constraint { min_jaccard_overlap: 0.1 } max_sample: 1 max_trials: 50 }
+    label_map_file: "labelmap.prototxt" } }
+layer { name: "data" type: "AnnotatedData" top: "data" top: "label" include { phase: TEST }
+  transform_param { mean_value: 104 mean_value: 117 mean_value: 123 force_color: true
+    resize_param { prob: 1 resize_mode: WARP height: 64 width: 64 interp_mode: LINEAR } }
+  data_param { source: "test_lmdb" batch_size: 2 backend: LMDB }
+  annotated_data_param { batch_sampler { } label_map_file: "labelmap.prototxt" } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 8 kernel_size: 8 stride: 8 } }
+layer { name: "loc" type: "Convolution" bottom: "conv" top: "loc" convolution_param { num_output: 12 kernel_size: 3 pad: 1 } }
+layer { name: "loc_perm" type: "Permute" bottom: "loc" top: "loc_perm" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "loc_flat" type: "Flatten" bottom: "loc_perm" top: "loc_flat" }
+layer { name: "conf" type: "Convolution" bottom: "conv" top: "conf" convolution_param { num_output: 12 kernel_size: 3 pad: 1 } }
+layer { name: "conf_perm" type: "Permute" bottom: "conf" top: "conf_perm" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "conf_flat" type: "Flatten" bottom: "conf_perm" top: "conf_flat" }
+layer { name: "pb" type: "PriorBox" bottom: "conv" bottom: "data" top: "pb" prior_box_param { min_size: 20 max_size: 40 aspect_ratio: 2 flip: false variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 } }
+layer { name: "mbox_loss" type: "MultiBoxLoss" bottom: "loc_flat" bottom: "conf_flat" bottom: "pb" bottom: "label" top: "mbox_loss"
+  include { phase: TRAIN } propagate_down: true propagate_down: true propagate_down: false propagate_down: false
+  loss_param { normalization: VALID }
+  multibox_loss_param { loc_loss_type: SMOOTH_L1 conf_loss_type: SOFTMAX loc_weight: 1.0 num_classes: 4 share_location: true
+    match_type: PER_PREDICTION overlap_threshold: 0.5 use_prior_for_matching: true background_label_id: 0 use_difficult_gt: true
+    neg_pos_ratio: 3.0 neg_overlap: 0.5 code_type: CENTER_SIZE ignore_cross_boundary_bbox: false mining_type: MAX_NEGATIVE } }
+layer { name: "conf_reshape" type: "Reshape" bottom: "conf_flat" top: "conf_reshape" include { phase: TEST } reshape_param { shape { dim: 0 dim: -1 dim: 4 } } }
+layer { name: "conf_softmax" type: "Softmax" bottom: "conf_reshape" top: "conf_softmax" include { phase: TEST } softmax_param { axis: 2 } }
+layer { name: "conf_sm_flat" type: "Flatten" bottom: "conf_softmax" top: "conf_sm_flat" include { phase: TEST } }
+layer { name: "det" type: "DetectionOutput" bottom: "loc_flat" bottom: "conf_sm_flat" bottom: "pb" top: "det" include { phase: TEST }
+  detection_output_param { num_classes: 4 share_location: true background_label_id: 0 nms_param { nms_threshold: 0.45 top_k: 40 }
+    save_output_param { label_map_file: "labelmap.prototxt" output_format: "VOC" } code_type: CENTER_SIZE keep_top_k: 20 confidence_threshold: 0.01 } }
+layer { name: "eval" type: "DetectionEvaluate" bottom: "det" bottom: "label" top: "eval" include { phase: TEST }
+  detection_evaluate_param { num_classes: 4 background_label_id: 0 overlap_threshold: 0.5 evaluate_difficult_gt: false } }
+"""
+
+
+def test_ssd_train_and_test_files_check_in_both_phases():
+    from netspec.frontend.select import TRAIN
+    from netspec.pipeline import check
+
+    train = check("t.prototxt", content=TRAIN_TEST, phase=TRAIN, inputs={"data": (4, 3, 64, 64)})
+    assert not train.diagnostics.has_errors
+    assert train.analysis.info("data").tops == [(4, 3, 64, 64), (1, 1, 1, 8)]  # label rows: the data's
+    assert train.analysis.info("mbox_loss").tops == [()]
+    test = check("t.prototxt", content=TRAIN_TEST)  # force_color and resize_param size the images
+    assert not test.diagnostics.has_errors
+    assert test.analysis.info("data").tops == [(2, 3, 64, 64), (1, 1, 1, 8)]
+    # At most one row per positive class plus one per detection (2 images x keep_top_k 20).
+    assert test.analysis.info("eval").tops == [(1, 1, 3 + 40, 5)]
+
+
+def test_ssd_training_layers_are_left_out_of_the_deploy_graph():
+    model, _, diagnostics = compile_text(TRAIN_TEST)
+    assert [i.name for i in model.graph.input] == ["data"]  # the label feeds only DetectionEvaluate
+    assert [o.name for o in model.graph.output] == ["det"]
+    assert "eval" not in {n.name for n in model.graph.node}
+    assert any(d.code == "NS0401" and "eval" in d.message for d in diagnostics)
+
+
+@pytest.mark.parametrize(
+    "text, token, words",
+    [
+        (TRAIN_TEST.replace("num_classes: 4 share_location: true\n", "share_location: true\n"),
+         "multibox_loss_param {", "num_classes is not given"),
+        (TRAIN_TEST.replace("share_location: true\n    match_type", "share_location: false\n    match_type"),
+         "false\n    match_type", "negative mining"),
+        (TRAIN_TEST.replace('bottom: "pb" bottom: "label" top: "mbox_loss"', 'bottom: "pb" bottom: "pb" top: "mbox_loss"'),
+         '"pb" top: "mbox_loss"', "not (1, 1, rows, 8)"),
+    ],
+)  # fmt: skip
+def test_bad_multibox_loss_parameters_are_diagnosed_in_the_training_phase(text, token, words):
+    from netspec.frontend.select import TRAIN
+    from netspec.pipeline import check
+
+    found = check("t.prototxt", content=text, phase=TRAIN, inputs={"data": (4, 3, 64, 64)}).diagnostics
+    (problem,) = [d for d in found if d.code == "NS0324"]
+    assert words in problem.message
+    assert (problem.span.line, problem.span.column) == position(text, token, after=text.index("MultiBoxLoss"))
+
+
 BROKEN = [
+    ("NS0324", TRAIN_TEST.replace('bottom: "det" bottom: "label"', 'bottom: "pb" bottom: "label"'),
+     '"pb" bottom: "label" top: "eval"'),
+    ("NS0377", TRAIN_TEST.replace("resize_mode: WARP height: 64 width: 64 interp_mode: LINEAR }",
+                                  "resize_mode: FIT_SMALL_SIZE height: 64 width: 64 }"), "2 backend"),
     ("NS0321", DATA + 'layer { name: "n" type: "Normalize" bottom: "data" top: "n" norm_param { eps: 0 } }', "0 }"),
     ("NS0322", DATA + 'layer { name: "p" type: "Permute" bottom: "data" top: "p" permute_param { order: 0 order: 4 } }',
      "4 }"),

@@ -220,8 +220,66 @@ FORK_FIELDS = {
     "shuffle_channel_param": 164,  # ShuffleNet
     "upsample_param": 149,  # YOLOv3 ports (Caffe-SegNet's 137 is BVLC's embed_param)
     "interp_param": 10143,  # DeepLab v2 / PSPNet's 143 is BVLC's input_param
-    "bn_param": 152,  # PSPNet
+    "bn_param": 152,  # PSPNet (Caffe-SegNet's 45 is not honoured: one field, one number)
+    "annotated_data_param": 200, "multibox_loss_param": 201, "detection_evaluate_param": 205,  # SSD training
 }  # fmt: skip
+
+# Fork messages field by field, transcribed from the forks' own caffe.proto:
+# weiliu89/caffe branch ssd (4817bf8b) src/caffe/proto/caffe.proto, and alexgkendall/caffe-segnet
+# branch segnet-cleaned (344c113b) src/caffe/proto/caffe.proto for BNParameter's bn_mode 3,
+# scale_filler 1, shift_filler 2, which PSPNet's slope_filler 1, bias_filler 2, momentum 3 hold,
+# so netspec numbers them 10000 + the fork's number.
+FORK_MESSAGES = {
+    "AnnotatedDataParameter": {"batch_sampler": 1, "label_map_file": 2, "anno_type": 3},
+    "MultiBoxLossParameter": {
+        "loc_loss_type": 1, "conf_loss_type": 2, "loc_weight": 3, "num_classes": 4, "share_location": 5,
+        "match_type": 6, "overlap_threshold": 7, "use_prior_for_matching": 8, "background_label_id": 9,
+        "use_difficult_gt": 10, "do_neg_mining": 11, "neg_pos_ratio": 12, "neg_overlap": 13, "code_type": 14,
+        "encode_variance_in_target": 16, "map_object_to_agnostic": 17, "ignore_cross_boundary_bbox": 18,
+        "bp_inside": 19, "mining_type": 20, "nms_param": 21, "sample_size": 22, "use_prior_for_nms": 23,
+    },
+    "DetectionEvaluateParameter": {
+        "num_classes": 1, "background_label_id": 2, "overlap_threshold": 3, "evaluate_difficult_gt": 4,
+        "name_size_file": 5, "resize_param": 6,
+    },
+    "BatchSampler": {"use_original_image": 1, "sampler": 2, "sample_constraint": 3, "max_sample": 4,
+                     "max_trials": 5},
+    "Sampler": {"min_scale": 1, "max_scale": 2, "min_aspect_ratio": 3, "max_aspect_ratio": 4},
+    "SampleConstraint": {"min_jaccard_overlap": 1, "max_jaccard_overlap": 2, "min_sample_coverage": 3,
+                         "max_sample_coverage": 4, "min_object_coverage": 5, "max_object_coverage": 6},
+    "NoiseParameter": {
+        "prob": 1, "hist_eq": 2, "inverse": 3, "decolorize": 4, "gauss_blur": 5, "jpeg": 6, "posterize": 7,
+        "erode": 8, "saltpepper": 9, "saltpepper_param": 10, "clahe": 11, "convert_to_hsv": 12,
+        "convert_to_lab": 13,
+    },
+    "SaltPepperParameter": {"fraction": 1, "value": 2},
+    "DistortionParameter": {
+        "brightness_prob": 1, "brightness_delta": 2, "contrast_prob": 3, "contrast_lower": 4,
+        "contrast_upper": 5, "hue_prob": 6, "hue_delta": 7, "saturation_prob": 8, "saturation_lower": 9,
+        "saturation_upper": 10, "random_order_prob": 11,
+    },
+    "ExpansionParameter": {"prob": 1, "max_expand_ratio": 2},
+    "EmitConstraint": {"emit_type": 1, "emit_overlap": 2},
+    "TransformationParameter": {
+        "scale": 1, "mirror": 2, "crop_size": 3, "mean_file": 4, "mean_value": 5, "force_color": 6,
+        "force_gray": 7, "resize_param": 8, "noise_param": 9, "emit_constraint": 10, "crop_h": 11, "crop_w": 12,
+        "distort_param": 13, "expand_param": 14,
+    },
+    "BNParameter": {
+        "slope_filler": 1, "bias_filler": 2, "momentum": 3, "eps": 4, "frozen": 5, "engine": 6,  # PSPNet
+        "scale_filler": 10001, "shift_filler": 10002, "bn_mode": 10003,  # Caffe-SegNet's 1, 2, 3
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("message", sorted(FORK_MESSAGES))
+def test_fork_messages_have_their_forks_field_names_and_numbers(message):
+    fields = getattr(caffe_pb2, message).DESCRIPTOR.fields
+    assert {fd.name: fd.number for fd in fields} == FORK_MESSAGES[message]
+
+
+def test_segnet_bn_modes_keep_their_values():
+    assert dict(caffe_pb2.BNParameter.BNMode.items()) == {"LEARN": 0, "INFERENCE": 1}
 
 
 def test_fork_fields_keep_their_forks_numbers_unless_bvlc_uses_them():

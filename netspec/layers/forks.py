@@ -9,9 +9,10 @@ dialects"; docs/dialects.md):
 - Upsample: the YOLOv3 ports' nearest upsampling by `scale` (one bottom), or Caffe-SegNet's
   unpooling by a MAX pooling's mask (two bottoms).
 - Axpy (SENet ports): a · x + y with a of shape (N, C, 1, 1).
-- BN (PSPNet): batch normalisation with its own slope and bias, 4 blobs of (1, C, 1, 1).
+- BN (PSPNet, Caffe-SegNet): two forks' batch normalisations under one name, told apart by
+  their bn_param fields.
 
-Diagnostics NS0325–NS0329.  Only ConvolutionDepthwise and BN have weights; only
+Diagnostics NS0325–NS0329, NS0396, NS0398.  Only ConvolutionDepthwise and BN have weights; only
 ConvolutionDepthwise counts multiply-adds.
 """
 
@@ -19,9 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from netspec.frontend.select import TEST
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, Window, register, shape_text
 from netspec.layers.conv import Convolution
 from netspec.layers.extensions import Unpooling
+from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
 
@@ -322,22 +325,69 @@ class Axpy(LayerType):
         ctx.node("Add", [scaled, ctx.inputs[2]], [ctx.outputs[0]])
 
 
+SEGNET_BN = ("bn_mode", "scale_filler", "shift_filler")
+PSPNET_BN = ("slope_filler", "bias_filler", "momentum", "eps", "frozen", "engine")
+BNMode = caffe_pb2.BNParameter
+
+
 @register
 class BN(LayerType):
-    """PSPNet's batch normalisation (bn_layer.cpp), at inference:
-    y = slope · (x − mean) · (variance + eps)^−½ + bias, per channel; blobs slope, bias, mean,
-    variance, each (1, C, 1, 1).  Caffe-SegNet has a different "BN" (bn_mode), not read here."""
+    """The forks' "BN", two layers under one name, told apart by their fields (bn_param):
+
+    - PSPNet's (bn_layer.cpp), at inference: y = slope · (x − mean) · (variance + eps)^−½ + bias
+      per channel; blobs slope, bias, mean, variance, each (1, C, 1, 1).
+    - Caffe-SegNet's (bn_mode, scale_filler, shift_filler, or more than one top): blobs scale and
+      shift (1, C, 1, 1).  INFERENCE: y = scale · x + shift (the statistics folded in);
+      LEARN: the batch's own mean and variance E(x²) − E(x)² over N, H, W, eps 1e-9, and tops
+      1 and 2 (optional) the batch mean and variance.
+    A BN with neither fork's fields is PSPNet's."""
 
     type = "BN"
     param = "bn_param"
+    tops = (1, 3)
+
+    def segnet(self, ctx: ShapeContext) -> bool:
+        p = ctx.layer.param.bn_param
+        segnet = [f for f in SEGNET_BN if p.HasField(f)]
+        pspnet = [f for f in PSPNET_BN if p.HasField(f)]
+        if segnet and pspnet:
+            raise ctx.error(
+                "NS0398",
+                f"bn_param mixes Caffe-SegNet's {segnet[0]} with PSPNet's {pspnet[0]}: the two forks' BN "
+                "layers differ (blobs, formula)",
+                f"bn_param.{pspnet[0]}",
+                help="keep one fork's fields: SegNet's bn_mode, scale_filler, shift_filler, or PSPNet's "
+                "slope_filler, bias_filler, momentum, eps, frozen",
+            )
+        if not segnet and len(ctx.layer.tops) > 1:
+            raise ctx.error(
+                "NS0398",
+                "only Caffe-SegNet's BN writes the batch mean and variance as tops 1 and 2",
+                ("top", 1),
+                help="set bn_param { bn_mode: LEARN } for SegNet's BN, or keep one top",
+            )
+        return bool(segnet)
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        _four_d(ctx, "NS0396")
-        return [ctx.bottoms[0]]
+        shape = _four_d(ctx, "NS0396")
+        p = ctx.layer.param.bn_param
+        if self.segnet(ctx) and p.bn_mode == BNMode.LEARN and ctx.options.get("phase", TEST) == TEST:
+            ctx.warning(
+                "NS0344",
+                "bn_mode is LEARN: Caffe-SegNet normalises with this batch's own mean and variance, so "
+                "each output depends on the whole batch",
+                "bn_param.bn_mode" if p.HasField("bn_mode") else ctx.block("bn_param"),
+                help="for inference, fold the statistics in (SegNet's compute_bn_statistics.py) and set "
+                "bn_mode: INFERENCE",
+            )
+        stats = (1, shape[1], 1, 1)
+        return [shape, stats, stats][: len(ctx.layer.tops)]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         p = ctx.layer.param.bn_param
         shape = (1, ctx.bottoms[0][1], 1, 1)
+        if self.segnet(ctx):  # an absent filler is Caffe's default, constant 0
+            return [WeightSpec("scale", shape, p.scale_filler), WeightSpec("shift", shape, p.shift_filler)]
 
         def constant(value: float) -> caffe_pb2.FillerParameter:
             return caffe_pb2.FillerParameter(type="constant", value=value)
@@ -350,8 +400,26 @@ class BN(LayerType):
         ]
 
     def lower(self, ctx) -> None:
+        if self.segnet(ctx.shape_context):
+            self._lower_segnet(ctx)
+            return
         slope, bias, mean, variance = (np.asarray(b, np.float32).reshape(1, -1, 1, 1) for b in ctx.blobs)
         inverse = (variance + np.float32(ctx.param.bn_param.eps)) ** np.float32(-0.5)
         centred = ctx.node("Sub", [ctx.inputs[0], ctx.const(mean, "mean")])[0]
         scaled = ctx.node("Mul", [centred, ctx.const(slope * inverse, "scale")])[0]
         ctx.node("Add", [scaled, ctx.const(bias, "bias")], [ctx.outputs[0]])
+
+    def _lower_segnet(self, ctx) -> None:
+        scale, shift = (
+            ctx.const(np.asarray(b, np.float32).reshape(1, -1, 1, 1), name)
+            for b, name in zip(ctx.blobs, ("scale", "shift"))
+        )
+        x, outputs = ctx.inputs[0], ctx.outputs
+        if ctx.param.bn_param.bn_mode == BNMode.LEARN:  # BNLayer::Forward_cpu's LEARN branch
+            axes = [0, 2, 3]
+            mean = reduce_node(ctx, "ReduceMean", x, axes, outputs[1:2] or 1, keepdims=1)[0]
+            squares = reduce_node(ctx, "ReduceMean", ctx.node("Mul", [x, x])[0], axes, keepdims=1)[0]
+            variance = ctx.node("Sub", [squares, ctx.node("Mul", [mean, mean])[0]], outputs[2:3] or 1)[0]
+            root = ctx.node("Sqrt", [ctx.node("Add", [variance, ctx.const(np.float32(1e-9), "eps")])[0]])[0]
+            x = ctx.node("Div", [ctx.node("Sub", [x, mean])[0], root])[0]
+        ctx.node("Add", [ctx.node("Mul", [x, scale])[0], shift], [outputs[0]])

@@ -10,6 +10,9 @@ DetectionOutput, with the fork's parameter messages (caffe.proto, "fork SSD").
   Caffe's (1, 1, K, 7) layout [image, label, score, xmin, ymin, xmax, ymax]; K depends on
   the values, so the ONNX output's third axis is symbolic.
 
+- AnnotatedData, MultiBoxLoss, DetectionEvaluate: the fork's training and evaluation layers,
+  shape-checked and left out of inference graphs like BVLC's data and loss layers.
+
 Diagnostics NS0321–NS0324 (docs/dialects.md).
 """
 
@@ -29,10 +32,14 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
+from netspec.layers.data import _DataSource, _positive
+from netspec.layers.loss import _Loss
 from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
 CodeType = caffe_pb2.PriorBoxParameter
+SSDResize = caffe_pb2.SSDResizeParameter
+MultiBox = caffe_pb2.MultiBoxLossParameter
 FLT_MAX = float(np.finfo(np.float32).max)
 
 # ---------------------------------------------------------------------------------------------
@@ -295,14 +302,8 @@ class DetectionOutput(LayerType):
     def sizes(self, ctx: ShapeContext) -> tuple[int, int, int]:
         """(images N, priors P, classes C), checking the bottoms against each other."""
         p = ctx.layer.param.detection_output_param
-        loc, conf, prior = ctx.bottoms
-        if not p.HasField("num_classes") or p.num_classes < 1:
-            raise ctx.error(
-                "NS0324",
-                "num_classes is not given",
-                ctx.block("detection_output_param"),
-                help="set detection_output_param { num_classes: C } (background included)",
-            )
+        loc, conf, _ = ctx.bottoms
+        _num_classes(ctx, "detection_output_param")
         classes = p.num_classes
         if not -1 <= p.background_label_id < classes:
             raise ctx.error(
@@ -311,25 +312,7 @@ class DetectionOutput(LayerType):
                 f"{classes} (0 to {classes - 1}, or -1 for none)",
                 "detection_output_param.background_label_id",
             )
-        if len(prior) != 3 or prior[1] != 2 or prior[2] % 4:
-            raise ctx.error(
-                "NS0324",
-                f"the priors are {shape_text(prior)}, not (1, 2, P·4)",
-                ("bottom", 2),
-                help="bottom 2 is the Concat of the PriorBox layers' tops (axis 2)",
-            )
-        priors = prior[2] // 4
-        per_loc = 4 * (1 if p.share_location else classes)
-        for i, (shape, per, what) in enumerate(((loc, per_loc, "box offsets"), (conf, classes, "scores"))):
-            if len(shape) < 2 or count(shape[1:]) != priors * per:
-                raise ctx.error(
-                    "NS0324",
-                    f"bottom {i} holds {count(shape[1:]) if len(shape) > 1 else 0} {what} per image; "
-                    f"{priors} priors need {priors * per}",
-                    ("bottom", i),
-                    help="the loc and conf heads must cover the same cells and priors per cell as the "
-                    "PriorBox layers (and conf must have num_classes per prior)",
-                )
+        priors = _heads(ctx, classes, p.share_location)
         if loc[0] != conf[0]:
             raise ctx.error("NS0324", f"loc has {loc[0]} images, conf {conf[0]}", ("bottom", 1))
         nms = p.nms_param
@@ -461,6 +444,46 @@ class DetectionOutput(LayerType):
         ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, 7], "layout")], [ctx.outputs[0]])
 
 
+def _num_classes(ctx: ShapeContext, param: str) -> int:
+    """The `num_classes` each of the fork's detection layers requires (CHECK(has_num_classes()))."""
+    p = getattr(ctx.layer.param, param)
+    if not p.HasField("num_classes") or p.num_classes < 1:
+        raise ctx.error(
+            "NS0324",
+            "num_classes is not given",
+            ctx.block(param),
+            help=f"set {param} {{ num_classes: C }} (background included)",
+        )
+    return p.num_classes
+
+
+def _heads(ctx: ShapeContext, classes: int, share_location: bool) -> int:
+    """The number of priors P, checking bottoms loc (N, P·4, or P·classes·4 without
+    share_location), conf (N, P·classes) and priors (1, 2, P·4) against each other, as
+    DetectionOutput and MultiBoxLoss do."""
+    loc, conf, prior = ctx.bottoms[:3]
+    if len(prior) != 3 or prior[1] != 2 or prior[2] % 4:
+        raise ctx.error(
+            "NS0324",
+            f"the priors are {shape_text(prior)}, not (1, 2, P·4)",
+            ("bottom", 2),
+            help="bottom 2 is the Concat of the PriorBox layers' tops (axis 2)",
+        )
+    priors = prior[2] // 4
+    per_loc = 4 * (1 if share_location else classes)
+    for i, (shape, per, what) in enumerate(((loc, per_loc, "box offsets"), (conf, classes, "scores"))):
+        if len(shape) < 2 or count(shape[1:]) != priors * per:
+            raise ctx.error(
+                "NS0324",
+                f"bottom {i} holds {count(shape[1:]) if len(shape) > 1 else 0} {what} per image; "
+                f"{priors} priors need {priors * per}",
+                ("bottom", i),
+                help="the loc and conf heads must cover the same cells and priors per cell as the "
+                "PriorBox layers (and conf must have num_classes per prior)",
+            )
+    return priors
+
+
 def _keep_top_k(ctx, rows: str, keep: int) -> str:
     """The rows among the `keep` best scores of their image, in their order: a row's rank is the
     number of rows of its image that score higher (or as high and come first)."""
@@ -505,3 +528,112 @@ def _decode(ctx, p, loc: str, corners: str, variance: str) -> str:
     return ctx.node(
         "Concat", [ctx.node("Sub", [middle, half])[0], ctx.node("Add", [middle, half])[0]], axis=-1
     )[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training and evaluation (checked, never compiled)
+
+
+@register
+class AnnotatedData(_DataSource):
+    """Images and their boxes from an LMDB of AnnotatedDatum (annotated_data_layer.cpp):
+    data (batch_size, C, H, W) with C from the records, H × W the crop (crop_h/crop_w or
+    crop_size), else transform_param.resize_param's height × width (WARP, FIT_LARGE_SIZE_AND_PAD),
+    else the records' (DataTransformer::InferBlobShape); label (1, 1, boxes, 8), rows [item,
+    label, instance, xmin, ymin, xmax, ymax, difficult], one per box of the batch (at least 1)."""
+
+    type = "AnnotatedData"
+    param = "annotated_data_param"
+    tops = (1, 2)
+    data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {1: (2,)}
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        t = ctx.layer.param.transform_param
+        batch = ctx.layer.param.data_param.batch_size
+        _positive(ctx, {"data_param.batch_size": batch})
+        resize = t.resize_param
+        fixed = t.HasField("resize_param") and resize.resize_mode != SSDResize.FIT_SMALL_SIZE
+        if t.HasField("resize_param") and resize.resize_mode == SSDResize.FIT_SMALL_SIZE and batch != 1:
+            raise ctx.error(
+                "NS0377",
+                f"resize_mode FIT_SMALL_SIZE takes batch_size 1, got {batch}",
+                "data_param.batch_size",
+                help="set batch_size: 1, or resize with WARP",
+            )
+        height = t.crop_size or t.crop_h or (resize.height if fixed else 0) or -1
+        width = t.crop_size or t.crop_w or (resize.width if fixed else 0) or -1
+        channels = 3 if t.force_color else 1 if t.force_gray else -1
+        return [(batch, channels, height, width), (1, 1, 1, 8)][: len(ctx.layer.tops)]
+
+    def origin(self, ctx: ShapeContext) -> str:
+        p = ctx.layer.param.data_param
+        return f"the first record of the {caffe_pb2.DataParameter.DB.Name(p.backend)} database '{p.source}'"
+
+
+@register
+class MultiBoxLoss(_Loss):
+    """SSD's training loss (multibox_loss_layer.cpp): bottoms loc, conf, priors (as
+    DetectionOutput's) and the AnnotatedData label (1, 1, boxes, 8); a 0-D loss."""
+
+    type = "MultiBoxLoss"
+    param = "multibox_loss_param"
+    bottoms = (4, 4)
+
+    def check(self, ctx: ShapeContext) -> None:
+        p = ctx.layer.param.multibox_loss_param
+        _num_classes(ctx, "multibox_loss_param")
+        if p.conf_loss_type == MultiBox.SOFTMAX and p.background_label_id >= p.num_classes:
+            raise ctx.error(
+                "NS0324",
+                f"background_label_id {p.background_label_id} is not a class of {p.num_classes}: "
+                "the SOFTMAX confidence loss needs it in [0, num_classes)",
+                "multibox_loss_param.background_label_id",
+            )
+        if not p.share_location and p.mining_type != MultiBox.NONE:
+            raise ctx.error(
+                "NS0324",
+                "negative mining (mining_type) works only with share_location: true",
+                "multibox_loss_param.share_location",
+                help="set mining_type: NONE, or share_location: true",
+            )
+        _heads(ctx, p.num_classes, p.share_location)
+        _label_rows(ctx, 3, 8, "the AnnotatedData label")
+
+
+@register
+class DetectionEvaluate(LayerType):
+    """SSD's test-time evaluation (detection_evaluate_layer.cpp): bottoms DetectionOutput's
+    (1, 1, K, 7) and the label (1, 1, boxes, 8); top (1, 1, classes + detections, 5), rows
+    [image, label, score, true positive, false positive], as many as the values give."""
+
+    type = "DetectionEvaluate"
+    param = "detection_evaluate_param"
+    bottoms = (2, 2)
+    deploy = False
+    data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {0: (2,)}
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.detection_evaluate_param
+        _num_classes(ctx, "detection_evaluate_param")
+        if not p.overlap_threshold > 0:
+            raise ctx.error(
+                "NS0324",
+                f"overlap_threshold must be positive, got {p.overlap_threshold:g}",
+                "detection_evaluate_param.overlap_threshold",
+            )
+        detections = _label_rows(ctx, 0, 7, "DetectionOutput's top")
+        _label_rows(ctx, 1, 8, "the AnnotatedData label")
+        return [(1, 1, p.num_classes - 1 + detections, 5)]  # the most rows (background_label_id is unsigned)
+
+
+def _label_rows(ctx: ShapeContext, index: int, width: int, what: str) -> int:
+    """The row count of bottom `index`, checked to be (1, 1, rows, width) as the fork's CHECKs want."""
+    shape = ctx.bottoms[index]
+    if len(shape) != 4 or shape[:2] != (1, 1) or shape[3] != width:
+        raise ctx.error(
+            "NS0324",
+            f"bottom {index} is {shape_text(shape)}, not (1, 1, rows, {width})",
+            ("bottom", index),
+            help=f"bottom {index} is {what}",
+        )
+    return shape[2]
