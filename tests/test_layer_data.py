@@ -13,6 +13,8 @@ from oracles import (
     needs_caffe,
     needs_corpus,
     position,
+    random_weights,
+    rel_error,
     run_caffe,
     run_onnx,
 )
@@ -210,9 +212,60 @@ def test_unknown_top_that_nothing_reads_is_not_reported() -> None:
     assert checked.analysis.info("src").tops == [(10, 3), None]
 
 
-def test_python_layer_stays_an_unknown_type() -> None:
-    text = net('layer { name: "src" type: "Python" top: "data" python_param { module: "m" layer: "L" } }')
-    assert "NS0309" in codes(text)
+PYTHON_DATA = (  # FCN's train/val nets read their data this way
+    'layer { name: "src" type: "Python" top: "data" top: "label" '
+    'python_param { module: "voc_layers" layer: "VOCSegDataLayer" param_str: "{}" } }'
+)
+CONV_LOSS = (
+    'layer { name: "c" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 2 kernel_size: 3 } }\n'
+    'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "c" bottom: "label" top: "loss" }'
+)
+
+
+def test_python_data_layer_asks_for_the_sizes_its_python_code_sets() -> None:
+    """BVLC Caffe built WITH_PYTHON_LAYER reads such a net; netspec cannot run the module's setup()."""
+    text = net(PYTHON_DATA, CONV_LOSS)
+    found = check("t.prototxt", content=text).diagnostics
+    (error,) = [d for d in found if d.severity is Severity.ERROR]
+    assert error.code == "NS0375" and "'data'" in error.message
+    assert "Python layer 'voc_layers.VOCSegDataLayer'" in error.message
+    assert error.help == "pass --input data=NxCxHxW with the sizes of the data"
+    assert (error.span.line, error.span.column) == position(text, '"data"')
+    assert [d.code for d in found if d.severity is Severity.WARNING] == ["NS0375"]  # label: loss only
+
+
+@needs_caffe
+def test_python_data_layer_with_input_runs_as_the_same_net_fed_by_an_input_layer_in_caffe() -> None:
+    """The Python layer's tops are graph inputs: the net below it is the net Caffe runs when an
+    Input layer of those shapes feeds it (our Caffe has no Python layer, so the reference is that net)."""
+    given = {"data": (2, 3, 6, 6), "label": (2, 1, 4, 4)}
+    text = net(PYTHON_DATA, CONV_LOSS)
+    assert [d.code for d in check("t.prototxt", content=text, inputs=given).diagnostics] == []
+    weights = random_weights(analyse(text, inputs=given)[0])
+    model, _, _ = compile_text(text, weights, inputs=given)
+    assert [i.name for i in model.graph.input] == ["data"]
+    feeds = {"data": np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)}
+    fed = net(
+        'layer { name: "src" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 6 dim: 6 } } }',
+        CONV_LOSS.split("\n")[0],
+    )
+    assert rel_error(run_onnx(model, feeds)["c"], run_caffe(fed, weights, feeds, ["c"])["c"]) <= 1e-5
+
+
+def test_python_layer_with_bottoms_hands_its_given_tops_to_the_graph_as_inputs() -> None:
+    text = net(
+        'layer { name: "d" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 } } }\n'
+        'layer { name: "py" type: "Python" bottom: "data" top: "rois" python_param { module: "m" layer: "L" } }',
+        'layer { name: "fc" type: "InnerProduct" bottom: "rois" top: "fc" inner_product_param { num_output: 4 } }',
+    )
+    (error,) = check("t.prototxt", content=text).diagnostics
+    assert error.code == "NS0375" and "Python layer 'm.L'" in error.message
+    assert tops(text, "py", inputs={"rois": (5, 7)}) == [(5, 7)]
+    model, _, _ = compile_text(text, inputs={"rois": (5, 7)})
+    assert "rois" in [i.name for i in model.graph.input]
+    assert run_onnx(model, {"rois": np.ones((5, 7), np.float32), "data": np.ones((2, 3), np.float32)})[
+        "fc"
+    ].shape == (5, 4)
 
 
 def test_label_top_becomes_no_graph_input_when_only_training_layers_read_it() -> None:

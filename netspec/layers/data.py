@@ -218,6 +218,26 @@ class HDF5Data(_DataSource):
 
 
 @register
+class Python(_DataSource):
+    """BVLC Caffe's PythonLayer (built WITH_PYTHON_LAYER): the setup() of its Python class sizes
+    its tops, so netspec, which runs no Python code, takes them from --input.  Without bottoms it
+    is a data layer (FCN's and Faster R-CNN's); with bottoms, its tops enter the ONNX graph as
+    inputs, as the values that code hands on."""
+
+    type = "Python"
+    param = "python_param"
+    bottoms = (0, None)
+    tops = (0, None)
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        return [None] * len(ctx.layer.tops)
+
+    def origin(self, ctx: ShapeContext) -> str:
+        p = ctx.layer.param.python_param
+        return f"the setup() of Python layer '{p.module}.{p.layer}', which netspec does not run"
+
+
+@register
 class MemoryData(_DataSource):
     """Arrays handed in from code: (batch_size, channels, height, width) and labels (batch_size,)."""
 
