@@ -299,7 +299,9 @@ def test_a_fork_layer_and_a_bvlc_layer_round_trip_in_one_binary_net():
     )
     again = caffe_pb2.NetParameter.FromString(net.SerializeToString())
     assert again == net and again.layer[3].interp_param.zoom_factor == 2
-    assert not again.layer[2].HasField("interp_param") and list(again.layer[2].input_param.shape[0].dim) == [1]
+    assert not again.layer[2].HasField("interp_param") and list(again.layer[2].input_param.shape[0].dim) == [
+        1
+    ]
 
 
 def test_netspec_extensions_use_reserved_range():

@@ -77,7 +77,7 @@ def _deploy_reads(blob: Blob) -> bool:
     return any(kind is not None and kind.deploy for kind in kinds)
 
 
-def _positive(ctx: ShapeContext, fields: dict[str, int]) -> None:
+def require_positive(ctx: ShapeContext, fields: dict[str, int]) -> None:
     """Caffe's CHECK_GT(…, 0) on sizes the spec must give (an unset uint32 reads as 0)."""
     missing = [name.split(".") for name, value in fields.items() if value <= 0]
     if missing:
@@ -90,7 +90,7 @@ def _positive(ctx: ShapeContext, fields: dict[str, int]) -> None:
         )
 
 
-class _DataSource(LayerType):
+class DataSource(LayerType):
     """A data layer: tops are graph inputs.  `known` gives the shapes the spec determines,
     with −1 for a size Caffe reads from the data itself, or None when even the rank is
     unknown; `--input NAME=DIMS` overrides any top."""
@@ -148,7 +148,7 @@ def _crop(ctx: ShapeContext) -> int:
 
 
 @register
-class Data(_DataSource):
+class Data(DataSource):
     """A LevelDB/LMDB reader: (batch_size, C, H, W) with C, H, W from the first datum
     (H = W = crop_size when cropping), and labels (batch_size,)."""
 
@@ -158,7 +158,7 @@ class Data(_DataSource):
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
         batch = ctx.layer.param.data_param.batch_size
-        _positive(ctx, {"data_param.batch_size": batch})
+        require_positive(ctx, {"data_param.batch_size": batch})
         side = _crop(ctx) or -1
         return [(batch, -1, side, side), (batch,)][: len(ctx.layer.tops)]
 
@@ -168,7 +168,7 @@ class Data(_DataSource):
 
 
 @register
-class ImageData(_DataSource):
+class ImageData(DataSource):
     """Images listed in a text file: (batch_size, 3 or 1 when not is_color, H, W), with H, W
     from crop_size, else new_height/new_width, else the first image; labels (batch_size,)."""
 
@@ -178,7 +178,7 @@ class ImageData(_DataSource):
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
         p = ctx.layer.param.image_data_param
-        _positive(ctx, {"image_data_param.batch_size": p.batch_size})
+        require_positive(ctx, {"image_data_param.batch_size": p.batch_size})
         if (p.new_height > 0) != (p.new_width > 0):
             given, other = ("new_height", "new_width") if p.new_height else ("new_width", "new_height")
             raise ctx.error(
@@ -195,7 +195,7 @@ class ImageData(_DataSource):
 
 
 @register
-class HDF5Data(_DataSource):
+class HDF5Data(DataSource):
     """Datasets of HDF5 files, one per top: (batch_size, sizes from the file...)."""
 
     type = "HDF5Data"
@@ -210,7 +210,7 @@ class HDF5Data(_DataSource):
                 "transform_param",
                 help="remove transform_param and preprocess the HDF5 data",
             )
-        _positive(ctx, {"hdf5_data_param.batch_size": ctx.layer.param.hdf5_data_param.batch_size})
+        require_positive(ctx, {"hdf5_data_param.batch_size": ctx.layer.param.hdf5_data_param.batch_size})
         return [None] * len(ctx.layer.tops)
 
     def origin(self, ctx: ShapeContext) -> str:
@@ -218,7 +218,7 @@ class HDF5Data(_DataSource):
 
 
 @register
-class Python(_DataSource):
+class Python(DataSource):
     """BVLC Caffe's PythonLayer (built WITH_PYTHON_LAYER): the setup() of its Python class sizes
     its tops, so netspec, which runs no Python code, takes them from --input.  Without bottoms it
     is a data layer (FCN's and Faster R-CNN's); with bottoms, its tops enter the ONNX graph as
@@ -238,7 +238,7 @@ class Python(_DataSource):
 
 
 @register
-class MemoryData(_DataSource):
+class MemoryData(DataSource):
     """Arrays handed in from code: (batch_size, channels, height, width) and labels (batch_size,)."""
 
     type = "MemoryData"
@@ -251,7 +251,7 @@ class MemoryData(_DataSource):
             f"memory_data_param.{name}": getattr(p, name)
             for name in ("batch_size", "channels", "height", "width")
         }
-        _positive(ctx, sizes)
+        require_positive(ctx, sizes)
         return [tuple(sizes.values()), (p.batch_size,)]
 
 
@@ -261,7 +261,7 @@ def _per_top(values, index: int):
 
 
 @register
-class DummyData(_DataSource):
+class DummyData(DataSource):
     """Constant or random blobs of the shapes given: `shape` (one, or one per top), or the
     legacy num/channels/height/width (each one, or one per top)."""
 
@@ -314,7 +314,7 @@ class DummyData(_DataSource):
 
 
 @register
-class WindowData(_DataSource):
+class WindowData(DataSource):
     """R-CNN's window sampler: (batch_size, channels, crop_size, crop_size) and labels (batch_size,).
 
     Caffe takes channels from the window file (the channel count it lists per image);
@@ -326,5 +326,7 @@ class WindowData(_DataSource):
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
         batch = ctx.layer.param.window_data_param.batch_size
-        _positive(ctx, {"window_data_param.batch_size": batch, "transform_param.crop_size": _crop(ctx)})
+        require_positive(
+            ctx, {"window_data_param.batch_size": batch, "transform_param.crop_size": _crop(ctx)}
+        )
         return [(batch, 3, _crop(ctx), _crop(ctx)), (batch,)]

@@ -52,7 +52,7 @@ def _labels_match(ctx: ShapeContext, axis_value: int, field: str) -> int:
     return axis
 
 
-class _Loss(LayerType):
+class LossLayer(LayerType):
     """Caffe's LossLayer: two bottoms that agree on the batch; a 0-D loss."""
 
     bottoms = (2, 2)
@@ -81,7 +81,7 @@ class _Loss(LayerType):
 
 
 @register
-class SoftmaxWithLoss(_Loss):
+class SoftmaxWithLoss(LossLayer):
     type = "SoftmaxWithLoss"
     param = "loss_param"
     tops = (0, 2)
@@ -100,7 +100,7 @@ class SoftmaxWithLoss(_Loss):
 
 
 @register
-class EuclideanLoss(_Loss):
+class EuclideanLoss(LossLayer):
     type = "EuclideanLoss"
 
     def check(self, ctx: ShapeContext) -> None:
@@ -116,7 +116,7 @@ class EuclideanLoss(_Loss):
 
 
 @register
-class SigmoidCrossEntropyLoss(_Loss):
+class SigmoidCrossEntropyLoss(LossLayer):
     type = "SigmoidCrossEntropyLoss"
     param = "loss_param"
 
@@ -132,13 +132,13 @@ class SigmoidCrossEntropyLoss(_Loss):
 
 
 @register
-class HingeLoss(_Loss):
+class HingeLoss(LossLayer):
     type = "HingeLoss"
     param = "hinge_loss_param"
 
 
 @register
-class MultinomialLogisticLoss(_Loss):
+class MultinomialLogisticLoss(LossLayer):
     """Probabilities (N, C, 1, 1) and one label per item: the label's legacy C, H, W must be 1."""
 
     type = "MultinomialLogisticLoss"
@@ -149,7 +149,7 @@ class MultinomialLogisticLoss(_Loss):
 
 
 @register
-class InfogainLoss(_Loss):
+class InfogainLoss(LossLayer):
     """Softmax, then the loss weighted by an infogain matrix H (C x C): from a third bottom, or
     read from infogain_loss_param.source."""
 
@@ -186,7 +186,7 @@ class InfogainLoss(_Loss):
 
 
 @register
-class ContrastiveLoss(_Loss):
+class ContrastiveLoss(LossLayer):
     """Two feature blobs (N, C, 1, 1) and a similarity label (N, 1, 1, 1)."""
 
     type = "ContrastiveLoss"

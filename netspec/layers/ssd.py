@@ -32,8 +32,8 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
-from netspec.layers.data import _DataSource, _positive
-from netspec.layers.loss import _Loss
+from netspec.layers.data import DataSource, require_positive
+from netspec.layers.loss import LossLayer
 from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
@@ -535,7 +535,7 @@ def _decode(ctx, p, loc: str, corners: str, variance: str) -> str:
 
 
 @register
-class AnnotatedData(_DataSource):
+class AnnotatedData(DataSource):
     """Images and their boxes from an LMDB of AnnotatedDatum (annotated_data_layer.cpp):
     data (batch_size, C, H, W) with C from the records, H × W the crop (crop_h/crop_w or
     crop_size), else transform_param.resize_param's height × width (WARP, FIT_LARGE_SIZE_AND_PAD),
@@ -550,7 +550,7 @@ class AnnotatedData(_DataSource):
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
         t = ctx.layer.param.transform_param
         batch = ctx.layer.param.data_param.batch_size
-        _positive(ctx, {"data_param.batch_size": batch})
+        require_positive(ctx, {"data_param.batch_size": batch})
         resize = t.resize_param
         fixed = t.HasField("resize_param") and resize.resize_mode != SSDResize.FIT_SMALL_SIZE
         if t.HasField("resize_param") and resize.resize_mode == SSDResize.FIT_SMALL_SIZE and batch != 1:
@@ -571,7 +571,7 @@ class AnnotatedData(_DataSource):
 
 
 @register
-class MultiBoxLoss(_Loss):
+class MultiBoxLoss(LossLayer):
     """SSD's training loss (multibox_loss_layer.cpp): bottoms loc, conf, priors (as
     DetectionOutput's) and the AnnotatedData label (1, 1, boxes, 8); a 0-D loss."""
 
