@@ -235,6 +235,10 @@ def lower(
         if chosen is None:
             return None
         needed = outputs_of.needed(chosen)
+    elif not any(i.kind and i.kind.deploy and not i.kind.source for i in analysis.layers):
+        # A net that computes nothing: Caffe's outputs are then its unread inputs, passed through.
+        sources = {i.layer.name for i in analysis.layers if i.kind and i.kind.source}
+        chosen = [b for b in net.outputs if b.producer is not None and b.producer.name in sources]
     graph = GraphBuilder(options.opset)
     names = tensor_names(analysis)
     graph.names.update(names.values())

@@ -3,9 +3,12 @@ the sizes only the data knows, the corpus's train_val nets, and broken specs."""
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 from oracles import (
+    CAFFE_PYTHON,
     CORPUS,
     analyse,
     compile_text,
@@ -283,6 +286,24 @@ def test_label_top_becomes_no_graph_input_when_only_training_layers_read_it() ->
     assert any(d.code == "NS0401" and "loss" in d.message for d in diagnostics)
     out = run_onnx(model, {"data": np.ones((2, 3, 1, 1), np.float32)})["out"]
     assert out.shape == (2, 4)
+
+
+@needs_caffe
+def test_a_net_of_inputs_only_has_them_as_outputs_like_caffe(tmp_path) -> None:
+    text = (
+        'name: "inputs"\ninput: "data" input_shape { dim: 1 dim: 3 dim: 4 dim: 4 }\n'
+        'layer { name: "label" type: "Input" top: "label" input_param { shape { dim: 2 } } }\n'
+    )
+    (tmp_path / "net.prototxt").write_text(text)
+    code = "import caffe, sys; print(' '.join(caffe.Net(sys.argv[1], caffe.TEST).outputs))"
+    done = subprocess.run(
+        [str(CAFFE_PYTHON), "-c", code, str(tmp_path / "net.prototxt")], capture_output=True, text=True
+    )
+    model, _, _ = compile_text(text)
+    feeds = {"data": np.arange(48, dtype=np.float32).reshape(1, 3, 4, 4), "label": np.ones(2, np.float32)}
+    ours = run_onnx(model, feeds)
+    assert list(ours) == done.stdout.split() == ["data", "label"] and len(model.graph.node) == 0
+    assert all(np.array_equal(ours[name], value) for name, value in feeds.items())
 
 
 # Broken specs: code, the token the caret points at, words of the message.
