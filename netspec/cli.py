@@ -1,7 +1,7 @@
 """The `netspec` command: check, summary, draw, upgrade, compile, run, init-weights, zoo, layers.
 
 Exit status: 0 no errors, 1 the spec has errors, 2 the command could not run
-(usage, a missing or unreadable file).
+(usage, a missing or unreadable file), 3 an internal error (a bug in netspec).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from netspec.diagnostics import to_json as diagnostics_json
 from netspec.frontend.load import LoadError
 from netspec.frontend.select import TEST, TRAIN
 
-OK, SPEC_ERRORS, CANNOT_RUN = 0, 1, 2
+OK, SPEC_ERRORS, CANNOT_RUN, INTERNAL_ERROR = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -532,6 +532,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return CANNOT_RUN
     except BrokenPipeError:
         return OK
+    except Exception as problem:  # a bug of ours: said like rustc's internal compiler error
+        if os.environ.get("NETSPEC_BACKTRACE"):
+            raise
+        print(
+            f"netspec: internal error: {type(problem).__name__}: {problem}\n"
+            "note: this is a bug in netspec, not in your files; please report it with the command "
+            "and the files it read\n"
+            "note: run with NETSPEC_BACKTRACE=1 for the Python traceback",
+            file=sys.stderr,
+        )
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

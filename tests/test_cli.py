@@ -9,7 +9,7 @@ import onnx
 import pytest
 from oracles import CORPUS, ROOT, needs_corpus
 
-from netspec.cli import main
+from netspec.cli import INTERNAL_ERROR, main
 
 LENET = "zoo:lenet"
 BROKEN = (
@@ -252,3 +252,24 @@ def test_an_output_never_overwrites_an_input(tmp_path, capsys, command, what):
     assert main(argv) == 2
     assert what in capsys.readouterr().err
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_bug_is_an_internal_error_in_three_lines_not_a_traceback(monkeypatch, capsys):
+    from netspec import summary
+
+    def broken(analysis):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(summary, "table", broken)
+    monkeypatch.delenv("NETSPEC_BACKTRACE")
+    assert main(["summary", "zoo:lenet"]) == INTERNAL_ERROR
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "netspec: internal error: KeyError: 'boom'",
+        "note: this is a bug in netspec, not in your files; please report it with the command and the "
+        "files it read",
+        "note: run with NETSPEC_BACKTRACE=1 for the Python traceback",
+    ]
+    monkeypatch.setenv("NETSPEC_BACKTRACE", "1")
+    with pytest.raises(KeyError):
+        main(["summary", "zoo:lenet"])
