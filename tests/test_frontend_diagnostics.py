@@ -11,6 +11,7 @@ import pytest
 from oracles import diagnostic, position
 
 from netspec.diagnostics import Diagnostics, Severity
+from netspec.frontend.load import LoadError
 from netspec.frontend.upgrade import upgrade
 from netspec.pipeline import check, load
 from netspec.source import SourceMap
@@ -359,3 +360,29 @@ def test_an_angle_block_closed_with_a_brace_says_which_closer_it_needs():
     d = diagnostic(text, "NS0101")
     assert (d.span.line, d.span.column) == position(text, "}", HEAD.count("}") + 1)
     assert d.help == "the block opened with '<' closes with '>'"
+
+
+def test_a_file_not_in_utf8_reads_with_a_warning_at_its_first_bad_byte(tmp_path):
+    path = tmp_path / "gbk.prototxt"
+    comment = "# 卷积层 (convolution)\n".encode("gbk")
+    path.write_bytes(
+        b'name: "gbk"\ninput: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+        + comment
+        + b'layer { name: "relu" type: "ReLU" bottom: "data" top: "relu" }\n'
+    )
+    checked = check(str(path))
+    (warning,) = [d for d in checked.diagnostics if d.severity is not Severity.INFO]
+    assert (warning.code, warning.severity, warning.span.line, warning.span.column) == (
+        "NS0005",
+        Severity.WARNING,
+        3,
+        3,
+    )
+    assert [layer.name for layer in checked.net.layers] == ["input", "relu"]
+
+
+def test_a_binary_file_given_as_the_spec_names_the_weights_option(tmp_path):
+    path = tmp_path / "w.caffemodel"
+    path.write_bytes(b"\n\x05lenet\x8a\x06\x00\x00\x00")
+    with pytest.raises(LoadError, match=r"is not a text file; a binary \.caffemodel holds weights"):
+        check(str(path))

@@ -33,6 +33,9 @@ class Spec:
 
 
 def read_file(path: str) -> str:
+    """A spec file's text.  Bytes that are not UTF-8 (a comment saved as GBK or Latin-1, as
+    real files have them) read as U+FFFD, which load_text reports; protobuf's tokenizer, and
+    so Caffe, reads such files.  A file with NUL bytes is binary: most likely a .caffemodel."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -42,19 +45,35 @@ def read_file(path: str) -> str:
         raise LoadError(f"{path}: is a directory, not a network file") from None
     except OSError as problem:
         raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
+    if b"\0" in data:
         raise LoadError(
             f"{path}: is not a text file; a binary .caffemodel holds weights: "
             "pass it with --weights, beside the .prototxt that defines the net"
-        ) from None
+        )
+    return data.decode("utf-8", errors="replace")
+
+
+def _report_undecodable(source: SourceFile, diagnostics: Diagnostics) -> None:
+    """One warning at the first byte that was not UTF-8, counting the others."""
+    first = source.text.find("\ufffd")
+    if first < 0:
+        return
+    count = source.text.count("\ufffd")
+    diagnostics.warning(
+        "NS0005",
+        "this file is not UTF-8: "
+        + (f"{count} byte sequences" if count > 1 else "a byte sequence")
+        + " read as U+FFFD (�), harmless in comments, but not in names or strings",
+        source.span(first),
+        help="save the file as UTF-8, e.g. `iconv -f GBK -t UTF-8 FILE` for a Chinese comment",
+    )
 
 
 def load_text(path: str, content: str | None = None) -> Spec:
     """Parse and bind a .prototxt (a net, or a solver that embeds one), then upgrade it to V2."""
     source = SourceFile(path, read_file(path) if content is None else content)
     diagnostics = Diagnostics()
+    _report_undecodable(source, diagnostics)
     source_map = SourceMap(source)
     spec = Spec(caffe_pb2.NetParameter(), source_map, diagnostics, {path: source})
     tree = text.parse(source, diagnostics)
