@@ -386,3 +386,10 @@ def test_a_binary_file_given_as_the_spec_names_the_weights_option(tmp_path):
     path.write_bytes(b"\n\x05lenet\x8a\x06\x00\x00\x00")
     with pytest.raises(LoadError, match=r"is not a text file; a binary \.caffemodel holds weights"):
         check(str(path))
+
+
+def test_a_byte_order_mark_is_refused_as_caffe_does_with_a_fix():
+    found = diagnostic("\ufeff" + HEAD, "NS0102")
+    assert (found.span.line, found.span.column) == (1, 1)
+    assert "byte-order mark" in found.message and found.help == "save the file as UTF-8 without a BOM"
+

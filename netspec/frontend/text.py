@@ -368,7 +368,15 @@ def _bad_character(source: SourceFile, offset: int, diagnostics: Diagnostics) ->
         )
         end = source.text.find("\n", offset)
         return len(source.text) if end == -1 else end
-    diagnostics.error("NS0102", f"unexpected character {char!r}", source.span(offset))
+    if char == "\ufeff":  # an editor's UTF-8 byte-order mark, which Caffe's parser refuses too
+        diagnostics.error(
+            "NS0102",
+            "unexpected byte-order mark (U+FEFF); Caffe refuses it too",
+            source.span(offset),
+            help="save the file as UTF-8 without a BOM",
+        )
+    else:
+        diagnostics.error("NS0102", f"unexpected character {char!r}", source.span(offset))
     return offset + 1
 
 
