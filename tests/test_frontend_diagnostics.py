@@ -392,4 +392,3 @@ def test_a_byte_order_mark_is_refused_as_caffe_does_with_a_fix():
     found = diagnostic("\ufeff" + HEAD, "NS0102")
     assert (found.span.line, found.span.column) == (1, 1)
     assert "byte-order mark" in found.message and found.help == "save the file as UTF-8 without a BOM"
-
