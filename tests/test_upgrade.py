@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
+from oracles import needs_caffe, run_caffe
 
 from netspec.diagnostics import Diagnostics, Severity
 from netspec.frontend.load import load_text
@@ -360,6 +361,27 @@ def test_input_shape_becomes_input_layer(tmp_path):
     layer = spec.param.layer[0]
     assert [list(s.dim) for s in layer.input_param.shape] == [[1, 10]]
     assert line_of(spec, ("layer", 0, "input_param", "shape", 0)) == "input_shape { dim: 1 dim: 10 }"
+
+
+UNSHAPED_INPUT = (  # cvjena's AlexNet deploy: a leftover legacy input above the Input layer
+    'input: "data"\nlayer { name: "input" type: "Input" top: "data" '
+    "input_param { shape { dim: 1 dim: 3 dim: 4 dim: 4 } } }\n"
+    'layer { name: "r" type: "ReLU" bottom: "data" top: "y" }\n'
+)
+
+
+def test_unshaped_input_that_a_layer_writes_is_dropped_with_a_warning_naming_that_layer(tmp_path):
+    spec = load_string(UNSHAPED_INPUT, tmp_path)
+    (warning,) = [d for d in spec.diagnostics if d.code == "NS0108"]
+    assert warning.severity is Severity.WARNING
+    assert warning.message.endswith("Caffe drops such inputs, and layer 'input' writes 'data'")
+    assert warning.help == 'remove `input: "data"`: the layer defines the blob'
+    assert [layer.name for layer in spec.param.layer] == ["input", "r"]
+
+
+@needs_caffe
+def test_real_caffe_drops_the_unshaped_input_and_takes_the_input_layers_shape():
+    assert run_caffe(UNSHAPED_INPUT, None, {}, ["data"])["data"].shape == (1, 3, 4, 4)
 
 
 def test_short_input_dim_is_an_error(tmp_path):

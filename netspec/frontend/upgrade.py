@@ -610,12 +610,16 @@ class _Upgrade:
             # A legacy caffemodel's bare inputs: Caffe simply drops them.
             self.note("net-level input fields without shapes were dropped", ("input", 0))
             if self.map.source is not None:
+                name = net.input[0]
+                producer = next((layer.name for layer in net.layer if name in layer.top), None)
                 self.diagnostics.warning(
                     "NS0108",
-                    f"net input '{net.input[0]}' has no shape (no input_shape or input_dim); "
-                    "Caffe drops such inputs",
+                    f"net input '{name}' has no shape (no input_shape or input_dim); Caffe drops such inputs"
+                    + (f", and layer '{producer}' writes '{name}'" if producer is not None else ""),
                     self.span(("input", 0), value=True),
-                    help="add input_shape { dim: N dim: C dim: H dim: W }, or an Input layer",
+                    help=f'remove `input: "{name}"`: the layer defines the blob'
+                    if producer is not None
+                    else "add input_shape { dim: N dim: C dim: H dim: W }, or an Input layer",
                 )
         net.ClearField("input")
         net.ClearField("input_shape")
