@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from netspec import fillers
+from netspec import fillers, sharing
 from netspec.diagnostics import Diagnostics
 from netspec.ir import Blob, Layer, Net
 from netspec.layers import REGISTRY
@@ -147,6 +147,7 @@ def infer(
         for blob, shape in zip(layer.tops, info.tops):
             analysis.shapes[blob.key] = shape
             receptive[blob.key] = info.receptive
+    sharing.check(analysis, diagnostics)
     return analysis
 
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netspec import fillers
+from netspec import fillers, sharing
 from netspec.diagnostics import Diagnostics
 from netspec.fillers import shape_tuple, validate
 from netspec.infer import FLOAT_BYTES, Analysis, LayerInfo
@@ -232,6 +232,7 @@ def _fill_all(analysis: Analysis, diagnostics: Diagnostics, seed: int) -> dict[s
                     defaulted.append(layer.name)
             blobs.append(fill(filler, spec.shape, rng))
         out[layer.name] = blobs
+    _tie(analysis, out, None)
     if defaulted:
         order = [HE_DEFAULT, *(what for _, what in NAMED_DEFAULTS.values()), BUFFER_ZERO]
         diagnostics.info(
@@ -268,12 +269,15 @@ def _bind_file(
 ) -> dict[str, list[np.ndarray]]:
     out: dict[str, list[np.ndarray]] = {}
     stored = [name for name, blobs in weights.items() if len(blobs)]
-    for info in analysis.layers:
+    covered = _covered_by_sharing(analysis, stored)
+    for i, info in enumerate(analysis.layers):
         if not _known(info):
             continue
         layer, specs = info.layer, info.weights
         if layer.name not in weights:
-            if specs:
+            if i in covered:  # every blob is shared with a layer the file has: Caffe copies that one
+                out[layer.name] = [np.zeros(spec.shape, np.float32) for spec in specs]
+            elif specs:
                 _missing(analysis, layer, specs, stored, diagnostics)
             continue
         blobs = list(weights[layer.name])
@@ -283,6 +287,7 @@ def _bind_file(
         bound = [_blob(analysis, layer, spec, blob, diagnostics) for spec, blob in zip(specs, blobs)]
         if specs and all(b is not None for b in bound):
             out[layer.name] = bound
+    _tie(analysis, out, {name: n for n, name in enumerate(stored)})
     used = {info.layer.name for info in analysis.layers}
     extra = [name for name in stored if name not in used]
     if extra:
@@ -292,6 +297,44 @@ def _bind_file(
             f"this net does not have, ignored as Caffe ignores them: {_names(extra)}",
         )
     return out
+
+
+def _groups(analysis: Analysis) -> list[list[sharing.Key]]:
+    """The blobs that share one parameter, owner first (netspec.sharing)."""
+    groups: dict[sharing.Key, list[sharing.Key]] = {}
+    for member, owner in sharing.owners(analysis).items():
+        groups.setdefault(owner, [owner]).append(member)
+    return list(groups.values())
+
+
+def _covered_by_sharing(analysis: Analysis, stored: list[str]) -> set[int]:
+    """Layers (by index) the file lacks whose every blob shares a parameter with a layer it has."""
+    have = {(i, k) for group in _groups(analysis) for i, k in group
+            if any(analysis.layers[j].layer.name in stored for j, _ in group)}  # fmt: skip
+    return {
+        i
+        for i, info in enumerate(analysis.layers)
+        if info.weights and all((i, k) in have for k in range(len(info.weights)))
+    }
+
+
+def _tie(analysis: Analysis, out: dict[str, list[np.ndarray]], order: dict[str, int] | None) -> None:
+    """One array for every blob of a shared parameter, as Caffe's ShareData makes it: the owner's
+    when filled; from a .caffemodel the one copied last, since CopyTrainedLayersFrom writes each
+    layer's blobs, in the file's layer order, into the one shared memory."""
+    for group in _groups(analysis):
+        present = [(i, k) for i, k in group if analysis.layers[i].layer.name in out]
+        names = {i: analysis.layers[i].layer.name for i, _ in group}
+        if order is not None:
+            present = [m for m in present if names[m[0]] in order]
+            present.sort(key=lambda m: order[names[m[0]]])
+        if not present:
+            continue
+        i, k = present[-1] if order is not None else present[0]
+        value = out[names[i]][k]
+        for j, m in group:
+            if names[j] in out:
+                out[names[j]][m] = value.reshape(analysis.layers[j].weights[m].shape)
 
 
 def _missing(

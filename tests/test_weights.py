@@ -550,3 +550,105 @@ def test_weights_past_protobufs_2_gib_are_an_error_before_any_is_drawn():
     assert d.severity is Severity.ERROR and "2.6 GiB" in d.message and "(600000, 1152)" in d.help
     assert (d.span.line, d.span.column) == position(text, '"fc"')
     assert blobs == {}
+
+
+# ---- parameters shared by name (siamese nets): Caffe's Net::AppendParam and ShareData -----------------
+
+SIAMESE = """\
+layer { name: "data" type: "Input" top: "a" top: "b" input_param { shape { dim: 1 dim: 2 dim: 5 dim: 5 } } }
+layer { name: "c1" type: "Convolution" bottom: "a" top: "ca" param { name: "w" } param { name: "bias" }
+  convolution_param { num_output: 3 kernel_size: 3 weight_filler { type: "gaussian" std: 0.5 } } }
+layer { name: "c2" type: "Convolution" bottom: "b" top: "cb" param { name: "w" } param { name: "bias" }
+  convolution_param { num_output: 3 kernel_size: 3 weight_filler { type: "gaussian" std: 0.5 } } }
+"""
+
+
+@needs_caffe
+def test_shared_parameters_filled_from_the_spec_are_the_owners_as_in_caffe(tmp_path):
+    ours, diagnostics = bind_text(SIAMESE)
+    assert not diagnostics.has_errors
+    for k in range(2):
+        np.testing.assert_array_equal(ours["c2"][k], ours["c1"][k])
+    theirs = caffe_params(tmp_path, SIAMESE)
+    np.testing.assert_array_equal(theirs["c1"][0], theirs["c2"][0])  # what Caffe does with the spec
+
+
+@needs_caffe
+def test_shared_parameters_from_a_caffemodel_take_the_blob_caffe_copies_last(tmp_path):
+    """A file with different blobs for the two layers: CopyTrainedLayersFrom writes both, in the
+    file's order, into the one shared memory, so c2's win for c1 as well."""
+    analysis, _ = analyse(SIAMESE)
+    rng = np.random.default_rng(3)
+    stored = {
+        name: [rng.standard_normal(spec.shape).astype(np.float32) for spec in analysis.info(name).weights]
+        for name in ("c1", "c2")
+    }
+    path = tmp_path / "w.caffemodel"
+    write_caffemodel(path, SIAMESE, stored)
+    from netspec.frontend.binary import read_weights
+
+    ours, diagnostics = bind_text(SIAMESE, read_weights(str(path)))
+    assert not diagnostics.has_errors
+    theirs = caffe_params(tmp_path, SIAMESE, path)
+    for name in ("c1", "c2"):
+        for k in range(2):
+            np.testing.assert_array_equal(ours[name][k], theirs[name][k])
+    np.testing.assert_array_equal(ours["c1"][0], stored["c2"][0])
+
+
+def test_a_layer_the_caffemodel_lacks_is_bound_through_the_parameter_it_shares(tmp_path):
+    analysis, _ = analyse(SIAMESE)
+    stored = {"c1": [np.ones(spec.shape, np.float32) for spec in analysis.info("c1").weights]}
+    path = tmp_path / "w.caffemodel"
+    write_caffemodel(path, SIAMESE, stored)
+    from netspec.frontend.binary import read_weights
+
+    ours, diagnostics = bind_text(SIAMESE, read_weights(str(path)))
+    assert [d.code for d in diagnostics if d.severity is Severity.ERROR] == []
+    assert np.array_equal(ours["c2"][0], stored["c1"][0])
+
+
+SHARED_SHAPES = SIAMESE.replace("dim: 5 dim: 5", "dim: 9 dim: 9").replace(
+    'top: "cb" param { name: "w" } param { name: "bias" }\n  convolution_param { num_output: 3 kernel_size: 3',
+    'top: "cb" param { name: "w" SHARE } param { name: "bias" }\n  convolution_param { num_output: 3 kernel_h: 1 kernel_w: 9',
+)
+
+
+@pytest.mark.parametrize("mode", ["", "share_mode: STRICT"])
+def test_a_shared_parameter_of_another_shape_is_an_error_at_its_name(mode):
+    text = SHARED_SHAPES.replace("SHARE", mode)
+    (error,) = [d for d in analyse_diagnostics(text) if d.code == "NS0204"]
+    assert error.severity is Severity.ERROR
+    assert error.message == (
+        "layer 'c2' shares parameter 'w' with layer 'c1', but its weights is 3x2x1x9 and the owner's is "
+        "3x2x3x3 (share_mode STRICT compares every dim)"
+    )
+    assert error.help.endswith("share_mode: PERMISSIVE compares counts")
+    assert (error.span.line, error.span.column) == position(text, '"w"', 2)
+
+
+def test_permissive_sharing_compares_counts_only():
+    text = SHARED_SHAPES.replace("SHARE", "share_mode: PERMISSIVE")
+    assert "NS0204" not in [d.code for d in analyse_diagnostics(text)]
+
+
+@needs_caffe
+@pytest.mark.parametrize(("mode", "loads"), [("", False), ("share_mode: PERMISSIVE", True)])
+def test_real_caffe_refuses_or_loads_those_shapes_alike(tmp_path, mode, loads):
+    proto = tmp_path / "net.prototxt"
+    proto.write_text(SHARED_SHAPES.replace("SHARE", mode))
+    done = subprocess.run(
+        [str(CAFFE_PYTHON), "-c", CAFFE_PARAMS, str(proto), "-", str(tmp_path / "p.npz")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GLOG_minloglevel": "2"},
+    )
+    assert (done.returncode == 0) == loads, done.stderr[-2000:]
+    if not loads:
+        assert "Cannot share param 'w' owned by layer 'c1' with layer 'c2'" in done.stderr
+
+
+def analyse_diagnostics(text: str) -> list:
+    from netspec.pipeline import check
+
+    return list(check("t.prototxt", content=text).diagnostics)
