@@ -19,6 +19,12 @@ What is not compared, and why:
   takes about 30 s per net on two cores (45 to 60 s with the files passed between processes).  Their
   VGG-16 body is compared with Caffe as vgg16, their Crops in tests/test_layer_structure.py; their
   Deconvolutions only here, with OpenCV.
+- mobilenet_ssd runs against OpenCV only: its Permute, PriorBox and DetectionOutput are SSD's fork's
+  (weiliu89/caffe), which BVLC Caffe does not have.  Beside the detections, the DetectionOutput's
+  bottoms (box offsets, class scores and priors) and the logits under their Softmax are compared
+  directly.  OpenCV orders the detection rows by score and pads them with zero rows up to keep_top_k
+  (docs/dialects.md), so the rows are compared as sets, in the fork's order (image, label, score), as
+  tests/test_layer_ssd.py does: image and label exactly, score and box to the tolerance.
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ from oracles import (
     run_onnx,
     run_opencv,
 )
+from test_layer_ssd import rows_by_label
 
 from netspec import zoo
+from netspec.ir import Blob
 from netspec.lower import tensor_names
 from netspec.proto import caffe_pb2
 
@@ -48,12 +56,13 @@ TOLERANCE = 1e-3
 EXTENSIONS = {"segnet_basic", "wavenet_causal"}
 CAFFE_TOO_SLOW = {"fcn32s", "fcn8s"}
 NO_CLIP_IN_CAFFE = {"mobilenet_v2"}
+SSD_FORK = {"mobilenet_ssd"}
 CASES = [
     (name, reference)
     for name in zoo.names()
     if name not in EXTENSIONS
     for reference in ("opencv", "caffe")
-    if reference == "opencv" or name not in CAFFE_TOO_SLOW | NO_CLIP_IN_CAFFE
+    if reference == "opencv" or name not in CAFFE_TOO_SLOW | NO_CLIP_IN_CAFFE | SSD_FORK
 ]
 
 
@@ -65,6 +74,7 @@ class Probe:
     blob: str
     layer: str
     tensor: str
+    detections: bool = False  # DetectionOutput's rows: as many as it finds, compared as a set
 
 
 @dataclass
@@ -85,21 +95,53 @@ def netspec_run(name: str) -> Run:
     model, analysis, _ = compile_text(text, weights)
     names = tensor_names(analysis)
     values = []  # (probe, the value's key)
+
+    def probe(blob: Blob, detections: bool = False) -> None:
+        values.append((Probe(blob.name, blob.producer.name, names[blob.key], detections), blob.key))
+
     for blob in analysis.net.outputs:
-        values.append((Probe(blob.name, blob.producer.name, names[blob.key]), blob.key))
-        if blob.producer.type == "Softmax":
-            logits = blob.producer.bottoms[0]
-            values.append((Probe(logits.name, logits.producer.name, names[logits.key]), logits.key))
+        if blob.producer.type == "DetectionOutput":
+            probe(blob, detections=True)
+            for bottom in blob.producer.bottoms:
+                probe(bottom)
+                if (logits := logits_under(bottom)) is not None:
+                    probe(logits)
+            continue
+        probe(blob)
+        if (logits := logits_under(blob)) is not None:
+            probe(logits)
     declared = {vi.name: vi for vi in model.graph.value_info}
     exposed = {o.name for o in model.graph.output}
     model.graph.output.extend(declared[p.tensor] for p, _ in values if p.tensor not in exposed)
     feeds = random_inputs(analysis)
     ours = run_onnx(model, feeds)
     for probe, key in values:
-        assert ours[probe.tensor].shape == analysis.shapes[key], probe
+        shape = analysis.shapes[key]
+        if probe.detections:  # (1, 1, rows, 7): the checker's shape has the most rows
+            assert ours[probe.tensor].shape[2] <= shape[2], probe
+            shape = (*shape[:2], ours[probe.tensor].shape[2], shape[3])
+        assert ours[probe.tensor].shape == shape, probe
         assert np.isfinite(ours[probe.tensor]).all(), probe
     probes = [p for p, _ in values]
     return Run(text, weights, feeds, probes, ours)
+
+
+def logits_under(blob: Blob) -> Blob | None:
+    """The input of the Softmax that `blob` is (or that Flatten and Reshape layers carry to it)."""
+    layer = blob.producer
+    while layer is not None and layer.type in ("Flatten", "Reshape"):
+        layer = layer.bottoms[0].producer
+    return layer.bottoms[0] if layer is not None and layer.type == "Softmax" else None
+
+
+def detection_error(ours: np.ndarray, ref: np.ndarray) -> float:
+    """Detection rows as sets (OpenCV orders by score and pads with zero rows): the same images and
+    labels, then the relative error of the scores and boxes."""
+    ours, ref = rows_by_label(ours), rows_by_label(ref)
+    assert len(ours) > 1 and (ours[:, 1] > 0).all(), "no detections to compare"
+    assert ours.shape == ref.shape, f"{len(ours)} rows, the reference {len(ref)}"
+    np.testing.assert_array_equal(ours[:, :2], ref[:, :2])
+    return rel_error(ours[:, 2:], ref[:, 2:])
 
 
 def clip_as_relu6(text: str) -> str:
@@ -122,7 +164,10 @@ def test_zoo_spec_matches_the_reference_on_random_weights(name, reference):
     else:
         results = run_caffe(run.text, run.weights, run.feeds, [p.blob for p in run.probes])
         theirs = {p: results[p.blob] for p in run.probes}
-    errors = {p.blob: rel_error(run.ours[p.tensor], ref) for p, ref in theirs.items()}
+    errors = {
+        p.blob: (detection_error if p.detections else rel_error)(run.ours[p.tensor], ref)
+        for p, ref in theirs.items()
+    }
     worst = max(errors, key=errors.get)
     print(
         f"\n{name} vs {reference}: worst {errors[worst]:.2e} ({worst}); "

@@ -1,9 +1,10 @@
 """Every zoo spec compiles at its input size with its fillers' weights and runs on onnxruntime's CPU.
 
 Each runs once at batch 1 (the big ones, VGG, FCN and ResNet-152, take a few seconds each on two
-cores): its outputs have the shapes the checker computed, and are finite.  This is the only run of the
-extension specs (segnet_basic, wavenet_causal), which no reference reads; test_zoo_parity.py compares
-the others' values with OpenCV and Caffe.
+cores): its outputs have the shapes the checker computed (on an axis the ONNX model leaves symbolic,
+mobilenet_ssd's detection rows, at most the checker's size), and are finite.  This is the only run of
+the extension specs (segnet_basic, wavenet_causal), which no reference reads; test_zoo_parity.py
+compares the others' values with OpenCV and Caffe.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def test_zoo_spec_compiles_and_runs_with_finite_outputs(name):
     outputs = session.run(None, {feed.name: data})
     expected = {b.name: analysis.shape(b) for b in analysis.net.outputs}
     assert [o.name for o in session.get_outputs()] == list(expected)
-    for out, (blob, shape) in zip(outputs, expected.items()):
-        assert out.shape == shape, blob
+    for out, declared, (blob, shape) in zip(outputs, session.get_outputs(), expected.items()):
+        # an axis the model leaves symbolic (DetectionOutput's rows) holds at most the checker's size
+        assert len(out.shape) == len(shape), blob
+        for size, bound, axis in zip(out.shape, shape, declared.shape):
+            assert size <= bound if isinstance(axis, str) else size == bound, (blob, out.shape, shape)
         assert np.isfinite(out).all(), blob

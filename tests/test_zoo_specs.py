@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from math import prod
 
 import pytest
 from google.protobuf import text_format
@@ -128,6 +129,19 @@ def test_header_cites_the_paper_and_states_our_figures(name):
     assert line[3] == shape
 
 
+def ssd_part(part: str) -> tuple[int, int]:
+    """(parameters, multiply-adds) of mobilenet_ssd's body (conv0 to conv13), its extra layers
+    (conv14_1 to conv17_2) or its predictors (the layers named *mbox*), with their BatchNorm + Scale."""
+
+    def part_of(layer: str) -> str:
+        if "mbox" in layer:
+            return "predictors"
+        return "extras" if re.match(r"conv1[4-7]_", layer) else "body"
+
+    layers = [x for x in checked("mobilenet_ssd").layers if part_of(x.layer.name) == part]
+    return sum(x.params for x in layers), sum(x.macs for x in layers)
+
+
 def deconvolution_params(name: str) -> int:
     return sum(x.params for x in checked(name).layers if x.layer.type == "Deconvolution")
 
@@ -150,6 +164,21 @@ QUOTED = [
         lambda: receptive_size("dilated_context", "ctx_final"),
     ),
     ("wavenet_causal", "= {} samples", lambda: receptive_size("wavenet_causal", "prob")),
+    ("mobilenet_ssd", "body {0[0]:,} parameters and {0[1]:,} multiply-adds", lambda: ssd_part("body")),
+    ("mobilenet_ssd", "extra layers {0[0]:,} and {0[1]:,}", lambda: ssd_part("extras")),
+    ("mobilenet_ssd", "predictors {0[0]:,} and {0[1]:,}", lambda: ssd_part("predictors")),
+    ("mobilenet_ssd", "PriorBox's {:,} values", lambda: prod(shapes("mobilenet_ssd")["mbox_priorbox"])),
+    (
+        "mobilenet_ssd",
+        "{} priors (TensorFlow's anchors)",
+        lambda: shapes("mobilenet_ssd")["mbox_conf_reshape"][1],
+    ),
+    (
+        "mobilenet_ssd",
+        "6.8 M and 1.2 G: {0[0]:+.1%} and {0[1]:+.1%}",
+        lambda: (params("mobilenet_ssd") / 6.8e6 - 1, macs("mobilenet_ssd") / 1.2e9 - 1),
+    ),
+    ("mobilenet_ssd", "({:.3f} G is within its 1.15 to 1.25 G)", lambda: macs("mobilenet_ssd") / 1e9),
 ]
 
 
@@ -390,6 +419,74 @@ def test_structural_choices():
     )
 
 
+# -- MobileNet-SSD: the paper's Table 13, SSD 300 with MobileNet on COCO ------------------------
+
+# Where the SSD heads read (blob, side of its map at 300x300, priors per cell, channels): TensorFlow's
+# ssd_mobilenet_v1_coco, 3 anchors on conv11 (reduce_boxes_in_lowest_layer) and 6 elsewhere.
+SSD_SOURCES = [("conv11", 19, 3, 512), ("conv13", 10, 6, 1024), ("conv14_2", 5, 6, 512),
+               ("conv15_2", 3, 6, 256), ("conv16_2", 2, 6, 256), ("conv17_2", 1, 6, 128)]  # fmt: skip
+COCO = 91  # 90 COCO ids and the background
+AT_300 = (1, 3, 300, 300)
+
+
+def test_mobilenet_ssd_maps_and_priors_are_tensorflows():
+    s = shapes("mobilenet_ssd")
+    for blob, side, _, channels in SSD_SOURCES:
+        assert s[blob] == (1, channels, side, side), blob
+    priors = sum(side * side * k for _, side, k, _ in SSD_SOURCES)
+    assert priors == 1917  # TensorFlow's ssd_mobilenet_v1 has 1917 anchors at 300x300
+    assert s["mbox_loc"] == (1, priors * 4) and s["mbox_priorbox"] == (1, 2, priors * 4)
+    assert s["mbox_conf_reshape"] == (1, priors, COCO)
+    assert s["detection_out"] == (1, 1, 100, 7)  # at most keep_top_k rows for one image
+
+
+def test_mobilenet_ssd_parameters_by_hand():
+    # The body is MobileNet v1 up to conv13 (the zoo's mobilenet_v1 without its 1024 x 1000 classifier).
+    assert ssd_part("body")[0] == params("mobilenet_v1") - (1024 * 1000 + 1000) == 3_206_976
+    # Extra pairs (1x1 then 3x3/2, no bias) with BatchNorm + Scale's scale and shift per map.
+    pairs = [(1024, 256, 512), (512, 128, 256), (256, 128, 256), (256, 64, 128)]
+    convs = sum(c * r + r * 9 * o for c, r, o in pairs)
+    assert ssd_part("extras")[0] == convs + 2 * sum(r + o for _, r, o in pairs) == 2_223_488
+    # 1x1 predictors with biases: 4 box offsets and 91 class scores per prior.
+    heads = sum((channels + 1) * k * (4 + COCO) for _, _, k, channels in SSD_SOURCES)
+    assert ssd_part("predictors")[0] == heads == 1_389_375
+    assert params("mobilenet_ssd") == 3_206_976 + 2_223_488 + 1_389_375 == 6_819_839
+
+
+def test_mobilenet_ssd_macs_by_hand():
+    # The body's convolutions at 300x300 are mobilenet_v1's at that size, less its classifier.
+    assert ssd_part("body")[1] == macs("mobilenet_v1", AT_300) - 1024 * 1000 == 1_055_206_336
+    extras = (10 * 10 * 1024 * 256 + 5 * 5 * 256 * 9 * 512 + 5 * 5 * 512 * 128 + 3 * 3 * 128 * 9 * 256
+              + 3 * 3 * 256 * 128 + 2 * 2 * 128 * 9 * 256 + 2 * 2 * 256 * 64 + 64 * 9 * 128)  # fmt: skip
+    assert ssd_part("extras")[1] == extras == 61_612_032
+    heads = sum(side * side * channels * k * (4 + COCO) for _, side, k, channels in SSD_SOURCES)
+    assert ssd_part("predictors")[1] == heads == 120_311_040
+    assert macs("mobilenet_ssd") == 1_055_206_336 + 61_612_032 + 120_311_040
+
+
+def test_mobilenet_ssd_against_the_paper():
+    """Table 13: 6.8 million parameters, 1.2 billion mult-adds, printed to one decimal.  The layers are
+    TensorFlow's (the maps and priors above), so the residual is the table's rounding: +0.3% and +3.1%
+    of the printed figures, each inside the interval the printed decimal stands for."""
+    assert params("mobilenet_ssd") == pytest.approx(6.8e6, rel=0.005)
+    assert macs("mobilenet_ssd") == pytest.approx(1.2e9, rel=0.035)
+    assert round(params("mobilenet_ssd") / 1e5) == 68 and round(macs("mobilenet_ssd") / 1e8) == 12
+
+
+def test_mobilenet_ssd_layers_beyond_convolution_count_nothing():
+    """PriorBox's boxes are a constant of the shapes, not parameters; decoding, NMS, softmax and the
+    reshuffling layers do no multiply-adds; the only buffers are BatchNorm's statistics."""
+    layers = checked("mobilenet_ssd").layers
+    ssd = [x for x in layers if x.layer.type not in ("Input", "Convolution", "BatchNorm", "Scale", "ReLU")]
+    assert {x.layer.type for x in ssd} == {
+        "Permute", "Flatten", "PriorBox", "Concat", "Reshape", "Softmax", "DetectionOutput"
+    }  # fmt: skip
+    assert all(x.params == x.buffers == x.macs == 0 for x in ssd)
+    bn = [x for x in layers if x.layer.type == "BatchNorm"]
+    assert len(bn) == 1 + 2 * 13 + 2 * 4  # conv0, 13 depthwise + pointwise pairs, 4 extra pairs
+    assert checked("mobilenet_ssd").totals["buffers"] == sum(2 * x.tops[0][1] + 1 for x in bn)
+
+
 # -- the index ------------------------------------------------------------------------
 
 
@@ -402,6 +499,20 @@ def test_index_paths_and_unknown_names():
     assert "resnet50" in str(info.value) and "did you mean" in str(info.value)
     with pytest.raises(KeyError, match="known:"):
         zoo.path("unet")
+
+
+def test_zoo_list_shows_every_spec_with_the_checkers_parameters(capsys):
+    from netspec.cli import main
+
+    assert main(["zoo", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "name"
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert list(rows) == NAMES
+    for name in NAMES:
+        shape = "x".join(map(str, zoo.ENTRIES[name]["input"]))
+        assert f" {params(name):,} " in rows[name] and rows[name].endswith(shape), rows[name]
+    assert "1.24 G" in rows["mobilenet_ssd"]
 
 
 # -- beyond BVLC Caffe: SegNet-Basic, the dilated context module, DeepBind, WaveNet ---------------

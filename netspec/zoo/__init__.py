@@ -35,6 +35,11 @@ _RESNET_NOTE = (
 _VGG_PAPER = (
     "K. Simonyan, A. Zisserman. Very Deep Convolutional Networks for Large-Scale Image Recognition. ICLR 2015"
 )
+_MOBILENETS_PAPER = (
+    "A. G. Howard, M. Zhu, B. Chen, D. Kalenichenko, W. Wang, T. Weyand, M. Andreetto, H. Adam. "
+    "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications. "
+    "arXiv:1704.04861, 2017"
+)
 _FCN_PAPER = (
     "J. Long, E. Shelhamer, T. Darrell. Fully Convolutional Networks for Semantic Segmentation. CVPR 2015"
 )
@@ -158,9 +163,7 @@ ENTRIES: dict[str, dict] = {
     "mobilenet_v1": dict(
         file="mobilenet_v1.prototxt",
         title="MobileNet v1 1.0-224",
-        paper="A. G. Howard, M. Zhu, B. Chen, D. Kalenichenko, W. Wang, T. Weyand, M. Andreetto, H. Adam. "
-        "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications. "
-        "arXiv:1704.04861, 2017",
+        paper=_MOBILENETS_PAPER,
         year=2017,
         input=(1, 3, 224, 224),
         paper_params=4_200_000,
@@ -177,6 +180,17 @@ ENTRIES: dict[str, dict] = {
         paper_params=3_400_000,
         paper_macs=300_000_000,
         note="paper Table 4: 3.4M parameters, 300M multiply-adds; torchvision counts 3,504,872 parameters",
+    ),
+    "mobilenet_ssd": dict(
+        file="mobilenet_ssd.prototxt",
+        title="MobileNet-SSD: SSD300 on MobileNet v1, COCO (91 classes)",
+        paper=_MOBILENETS_PAPER,
+        year=2017,
+        input=(1, 3, 300, 300),
+        paper_params=6_800_000,
+        paper_macs=1_200_000_000,
+        note="paper Table 13 (COCO object detection): SSD 300 with MobileNet, 19.3% mAP, 1.2 billion "
+        "mult-adds, 6.8 million parameters; the network is TensorFlow's ssd_mobilenet_v1_coco",
     ),
     "squeezenet1_1": dict(
         file="squeezenet1_1.prototxt",

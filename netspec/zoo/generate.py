@@ -523,6 +523,76 @@ def mobilenet_v2() -> NetSpec:
 
 
 # ---------------------------------------------------------------------------
+# MobileNet-SSD
+# ---------------------------------------------------------------------------
+
+# chuanqi305/MobileNet-SSD's names for MobileNet v1's blocks: conv0, then conv<i>/dw + conv<i>
+# (output channels, depthwise stride) for i = 1 .. 13, as the rows of MOBILENET_V1
+MOBILENET_SSD_BODY = [(out, stride) for _, out, stride in MOBILENET_V1]
+# the extra feature layers after conv13: (name, 1x1 channels, 3x3 stride-2 channels)
+MOBILENET_SSD_EXTRAS = [("conv14", 256, 512), ("conv15", 128, 256), ("conv16", 128, 256), ("conv17", 64, 128)]
+# the source maps and their priors: (blob, min_size, max_size, aspect ratios); 300x300 input
+MOBILENET_SSD_SOURCES = [
+    ("conv11", 60, None, (2,)),
+    ("conv13", 105, 150, (2, 3)),
+    ("conv14_2", 150, 195, (2, 3)),
+    ("conv15_2", 195, 240, (2, 3)),
+    ("conv16_2", 240, 285, (2, 3)),
+    ("conv17_2", 285, 300, (2, 3)),
+]
+COCO_CLASSES = 91  # TensorFlow's ssd_mobilenet_v1_coco: 90 COCO ids and the background
+
+
+def _priors_per_cell(max_size: int | None, ratios: tuple[int, ...]) -> int:
+    """PriorBox's boxes per cell with flip: the min_size square, sqrt(min*max) square, r and 1/r."""
+    return 1 + (max_size is not None) + 2 * len(ratios)
+
+
+def mobilenet_ssd() -> NetSpec:
+    """SSD300 on MobileNet v1 as chuanqi305/MobileNet-SSD's deploy.prototxt writes it (BatchNorm + Scale
+    after every body and extra convolution), over TensorFlow's 91 COCO classes."""
+    n = NetSpec("MobileNet-SSD")
+    data(n, ENTRIES["mobilenet_ssd"]["input"])
+    top = _bn_conv(n, "conv0", "conv0/relu", n.data, 32, 3, stride=2)
+    channels = 32
+    for i, (out, stride) in enumerate(MOBILENET_SSD_BODY, start=1):
+        top = _bn_conv(n, f"conv{i}/dw", f"conv{i}/dw/relu", top, channels, 3, stride=stride, group=channels)
+        top = _bn_conv(n, f"conv{i}", f"conv{i}/relu", top, out, 1)
+        channels = out
+    for name, reduce, out in MOBILENET_SSD_EXTRAS:
+        top = _bn_conv(n, f"{name}_1", f"{name}_1/relu", top, reduce, 1)
+        top = _bn_conv(n, f"{name}_2", f"{name}_2/relu", top, out, 3, stride=2)
+    heads: dict[str, list[Top]] = dict(loc=[], conf=[], priorbox=[])
+    for source, min_size, max_size, ratios in MOBILENET_SSD_SOURCES:
+        priors = _priors_per_cell(max_size, ratios)
+        for head, num in (("loc", priors * 4), ("conf", priors * COCO_CLASSES)):
+            p = f"{source}_mbox_{head}"
+            n[p] = conv(n[source], num, 1, weight_filler=MSRA)
+            n[f"{p}_perm"] = L.Permute(n[p], order=[0, 2, 3, 1])
+            n[f"{p}_flat"] = L.Flatten(n[f"{p}_perm"], axis=1)
+            heads[head].append(n[f"{p}_flat"])
+        sizes = dict(min_size=min_size) | (dict(max_size=max_size) if max_size else {})
+        n[f"{source}_mbox_priorbox"] = L.PriorBox(
+            n[source], n.data, **sizes, aspect_ratio=list(ratios), flip=True, clip=False,
+            variance=[0.1, 0.1, 0.2, 0.2], offset=0.5,
+        )  # fmt: skip
+        heads["priorbox"].append(n[f"{source}_mbox_priorbox"])
+    n.mbox_loc = L.Concat(*heads["loc"], axis=1)
+    n.mbox_conf = L.Concat(*heads["conf"], axis=1)
+    n.mbox_priorbox = L.Concat(*heads["priorbox"], axis=2)
+    n.mbox_conf_reshape = L.Reshape(n.mbox_conf, shape=dict(dim=[0, -1, COCO_CLASSES]))
+    n.mbox_conf_softmax = L.Softmax(n.mbox_conf_reshape, axis=2)
+    n.mbox_conf_flatten = L.Flatten(n.mbox_conf_softmax, axis=1)
+    n.detection_out = L.DetectionOutput(
+        n.mbox_loc, n.mbox_conf_flatten, n.mbox_priorbox,
+        num_classes=COCO_CLASSES, share_location=True, background_label_id=0,
+        nms_param=dict(nms_threshold=0.45, top_k=100), code_type="CENTER_SIZE", keep_top_k=100,
+        confidence_threshold=0.25,
+    )  # fmt: skip
+    return n
+
+
+# ---------------------------------------------------------------------------
 # SqueezeNet 1.1
 # ---------------------------------------------------------------------------
 
@@ -916,6 +986,35 @@ NOTES: dict[str, tuple[Callable[[], NetSpec], str]] = {
             "paper in three ways this spec does not follow: plain ReLU, a 32x32 expansion in the "
             "first (t=1) block, and stride 2 on the first 96-channel block instead of the first "
             "64-channel one (429 M multiply-adds there)."
+        ),
+    ),
+    "mobilenet_ssd": (
+        mobilenet_ssd,
+        (
+            "Follows chuanqi305/MobileNet-SSD deploy.prototxt, the Caffe port of TensorFlow's "
+            "ssd_mobilenet_v1_coco, with TensorFlow's 91 classes (90 COCO ids and the background) where "
+            "the port has VOC's 21. MobileNet v1 conv0 to conv13 (depthwise convolutions are Convolution "
+            "with group == channels); four extra pairs of a 1x1 and a 3x3 stride-2 convolution (conv14_1/2 "
+            "256/512 maps, conv15 128/256, conv16 128/256, conv17 64/128); every body and extra "
+            "convolution without bias, then BatchNorm + Scale + ReLU. 1x1 box (4 per prior) and class "
+            "(91 per prior) predictors with biases on conv11 (19x19, 3 priors: min_size 60, ratios 1, 2, "
+            "1/2) and on conv13, conv14_2, conv15_2, conv16_2, conv17_2 (10x10 to 1x1, 6 priors: min_size "
+            "105, 150, 195, 240, 285, max_size 150, 195, 240, 285, 300, ratios 1, 2, 1/2, 3, 1/3): "
+            "1917 priors (TensorFlow's anchors), variances 0.1, 0.1, 0.2, 0.2, offset 0.5, no clip; "
+            "Permute + Flatten + Concat, Softmax over the classes, DetectionOutput (CENTER_SIZE, NMS 0.45, "
+            "top_k 100, keep_top_k 100, confidence 0.25).\n"
+            "Needs SSD's Caffe fork (weiliu89/caffe, branch ssd) for Permute, PriorBox and "
+            "DetectionOutput; BVLC Caffe does not run it.\n"
+            "Departures: the port includes DetectionOutput in phase TEST only (a deploy net here has no "
+            "rule); TensorFlow pads its stride-2 3x3 windows over even sizes after the input (SAME), "
+            "Caffe before it (the NS0320 warnings below), which moves the values, not the counts.\n"
+            "Counts: body 3,206,976 parameters and 1,055,206,336 multiply-adds, extra layers 2,223,488 "
+            "and 61,612,032, predictors 1,389,375 and 120,311,040. PriorBox's 15,336 values are a "
+            "constant of the shapes (neither parameters nor buffers); Permute, Flatten, Concat, Reshape, "
+            "Softmax and DetectionOutput count no multiply-adds. Against the paper's 6.8 M and 1.2 G: "
+            "+0.3% and +3.1%. The layers are TensorFlow's map for map and depth for depth, so the "
+            "residual is the paper's rounding to one decimal (1.237 G is within its 1.15 to 1.25 G); the "
+            "paper does not say how it counts."
         ),
     ),
     "squeezenet1_1": (
