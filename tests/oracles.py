@@ -257,3 +257,11 @@ __all__ = [
     "run_onnx",
     "run_opencv",
 ]
+
+
+def rows_by_label(a: np.ndarray) -> np.ndarray:
+    """Detection rows ordered as the fork writes them: image, label, then score descending.
+    (OpenCV orders by score and pads with zero rows up to keep_top_k.)"""
+    a = a.reshape(-1, 7)
+    a = a[a[:, 2] != 0]
+    return a[np.lexsort((-a[:, 2], a[:, 1], a[:, 0]))]

@@ -15,6 +15,7 @@ from oracles import (
     random_inputs,
     random_weights,
     rel_error,
+    rows_by_label,
     run_onnx,
     run_opencv,
 )
@@ -180,14 +181,6 @@ def detection_net(detection: str, images: int = 1, classes: int = 4, share: bool
         'layer { name: "det" type: "DetectionOutput" bottom: "loc" bottom: "conf" bottom: "pb" top: "det" '
         f"detection_output_param {{ num_classes: {classes} share_location: {str(share).lower()} {detection} }} }}\n"
     )
-
-
-def rows_by_label(a: np.ndarray) -> np.ndarray:
-    """Detection rows ordered as the fork writes them: image, label, then score descending.
-    (OpenCV orders by score and pads with zero rows up to keep_top_k.)"""
-    a = a.reshape(-1, 7)
-    a = a[a[:, 2] != 0]
-    return a[np.lexsort((-a[:, 2], a[:, 1], a[:, 0]))]
 
 
 DETECTION_CASES = [

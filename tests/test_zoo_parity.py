@@ -41,11 +41,11 @@ from oracles import (
     random_inputs,
     random_weights,
     rel_error,
+    rows_by_label,
     run_caffe,
     run_onnx,
     run_opencv,
 )
-from test_layer_ssd import rows_by_label
 
 from netspec import zoo
 from netspec.ir import Blob
