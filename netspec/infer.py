@@ -148,7 +148,30 @@ def infer(
             analysis.shapes[blob.key] = shape
             receptive[blob.key] = info.receptive
     sharing.check(analysis, diagnostics)
+    _report_names_used_twice(analysis, diagnostics)
     return analysis
+
+
+def _report_names_used_twice(analysis: Analysis, diagnostics: Diagnostics) -> None:
+    """NS0203 for a layer name given twice where either layer has weights: Caffe accepts the name
+    (mnist_autoencoder has two 'loss' layers, HED four 'crop'), but binds trained weights by name."""
+    first: dict[str, LayerInfo] = {}
+    source_map = analysis.net.source_map
+    for info in analysis.layers:
+        name = info.layer.param.name
+        earlier = first.setdefault(name, info) if name else info
+        if earlier is info or not (info.weights or earlier.weights):
+            continue
+        where = source_map.span(earlier.layer.path + ("name",), value=True)
+        diagnostics.warning(
+            "NS0203",
+            f"layer name '{name}' is used twice, and weights are bound to layers by name",
+            source_map.span(info.layer.path + ("name",), value=True),
+            notes=[f"first used at line {where.line}"] if where else [],
+            help="give each layer its own name: Caffe copies a .caffemodel's blobs into the first layer "
+            "of a name only",
+            layer=name,
+        )
 
 
 def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:

@@ -64,31 +64,17 @@ def build(
     """The IR of `param`'s layers at indices `keep` (those the phase selects).
 
     Reports a bottom nothing produced, a top produced twice other than in
-    place, and a layer name used twice; the graph is still built, with the
+    place; the graph is still built, with the
     bad link left out, so later stages can go on checking.
     """
     net = Net(param.name, param, source_map)
     current: dict[str, Blob] = {}  # Caffe name -> its latest value
-    layer_names: dict[str, Path] = {}
     missing: dict[str, Diagnostic] = {}
     for index in keep:
         lp = param.layer[index]
         path = ("layer", index)
         name = lp.name or f"{lp.type.lower() or 'layer'}{index}"
         layer = Layer(name, lp.type, lp, path)
-        if lp.name and lp.name in layer_names:
-            first = source_map.span(layer_names[lp.name])
-            # Caffe itself accepts this (mnist_autoencoder.prototxt has two 'loss' layers), but
-            # weights are bound by name, so it is ambiguous for any layer that has them.
-            diagnostics.warning(
-                "NS0203",
-                f"layer name '{lp.name}' is used twice",
-                source_map.span(path + ("name",), value=True),
-                notes=[f"first used at line {first.line}"] if first else [],
-                help="give each layer its own name; weights are bound to layers by name",
-                layer=lp.name,
-            )
-        layer_names.setdefault(lp.name, path)
         for i, bottom in enumerate(lp.bottom):
             blob = current.get(bottom)
             if blob is None:

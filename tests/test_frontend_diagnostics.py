@@ -235,11 +235,12 @@ CASES = [
     ),
     (
         "layer_name_used_twice",
-        HEAD + 'layer { name: "data" type: "ReLU" bottom: "data" top: "data" }\n',
+        HEAD + 'layer { name: "data" type: "InnerProduct" bottom: "data" top: "fc" '
+        "inner_product_param { num_output: 2 } }\n",
         "NS0203",
         '"data"',
         3,
-        ["layer name 'data' is used twice", "first used at line 2"],
+        ["layer name 'data' is used twice, and weights are bound to layers by name", "first used at line 2"],
     ),
     (
         "unknown_layer_type_suggests_nearest",
@@ -392,3 +393,10 @@ def test_a_byte_order_mark_is_refused_as_caffe_does_with_a_fix():
     found = diagnostic("\ufeff" + HEAD, "NS0102")
     assert (found.span.line, found.span.column) == (1, 1)
     assert "byte-order mark" in found.message and found.help == "save the file as UTF-8 without a BOM"
+
+
+def test_weightless_layers_may_share_a_name_as_in_caffe():
+    text = HEAD + "".join(
+        f'layer {{ name: "crop" type: "ReLU" bottom: "data" top: "r{i}" }}\n' for i in range(3)
+    )
+    assert not [d for d in check("t.prototxt", content=text).diagnostics if d.code == "NS0203"]
