@@ -69,6 +69,22 @@ class Analysis:
     def shape(self, blob: Blob) -> Shape | None:
         return self.shapes.get(blob.key)
 
+    def index_bounds(self) -> dict[str, int]:
+        """The net's inputs that layers read as indices (Embed's, BatchReindex's), by blob name,
+        each with the exclusive bound its values must keep below (the least its readers allow)."""
+        sources = {id(i.layer) for i in self.layers if i.kind is not None and i.kind.source}
+        bounds: dict[str, int] = {}
+        for info in self.layers:
+            if info.kind is None or any(s is None for s in info.tops):
+                continue
+            shapes = [self.shape(b) for b in info.layer.bottoms]
+            ctx = ShapeContext(info.layer, shapes, Diagnostics(), self.net.source_map)
+            for j, bound in info.kind.index_bounds(ctx).items():
+                blob = info.layer.bottoms[j]
+                if blob.producer is not None and id(blob.producer) in sources:
+                    bounds[blob.name] = min(bound, bounds.get(blob.name, bound))
+        return bounds
+
     def info(self, name: str) -> LayerInfo:
         return next(i for i in self.layers if i.layer.name == name)
 

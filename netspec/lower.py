@@ -9,6 +9,7 @@ records every intermediate shape in value_info.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 
@@ -25,7 +26,7 @@ from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob, Layer
 from netspec.layers.base import Shape, ShapeContext
-from netspec.opsets import DEFAULT_OPSET, MIN_OPSET
+from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET
 
 
 @dataclass
@@ -362,7 +363,12 @@ def lower(
     model.opset_import.append(helper.make_opsetid("", options.opset))
     model.producer_name, model.producer_version = "netspec", __version__
     model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
-    helper.set_model_props(model, {"netspec.source": options.source, "netspec.version": __version__})
+    props = {"netspec.source": options.source, "netspec.version": __version__}
+    given = {vi.name for vi in inputs}
+    bounds = {name: bound for name, bound in analysis.index_bounds().items() if name in given}
+    if bounds:  # for `netspec run`'s random inputs: indices, not Gaussian noise
+        props[INDEX_INPUTS] = json.dumps(bounds)
+    helper.set_model_props(model, props)
     return model
 
 

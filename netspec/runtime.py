@@ -15,6 +15,7 @@ import contextlib
 import difflib
 import functools
 import io
+import json
 import math
 import os
 import re
@@ -33,6 +34,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from netspec.diagnostics import Diagnostic, Severity
+from netspec.opsets import INDEX_INPUTS
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -309,16 +311,32 @@ def _unknown_input(name: str, specs: list[InputSpec], what: str) -> RunError:
     )
 
 
+def _index_bounds(model: Any) -> dict[str, int]:
+    """The model's inputs that are indices (INDEX_INPUTS metadata), each with its bound."""
+    if isinstance(model, onnx.ModelProto):
+        props = {p.key: p.value for p in model.metadata_props}
+    else:
+        props = model.get_modelmeta().custom_metadata_map
+    try:
+        return {str(k): int(v) for k, v in json.loads(props.get(INDEX_INPUTS, "{}")).items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
 def random_feeds(model: Any, seed: int = 0, *, batch: int = 1) -> dict[str, np.ndarray]:
-    """Standard-normal inputs for every graph input; a dynamic first dim gets `batch`, others 1."""
+    """Random values for every graph input: standard normal, or whole numbers below the bound for
+    inputs that layers read as indices (Embed's words); a dynamic first dim gets `batch`, others 1."""
     rng = np.random.default_rng(seed)
+    bounds = _index_bounds(model)
     feeds = {}
     for spec in inputs_of(model):
         shape = tuple(
             d if isinstance(d, int) and d >= 0 else (batch if i == 0 else 1) for i, d in enumerate(spec.shape)
         )
         try:
-            if spec.dtype.kind == "f":
+            if spec.name in bounds:
+                feeds[spec.name] = rng.integers(0, bounds[spec.name], shape).astype(spec.dtype)
+            elif spec.dtype.kind == "f":
                 feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
             else:
                 feeds[spec.name] = rng.integers(0, 2, shape).astype(spec.dtype)

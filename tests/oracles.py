@@ -218,13 +218,20 @@ def rel_error(ours: np.ndarray, ref: np.ndarray) -> float:
 
 
 def random_inputs(analysis: Analysis, seed: int = 0) -> dict[str, np.ndarray]:
+    """Standard-normal values for every input a layer reads; whole numbers below the bound for
+    those read as indices (Embed's, BatchReindex's)."""
     rng = np.random.default_rng(seed)
+    bounds = analysis.index_bounds()
     feeds = {}
     for info in analysis.layers:
         if info.kind is not None and info.kind.source:
             for blob, shape in zip(info.layer.tops, info.tops):
                 if shape is not None and blob.consumers:
-                    feeds[blob.name] = rng.standard_normal(shape).astype(np.float32)
+                    feeds[blob.name] = (
+                        rng.integers(0, bounds[blob.name], shape).astype(np.float32)
+                        if blob.name in bounds
+                        else rng.standard_normal(shape).astype(np.float32)
+                    )
     return feeds
 
 

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracles import analyse, check_shapes_match_onnx, compile_text, rel_error, run_caffe, run_onnx, run_opencv
+from onnx import numpy_helper
+from oracles import (
+    analyse,
+    check_shapes_match_onnx,
+    compile_text,
+    needs_caffe,
+    rel_error,
+    run_caffe,
+    run_onnx,
+    run_opencv,
+)
 from test_layer_structure import TOLERANCE, Case, build, layer, net, position
 
+from netspec import runtime
 from netspec.diagnostics import Severity
 from netspec.pipeline import check
 
@@ -297,3 +308,25 @@ def test_unknown_input_size_skips_the_inner_product_quietly():
     checked = check("t.prototxt", content=text)
     assert [d.code for d in checked.diagnostics.errors] == ["NS0354"]
     assert checked.analysis.info("ip").tops == [None]
+
+
+@needs_caffe
+def test_random_inputs_of_an_embed_net_are_its_indices_and_run_as_in_caffe():
+    text = embed("input_dim: 7 num_output: 4", {"x": (3, 5)})
+    model, analysis, _ = compile_text(text)
+    assert analysis.index_bounds() == {"x": 7}
+    feeds = runtime.random_feeds(model, seed=4)
+    x = feeds["x"]
+    assert np.array_equal(x, np.floor(x)) and x.min() >= 0 and x.max() <= 6 and len(np.unique(x)) > 3
+    ours = run_onnx(model, feeds)["e"]
+    weights = {"e": [numpy_helper.to_array(t) for t in model.graph.initializer]}
+    assert rel_error(ours, run_caffe(text, weights, feeds, ["e"])["e"]) <= TOLERANCE
+
+
+def test_batch_reindex_indices_are_bounded_by_the_batch():
+    text = net(
+        {"data": (4, 3), "idx": (6,)},
+        layer("pick", "BatchReindex", ["data", "idx"]),
+    )
+    analysis, _ = analyse(text)
+    assert analysis.index_bounds() == {"idx": 4}

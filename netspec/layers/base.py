@@ -161,6 +161,11 @@ class LayerType:
         """Spatial windows (one per spatial axis), GLOBAL, or None for a pointwise layer."""
         return None
 
+    def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
+        """Bottoms this layer reads as indices, each with the exclusive bound on its values
+        (Embed's input_dim rows): what random test inputs for them must respect."""
+        return {}
+
     def lower(self, ctx: LowerContext) -> None:
         raise NotImplementedError(f"netspec cannot compile {self.type} layers to ONNX yet")
 

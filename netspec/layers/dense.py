@@ -113,6 +113,9 @@ class Embed(LayerType):
             specs.append(WeightSpec("bias", (n,), _filler(p, "bias_filler")))
         return specs
 
+    def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
+        return {0: self._sizes(ctx)[0]}
+
     def lower(self, ctx) -> None:
         # Caffe reads each index as static_cast<int>(float): truncation, as Cast does.
         index = ctx.node("Cast", ctx.inputs, to=np.int64)[0]

@@ -142,6 +142,9 @@ class BatchReindex(LayerType):
             )
         return [(indices[0], *data[1:])]
 
+    def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
+        return {1: ctx.bottoms[0][0]} if ctx.bottoms[0] else {}
+
     def lower(self, ctx) -> None:
         index = ctx.node("Cast", [ctx.inputs[1]], to=np.int64)[0]
         ctx.node("Gather", [ctx.inputs[0], index], ctx.outputs, axis=0)
