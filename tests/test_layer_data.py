@@ -234,7 +234,10 @@ def test_python_data_layer_asks_for_the_sizes_its_python_code_sets() -> None:
     assert "Python layer 'voc_layers.VOCSegDataLayer'" in error.message
     assert error.help == "pass --input data=NxCxHxW with the sizes of the data"
     assert (error.span.line, error.span.column) == position(text, '"data"')
-    assert [d.code for d in found if d.severity is Severity.WARNING] == ["NS0375"]  # label: loss only
+    (warning,) = [d for d in found if d.severity is Severity.WARNING]  # label: read by the loss only
+    assert (
+        warning.code == "NS0375" and warning.help == "pass --input label=NxCxHxW with the sizes of the data"
+    )
 
 
 @needs_caffe

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from netspec.layers.base import REGISTRY, LayerType, Shape, ShapeContext, register
 from netspec.proto import caffe_pb2
@@ -98,6 +98,8 @@ class DataSource(LayerType):
     bottoms = (0, 0)
     source = True
 
+    examples: ClassVar[tuple[str, str]] = ("NxCxHxW", "N")  # dims to show for top 0 and the others
+
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
         raise NotImplementedError
 
@@ -125,7 +127,7 @@ class DataSource(LayerType):
         if not blob.consumers:
             return
         if shape is None:  # an example: images for the first top, one label per item for the others
-            dims = "NxCxHxW" if index == 0 else "N"
+            dims = self.examples[min(index, 1)]
         else:
             dims = "x".join(str(d) if d >= 0 else "NCHW"[axis] for axis, d in enumerate(shape))
         message = f"the shape of '{blob.name}' is not in the spec: Caffe reads it from {self.origin(ctx)}" + (
@@ -228,6 +230,7 @@ class Python(DataSource):
     param = "python_param"
     bottoms = (0, None)
     tops = (0, None)
+    examples = ("NxCxHxW", "NxCxHxW")  # its code decides: FCN's labels are maps, not one per item
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
         return [None] * len(ctx.layer.tops)
