@@ -222,6 +222,8 @@ FORK_FIELDS = {
     "interp_param": 10143,  # DeepLab v2 / PSPNet's 143 is BVLC's input_param
     "bn_param": 152,  # PSPNet (Caffe-SegNet's 45 is not honoured: one field, one number)
     "annotated_data_param": 200, "multibox_loss_param": 201, "detection_evaluate_param": 205,  # SSD training
+    # senlinuc/caffe_ocr (81642f6); junhyukoh/caffe-lstm's lstm_param 201 is SSD's multibox_loss_param here
+    "transpose_param": 8266710, "lstm_param": 8266711, "reverse_param": 160, "ctc_decoder_param": 158,
 }  # fmt: skip
 
 # Fork messages field by field, transcribed from the forks' own caffe.proto:
@@ -265,6 +267,12 @@ FORK_MESSAGES = {
         "force_gray": 7, "resize_param": 8, "noise_param": 9, "emit_constraint": 10, "crop_h": 11, "crop_w": 12,
         "distort_param": 13, "expand_param": 14,
     },
+    # senlinuc/caffe_ocr (81642f6) src/caffe/proto/caffe.proto; LSTMParameter is junhyukoh/caffe-lstm's too
+    "LSTMParameter": {"num_output": 1, "clipping_threshold": 2, "weight_filler": 3, "bias_filler": 4,
+                      "batch_size": 5},
+    "TransposeParameter": {"dim": 1},
+    "ReverseParameter": {"axis": 1},
+    "CTCDecoderParameter": {"blank_index": 1, "ctc_merge_repeated": 2},
     "BNParameter": {
         "slope_filler": 1, "bias_filler": 2, "momentum": 3, "eps": 4, "frozen": 5, "engine": 6,  # PSPNet
         "scale_filler": 10001, "shift_filler": 10002, "bn_mode": 10003,  # Caffe-SegNet's 1, 2, 3
@@ -314,8 +322,10 @@ def test_netspec_extensions_use_reserved_range():
         caffe_pb2.PoolingParameter,
     ):
         for fd in message.DESCRIPTOR.fields:
-            # Anything at or above 10000 must be inside netspec's range.
-            assert fd.number < 10000 or 10000 <= fd.number <= 10999, fd.full_name
+            # Anything at or above 10000 must be inside netspec's range, but for caffe_ocr's own
+            # numbers (transpose_param 8266710, lstm_param 8266711), which the fork chose above it.
+            fork = fd.name in ("transpose_param", "lstm_param") and FORK_FIELDS[fd.name] == fd.number
+            assert fd.number < 10000 or 10000 <= fd.number <= 10999 or fork, fd.full_name
 
 
 def test_fork_ceil_mode_parses():

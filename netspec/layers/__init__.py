@@ -10,6 +10,7 @@ from netspec.layers import (  # noqa: F401  (each module registers its types)
     loss,
     misc,
     norm,
+    ocr,
     pool,
     recurrent,
     ssd,

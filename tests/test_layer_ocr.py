@@ -1,0 +1,320 @@
+"""The OCR forks' layer types (netspec/layers/ocr.py): Lstm, Transpose, Reverse, CTCGreedyDecoder.
+OpenCV knows none of them, so each is held against its fork's Forward_cpu transcribed into numpy,
+loop for loop (senlinuc/caffe_ocr: lstm_layer_Junhyuk.cpp, transpose_layer.cpp, reverse_layer.cpp,
+ctc_decoder_layer.cpp; junhyukoh/caffe-lstm's lstm_layer.cpp is the same forward), and a small
+CRNN-like net written here checks, compiles and runs through all four."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracles import (
+    analyse,
+    compile_text,
+    diagnostic,
+    position,
+    random_inputs,
+    random_weights,
+    rel_error,
+    run_onnx,
+)
+
+from netspec.diagnostics import Diagnostics
+from netspec.lower import Options, lower
+from netspec.pipeline import check
+
+
+def sigmoid(x):
+    return np.float32(1) / (np.float32(1) + np.exp(-x))
+
+
+def fork_lstm(x, clip, w_x, w_h, b, streams, *, gpu_rows=True):
+    """LstmLayer::Forward_cpu on x (T·N, I) as rows t·N + n.  The fork's CPU path adds row 0 of
+    h_to_gate to every stream (gpu_rows=False); its GPU path each stream's own row."""
+    hidden = w_h.shape[1]
+    steps = x.shape[0] // streams
+    pre_gate = (x @ w_x.T + b).reshape(steps, streams, 4 * hidden)
+    h_prev = np.zeros((streams, hidden), np.float32)
+    c_prev = np.zeros((streams, hidden), np.float32)
+    top = np.zeros((steps, streams, hidden), np.float32)
+    for t in range(steps):
+        h_to_gate = h_prev @ w_h.T
+        c_t = np.zeros_like(c_prev)
+        for n in range(streams):
+            cont = bool(clip[t + n]) if clip is not None else t > 0
+            pre = pre_gate[t, n] + (h_to_gate[n if gpu_rows else 0] if cont else 0)
+            i, f, o, g = (pre[k * hidden : (k + 1) * hidden] for k in range(4))
+            f = sigmoid(f) if cont else np.float32(0)
+            c_t[n] = f * c_prev[n] + sigmoid(i) * np.tanh(g)
+            top[t, n] = sigmoid(o) * np.tanh(c_t[n])
+        h_prev, c_prev = top[t], c_t
+    return top
+
+
+def net(inputs: dict[str, tuple[int, ...]], layers: str) -> str:
+    head = "".join(
+        f'input: "{k}" input_shape {{ {" ".join(f"dim: {d}" for d in v)} }}\n' for k, v in inputs.items()
+    )
+    return 'name: "t"\n' + head + layers
+
+
+def lstm_layer(bottoms=("x",), params="num_output: 5", top="h") -> str:
+    bottom = " ".join(f'bottom: "{b}"' for b in bottoms)
+    return f'layer {{ name: "lstm" type: "Lstm" {bottom} top: "{top}" lstm_param {{ {params} }} }}\n'
+
+
+def scaled(weights: dict) -> dict:
+    """The LSTM's weights at the scale of a trained one (gates past the sigmoid's linear part)."""
+    return {k: [w * 2 for w in v] if k == "lstm" else v for k, v in weights.items()}
+
+
+CASES = [  # (inputs, bottoms, params, top shape, streams, clip values)
+    ({"x": (7, 1, 4)}, ("x",), "num_output: 5", (7, 1, 5), 1, None),  # caffe_ocr's layout
+    ({"x": (6, 1, 3), "clip": (6, 1)}, ("x", "clip"), "num_output: 5", (6, 1, 5), 1, [0, 1, 1, 0, 1, 1]),
+    ({"x": (8, 1), "clip": (8, 1)}, ("x", "clip"), "num_output: 7 clipping_threshold: 0.1", (8, 7), 1,
+     [0, 1, 1, 1, 0, 1, 1, 1]),  # junhyukoh's sequence example, 2-D
+    ({"x": (6, 2, 3)}, ("x",), "num_output: 4 batch_size: 2", (6, 4), 2, None),  # 3 steps of 2 streams
+    ({"x": (8, 2, 1, 2), "clip": (8,)}, ("x", "clip"), "num_output: 3 batch_size: 2", (8, 3), 2,
+     [0, 1, 1, 0, 1, 1, 1, 1]),
+    ({"x": (5, 3, 2)}, ("x",), "num_output: 4", (5, 3, 4), 3, None),  # caffe_ocr, 3 streams
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("inputs, bottoms, params, shape, streams, clip", CASES)
+def test_lstm_matches_the_forks_forward(inputs, bottoms, params, shape, streams, clip):
+    text = net(inputs, lstm_layer(bottoms, params))
+    model, analysis, _ = compile_text(text)
+    weights = scaled(random_weights(analysis))
+    model, _, _ = compile_text(text, weights)
+    feeds = random_inputs(analysis)
+    if clip is not None:
+        feeds["clip"] = np.asarray(clip, np.float32).reshape(inputs["clip"])
+    ours = run_onnx(model, feeds)["h"]
+    assert ours.shape == shape == tuple(analysis.info("lstm").tops[0])
+    x = feeds["x"].reshape(inputs["x"][0] * (streams if len(shape) == 3 else 1), -1)  # rows t·N + n
+    ref = fork_lstm(x, None if clip is None else feeds["clip"].reshape(-1), *weights["lstm"], streams)
+    assert rel_error(ours, ref.reshape(shape)) < 1e-5
+
+
+def test_lstm_blobs_are_input_hidden_and_bias_weights_in_gate_rows():
+    analysis = check("t", content=net({"x": (7, 2, 6)}, lstm_layer(params="num_output: 5"))).analysis
+    weights = random_weights(analysis)["lstm"]
+    assert [w.shape for w in weights] == [(20, 6), (20, 5), (20,)]
+
+
+def test_lstm_with_several_streams_follows_the_gpu_path_and_says_so():
+    text = net({"x": (4, 2, 3)}, lstm_layer(params="num_output: 3"))
+    found = diagnostic(text, "NS0601")
+    assert "stream 0's recurrent input" in found.message
+    model, analysis, _ = compile_text(text)
+    weights = scaled(random_weights(analysis))
+    model, _, _ = compile_text(text, weights)
+    feeds = random_inputs(analysis)
+    ours = run_onnx(model, feeds)["h"]
+    x = feeds["x"].reshape(8, 3)
+    cpu = fork_lstm(x, None, *weights["lstm"], 2, gpu_rows=False)
+    assert rel_error(ours, fork_lstm(x, None, *weights["lstm"], 2)) < 1e-5
+    assert rel_error(ours, cpu) > 1e-3  # the CPU path's shared row differs: the warning is not idle
+
+
+def fork_transpose(x, dims):
+    """transpose_cpu: bottom index -> its coordinates -> top index by top counts and map = dims."""
+    top_shape = [x.shape[d] for d in dims]
+    bottom_counts = [int(np.prod(x.shape[i + 1 :])) for i in range(x.ndim)]
+    top_counts = [int(np.prod(top_shape[i + 1 :])) for i in range(x.ndim)]
+    flat, out = x.reshape(-1), np.zeros(x.size, x.dtype)
+    for index in range(x.size):
+        rest, coords = index, []
+        for c in bottom_counts:
+            coords.append(rest // c)
+            rest %= c
+        out[sum(coords[dims[i]] * top_counts[i] for i in range(x.ndim))] = flat[index]
+    return out.reshape(top_shape)
+
+
+@pytest.mark.parametrize("dims", [(3, 2, 0, 1), (0, 2, 1), (1, 0), (2, 0, 3, 1)])
+def test_transpose_matches_the_forks_index_arithmetic(dims):
+    shape = {4: (2, 3, 4, 5), 3: (3, 4, 5), 2: (4, 5)}[len(dims)]
+    text = net({"x": shape}, 'layer { name: "tr" type: "Transpose" bottom: "x" top: "y" transpose_param { '
+               + " ".join(f"dim: {d}" for d in dims) + " } }\n")  # fmt: skip
+    model, analysis, _ = compile_text(text)
+    feeds = random_inputs(analysis)
+    assert np.array_equal(run_onnx(model, feeds)["y"], fork_transpose(feeds["x"], dims))
+
+
+def fork_reverse(x, axis):
+    """ReverseLayer::Forward_cpu: num_fix blocks of sub_iter_max slices of copy_amount values,
+    each block written from its end backwards."""
+    copy = int(np.prod(x.shape[axis + 1 :]))
+    steps, fix = x.shape[axis], int(np.prod(x.shape[:axis]))
+    src, out = x.reshape(-1), np.zeros(x.size, x.dtype)
+    at = 0
+    for f in range(fix):
+        target = (f + 1) * copy * steps - copy
+        for _ in range(steps):
+            out[target : target + copy] = src[at : at + copy]
+            at += copy
+            target -= copy
+    return out.reshape(x.shape)
+
+
+@pytest.mark.parametrize(
+    "shape, axis", [((6, 2, 3), 0), ((6, 2, 3), 1), ((6, 2, 3), 2), ((5,), 0), ((2, 3, 4, 5), 2)]
+)
+def test_reverse_matches_the_forks_copy_loop(shape, axis):
+    text = net(
+        {"x": shape},
+        f'layer {{ name: "r" type: "Reverse" bottom: "x" top: "y" reverse_param {{ axis: {axis} }} }}\n',
+    )
+    model, analysis, _ = compile_text(text)
+    feeds = random_inputs(analysis)
+    assert np.array_equal(run_onnx(model, feeds)["y"], fork_reverse(feeds["x"], axis))
+
+
+def fork_greedy_decode(scores, blank, merge):
+    """CTCGreedyDecoderLayer::Decode and Forward_cpu: rows of −1, then each stream's labels."""
+    steps, streams, classes = scores.shape
+    blank = classes - 1 if blank < 0 else blank
+    out = np.full((streams, steps), -1, np.float32)
+    for n in range(streams):
+        previous, labels = -1, []
+        for t in range(steps):
+            best, best_score = 0, scores[t, n, 0]
+            for c in range(1, classes):
+                if scores[t, n, c] > best_score:
+                    best, best_score = c, scores[t, n, c]
+            if best != blank and not (merge and best == previous):
+                labels.append(best)
+            previous = best
+        out[n, : len(labels)] = labels
+    return out.reshape(streams, steps, 1, 1)
+
+
+def path_scores(paths: list[list[int]], classes: int, seed: int = 0) -> np.ndarray:
+    """(T, N, C) scores whose best class at step t of stream n is paths[n][t]."""
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal((len(paths[0]), len(paths), classes)).astype(np.float32)
+    for n, path in enumerate(paths):
+        for t, k in enumerate(path):
+            scores[t, n, k] = scores[t, n].max() + 1
+    return scores
+
+
+PATHS = [[0, 3, 3, 0, 3, 2, 2, 2, 0, 1, 4, 4], [4, 4, 4, 1, 1, 0, 0, 2, 3, 3, 0, 0], [0] * 12]
+
+
+@pytest.mark.parametrize("params, blank, merge", [
+    ("", 0, True), ("blank_index: -1", -1, True), ("blank_index: 3 ctc_merge_repeated: false", 3, False),
+    ("ctc_merge_repeated: false", 0, False),
+])  # fmt: skip
+def test_greedy_decoder_matches_the_forks_decode(params, blank, merge):
+    text = net({"s": (12, 3, 5)},
+               f'layer {{ name: "d" type: "CTCGreedyDecoder" bottom: "s" top: "d" ctc_decoder_param {{ {params} }} }}\n')  # fmt: skip
+    model, _, _ = compile_text(text)
+    for scores in (
+        path_scores(PATHS, 5),
+        np.random.default_rng(1).standard_normal((12, 3, 5)).astype(np.float32),
+    ):
+        ours = run_onnx(model, {"s": scores})["d"]
+        assert np.array_equal(ours, fork_greedy_decode(scores, blank, merge))
+
+
+def test_greedy_decoder_collapses_repeats_and_drops_blanks():
+    text = net({"s": (12, 3, 5)}, 'layer { name: "d" type: "CTCGreedyDecoder" bottom: "s" top: "d" }\n')
+    model, _, _ = compile_text(text)
+    rows = run_onnx(model, {"s": path_scores(PATHS, 5)})["d"].reshape(3, 12)
+    assert rows[0, :6].tolist() == [3, 3, 2, 1, 4, -1]
+    assert rows[1, :5].tolist() == [4, 1, 2, 3, -1]
+    assert (rows[2] == -1).all()
+
+
+def test_greedy_decoder_accuracy_form_is_checked_not_compiled():
+    text = net({"s": (12, 3, 5), "label": (3, 8)},
+               'layer { name: "d" type: "CTCGreedyDecoder" bottom: "s" bottom: "label" top: "acc" }\n')  # fmt: skip
+    analysis, _ = analyse(text)
+    assert tuple(analysis.info("d").tops[0]) == (1, 2, 1, 1)
+    diagnostics = Diagnostics()
+    assert lower(analysis, random_weights(analysis), diagnostics, Options()) is None
+    assert [d.code for d in diagnostics if d.code == "NS0402"] == ["NS0402"]
+
+
+X = 'input: "x" input_shape { dim: 6 dim: 1 dim: 4 }\n'
+BROKEN = [  # (code, text, token the diagnostic points at)
+    ("NS0600", X + lstm_layer(params=""), "lstm_param"),
+    ("NS0600", X + lstm_layer(params="num_output: 3 batch_size: 4"), "4"),
+    ("NS0600", X + 'input: "c" input_shape { dim: 6 dim: 2 }\n' + lstm_layer(("x", "c"), "num_output: 3"), '"c"'),
+    ("NS0600", X + 'input: "c" input_shape { dim: 4 }\n' + lstm_layer(("x", "c"), "num_output: 3"), '"c"'),
+    ("NS0602", X + 'layer { name: "t" type: "Transpose" bottom: "x" top: "y" transpose_param { dim: 1 dim: 0 } }',
+     "transpose_param"),
+    ("NS0602", X + 'layer { name: "t" type: "Transpose" bottom: "x" top: "y" transpose_param { dim: 1 dim: 0 dim: 1 } }',
+     "1 }"),
+    ("NS0602", X + 'layer { name: "t" type: "Transpose" bottom: "x" top: "y" transpose_param { dim: 0 dim: 3 dim: 1 } }',
+     "3"),
+    ("NS0364", X + 'layer { name: "t" type: "Transpose" bottom: "x" top: "x" transpose_param { dim: 1 dim: 0 dim: 2 } }',
+     '"x" transpose_param'),
+    ("NS0602", X + 'layer { name: "r" type: "Reverse" bottom: "x" top: "y" reverse_param { axis: 3 } }', "3"),
+    ("NS0602", X + 'layer { name: "r" type: "Reverse" bottom: "x" top: "y" reverse_param { axis: -1 } }', "-1"),
+    ("NS0364", X + 'layer { name: "r" type: "Reverse" bottom: "x" top: "x" }', '"x" }'),
+    ("NS0603", 'input: "s" input_shape { dim: 6 dim: 4 }\n'
+     'layer { name: "d" type: "CTCGreedyDecoder" bottom: "s" top: "d" }', '"s" top'),
+    ("NS0603", X + 'layer { name: "d" type: "CTCGreedyDecoder" bottom: "x" top: "d" ctc_decoder_param { blank_index: 4 } }',
+     "4"),
+    ("NS0603", X + 'input: "l" input_shape { dim: 2 dim: 5 }\n'
+     'layer { name: "d" type: "CTCGreedyDecoder" bottom: "x" bottom: "l" top: "d" }', '"l" top'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("code, text, token", BROKEN, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(BROKEN)])
+def test_bad_ocr_layers_are_diagnosed_where_they_are(code, text, token):
+    found = diagnostic(text, code)
+    assert found.help or code == "NS0603"
+    assert (found.span.line, found.span.column) == position(text, token, after=text.index("layer {"))
+
+
+# A CRNN-like net (after caffe_ocr's resnet/deploy.prototxt, much smaller): convolutions to one row,
+# Transpose to (W, N, C, H) and Reshape to (T, N, C·H), a bidirectional LSTM (forward, and
+# Reverse + Lstm + Reverse), Concat, InnerProduct over axis 2, CTCGreedyDecoder.
+CRNN = """name: "crnn"
+input: "data" input_shape { dim: 1 dim: 1 dim: 8 dim: 40 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  convolution_param { num_output: 6 kernel_size: 3 pad: 1 stride: 2 } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
+  pooling_param { pool: MAX kernel_h: 4 kernel_w: 1 stride_h: 4 stride_w: 1 } }
+layer { name: "tr" type: "Transpose" bottom: "pool1" top: "tr" transpose_param { dim: 3 dim: 0 dim: 1 dim: 2 } }
+layer { name: "seq" type: "Reshape" bottom: "tr" top: "seq" reshape_param { shape { dim: -1 } axis: 2 num_axes: 2 } }
+layer { name: "lstm1" type: "Lstm" bottom: "seq" top: "lstm1" lstm_param { num_output: 5 } }
+layer { name: "rev1" type: "Reverse" bottom: "seq" top: "rseq" reverse_param { axis: 0 } }
+layer { name: "rlstm1" type: "Lstm" bottom: "rseq" top: "rlstm1_out" lstm_param { num_output: 5 } }
+layer { name: "rev2" type: "Reverse" bottom: "rlstm1_out" top: "rlstm1" reverse_param { axis: 0 } }
+layer { name: "blstm" type: "Concat" bottom: "lstm1" bottom: "rlstm1" top: "blstm" concat_param { axis: 2 } }
+layer { name: "fc" type: "InnerProduct" bottom: "blstm" top: "fc" inner_product_param { num_output: 7 axis: 2 } }
+layer { name: "result" type: "CTCGreedyDecoder" bottom: "fc" top: "result" }
+"""
+
+
+def test_crnn_like_net_checks_compiles_and_runs_as_the_forks_compute():
+    _, analysis, diagnostics = compile_text(CRNN)
+    assert not [d for d in diagnostics if d.code.startswith("NS06")]
+    weights = scaled(random_weights(analysis))
+    weights["rlstm1"] = [w * 2 for w in weights["rlstm1"]]
+    outputs = ("seq", "lstm1", "rlstm1", "fc", "result")
+    model, _, _ = compile_text(CRNN, weights, outputs=outputs)
+    got = run_onnx(model, random_inputs(analysis))
+    assert got["seq"].shape == (20, 1, 6) and got["result"].shape == (1, 20, 1, 1)
+    seq = got["seq"].reshape(20, 6)
+    assert rel_error(got["lstm1"], fork_lstm(seq, None, *weights["lstm1"], 1).reshape(20, 1, 5)) < 1e-5
+    backward = fork_lstm(seq[::-1], None, *weights["rlstm1"], 1)[::-1]
+    assert rel_error(got["rlstm1"], backward.reshape(20, 1, 5)) < 1e-5
+    fc_w, fc_b = weights["fc"]
+    blstm = np.concatenate([got["lstm1"], got["rlstm1"]], axis=2)
+    assert rel_error(got["fc"], blstm @ fc_w.T + fc_b) < 1e-5
+    assert np.array_equal(got["result"], fork_greedy_decode(got["fc"], 0, True))
+
+
+def test_ocr_fields_have_the_forks_defaults():
+    from netspec.proto import caffe_pb2
+
+    lstm, ctc = caffe_pb2.LSTMParameter(), caffe_pb2.CTCDecoderParameter()
+    assert (lstm.clipping_threshold, lstm.batch_size, caffe_pb2.ReverseParameter().axis) == (0, 1, 0)
+    assert (ctc.blank_index, ctc.ctc_merge_repeated) == (0, True)
