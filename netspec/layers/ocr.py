@@ -95,9 +95,9 @@ class Lstm(LSTM):
         if streams > 1:
             ctx.warning(
                 "NS0601",
-                f"{streams} streams: the fork's CPU path gives every stream stream 0's recurrent input "
-                "and reads each stream's clip at t + n; netspec follows its GPU path (each stream its own "
-                "recurrence, clip still read at t + n)",
+                f"{streams} streams: the fork's CPU path gives every stream stream 0's recurrent input; "
+                "netspec follows its GPU path, each stream its own recurrence"
+                + (" (both read stream n's clip at t + n)" if len(ctx.bottoms) == 2 else ""),
                 ("bottom", 0),
                 help="with one stream (batch 1) both paths agree",
             )
