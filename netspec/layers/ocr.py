@@ -132,7 +132,7 @@ class Lstm(LSTM):
         x = ctx.node("Add", [x, ctx.const(bias, "b")])[0]
         w_h = ctx.const(np.asarray(h_weights).T, "W_h")
         keep = self._cont(ctx, steps, streams) if len(ctx.inputs) == 2 else None
-        one = ctx.const(np.ones((1, 1, 1), np.float32), "one")  # cont without a clip: no step resets
+        one = None if keep else ctx.const(np.ones((1, 1, 1), np.float32), "one")  # no clip: no resets
         sizes = [ctx.ints([hidden] * 4, "gate_sizes")]
         state: list[str | None] = [None, None]
         outputs = []
