@@ -65,6 +65,47 @@ class Analysis:
     diagnostics: Diagnostics
     shapes: dict[str, Shape | None] = field(default_factory=dict)  # by blob key
     layers: list[LayerInfo] = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # infer's inputs, batch and phase, to check again
+
+    @property
+    def batch(self) -> int | None:
+        """The batch size the inputs share (None when they disagree, or there are none)."""
+        sizes = {s[0] for i in self.layers if i.kind is not None and i.kind.source for s in i.tops if s}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    def batch_axes(self) -> dict[str, dict[int, str | None]] | Diagnostics:
+        """For a symbolic batch: each blob's axes that follow the batch, found by checking the net
+        again at one more than its batch; "N" for an axis equal to the batch, None for one that
+        merely grows with it (a batch folded into another axis).  The second check's diagnostics
+        when it fails: a layer whose sizes fix the batch, as a Reshape with a literal batch does."""
+        batch = self.batch
+        if batch is None:
+            return {}
+        again = Diagnostics()
+        other = infer(self.net, again, **{**self.options, "batch": batch + 1})
+        for info, grown in zip(self.layers, other.layers):
+            if [w.shape for w in info.weights] != [w.shape for w in grown.weights]:
+                again.error(
+                    "NS0419",
+                    f"{info.layer.name}: its weights are sized by the batch "
+                    f"({shape_text(info.weights[0].shape)} at batch {batch})",
+                    self.net.source_map.span(info.layer.path + ("type",), value=True),
+                )
+        if again.has_errors:
+            return again
+        axes: dict[str, dict[int, str | None]] = {}
+        for key, shape in self.shapes.items():
+            grown = other.shapes.get(key)
+            if shape is None or grown is None:
+                continue
+            moved = {
+                axis: ("N" if (d, g) == (batch, batch + 1) else None)
+                for axis, (d, g) in enumerate(zip(shape, grown))
+                if d != g
+            }
+            if moved:
+                axes[key] = moved
+        return axes
 
     def shape(self, blob: Blob) -> Shape | None:
         return self.shapes.get(blob.key)
@@ -139,7 +180,7 @@ def infer(
     deconvolutions, inner products and recurrent layers; pooling, normalisation
     and activations count 0.
     """
-    analysis = Analysis(net, diagnostics)
+    analysis = Analysis(net, diagnostics, options={"inputs": inputs, "batch": batch, "phase": phase})
     options = {"inputs": dict(inputs or {}), "batch": batch}
     if phase is not None:
         options["phase"] = phase

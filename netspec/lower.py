@@ -248,7 +248,10 @@ def lower(
     lowered: set[str] = set()  # keys of the values the graph computes or takes as inputs
     read: set[str] = set()  # keys of the values a lowered layer reads
     ok = True
-    batch = _batch(analysis) if options.dynamic_batch else None
+    follow = analysis.batch_axes() if options.dynamic_batch else {}
+    if isinstance(follow, Diagnostics):
+        _report_fixed_batch(analysis, follow, diagnostics)
+        return None
     kept = {b.key for b in chosen or ()}  # values a fold must not swallow
     plan = plan_folds(analysis, weights, kept) if options.fold else FoldPlan()
     unneeded = 0
@@ -269,7 +272,7 @@ def lower(
         if kind.source:
             for blob, shape in zip(layer.tops, info.tops):
                 if _consumed_by_deploy(blob, needed) or blob.key in kept:
-                    inputs.append(_value_info(names[blob.key], shape, batch))
+                    inputs.append(_value_info(names[blob.key], shape, follow.get(blob.key, {})))
                     lowered.add(blob.key)
             continue
         in_shapes = [analysis.shape(b) for b in layer.bottoms]
@@ -345,7 +348,7 @@ def lower(
         if (axes := info.kind.data_dependent.get(j))
     }
     value_info = [
-        _value_info(names[key], analysis.shapes[key], batch, varying.get(key, ()))
+        _value_info(names[key], analysis.shapes[key], follow.get(key, {}), varying.get(key, ()))
         for key in analysis.shapes
         if key in lowered
         and key not in output_keys
@@ -357,7 +360,8 @@ def lower(
     model.graph.name = net.name or "net"
     model.graph.input.extend(inputs)
     model.graph.output.extend(
-        _value_info(names[key], analysis.shapes[key], batch, varying.get(key, ())) for key in outputs
+        _value_info(names[key], analysis.shapes[key], follow.get(key, {}), varying.get(key, ()))
+        for key in outputs
     )
     model.graph.value_info.extend(value_info)
     model.opset_import.append(helper.make_opsetid("", options.opset))
@@ -386,20 +390,29 @@ def _consumed_by_deploy(blob: Blob, needed: set[Layer] | None) -> bool:
     )
 
 
-def _batch(analysis: Analysis) -> int | None:
-    """The batch size the inputs share, which --dynamic-batch turns into a symbol."""
-    sizes = {s[0] for i in analysis.layers if i.kind is not None and i.kind.source for s in i.tops if s}
-    return sizes.pop() if len(sizes) == 1 else None
+def _report_fixed_batch(analysis: Analysis, again: Diagnostics, diagnostics: Diagnostics) -> None:
+    """NS0419: the net does not check at another batch, so no graph can take any batch."""
+    batch = analysis.batch
+    first = next(iter(again.errors), None)
+    diagnostics.error(
+        "NS0419",
+        f"--dynamic-batch: the net does not check at batch {batch + 1}, only at {batch}"
+        + (f": {first.message}" if first else ""),
+        first.span if first else None,
+        help="make the sizes follow the batch (Reshape's 0 copies it, -1 infers it), or compile with "
+        "--batch N for the batch you will run",
+    )
 
 
 def _value_info(
-    name: str, shape: Shape, batch: int | None, varying: tuple[int, ...] = ()
+    name: str, shape: Shape, follow: dict[int, str | None], varying: tuple[int, ...] = ()
 ) -> onnx.ValueInfoProto:
-    """A tensor's type; with a dynamic batch, a leading dim equal to the batch becomes the symbol N;
-    the axes in `varying` (sizes the values decide) become symbols of their own."""
+    """A tensor's type; with a dynamic batch, the axes that follow the batch (Analysis.batch_axes)
+    are the symbol N, or unknown where the batch is folded into them; the axes in `varying`
+    (sizes the values decide) become symbols of their own."""
     dims: list = list(shape)
-    if batch is not None and dims and dims[0] == batch:
-        dims[0] = "N"
+    for axis, symbol in follow.items():
+        dims[axis] = symbol
     for axis in varying:
         dims[axis] = f"{name}_{axis}"
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)

@@ -109,7 +109,38 @@ def compile(
         source=os.path.basename(checked.spec.source_map.source.path),
         outputs=tuple(outputs or ()),
     )
-    return lower.lower(checked.analysis, blobs, diagnostics, options)
+    model = lower.lower(checked.analysis, blobs, diagnostics, options)
+    if model is not None and dynamic_batch and not _runs_at_another_batch(model, checked):
+        return None
+    return model
+
+
+def _runs_at_another_batch(model: onnx.ModelProto, checked: Checked) -> bool:
+    """--dynamic-batch promises any batch; the checker has proved the sizes follow it, and this
+    proves the graph does: one run at a batch it was not built at.  A failure is a layer whose
+    lowering fixes the batch, a bug of netspec's (NS0499), said rather than written."""
+    from netspec import runtime
+
+    batch = checked.analysis.batch
+    problem = runtime.batch_problem(model, batch + 1) if batch is not None else None
+    if problem is None:
+        return True
+    reason, node = problem
+    net = checked.analysis.net
+    layer = next(
+        (la for la in net.layers if node is not None and (node == la.name or node.startswith(la.name + "/"))),
+        None,
+    )
+    where = f"layer '{layer.name}' ({layer.type})" if layer else "the graph"
+    checked.diagnostics.error(
+        "NS0499",
+        f"--dynamic-batch: netspec's graph for {where} does not compute at batch {batch + 1}: {reason}; "
+        "this is a bug in netspec, please report it",
+        net.source_map.span(layer.path + ("type",), value=True) if layer else None,
+        help=f"compile with --batch N for the batch you will run (this one checked at {batch})",
+        layer=layer.name if layer else None,
+    )
+    return False
 
 
 def run(

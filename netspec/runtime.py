@@ -351,6 +351,25 @@ def random_feeds(model: Any, seed: int = 0, *, batch: int = 1) -> dict[str, np.n
     return feeds
 
 
+def batch_problem(model: onnx.ModelProto, batch: int) -> tuple[str, str | None] | None:
+    """Why `model`, compiled with a symbolic batch, does not compute at `batch`: (what went wrong,
+    the name of the node it happened in, if onnxruntime said), or None when it does.  Run once
+    on the CPU without graph optimisations, so that node names stay netspec's."""
+    created, _ = session(model, [CPU], fast=False)
+    try:
+        outputs = run(created, random_feeds(created, batch=batch))
+    except RunError as problem:
+        node = re.search(r"running \w+ node\. Name:'([^']*)'", problem.message)
+        reason = re.sub(r"^.*Status Message: (\S+:\d+ \S+ )?", "", problem.message).strip()
+        return reason, node.group(1) if node else None
+    for declared, value in zip(model.graph.output, outputs.values()):
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in declared.type.tensor_type.shape.dim]
+        if any(d is not None and d != v for d, v in zip(dims, value.shape)):
+            shown = _dims(tuple(dims))
+            return f"output '{declared.name}' is declared {shown} but comes out {_dims(value.shape)}", None
+    return None
+
+
 def load_inputs(specs: list[str], model: Any) -> tuple[dict[str, np.ndarray], list[str]]:
     """Feeds from NAME=FILE.npy strings, checked against the model's inputs; (feeds, notes)."""
     wanted = {s.name: s for s in inputs_of(model)}
