@@ -170,6 +170,36 @@ def test_shape_and_value_count_disagree(tmp_path):
     )
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_a_caffe_ocr_lstm_param_at_8266711_still_reads(tmp_path):
+    # caffe_ocr writes its lstm_param at 8266711, which netspec gives Faster R-CNN's
+    # roi_pooling_param: the sub-message parses against the wrong message, but only the layer's
+    # name, type and blobs are used, so the weights read all the same.
+    layer = caffe_pb2.LayerParameter(name="lstm1", type="Lstm", bottom=["x"], top=["h"])
+    _blob(layer, np.arange(8 * 3), shape=[8, 3])
+    lstm = caffe_pb2.LSTMParameter(num_output=2, clipping_threshold=0.1)
+    lstm.weight_filler.type = "uniform"
+    data = caffe_pb2.NetParameter(name="ocr").SerializeToString() + _length_delimited(
+        100, layer.SerializeToString() + _length_delimited(8266711, lstm.SerializeToString())
+    )
+    weights = read_weights(str(_write(tmp_path, data)))
+    np.testing.assert_array_equal(weights["lstm1"][0], np.arange(24, dtype=np.float32).reshape(8, 3))
+    assert [(layer.name, layer.type) for layer in weights.net.layer] == [("lstm1", "Lstm")]
+    assert not weights.diagnostics.has_errors
+
+
 # ---------------------------------------------------------------------------------------------
 # Files that are not caffemodels
 

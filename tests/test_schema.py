@@ -222,8 +222,11 @@ FORK_FIELDS = {
     "interp_param": 10143,  # DeepLab v2 / PSPNet's 143 is BVLC's input_param
     "bn_param": 152,  # PSPNet (Caffe-SegNet's 45 is not honoured: one field, one number)
     "annotated_data_param": 200, "multibox_loss_param": 201, "detection_evaluate_param": 205,  # SSD training
-    # senlinuc/caffe_ocr (81642f6); junhyukoh/caffe-lstm's lstm_param 201 is SSD's multibox_loss_param here
-    "transpose_param": 8266710, "lstm_param": 8266711, "reverse_param": 160, "ctc_decoder_param": 158,
+    # senlinuc/caffe_ocr (81642f6), but lstm_param: caffe_ocr's 8266711 is Faster R-CNN's roi_pooling_param
+    # and junhyukoh/caffe-lstm's 201 SSD's multibox_loss_param, so it is 10000 + junhyukoh's number
+    "transpose_param": 8266710, "lstm_param": 10201, "reverse_param": 160, "ctc_decoder_param": 158,
+    # rbgirshick/caffe-fast-rcnn, branch faster-rcnn (4115385d) src/caffe/proto/caffe.proto
+    "roi_pooling_param": 8266711, "smooth_l1_loss_param": 8266712,
 }  # fmt: skip
 
 # Fork messages field by field, transcribed from the forks' own caffe.proto:
@@ -273,6 +276,9 @@ FORK_MESSAGES = {
     "TransposeParameter": {"dim": 1},
     "ReverseParameter": {"axis": 1},
     "CTCDecoderParameter": {"blank_index": 1, "ctc_merge_repeated": 2},
+    # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
+    "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
+    "SmoothL1LossParameter": {"sigma": 1},
     "BNParameter": {
         "slope_filler": 1, "bias_filler": 2, "momentum": 3, "eps": 4, "frozen": 5, "engine": 6,  # PSPNet
         "scale_filler": 10001, "shift_filler": 10002, "bn_mode": 10003,  # Caffe-SegNet's 1, 2, 3
@@ -312,6 +318,9 @@ def test_a_fork_layer_and_a_bvlc_layer_round_trip_in_one_binary_net():
     ]
 
 
+FORK_ABOVE_RANGE = ("transpose_param", "roi_pooling_param", "smooth_l1_loss_param")
+
+
 def test_netspec_extensions_use_reserved_range():
     ceil_mode = caffe_pb2.PoolingParameter.DESCRIPTOR.fields_by_name["ceil_mode"]
     assert ceil_mode.number == 10001
@@ -322,9 +331,10 @@ def test_netspec_extensions_use_reserved_range():
         caffe_pb2.PoolingParameter,
     ):
         for fd in message.DESCRIPTOR.fields:
-            # Anything at or above 10000 must be inside netspec's range, but for caffe_ocr's own
-            # numbers (transpose_param 8266710, lstm_param 8266711), which the fork chose above it.
-            fork = fd.name in ("transpose_param", "lstm_param") and FORK_FIELDS[fd.name] == fd.number
+            # Anything at or above 10000 must be inside netspec's range, but for the numbers forks
+            # chose above it: caffe_ocr's transpose_param, Faster R-CNN's roi_pooling_param and
+            # smooth_l1_loss_param.
+            fork = fd.name in FORK_ABOVE_RANGE and FORK_FIELDS[fd.name] == fd.number
             assert fd.number < 10000 or 10000 <= fd.number <= 10999 or fork, fd.full_name
 
 
