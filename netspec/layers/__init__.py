@@ -12,6 +12,7 @@ from netspec.layers import (  # noqa: F401  (each module registers its types)
     norm,
     ocr,
     pool,
+    rcnn,
     recurrent,
     ssd,
     structure,

@@ -1,0 +1,233 @@
+"""Fast/Faster R-CNN's layer types (rbgirshick/caffe-fast-rcnn, py-faster-rcnn's Caffe), with the
+fork's fields (caffe.proto, "fork Fast/Faster R-CNN"; docs/dialects.md):
+
+- ROIPooling: max pooling of each region of interest of a feature map into pooled_h × pooled_w
+  bins, with ROIPoolingLayer::Forward_cpu's integer arithmetic.
+- SmoothL1Loss: the box-regression loss, training only.
+
+The proposal layer between them is a Python layer (netspec.layers.data.Python): its rois top is
+sized with --input and enters the ONNX graph as an input.  Diagnostics NS0604, NS0605.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, count, register, shape_text
+from netspec.layers.loss import LossLayer
+
+ROI_COLUMNS = 5  # [batch index, x1, y1, x2, y2]
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _legacy(ctx: ShapeContext, code: str, index: int) -> Shape:
+    """Bottom `index` as Caffe's legacy accessors (num, channels, height, width) read it: up to four
+    axes, the missing ones 1 (Blob::LegacyShape stops on more)."""
+    shape = ctx.bottoms[index]
+    if len(shape) > 4:
+        raise ctx.error(
+            code,
+            f"bottom {index} is {shape_text(shape)}: the fork reads it as (num, channels, height, width), "
+            "which Caffe's Blob::LegacyShape refuses above 4 axes",
+            ("bottom", index),
+            help="reshape it to 4 axes or fewer",
+        )
+    return (*shape, *(1,) * (4 - len(shape)))
+
+
+@register
+class ROIPooling(LayerType):
+    """Per ROI r = [b, x1, y1, x2, y2] and bin (i, j), the maximum of map b over rows
+    [floor(i·h/P) + y1', ceil((i + 1)·h/P) + y1') and columns likewise, clipped to the map; an empty
+    bin gives 0.  y1' = round(y1 · spatial_scale) (half away from zero), h = max(y2' − y1' + 1, 1),
+    h/P a float, as in the fork's Forward_cpu (its Forward_gpu is the same arithmetic)."""
+
+    type = "ROIPooling"
+    param = "roi_pooling_param"
+    bottoms = (2, 2)
+
+    def pooled(self, ctx: ShapeContext) -> tuple[int, int]:
+        p = ctx.layer.param.roi_pooling_param
+        for name in ("pooled_h", "pooled_w"):
+            if getattr(p, name) < 1:
+                raise ctx.error(
+                    "NS0604",
+                    f"{name} is {getattr(p, name)}: the fork needs at least one bin (CHECK_GT 0)",
+                    f"roi_pooling_param.{name}" if p.HasField(name) else ctx.block("roi_pooling_param"),
+                    help="set roi_pooling_param { pooled_h: 7 pooled_w: 7 } (Faster R-CNN's VGG16 head; "
+                    "6 x 6 for ZF and CaffeNet)",
+                )
+        return p.pooled_h, p.pooled_w
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        data, rois = ctx.bottoms
+        if len(data) != 4:
+            raise ctx.error(
+                "NS0604",
+                f"the feature map is {shape_text(data)}; ROIPooling pools an (N, C, H, W) map",
+                ("bottom", 0),
+                help="bottom 0 is the last convolution's output, bottom 1 the rois",
+            )
+        if not 2 <= len(rois) <= 4 or count(rois[1:]) != ROI_COLUMNS:
+            raise ctx.error(
+                "NS0604",
+                f"the rois are {shape_text(rois)}; the fork reads one row [batch index, x1, y1, x2, y2] "
+                "of 5 values per ROI, (R, 5)"
+                + (" (its CPU path steps by the row's size, its GPU path by 5)" if len(rois) >= 2 else ""),
+                ("bottom", 1),
+                help="give the rois as (R, 5): a proposal layer's rois top, or --input rois=Rx5",
+            )
+        return [(rois[0], data[1], *self.pooled(ctx))]
+
+    def window(self, ctx: ShapeContext) -> str:
+        return GLOBAL  # a bin may cover any part of the map
+
+    def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
+        # Column 0 is an image of the batch; whole numbers below N make every row a valid ROI.
+        return {1: ctx.bottoms[0][0]}
+
+    def lower(self, ctx) -> None:
+        height, width = ctx.in_shapes[0][2:]
+        pooled = self.pooled(ctx.shape_context)
+        scale = ctx.param.roi_pooling_param.spatial_scale
+        rows = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])[0]
+        column = ctx.node("Gather", [rows, ctx.ints(0, "batch_column")], axis=1)[0]
+        image = ctx.node("Cast", [column], to=np.int64)[0]  # static_cast<int>: truncation
+        # The fork stops on an image outside the batch; GatherND refuses one past it, not one below 0.
+        below = ctx.node("Less", [image, ctx.ints(0, "zero")])[0]
+        image = ctx.node("Where", [below, ctx.ints(2**62, "outside"), image])[0]
+        # Corners (R, 2, 2), [start, end] × [y, x]: scaled in float, rounded half away from zero
+        # (exactly, in double: |v| + 0.5 can round up in float).
+        corners = ctx.node("Gather", [rows, ctx.ints([[2, 1], [4, 3]], "corners")], axis=1)[0]
+        scaled = ctx.node("Mul", [corners, ctx.const(scale, "scale")])[0]
+        scaled = ctx.node("Cast", [scaled], to=np.float64)[0]
+        half_up = ctx.node("Add", [*ctx.node("Abs", [scaled]), ctx.const(0.5, "half", np.float64)])[0]
+        rounded = ctx.node("Mul", [*ctx.node("Sign", [scaled]), *ctx.node("Floor", [half_up])])[0]
+        rounded = ctx.node("Cast", [rounded], to=np.int64)[0]
+        start, end = (
+            ctx.node("Squeeze", [half, ctx.ints([1], "axis")])[0]
+            for half in ctx.node("Split", [rounded, ctx.ints([1, 1], "split")], 2, axis=1)
+        )
+        size = ctx.node("Sub", [*ctx.node("Add", [end, ctx.ints(1, "one")]), start])[0]
+        size = ctx.node("Max", [size, ctx.ints(1, "one")])[0]  # malformed ROIs are 1 x 1
+        size = ctx.node("Cast", [size], to=np.float32)[0]
+        bins = ctx.node("Div", [size, ctx.const(list(pooled), "pooled")])[0]  # (R, 2) bin sizes
+        (first_h, second_h, level_h, empty_h), (first_w, second_w, level_w, empty_w) = (
+            _bin_ranges(ctx, axis, bins, start, pooled[axis], (height, width)[axis]) for axis in (0, 1)
+        )
+        table = _sparse_table(ctx, height, width)
+        level_h = ctx.node("Mul", [_rows(ctx, level_h), ctx.ints(width.bit_length(), "levels_w")])[0]
+        level = ctx.node("Add", [level_h, _columns(ctx, level_w)])[0]  # (R, ph, pw)
+        image = ctx.node("Expand", [_rows(ctx, _rows(ctx, image)), *ctx.node("Shape", [level])])[0]
+        picks = []
+        for h in (first_h, second_h):
+            for w in (first_w, second_w):
+                cell = ctx.node("Mul", [_rows(ctx, h), ctx.ints(width, "width")])[0]
+                cell = ctx.node("Add", [cell, _columns(ctx, w)])[0]
+                at = ctx.node("Concat", [_rows(ctx, image), _rows(ctx, level), _rows(ctx, cell)], axis=-1)[0]
+                picks.append(ctx.node("GatherND", [table, at])[0])
+        # Caffe starts each bin at -FLT_MAX, and writes 0 where a bin is empty.
+        best = ctx.node("Max", [*picks, ctx.const(-FLT_MAX, "lowest")])[0]  # (R, ph, pw, C)
+        empty = ctx.node("Or", [_rows(ctx, empty_h), _columns(ctx, empty_w)])[0]
+        pooled_last = ctx.node("Where", [_rows(ctx, empty), ctx.const(0.0, "empty"), best])[0]
+        ctx.node("Transpose", [pooled_last], [ctx.outputs[0]], perm=[0, 3, 1, 2])
+
+
+def _bin_ranges(ctx, axis: int, bins: str, start: str, pooled: int, size: int) -> list[str]:
+    """Along `axis` (rows 0, columns 1), (R, pooled) tensors for each ROI's bins: two positions
+    whose runs of 2^level cover the bin, the level, and whether the bin is empty (Forward_cpu's
+    floor/ceil of the bin edges, offset by the ROI's start and clipped to [0, size])."""
+    pick = ctx.ints([axis], "axis")
+    bin_size = ctx.node("Gather", [bins, pick], axis=1)[0]  # (R, 1)
+    offset = ctx.node("Gather", [start, pick], axis=1)[0]
+    steps = np.arange(pooled + 1, dtype=np.float32)
+    edges = []
+    for rounding, at in (("Floor", steps[:-1]), ("Ceil", steps[1:])):
+        edge = ctx.node(rounding, [*ctx.node("Mul", [bin_size, ctx.const(at, "steps")])])[0]
+        edge = ctx.node("Add", [*ctx.node("Cast", [edge], to=np.int64), offset])[0]
+        edge = ctx.node("Max", [edge, ctx.ints(0, "zero")])[0]
+        edges.append(ctx.node("Min", [edge, ctx.ints(size, "size")])[0])
+    extent = ctx.node("Sub", [edges[1], edges[0]])[0]
+    empty = ctx.node("LessOrEqual", [extent, ctx.ints(0, "zero")])[0]
+    extent = ctx.node("Max", [extent, ctx.ints(1, "one")])[0]  # an empty bin reads a valid cell
+    lengths = np.maximum(np.arange(size + 1), 1)
+    levels = np.array([n.bit_length() - 1 for n in lengths.tolist()], np.int64)
+    first = ctx.node("Min", [edges[0], ctx.ints(size - 1, "last")])[0]
+    tail = ctx.node("Gather", [ctx.ints(lengths - (1 << levels), "tail"), extent])[0]
+    second = ctx.node("Add", [first, tail])[0]  # the end − 2^level
+    level = ctx.node("Gather", [ctx.ints(levels, "levels"), extent])[0]
+    return [first, second, level, empty]
+
+
+def _sparse_table(ctx, height: int, width: int) -> str:
+    """The map's sparse table (N, Lh·Lw, H·W, C): entry (n, kh·Lw + kw, h·W + w) holds each channel's
+    maximum over rows h to h + 2^kh − 1 and columns w to w + 2^kw − 1 (where they fit the map; other
+    entries are never read), L = the bits of the size.  A bin's maximum is then the maximum of four
+    entries whose runs overlap to cover it: exact, whatever the ROIs."""
+    levels_h, levels_w = height.bit_length(), width.bit_length()
+    along_w = [ctx.node("Transpose", [ctx.inputs[0]], perm=[0, 2, 3, 1])[0]]  # (N, H, W, C)
+    for k in range(1, levels_w):
+        along_w.append(_doubled(ctx, along_w[-1], 2, 1 << (k - 1), width))
+    by_level = {}
+    for kw, level in enumerate(along_w):
+        by_level[0, kw] = level
+        for kh in range(1, levels_h):
+            by_level[kh, kw] = _doubled(ctx, by_level[kh - 1, kw], 1, 1 << (kh - 1), height)
+    stacked = ctx.node(
+        "Concat",
+        [_columns(ctx, by_level[kh, kw]) for kh in range(levels_h) for kw in range(levels_w)],
+        axis=1,
+    )[0]
+    shape = [0, levels_h * levels_w, height * width, ctx.in_shapes[0][1]]
+    return ctx.node("Reshape", [stacked, ctx.ints(shape, "table")])[0]
+
+
+def _doubled(ctx, level: str, axis: int, shift: int, size: int) -> str:
+    """The next level of a sparse table along `axis` of (N, H, W, C): max(t[i], t[i + shift])."""
+    ahead = ctx.node(
+        "Slice", [level, ctx.ints([shift], "from"), ctx.ints([size], "to"), ctx.ints([axis], "axes")]
+    )
+    pads = [0] * 8
+    pads[4 + axis] = shift
+    return ctx.node("Max", [level, *ctx.node("Pad", [*ahead, ctx.ints(pads, "pads")])])[0]
+
+
+def _rows(ctx, x: str) -> str:
+    """x with a new last axis."""
+    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]
+
+
+def _columns(ctx, x: str) -> str:
+    """x with a new axis 1."""
+    return ctx.node("Unsqueeze", [x, ctx.ints([1], "axis")])[0]
+
+
+@register
+class SmoothL1Loss(LossLayer):
+    """Faster R-CNN's box-regression loss: Σ w_out · f(w_in · (x − t)) / N, f(d) = 0.5 (σd)² where
+    |d| < 1/σ², else |d| − 0.5/σ².  Bottoms x, t and optionally both weights (four in all);
+    channels, height and width as x's."""
+
+    type = "SmoothL1Loss"
+    param = "smooth_l1_loss_param"
+    bottoms = (2, 4)
+
+    def check(self, ctx: ShapeContext) -> None:
+        if len(ctx.bottoms) == 3:
+            raise ctx.error(
+                "NS0605",
+                "three bottoms: with weights the fork needs both the inside and the outside weights",
+                ("bottom", 2),
+                help="add the outside weights as bottom 3 (py-faster-rcnn's bbox_outside_weights)",
+            )
+        x = _legacy(ctx, "NS0605", 0)
+        for index in range(1, len(ctx.bottoms)):
+            other = _legacy(ctx, "NS0605", index)
+            if other[1:] != x[1:]:
+                raise ctx.error(
+                    "NS0605",
+                    f"bottom {index} is {shape_text(ctx.bottoms[index])} but the predictions are "
+                    f"{shape_text(ctx.bottoms[0])}: the fork needs the same channels, height and width",
+                    ("bottom", index),
+                    help="targets and weights come one per predicted value (4 per class for boxes)",
+                )

@@ -1,0 +1,289 @@
+"""Fast/Faster R-CNN's layer types (netspec/layers/rcnn.py): ROIPooling, held against the fork's
+ROIPoolingLayer::Forward_cpu transcribed into numpy (rbgirshick/caffe-fast-rcnn, branch faster-rcnn,
+src/caffe/layers/roi_pooling_layer.cpp) and against OpenCV's ROIPooling, bit for bit; SmoothL1Loss's
+shape checks (smooth_L1_loss_layer.cpp); and a small Faster-R-CNN-like deploy net."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracles import analyse, compile_text, diagnostic, position, random_weights, run_onnx, run_opencv
+
+from netspec.diagnostics import Severity
+from netspec.pipeline import check
+
+F32 = np.float32
+
+
+def caffe_round(v: np.float32) -> int:
+    """C's round(): half away from zero (in double, where |v| + 0.5 is exact)."""
+    v = float(v)
+    return int(np.sign(v) * np.floor(abs(v) + 0.5))
+
+
+def fork_roi_pooling(x, rois, pooled_h, pooled_w, spatial_scale):
+    """ROIPoolingLayer::Forward_cpu, loop for loop, in float32 where the fork computes in Dtype."""
+    _, channels, height, width = x.shape
+    top = np.full((len(rois), channels, pooled_h, pooled_w), -np.finfo(F32).max, F32)
+    scale = F32(spatial_scale)
+    for n, roi in enumerate(rois.astype(F32)):
+        batch = int(roi[0])
+        start_w, start_h, end_w, end_h = (caffe_round(roi[k] * scale) for k in (1, 2, 3, 4))
+        bin_h = F32(max(end_h - start_h + 1, 1)) / F32(pooled_h)
+        bin_w = F32(max(end_w - start_w + 1, 1)) / F32(pooled_w)
+        for ph in range(pooled_h):
+            for pw in range(pooled_w):
+                hstart = min(max(int(np.floor(F32(ph) * bin_h)) + start_h, 0), height)
+                hend = min(max(int(np.ceil(F32(ph + 1) * bin_h)) + start_h, 0), height)
+                wstart = min(max(int(np.floor(F32(pw) * bin_w)) + start_w, 0), width)
+                wend = min(max(int(np.ceil(F32(pw + 1) * bin_w)) + start_w, 0), width)
+                if hend <= hstart or wend <= wstart:
+                    top[n, :, ph, pw] = 0
+                    continue
+                for c in range(channels):
+                    for h in range(hstart, hend):
+                        for w in range(wstart, wend):
+                            if x[batch, c, h, w] > top[n, c, ph, pw]:
+                                top[n, c, ph, pw] = x[batch, c, h, w]
+    return top
+
+
+def problems(diagnostics) -> list[str]:
+    """The codes of the errors and warnings (not the infos: an upgraded legacy `input`, ...)."""
+    return [d.code for d in diagnostics if d.severity is not Severity.INFO]
+
+
+def roi_net(data, rois, params: str) -> str:
+    dims = " ".join(f"dim: {d}" for d in data)
+    roi_dims = " ".join(f"dim: {d}" for d in rois)
+    return (
+        f'name: "t"\ninput: "data" input_shape {{ {dims} }}\ninput: "rois" input_shape {{ {roi_dims} }}\n'
+        'layer { name: "pool" type: "ROIPooling" bottom: "data" bottom: "rois" top: "pool" '
+        f"roi_pooling_param {{ {params} }} }}\n"
+    )
+
+
+def awkward_rois(rng, count: int, images: int, image_h: float, image_w: float) -> np.ndarray:
+    """ROIs in image coordinates: inside, straddling and wholly outside the map, tiny, with
+    reversed corners, at halves (which the scale may turn into .5: round half away from zero) and
+    at arbitrary fractions, spread over the images."""
+    rois = np.zeros((count, 5), F32)
+    rois[:, 0] = rng.integers(0, images, count)
+    rois[:, 1::2] = rng.uniform(-0.3 * image_w, 1.3 * image_w, (count, 2))
+    rois[:, 2::2] = rng.uniform(-0.3 * image_h, 1.3 * image_h, (count, 2))
+    rois[::4, 1:] = np.round(rois[::4, 1:] * 2) / 2  # halves
+    tiny = slice(1, None, 5)
+    rois[tiny, 3:] = rois[tiny, 1:3] + rng.uniform(0, 3, (len(rois[tiny]), 2))
+    rois[2::9, 1:] = [-50, -50, -20, -20]  # wholly before the map
+    rois[3::9, 1:] = [10 * image_w, 10 * image_h, 11 * image_w, 11 * image_h]  # wholly past it
+    rois[4::9, 1:] = [0, 0, image_w - 1, image_h - 1]  # the whole image
+    return rois
+
+
+CASES = [  # (data shape, rois, pooled_h, pooled_w, spatial_scale)
+    ((1, 3, 9, 11), 60, 3, 4, 0.0625),  # Faster R-CNN's 1/16
+    ((2, 4, 7, 5), 80, 2, 2, 0.5),  # two images; x.5 halves become quarters, odd ones .5
+    ((3, 2, 6, 13), 70, 7, 7, 1.0),  # bins smaller than a cell
+    ((1, 5, 1, 4), 40, 3, 1, 0.25),  # one row
+    ((2, 2, 16, 3), 50, 5, 2, 0.3),  # a scale with no exact float
+]
+
+
+@pytest.mark.parametrize(("shape", "count", "pooled_h", "pooled_w", "scale"), CASES)
+def test_roi_pooling_matches_the_forks_forward_cpu_exactly(shape, count, pooled_h, pooled_w, scale):
+    rng = np.random.default_rng(count)
+    x = rng.standard_normal(shape).astype(F32)
+    rois = awkward_rois(rng, count, shape[0], shape[2] / scale, shape[3] / scale)
+    params = f"pooled_h: {pooled_h} pooled_w: {pooled_w} spatial_scale: {scale}"
+    model, _, _ = compile_text(roi_net(shape, rois.shape, params))
+    ours = run_onnx(model, {"data": x, "rois": rois})["pool"]
+    assert ours.shape == (count, shape[1], pooled_h, pooled_w)
+    np.testing.assert_array_equal(ours, fork_roi_pooling(x, rois, pooled_h, pooled_w, scale))
+    assert (ours == 0).any() and (ours != 0).any()  # empty bins and pooled ones both occur
+
+
+@pytest.mark.parametrize(("shape", "count", "pooled_h", "pooled_w", "scale"), CASES[:3])
+def test_roi_pooling_matches_opencv_exactly(shape, count, pooled_h, pooled_w, scale):
+    rng = np.random.default_rng(count + 1)
+    x = rng.standard_normal(shape).astype(F32)
+    rois = awkward_rois(rng, count, shape[0], shape[2] / scale, shape[3] / scale)
+    text = roi_net(shape, rois.shape, f"pooled_h: {pooled_h} pooled_w: {pooled_w} spatial_scale: {scale}")
+    model, _, _ = compile_text(text)
+    feeds = {"data": x, "rois": rois}
+    np.testing.assert_array_equal(
+        run_onnx(model, feeds)["pool"], run_opencv(text, {}, feeds, ["pool"])["pool"]
+    )
+
+
+def test_roi_corners_round_half_away_from_zero_and_exactly():
+    # At scale 0.5, x = 3 gives 1.5 (2, not round-half-even's 2 either way) and x = 5 gives 2.5:
+    # 3 half away from zero, where round-half-even gives 2; -3 gives -1.5: -2.  0.49999997 stays 0
+    # (adding 0.5 in float would round it up to 1).
+    x = np.arange(1 * 1 * 6 * 8, dtype=F32).reshape(1, 1, 6, 8)
+    rois = np.array(
+        [[0, 5, 5, 5, 5], [0, -3, -3, 1, 1], [0, 0.99999994, 0.99999994, 0.99999994, 0.99999994]], F32
+    )
+    model, _, _ = compile_text(roi_net(x.shape, rois.shape, "pooled_h: 1 pooled_w: 1 spatial_scale: 0.5"))
+    ours = run_onnx(model, {"data": x, "rois": rois})["pool"].ravel()
+    np.testing.assert_array_equal(ours, fork_roi_pooling(x, rois, 1, 1, 0.5).ravel())
+    assert ours.tolist() == [x[0, 0, 3, 3], x[0, 0, 1, 1], x[0, 0, 0, 0]]
+
+
+def test_roi_pooling_takes_rois_as_r_5_1_1_and_gives_r_c_ph_pw():
+    analysis, diagnostics = analyse(roi_net((2, 16, 38, 50), (300, 5, 1, 1), "pooled_h: 7 pooled_w: 6"))
+    assert problems(diagnostics) == []
+    assert analysis.info("pool").tops == [(300, 16, 7, 6)]
+    assert analysis.index_bounds() == {"rois": 2}  # random rois: whole numbers below N, valid rows
+
+
+def test_a_roi_outside_the_batch_stops_the_run_as_in_the_fork():
+    x = np.ones((2, 1, 4, 4), F32)
+    model, _, _ = compile_text(roi_net(x.shape, (1, 5), "pooled_h: 2 pooled_w: 2"))
+    for image in (2, -1):  # the fork: CHECK_LT(roi_batch_ind, batch_size), CHECK_GE(roi_batch_ind, 0)
+        with pytest.raises(Exception, match="invalid index"):
+            run_onnx(model, {"data": x, "rois": np.array([[image, 0, 0, 3, 3]], F32)})
+
+
+ROI = roi_net((1, 8, 10, 10), (4, 5), "pooled_h: 2 pooled_w: 2")
+BROKEN = [  # (code, text, token the diagnostic points at, what the message says)
+    ("NS0604", roi_net((1, 8, 10, 10), (4, 5), "pooled_w: 2"), "roi_pooling_param", "pooled_h is 0"),
+    ("NS0604", roi_net((1, 8, 10, 10), (4, 5), "pooled_h: 2 pooled_w: 0"), "0", "pooled_w is 0"),
+    ("NS0604", roi_net((1, 8, 10, 10), (4, 4), "pooled_h: 2 pooled_w: 2"), '"rois" top', "(R, 5)"),
+    ("NS0604", roi_net((1, 8, 10, 10), (4, 6), "pooled_h: 2 pooled_w: 2"), '"rois" top', "GPU path by 5"),
+    ("NS0604", roi_net((1, 8, 10, 10), (5,), "pooled_h: 2 pooled_w: 2"), '"rois" top', "the rois are 5"),
+    ("NS0604", roi_net((8, 10, 10), (4, 5), "pooled_h: 2 pooled_w: 2"), '"data" bottom', "(N, C, H, W)"),
+]
+
+
+@pytest.mark.parametrize(("code", "text", "token", "says"), BROKEN)
+def test_roi_pooling_diagnostics(code, text, token, says):
+    found = diagnostic(text, code)
+    assert says in found.message
+    at = text.index("ROIPooling")
+    assert (found.span.line, found.span.column) == position(text, token.split()[0], after=at)
+    assert found.help
+
+
+def test_roi_pooling_wants_two_bottoms():
+    text = ROI.replace(' bottom: "rois"', "")
+    assert "bottom" in diagnostic(text, "NS0300").message
+
+
+# ---------------------------------------------------------------------------------------------
+# SmoothL1Loss
+
+LOSS_INPUTS = (
+    'name: "t"\ninput: "pred" input_shape { dim: 128 dim: 84 }\ninput: "target" input_shape { dim: 128 dim: 84 }\n'
+    'input: "inside" input_shape { dim: 128 dim: 84 }\ninput: "outside" input_shape { dim: 128 dim: 84 }\n'
+    'input: "small" input_shape { dim: 128 dim: 4 }\ninput: "other" input_shape { dim: 64 dim: 84 }\n'
+)
+
+
+def loss(*bottoms: str, params: str = "") -> str:
+    listed = " ".join(f'bottom: "{b}"' for b in bottoms)
+    return (
+        LOSS_INPUTS
+        + f'layer {{ name: "loss" type: "SmoothL1Loss" {listed} top: "loss" loss_weight: 1 {params} }}\n'
+    )
+
+
+@pytest.mark.parametrize("bottoms", [("pred", "target"), ("pred", "target", "inside", "outside")])
+def test_smooth_l1_loss_is_a_scalar_left_out_of_deploy_graphs(bottoms):
+    text = loss(*bottoms, params="smooth_l1_loss_param { sigma: 3 }")
+    analysis, diagnostics = analyse(text)
+    assert problems(diagnostics) == []
+    assert analysis.info("loss").tops == [()]
+    assert analysis.net.layer("loss").param.smooth_l1_loss_param.sigma == 3
+
+
+SMOOTH_BROKEN = [  # (code, bottoms, bottom it points at, what the message says)
+    ("NS0605", ("pred", "target", "inside"), "inside", "both the inside and the outside weights"),
+    ("NS0605", ("pred", "small"), "small", "same channels, height and width"),
+    ("NS0605", ("pred", "target", "inside", "small"), "small", "same channels, height and width"),
+    ("NS0380", ("pred", "other"), "other", "first dimensions must match"),
+]
+
+
+@pytest.mark.parametrize(("code", "bottoms", "token", "says"), SMOOTH_BROKEN)
+def test_smooth_l1_loss_diagnostics(code, bottoms, token, says):
+    text = loss(*bottoms)
+    found = diagnostic(text, code)
+    assert says in found.message
+    at = text.index("SmoothL1Loss")
+    assert (found.span.line, found.span.column) == position(text, f'"{token}"', after=at)
+
+
+# ---------------------------------------------------------------------------------------------
+# A Faster-R-CNN-like deploy net: conv body, RPN, a Python proposal layer, ROIPooling, fc heads
+
+BODY = """
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 8 kernel_size: 3 pad: 1 stride: 2 } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2"
+        convolution_param { num_output: 16 kernel_size: 3 pad: 1 } }
+layer { name: "relu2" type: "ReLU" bottom: "conv2" top: "conv2" }
+"""
+RPN = """
+layer { name: "rpn_conv" type: "Convolution" bottom: "conv2" top: "rpn_conv"
+        convolution_param { num_output: 16 kernel_size: 3 pad: 1 } }
+layer { name: "rpn_relu" type: "ReLU" bottom: "rpn_conv" top: "rpn_conv" }
+layer { name: "rpn_cls_score" type: "Convolution" bottom: "rpn_conv" top: "rpn_cls_score"
+        convolution_param { num_output: 18 kernel_size: 1 } }
+layer { name: "rpn_bbox_pred" type: "Convolution" bottom: "rpn_conv" top: "rpn_bbox_pred"
+        convolution_param { num_output: 36 kernel_size: 1 } }
+layer { name: "rpn_cls_score_reshape" type: "Reshape" bottom: "rpn_cls_score" top: "rpn_cls_score_reshape"
+        reshape_param { shape { dim: 0 dim: 2 dim: -1 dim: 0 } } }
+layer { name: "rpn_cls_prob" type: "Softmax" bottom: "rpn_cls_score_reshape" top: "rpn_cls_prob" }
+layer { name: "rpn_cls_prob_reshape" type: "Reshape" bottom: "rpn_cls_prob" top: "rpn_cls_prob_reshape"
+        reshape_param { shape { dim: 0 dim: 18 dim: -1 dim: 0 } } }
+layer { name: "proposal" type: "Python" bottom: "rpn_cls_prob_reshape" bottom: "rpn_bbox_pred" bottom: "im_info"
+        top: "rois" python_param { module: "rpn.proposal_layer" layer: "ProposalLayer" param_str: "'feat_stride': 4" } }
+"""
+HEAD = """
+layer { name: "roi_pool" type: "ROIPooling" bottom: "conv2" bottom: "rois" top: "roi_pool"
+        roi_pooling_param { pooled_w: 3 pooled_h: 3 spatial_scale: 0.25 } }
+layer { name: "fc6" type: "InnerProduct" bottom: "roi_pool" top: "fc6" inner_product_param { num_output: 32 } }
+layer { name: "relu6" type: "ReLU" bottom: "fc6" top: "fc6" }
+layer { name: "cls_score" type: "InnerProduct" bottom: "fc6" top: "cls_score" inner_product_param { num_output: 5 } }
+layer { name: "bbox_pred" type: "InnerProduct" bottom: "fc6" top: "bbox_pred" inner_product_param { num_output: 20 } }
+layer { name: "cls_prob" type: "Softmax" bottom: "cls_score" top: "cls_prob" }
+"""
+INPUTS = 'name: "faster"\ninput: "data" input_shape { dim: 1 dim: 3 dim: 39 dim: 47 }\n'
+FASTER = INPUTS + 'input: "im_info" input_shape { dim: 1 dim: 3 }\n' + BODY + RPN + HEAD
+ROIS = 12
+
+
+def test_a_faster_rcnn_like_net_checks_compiles_and_runs_as_opencv_runs_its_head():
+    found = check("faster.prototxt", content=FASTER).diagnostics
+    (needs_rois,) = [d for d in found if d.severity is not Severity.INFO]
+    assert needs_rois.code == "NS0375" and "'rpn.proposal_layer.ProposalLayer'" in needs_rois.message
+    given = {"rois": (ROIS, 5)}
+    analysis, diagnostics = analyse(FASTER, inputs=given)
+    assert problems(diagnostics) == []
+    assert analysis.info("roi_pool").tops == [(ROIS, 16, 3, 3)]
+    weights = random_weights(analysis)
+    model, _, _ = compile_text(FASTER, weights, inputs=given)
+    assert {"data", "rois"} <= {i.name for i in model.graph.input}  # the Python layer's top is an input
+    rng = np.random.default_rng(5)
+    feeds = {
+        "data": rng.standard_normal((1, 3, 39, 47)).astype(F32),
+        "rois": awkward_rois(rng, ROIS, 1, 39, 47),
+    }
+    im_info = {"im_info": np.array([[39, 47, 1]], F32)}  # read by the proposal layer only
+    ours = run_onnx(model, {**feeds, **im_info})
+    # OpenCV runs the net below the proposals when the rois are an input (its Python layer is its own
+    # ProposalLayer, not the one the file names).
+    fed = INPUTS + 'input: "rois" input_shape { dim: 12 dim: 5 }\n' + BODY + HEAD
+    theirs = run_opencv(fed, weights, feeds, ["roi_pool", "cls_prob", "bbox_pred"])
+    for name in ("cls_prob", "bbox_pred"):
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5, atol=1e-6)
+    assert {"rpn_cls_prob_reshape", "rpn_bbox_pred"} <= {o.name for o in model.graph.output}
+    # The pooled features: exactly the fork's pooling of our conv2, and OpenCV's up to its convolutions'
+    # rounding.
+    pooled, _, _ = compile_text(FASTER, weights, inputs=given, outputs=("conv2", "roi_pool"))
+    inner = run_onnx(pooled, {**feeds, **im_info})
+    fork = fork_roi_pooling(inner["conv2"], feeds["rois"], 3, 3, 0.25)
+    np.testing.assert_array_equal(inner["roi_pool"], fork)
+    np.testing.assert_allclose(inner["roi_pool"], theirs["roi_pool"], rtol=1e-5, atol=1e-5)
