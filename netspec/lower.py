@@ -381,13 +381,15 @@ def _type_span(layer, net):
 
 
 def _consumed_by_deploy(blob: Blob, needed: set[Layer] | None) -> bool:
-    """Whether a layer of the inference graph (one `needed`, when given) reads `blob`."""
+    """Whether a layer of the inference graph (one `needed`, when given) reads `blob`.  A source
+    layer with bottoms (a Python proposal layer) reads it outside the graph, so does not count."""
     from netspec.layers import REGISTRY
 
-    return any(
-        REGISTRY.get(c.type) is not None and REGISTRY[c.type].deploy and (needed is None or c in needed)
-        for c in blob.consumers
-    )
+    def computes(layer: Layer) -> bool:
+        kind = REGISTRY.get(layer.type)
+        return kind is not None and kind.deploy and not kind.source and (needed is None or layer in needed)
+
+    return any(computes(c) for c in blob.consumers)
 
 
 def _report_fixed_batch(analysis: Analysis, again: Diagnostics, diagnostics: Diagnostics) -> None:

@@ -265,14 +265,14 @@ def test_a_faster_rcnn_like_net_checks_compiles_and_runs_as_opencv_runs_its_head
     assert analysis.info("roi_pool").tops == [(ROIS, 16, 3, 3)]
     weights = random_weights(analysis)
     model, _, _ = compile_text(FASTER, weights, inputs=given)
-    assert {"data", "rois"} <= {i.name for i in model.graph.input}  # the Python layer's top is an input
+    # the Python layer's top is an input; im_info, which only the Python layer reads, is not
+    assert [i.name for i in model.graph.input] == ["data", "rois"]
     rng = np.random.default_rng(5)
     feeds = {
         "data": rng.standard_normal((1, 3, 39, 47)).astype(F32),
         "rois": awkward_rois(rng, ROIS, 1, 39, 47),
     }
-    im_info = {"im_info": np.array([[39, 47, 1]], F32)}  # read by the proposal layer only
-    ours = run_onnx(model, {**feeds, **im_info})
+    ours = run_onnx(model, feeds)
     # OpenCV runs the net below the proposals when the rois are an input (its Python layer is its own
     # ProposalLayer, not the one the file names).
     fed = INPUTS + 'input: "rois" input_shape { dim: 12 dim: 5 }\n' + BODY + HEAD
@@ -283,7 +283,7 @@ def test_a_faster_rcnn_like_net_checks_compiles_and_runs_as_opencv_runs_its_head
     # The pooled features: exactly the fork's pooling of our conv2, and OpenCV's up to its convolutions'
     # rounding.
     pooled, _, _ = compile_text(FASTER, weights, inputs=given, outputs=("conv2", "roi_pool"))
-    inner = run_onnx(pooled, {**feeds, **im_info})
+    inner = run_onnx(pooled, feeds)
     fork = fork_roi_pooling(inner["conv2"], feeds["rois"], 3, 3, 0.25)
     np.testing.assert_array_equal(inner["roi_pool"], fork)
     np.testing.assert_allclose(inner["roi_pool"], theirs["roi_pool"], rtol=1e-5, atol=1e-5)
