@@ -372,3 +372,21 @@ def test_broken_activation_spec_is_diagnosed_at_the_field(text, code, severity, 
     assert (d.span.line, d.span.column) == position(text, token)
     for word in words:
         assert word in d.message + (d.help or "")
+
+
+def test_fast_rcnn_dropout_without_train_scaling_scales_test_values_down_as_caffe_fast_rcnn_and_opencv():
+    """rbgirshick/caffe-fast-rcnn's DropoutLayer: scale_train false keeps training values unscaled,
+    so TEST multiplies by 1 / scale_, scale_ = 1 / (1 - ratio) (ZF Faster R-CNN's fc6 and fc7)."""
+    text = (
+        'name: "t" input: "data" input_shape { dim: 2 dim: 5 }\n'
+        'layer { name: "drop" type: "Dropout" bottom: "data" top: "out" '
+        "dropout_param { dropout_ratio: 0.3 scale_train: false } }\n"
+        # OpenCV names outputs by layer and folds a Dropout away: read it through an identity
+        'layer { name: "same" type: "ReLU" bottom: "out" top: "same" relu_param { negative_slope: 1 } }\n'
+    )
+    model, _, _ = compile_text(text)
+    x = np.random.default_rng(0).standard_normal((2, 5)).astype(np.float32)
+    ours = run_onnx(model, {"data": x})["same"]
+    scale = np.float32(1.0 / (1.0 - np.float64(np.float32(0.3))))
+    np.testing.assert_array_equal(ours, x * np.float32(1.0 / np.float64(scale)))
+    assert rel_error(ours, run_opencv(text, {}, {"data": x}, ["same"])["same"]) <= 1e-6

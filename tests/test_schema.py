@@ -279,6 +279,7 @@ FORK_MESSAGES = {
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},
+    "DropoutParameter": {"dropout_ratio": 1, "scale_train": 2},  # BVLC's 1, the fork's 2
     "BNParameter": {
         "slope_filler": 1, "bias_filler": 2, "momentum": 3, "eps": 4, "frozen": 5, "engine": 6,  # PSPNet
         "scale_filler": 10001, "shift_filler": 10002, "bn_mode": 10003,  # Caffe-SegNet's 1, 2, 3

@@ -292,7 +292,9 @@ class Threshold(LayerType):
 
 @register
 class Dropout(LayerType):
-    """Identity at inference: Caffe scales by 1/(1 − ratio) while training, so TEST copies."""
+    """Identity at inference: Caffe scales by 1/(1 − ratio) while training, so TEST copies.  With
+    Fast R-CNN's `scale_train: false` training keeps values unscaled, and TEST multiplies every
+    value by (1 − ratio) instead (its DropoutLayer: caffe_scal(count, 1 / scale))."""
 
     type = "Dropout"
     param = "dropout_param"
@@ -310,7 +312,13 @@ class Dropout(LayerType):
         return [ctx.bottoms[0]]
 
     def lower(self, ctx: LowerContext) -> None:
-        ctx.alias(0, ctx.inputs[0])
+        p = ctx.param.dropout_param
+        if p.scale_train:
+            ctx.alias(0, ctx.inputs[0])
+        else:
+            scale = np.float32(1.0 / (1.0 - np.float64(np.float32(p.dropout_ratio))))  # Caffe's scale_
+            keep = np.float32(1.0 / np.float64(scale))
+            ctx.node("Mul", [ctx.inputs[0], ctx.const(keep, "keep")], ctx.outputs)
 
 
 @register
