@@ -74,6 +74,7 @@ _EXCEPTIONS: dict[str, tuple[str, ...]] = {
     "HingeLoss": ("hinge_loss_param", "loss_param"),
     "RNN": ("recurrent_param",),
     "LSTM": ("recurrent_param",),
+    "Lstm": ("lstm_param",),  # the OCR forks' layer; its LSTMParameter is not BVLC's LSTM's
     "Data": ("data_param", "transform_param"),
     "ImageData": ("image_data_param", "transform_param"),
     "WindowData": ("window_data_param", "transform_param"),

@@ -59,10 +59,13 @@ def test_param_fields_follow_the_schema_convention_and_exceptions():
     assert param_fields("EuclideanLoss") == ("loss_param",)
     assert param_fields("Split") == ()
     # every *_param message of LayerParameter belongs to the type its message is named after
+    # (but the OCR forks' LSTMParameter is their "Lstm" layer's; BVLC's LSTM reads recurrent_param)
+    fork_types = {"lstm_param": "Lstm"}
     for field in caffe_pb2.LayerParameter.DESCRIPTOR.fields:
         if field.name.endswith("_param"):
-            type_name = field.message_type.name[: -len("Parameter")]
+            type_name = fork_types.get(field.name, field.message_type.name[: -len("Parameter")])
             assert field.name in param_fields(type_name), field.name
+    assert param_fields("LSTM") == ("recurrent_param",)
 
 
 def test_deconvolution_and_loss_routing():
