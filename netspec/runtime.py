@@ -245,6 +245,7 @@ def session(
         ort.GraphOptimizationLevel.ORT_ENABLE_ALL if fast else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     )
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 4  # fatal only: a failing run is reported once, as NS0511, not also logged
     options.intra_op_num_threads = threads or physical_cores()
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -330,3 +330,21 @@ def test_input_catalogue_given_twice(tmp_path, model_session):
     with pytest.raises(RunError) as raised:
         runtime.load_inputs([spec, spec], model_session)
     assert raised.value.code == "NS0507" and raised.value.message.endswith("input 'x' is given twice")
+
+
+def test_a_model_failing_mid_run_is_one_ns0511_and_onnxruntime_logs_nothing(capfd):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])
+    shape = numpy_helper.from_array(np.array([3], np.int64), "shape")
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="r")], "g", [x], [y], [shape]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    sess, _ = runtime.session(model, [CPU])
+    capfd.readouterr()
+    with pytest.raises(RunError) as raised:
+        runtime.run(sess, {"x": np.ones((2, 4), np.float32)})
+    assert raised.value.code == "NS0511" and "Reshape node. Name:'r'" in raised.value.message
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
