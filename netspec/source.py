@@ -86,3 +86,4 @@ class SourceMap:
         for table in (self.names, self.values):
             for path in [p for p in table if p[:n] == old]:
                 table.setdefault(new + path[n:], table[path])
+        self.faulty.update(new + path[n:] for path in list(self.faulty) if path[:n] == old)

@@ -1,5 +1,6 @@
-"""Diagnostic codes are stable and documented: every code the source can emit is in
-docs/diagnostics.md, and every documented code is one the source emits."""
+"""The docs say what the code does: every diagnostic code the source can emit is in
+docs/diagnostics.md and every documented code is one the source emits; README's tour is what
+`netspec check docs/demo.prototxt` prints."""
 
 from __future__ import annotations
 
@@ -27,3 +28,15 @@ def test_every_emitted_code_is_documented():
 
 def test_every_documented_code_is_emitted():
     assert sorted(documented() - emitted()) == []
+
+
+def test_readme_tour_is_what_check_prints(monkeypatch, capsys):
+    from netspec.cli import SPEC_ERRORS, main
+
+    readme = (ROOT / "README.md").read_text()
+    tour = re.search(r"```text\n\$ netspec check docs/demo.prototxt\n(.*?)```", readme, re.S)
+    assert tour, "README's tour runs `netspec check docs/demo.prototxt`"
+    monkeypatch.chdir(ROOT)
+    assert main(["check", "docs/demo.prototxt"]) == SPEC_ERRORS
+    assert capsys.readouterr().err == tour.group(1)
+

@@ -400,3 +400,31 @@ def test_weightless_layers_may_share_a_name_as_in_caffe():
         f'layer {{ name: "crop" type: "ReLU" bottom: "data" top: "r{i}" }}\n' for i in range(3)
     )
     assert not [d for d in check("t.prototxt", content=text).diagnostics if d.code == "NS0203"]
+
+
+LEGACY_INPUT_NET = """name: "t"
+input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }
+layer { name: "pool" type: "Pooling" bottom: "data" top: "pool" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "conv" type: "Convolution" bottom: "pool" top: "conv" convolution_param { num_output: 4 kernal_size: 3 } }
+"""
+
+
+def test_a_layer_whose_text_is_wrong_stays_the_one_left_unchecked_when_an_upgrade_shifts_layers():
+    """The legacy input becomes layer 0, so every layer moves down one: the layer with the typo must
+    be the one skipped, not the one that now has its old index (pool, whose warning must show)."""
+    checked = check("t.prototxt", content=LEGACY_INPUT_NET)
+    assert sorted(d.code for d in checked.diagnostics if d.severity is not Severity.INFO) == [
+        "NS0103",
+        "NS0320",
+    ]
+    assert checked.analysis.info("pool").tops == [(1, 3, 4, 4)]
+
+
+def test_a_v1_layer_whose_text_is_wrong_is_reported_once():
+    text = (
+        'name: "v1"\ninput: "data"\ninput_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\n'
+        'layers { name: "conv" type: CONVOLUTION bottom: "data" top: "conv"\n'
+        "  convolution_param { num_output: 4 kernal_size: 3 } }\n"
+    )
+    errors = [d.code for d in check("t.prototxt", content=text).diagnostics.errors]
+    assert errors == ["NS0103"]  # not also NS0305 "the kernel size is not given"

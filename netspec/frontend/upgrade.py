@@ -252,6 +252,8 @@ class _Upgrade:
         if self.index is None:
             self.index = [_by_prefix(table) for table in (self.map.names, self.map.values)]
         n = len(old)
+        faulty = self.map.faulty
+        faulty.update(new + path[n:] for path in list(faulty) if path[:n] == old)
         for table, index in zip((self.map.names, self.map.values), self.index):
             for path in [p for p in index.get(old[:2], ()) if p[:n] == old]:
                 moved = new + path[n:]
@@ -281,6 +283,10 @@ class _Upgrade:
             }
             table.clear()
             table.update(shifted)
+        self.map.faulty = {
+            ("layer", p[1] + by, *p[2:]) if len(p) > 1 and p[0] == "layer" and isinstance(p[1], int) else p
+            for p in self.map.faulty
+        }
         self.index = None
 
     def note(self, what: str, where: Path) -> None:
