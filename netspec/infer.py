@@ -110,6 +110,18 @@ class Analysis:
     def shape(self, blob: Blob) -> Shape | None:
         return self.shapes.get(blob.key)
 
+    def names_shared_with_weights(self) -> list[tuple[LayerInfo, LayerInfo]]:
+        """(first layer of a name, a later one) for every layer name given twice where either
+        layer has weights, which are held by layer name."""
+        first: dict[str, LayerInfo] = {}
+        pairs = []
+        for info in self.layers:
+            name = info.layer.param.name
+            earlier = first.setdefault(name, info) if name else info
+            if earlier is not info and (info.weights or earlier.weights):
+                pairs.append((earlier, info))
+        return pairs
+
     def index_bounds(self) -> dict[str, int]:
         """The net's inputs that layers read as indices (Embed's, BatchReindex's), by blob name,
         each with the exclusive bound its values must keep below (the least its readers allow)."""
@@ -212,22 +224,17 @@ def infer(
 def _report_names_used_twice(analysis: Analysis, diagnostics: Diagnostics) -> None:
     """NS0203 for a layer name given twice where either layer has weights: Caffe accepts the name
     (mnist_autoencoder has two 'loss' layers, HED four 'crop'), but binds trained weights by name."""
-    first: dict[str, LayerInfo] = {}
     source_map = analysis.net.source_map
-    for info in analysis.layers:
-        name = info.layer.param.name
-        earlier = first.setdefault(name, info) if name else info
-        if earlier is info or not (info.weights or earlier.weights):
-            continue
+    for earlier, info in analysis.names_shared_with_weights():
         where = source_map.span(earlier.layer.path + ("name",), value=True)
         diagnostics.warning(
             "NS0203",
-            f"layer name '{name}' is used twice, and weights are bound to layers by name",
+            f"layer name '{info.layer.name}' is used twice, and weights are bound to layers by name",
             source_map.span(info.layer.path + ("name",), value=True),
             notes=[f"first used at line {where.line}"] if where else [],
             help="give each layer its own name: Caffe copies a .caffemodel's blobs into the first layer "
             "of a name only",
-            layer=name,
+            layer=info.layer.name,
         )
 
 

@@ -207,9 +207,28 @@ def bind(
     spec's fillers (netspec's defaults where none is given).  A layer whose
     blobs cannot be bound or filled is left out; the errors say why.
     """
+    if _names_shared_by_weighted_layers(analysis, diagnostics):
+        return {}
     if weights is None:
         return _fill_all(analysis, diagnostics, seed)
     return _bind_file(analysis, weights, diagnostics)
+
+
+def _names_shared_by_weighted_layers(analysis: Analysis, diagnostics: Diagnostics) -> bool:
+    """NS0420 for each later layer of a name shared with a layer that has weights (check warns,
+    NS0203): blobs are held by layer name, so the two cannot be given weights apart."""
+    pairs = analysis.names_shared_with_weights()
+    for earlier, info in pairs:
+        diagnostics.error(
+            "NS0420",
+            f"layer name '{info.layer.name}' is also a {earlier.layer.type} layer's, and weights are "
+            "bound to layers by name: netspec cannot give the two their own",
+            analysis.net.source_map.span(info.layer.path + ("name",), value=True),
+            help="give each layer its own name (Caffe keeps each layer's own weights, and fills only "
+            "the first from a .caffemodel)",
+            layer=info.layer.name,
+        )
+    return bool(pairs)
 
 
 def _fill_all(analysis: Analysis, diagnostics: Diagnostics, seed: int) -> dict[str, list[np.ndarray]]:

@@ -652,3 +652,21 @@ def analyse_diagnostics(text: str) -> list:
     from netspec.pipeline import check
 
     return list(check("t.prototxt", content=text).diagnostics)
+
+
+def test_a_name_shared_with_a_weighted_layer_is_refused_at_compile_not_bound_twice():
+    """Caffe gives each layer its own blobs; netspec holds them by name, so it says so instead of
+    writing a model whose second 'conv' would get the first's (or a Scale's) weights."""
+    from netspec.pipeline import check, compile
+
+    text = (
+        'name: "t" input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+        'layer { name: "conv" type: "Convolution" bottom: "data" top: "a" convolution_param { num_output: 4 kernel_size: 3 } }\n'
+        'layer { name: "conv" type: "Scale" bottom: "a" top: "b" scale_param { bias_term: true } }\n'
+    )
+    checked = check("t.prototxt", content=text)
+    assert [d.code for d in checked.diagnostics if d.severity.name == "WARNING"] == ["NS0203"]
+    assert compile(checked) is None
+    (error,) = checked.diagnostics.errors
+    assert error.code == "NS0420" and (error.span.line, error.span.column) == (3, 15)
+    assert "also a Convolution layer's" in error.message
