@@ -136,6 +136,7 @@ def cmd_check(args) -> int:
     if status == OK and checked.analysis is not None:
         t = checked.analysis.totals
         outputs = ", ".join(f"{b.name} {shape_text(checked.analysis.shape(b))}" for b in checked.net.outputs)
+        outputs = outputs or "none"
         print(
             f"{args.file}: ok: {len(checked.net.layers)} layers, {t['params']:,} parameters, "
             f"{summary.human(t['macs'])} multiply-adds; outputs {outputs}"

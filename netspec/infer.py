@@ -218,6 +218,12 @@ def infer(
             receptive[blob.key] = info.receptive
     sharing.check(analysis, diagnostics)
     _report_names_used_twice(analysis, diagnostics)
+    if not net.layers:
+        diagnostics.warning(
+            "NS0205",
+            "the net has no layers (in this phase): there is nothing to check, and nothing to compile",
+            help="check the file and --phase/--stage; a solver names its net's file in `net:`",
+        )
     return analysis
 
 
@@ -233,7 +239,7 @@ def _report_names_used_twice(analysis: Analysis, diagnostics: Diagnostics) -> No
             source_map.span(info.layer.path + ("name",), value=True),
             notes=[f"first used at line {where.line}"] if where else [],
             help="give each layer its own name: Caffe copies a .caffemodel's blobs into the first layer "
-            "of a name only",
+            "of a name only, and netspec compile refuses the two (NS0420)",
             layer=info.layer.name,
         )
 

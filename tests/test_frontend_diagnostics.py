@@ -428,3 +428,12 @@ def test_a_v1_layer_whose_text_is_wrong_is_reported_once():
     )
     errors = [d.code for d in check("t.prototxt", content=text).diagnostics.errors]
     assert errors == ["NS0103"]  # not also NS0305 "the kernel size is not given"
+
+
+def test_a_net_with_no_layers_is_a_warning_at_check_and_compile_refuses_it():
+    from netspec.pipeline import compile
+
+    checked = check("t.prototxt", content='name: "empty"  # truncated\n')
+    (warning,) = list(checked.diagnostics)
+    assert (warning.code, warning.severity) == ("NS0205", Severity.WARNING)
+    assert compile(checked) is None and [d.code for d in checked.diagnostics.errors] == ["NS0403"]
