@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import pytest
 
-from netspec.diagnostics import Diagnostics, render_all
+from netspec.diagnostics import Diagnostics, Severity, render_all
 from netspec.infer import Analysis
 from netspec.lower import Options, lower
 from netspec.pipeline import check
@@ -207,6 +207,19 @@ def position(text: str, token: str, occurrence: int = 1, *, after: int = 0) -> t
     for _ in range(occurrence):
         at = text.index(token, at + 1)
     return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
+def assert_diagnosed(
+    text: str, code: str, at: tuple[int, int], words: list[str], *, severity=Severity.ERROR
+) -> None:
+    """A broken-spec catalogue case: checking `text` gives `code`, of `severity`, at (line, column)
+    `at` (each test file's `position` rule finds it), and its message or help says each of `words`."""
+    d = diagnostic(text, code)
+    assert d.severity is severity
+    assert (d.span.line, d.span.column) == at
+    said = f"{d.message} {d.help or ''}"
+    for word in words:
+        assert word in said, f"{word!r} not in {said!r}"
 
 
 def rel_error(ours: np.ndarray, ref: np.ndarray) -> float:

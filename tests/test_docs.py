@@ -39,4 +39,3 @@ def test_readme_tour_is_what_check_prints(monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     assert main(["check", "docs/demo.prototxt"]) == SPEC_ERRORS
     assert capsys.readouterr().err == tour.group(1)
-

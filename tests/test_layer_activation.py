@@ -9,9 +9,9 @@ import oracles
 import pytest
 from oracles import (
     analyse,
+    assert_diagnosed,
     check_shapes_match_onnx,
     compile_text,
-    diagnostic,
     needs_caffe,
     random_weights,
     rel_error,
@@ -367,11 +367,7 @@ def position(text: str, token: str) -> tuple[int, int]:
     ids=[case[0] for case in CATALOGUE],
 )
 def test_broken_activation_spec_is_diagnosed_at_the_field(text, code, severity, token, words) -> None:
-    d = diagnostic(text, code)
-    assert d.severity is severity
-    assert (d.span.line, d.span.column) == position(text, token)
-    for word in words:
-        assert word in d.message + (d.help or "")
+    assert_diagnosed(text, code, position(text, token), words, severity=severity)
 
 
 def test_fast_rcnn_dropout_without_train_scaling_scales_test_values_down_as_caffe_fast_rcnn_and_opencv():

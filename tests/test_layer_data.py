@@ -11,8 +11,8 @@ from oracles import (
     CAFFE_PYTHON,
     CORPUS,
     analyse,
+    assert_diagnosed,
     compile_text,
-    diagnostic,
     needs_caffe,
     needs_corpus,
     position,
@@ -454,10 +454,7 @@ def test_broken_data_spec_is_diagnosed_at_the_field(
     source: str, code: str, token: str, words: list[str]
 ) -> None:
     text = net(source)
-    d = diagnostic(text, code)
-    assert (d.span.line, d.span.column) == position(text, token)
-    for word in words:
-        assert word in d.message + (d.help or "")
+    assert_diagnosed(text, code, position(text, token), words)
 
 
 def test_analyse_helper_accepts_memory_data_net() -> None:

@@ -7,6 +7,7 @@ import pytest
 from onnx import numpy_helper
 from oracles import (
     analyse,
+    assert_diagnosed,
     check_shapes_match_onnx,
     compile_text,
     needs_caffe,
@@ -18,7 +19,6 @@ from oracles import (
 from test_layer_structure import TOLERANCE, Case, build, layer, net, position
 
 from netspec import runtime
-from netspec.diagnostics import Severity
 from netspec.pipeline import check
 
 X = {"x": (2, 6, 5, 4)}
@@ -292,11 +292,7 @@ BROKEN = [
     ("text", "code", "token", "occurrence", "words"), [c[1:] for c in BROKEN], ids=[c[0] for c in BROKEN]
 )
 def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, words):
-    d = next(d for d in check("t.prototxt", content=text).diagnostics if d.code == code)
-    assert d.severity is Severity.ERROR
-    assert (d.span.line, d.span.column) == position(text, token, occurrence)
-    for word in words:
-        assert word in f"{d.message} {d.help or ''}"
+    assert_diagnosed(text, code, position(text, token, occurrence), words)
 
 
 def test_unknown_input_size_skips_the_inner_product_quietly():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import oracles
 import pytest
-from oracles import compile_text, diagnostic, needs_caffe, run_caffe, run_onnx
+from oracles import assert_diagnosed, compile_text, needs_caffe, run_caffe, run_onnx
 
 from netspec.diagnostics import Severity
 from netspec.pipeline import check
@@ -260,8 +260,4 @@ def position(text: str, token: str) -> tuple[int, int]:
 def test_broken_training_spec_is_diagnosed_at_the_field(
     text: str, code: str, token: str, words: list[str]
 ) -> None:
-    d = diagnostic(text, code)
-    assert d.severity is Severity.ERROR
-    assert (d.span.line, d.span.column) == position(text, token)
-    for word in words:
-        assert word in d.message + (d.help or "")
+    assert_diagnosed(text, code, position(text, token), words)

@@ -17,9 +17,9 @@ import pytest
 from onnx import numpy_helper
 from oracles import (
     analyse,
+    assert_diagnosed,
     check_shapes_match_onnx,
     compile_text,
-    diagnostic,
     random_inputs,
     random_weights,
     rel_error,
@@ -418,12 +418,7 @@ BROKEN = [
     ("text", "code", "token", "occurrence", "words"), [c[1:] for c in BROKEN], ids=[c[0] for c in BROKEN]
 )
 def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, words):
-    d = diagnostic(text, code)
-    assert d.severity is Severity.ERROR
-    assert (d.span.line, d.span.column) == position(text, token, occurrence)
-    said = f"{d.message} {d.help or ''}"
-    for word in words:
-        assert word in said, f"{word!r} not in {said!r}"
+    assert_diagnosed(text, code, position(text, token, occurrence), words)
 
 
 def test_parameter_without_a_shape_is_warned_to_be_a_scalar():

@@ -8,17 +8,15 @@ import oracles
 import pytest
 from oracles import (
     analyse,
+    assert_diagnosed,
     check_shapes_match_onnx,
     compile_text,
-    diagnostic,
     needs_caffe,
     random_weights,
     rel_error,
     run_caffe,
     run_onnx,
 )
-
-from netspec.diagnostics import Severity
 
 STATES = {"LSTM": ("h0", "c0"), "RNN": ("h0",)}
 FINAL = {"LSTM": ("hT", "cT"), "RNN": ("hT",)}
@@ -226,8 +224,4 @@ def position(text: str, token: str) -> tuple[int, int]:
 def test_broken_recurrent_spec_is_diagnosed_at_the_field(
     text: str, code: str, token: str, words: list[str]
 ) -> None:
-    d = diagnostic(text, code)
-    assert d.severity is Severity.ERROR
-    assert (d.span.line, d.span.column) == position(text, token)
-    for word in words:
-        assert word in d.message + (d.help or "")
+    assert_diagnosed(text, code, position(text, token), words)
