@@ -127,9 +127,12 @@ def _runs_at_another_batch(model: onnx.ModelProto, checked: Checked) -> bool:
         return True
     reason, node = problem
     net = checked.analysis.net
-    layer = next(
+    # Node names are the layer's name, or it and "/Op_k": the longest layer name that fits is the one
+    # (a layer may be named "fc" and another "fc/head").
+    layer = max(
         (la for la in net.layers if node is not None and (node == la.name or node.startswith(la.name + "/"))),
-        None,
+        key=lambda la: len(la.name),
+        default=None,
     )
     where = f"layer '{layer.name}' ({layer.type})" if layer else "the graph"
     checked.diagnostics.error(

@@ -81,6 +81,11 @@ def test_a_graph_that_does_not_run_at_another_batch_is_netspecs_bug_not_a_file(m
     (error,) = checked.diagnostics.errors
     assert error.code == "NS0499" and "layer 'fc' (InnerProduct)" in error.message
     assert "does not compute at batch 3: it broke" in error.message
+    headed = PERMUTED + 'layer { name: "fc/head" type: "ReLU" bottom: "fc" top: "head" }\n'
+    monkeypatch.setattr(runtime, "batch_problem", lambda model, batch: ("it broke", "fc/head"))
+    checked = check("t.prototxt", content=headed)
+    assert compile(checked, dynamic_batch=True) is None
+    assert "layer 'fc/head' (ReLU)" in checked.diagnostics.errors[0].message
 
 
 def test_a_dynamic_model_is_proved_at_another_batch_before_it_is_written():
