@@ -1,4 +1,4 @@
-"""The `netspec` command: check, summary, draw, upgrade, compile, run, init-weights, zoo, layers.
+"""The `netspec` command: check, summary, draw, upgrade, compile, run, init-weights, zoo, fmt, layers.
 
 Exit status: 0 no errors, 1 the spec has errors, 2 the command could not run
 (usage, a missing or unreadable file), 3 an internal error (a bug in netspec).
@@ -432,6 +432,46 @@ def cmd_run(args) -> int:
     return OK
 
 
+def cmd_fmt(args) -> int:
+    import difflib
+
+    from netspec import fmt
+    from netspec.frontend.load import read_file
+    from netspec.source import SourceFile
+
+    if len(args.files) > 1 and not (args.in_place or args.check or args.diff):
+        raise UsageError("several files: give -i to rewrite them, or --check or --diff")
+    if args.in_place and "-" in args.files:
+        raise UsageError("-i rewrites files; standard input (-) has none to rewrite")
+    status = OK
+    for path in args.files:
+        if path == "-":
+            name, content = "<stdin>", sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+        else:
+            name, content = path, read_file(path, errors="surrogateescape")
+        source = SourceFile(name, content)
+        result, diagnostics = fmt.format_source(source)
+        if result is None:  # the file does not parse: said, and left as it is
+            _finish(diagnostics, {name: source})
+            status = SPEC_ERRORS
+            continue
+        out = sys.stdout.buffer
+        if args.diff and result != content:
+            lines = difflib.unified_diff(
+                content.splitlines(True), result.splitlines(True), f"{name}", f"{name} (formatted)"
+            )
+            out.write("".join(lines).encode("utf-8", "surrogateescape"))
+        if args.check and result != content:
+            out.write(f"{name}\n".encode("utf-8", "surrogateescape"))
+            status = status or SPEC_ERRORS
+        if args.in_place and result != content:
+            write_atomic(path, result.encode("utf-8", "surrogateescape"))
+        if not (args.in_place or args.check or args.diff):
+            out.write(result.encode("utf-8", "surrogateescape"))
+        out.flush()
+    return status
+
+
 def cmd_layers(args) -> int:
     from netspec.layers import REGISTRY
 
@@ -510,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "show", "path"])
     p.add_argument("name", nargs="?")
     p.set_defaults(run=cmd_zoo)
+
+    p = sub.add_parser("fmt", help="print or rewrite specs in one canonical layout, comments kept")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .prototxt, or - for standard input")
+    p.add_argument("-i", "--in-place", action="store_true", help="rewrite the files (atomically)")
+    p.add_argument("--check", action="store_true", help="list the files that would change; exit 1 if any")
+    p.add_argument("--diff", action="store_true", help="print a unified diff instead of the text")
+    p.set_defaults(run=cmd_fmt)
 
     p = sub.add_parser("layers", help="list the layer types netspec knows")
     p.set_defaults(run=cmd_layers)

@@ -32,10 +32,11 @@ class Spec:
     test_state: caffe_pb2.NetState | None = None  # a solver's first test_state, for its embedded net
 
 
-def read_file(path: str) -> str:
+def read_file(path: str, errors: str = "replace") -> str:
     """A spec file's text.  Bytes that are not UTF-8 (a comment saved as GBK or Latin-1, as
     real files have them) read as U+FFFD, which load_text reports; protobuf's tokenizer, and
-    so Caffe, reads such files.  A file with NUL bytes is binary: most likely a .caffemodel."""
+    so Caffe, reads such files.  (errors="surrogateescape" keeps them, for a tool that writes
+    the text back.)  A file with NUL bytes is binary: most likely a .caffemodel."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -50,7 +51,7 @@ def read_file(path: str) -> str:
             f"{path}: is not a text file; a binary .caffemodel holds weights: "
             "pass it with --weights, beside the .prototxt that defines the net"
         )
-    return data.decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors=errors)
 
 
 def _report_undecodable(source: SourceFile, diagnostics: Diagnostics) -> None:

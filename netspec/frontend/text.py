@@ -133,6 +133,11 @@ def _tables() -> tuple:
     return _compile_tables(data)
 
 
+def terminal_patterns() -> dict[str, str]:
+    """Each terminal of the grammar (NAME, NUMBER, STRING, COMMENT, WS, ...) as a regular expression."""
+    return _tables()[4]
+
+
 def _compile_tables(data: dict) -> tuple:
     """_tables from the data of _lalr."""
     patterns = data["patterns"]
@@ -156,7 +161,7 @@ def _compile_tables(data: dict) -> tuple:
         }
         for state, actions in data["states"].items()
     }
-    return token_re, states, int(data["start"]), int(data["end"])
+    return token_re, states, int(data["start"]), int(data["end"]), patterns
 
 
 def _builder(origin: str, alias: str | None, expansion: list[tuple[str, bool]]) -> Callable[[list], object]:
@@ -253,7 +258,7 @@ def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
     drops the token), and stays quiet until it has shifted a few tokens again,
     which keeps one mistake from being reported as many.
     """
-    token_re, states, start, end = _tables()
+    token_re, states, start, end, _ = _tables()
     text = source.text
     state_stack = [start]
     value_stack: list = []
