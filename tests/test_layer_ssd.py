@@ -59,6 +59,40 @@ def test_normalize_across_spatial_matches_the_forks_formula():
     assert against_opencv(shared, ["n"])["n"] < 1e-6
 
 
+@pytest.mark.parametrize("field", ["normalize_bbox_param", "norm_param"])
+@pytest.mark.parametrize("across, shared", [("false", "false"), ("true", "true"), ("false", "true")])
+def test_normalize_bbox_reads_either_field_and_matches_opencv(field, across, shared):
+    # The first SSD port's NormalizeBBox; OpenCV runs it with its own field name, norm_param.
+    text = DATA + (
+        f'layer {{ name: "n" type: "NormalizeBBox" bottom: "data" top: "n" {field} {{ across_spatial: {across} '
+        f'channel_shared: {shared} eps: 1e-6 scale_filler {{ type: "constant" value: 20 }} }} }}'
+    )
+    model, analysis, _ = compile_text(text)
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    assert [w.shape for w in analysis.info("n").weights] == [(1,) if shared == "true" else (5,)]
+    theirs = run_opencv(text.replace(field, "norm_param"), weights, feeds, ["n"])["n"]
+    assert rel_error(run_onnx(model, feeds)["n"], theirs) < 1e-6
+
+
+def test_detection_output_reads_nms_settings_written_directly_in_its_param():
+    # The first SSD deploy files write nms_threshold and top_k in detection_output_param itself;
+    # OpenCV reads that spelling too, and it means what nms_param { ... } means.
+    nested = detection_net("background_label_id: 0 nms_param { nms_threshold: 0.6 top_k: 6 } "
+                           "code_type: CENTER_SIZE keep_top_k: 15 confidence_threshold: 0.2", images=2)  # fmt: skip
+    flat = nested.replace("nms_param { nms_threshold: 0.6 top_k: 6 }", "nms_threshold: 0.6 top_k: 6")
+    assert "nms_param" not in flat
+    model, analysis, _ = compile_text(flat)
+    assert analysis.info("det").tops == [(1, 1, 2 * 15, 7)]  # top_k 6 x 3 classes, keep_top_k 15
+    feeds = random_inputs(analysis, 1)
+    feeds["loc"] *= 0.5
+    ours = run_onnx(model, feeds)["det"]
+    assert ours.shape[2] > 2
+    np.testing.assert_array_equal(ours, run_onnx(compile_text(nested)[0], feeds)["det"])
+    assert rel_error(rows_by_label(ours), rows_by_label(run_opencv(flat, {}, feeds, ["det"])["det"])) < 1e-6
+    strict = run_onnx(compile_text(flat.replace("nms_threshold: 0.6 ", ""))[0], feeds)["det"]
+    assert strict.shape[2] < ours.shape[2]  # the flat threshold is read, not the default 0.3
+
+
 def test_normalize_scale_blob_is_one_value_or_one_per_channel():
     for shared, shape in (("true", (1,)), ("false", (5,))):
         analysis, _ = analyse(
@@ -359,6 +393,46 @@ def test_adaptive_nms_is_checked_but_not_compiled_and_outputs_stop_at_its_bottom
     assert "det" not in {n.name for n in model.graph.node}
 
 
+# The first SSD port's deploy style (OpenCV's samples): NormalizeBBox, and nms_threshold and top_k
+# written directly in detection_output_param, among BVLC layers.
+FIRST_SSD = """name: "first_ssd"
+input: "data" input_shape { dim: 1 dim: 3 dim: 32 dim: 40 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "norm" type: "NormalizeBBox" bottom: "pool1" top: "norm"
+  normalize_bbox_param { across_spatial: false channel_shared: false scale_filler { type: "constant" value: 20 } } }
+layer { name: "loc" type: "Convolution" bottom: "norm" top: "loc" convolution_param { num_output: 12 kernel_size: 3 pad: 1 } }
+layer { name: "loc_perm" type: "Permute" bottom: "loc" top: "loc_perm" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "loc_flat" type: "Flatten" bottom: "loc_perm" top: "loc_flat" }
+layer { name: "conf" type: "Convolution" bottom: "norm" top: "conf" convolution_param { num_output: 9 kernel_size: 3 pad: 1 } }
+layer { name: "conf_perm" type: "Permute" bottom: "conf" top: "conf_perm" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "conf_flat" type: "Flatten" bottom: "conf_perm" top: "conf_flat" }
+layer { name: "pb" type: "PriorBox" bottom: "norm" bottom: "data" top: "pb"
+  prior_box_param { min_size: 8 max_size: 20 aspect_ratio: 2 flip: false clip: false variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 } }
+layer { name: "conf_reshape" type: "Reshape" bottom: "conf_flat" top: "conf_reshape" reshape_param { shape { dim: 0 dim: -1 dim: 3 } } }
+layer { name: "conf_softmax" type: "Softmax" bottom: "conf_reshape" top: "conf_softmax" softmax_param { axis: 2 } }
+layer { name: "conf_sm_flat" type: "Flatten" bottom: "conf_softmax" top: "conf_sm_flat" }
+layer { name: "det" type: "DetectionOutput" bottom: "loc_flat" bottom: "conf_sm_flat" bottom: "pb" top: "det"
+  detection_output_param { num_classes: 3 share_location: true background_label_id: 0 nms_threshold: 0.45 top_k: 40
+    code_type: CENTER_SIZE keep_top_k: 30 confidence_threshold: 0.2 } }
+"""
+
+
+def test_a_first_ssd_deploy_net_checks_compiles_and_runs_as_opencv_does():
+    model, analysis, diagnostics = compile_text(FIRST_SSD)
+    assert not diagnostics.has_errors and [o.name for o in model.graph.output] == ["det"]
+    assert analysis.info("det").tops == [(1, 1, 30, 7)]
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    ours = run_onnx(compile_text(FIRST_SSD, outputs=("norm", "conf_sm_flat", "det"))[0], feeds)
+    opencv = FIRST_SSD.replace("normalize_bbox_param", "norm_param")  # OpenCV's name for the field
+    theirs = run_opencv(opencv, weights, feeds, ["norm", "conf_sm_flat", "det"])
+    assert rel_error(ours["norm"], theirs["norm"]) < 1e-5  # float32 sums of ReLU outputs, some tiny
+    assert rel_error(ours["conf_sm_flat"], theirs["conf_sm_flat"]) < 1e-5
+    assert ours["det"].shape[2] > 2
+    assert rel_error(rows_by_label(ours["det"]), rows_by_label(theirs["det"])) < 1e-5
+
+
 # An SSD train/test file in the fork's style: AnnotatedData with its augmentations, MultiBoxLoss
 # at TRAIN, DetectionOutput then DetectionEvaluate at TEST.
 TRAIN_TEST = """name: "ssd_train"
@@ -471,6 +545,12 @@ BROKEN = [
     ("NS0324", detection_net("keep_top_k: 5").replace("num_classes: 4 ", ""), "detection_output_param"),
     ("NS0324", detection_net("keep_top_k: 5").replace("dim: 240 }", "dim: 236 }"), '"loc"'),
     ("NS0324", detection_net("background_label_id: 4"), "4 }"),
+    ("NS0324", detection_net("nms_threshold: 0.5 nms_param { nms_threshold: 0.4 }"), "0.5 nms_param"),
+    ("NS0324", detection_net("nms_threshold: 1.5"), "1.5"),
+    ("NS0321", DATA + 'layer { name: "n" type: "NormalizeBBox" bottom: "data" top: "n" '
+     "normalize_bbox_param { eps: 1e-6 } norm_param { eps: 1e-6 } }", "norm_param { eps"),
+    ("NS0321", DATA + 'layer { name: "n" type: "NormalizeBBox" bottom: "data" top: "n" '
+     "normalize_bbox_param { eps: -1 } }", "-1"),
 ]  # fmt: skip
 
 

@@ -227,6 +227,8 @@ FORK_FIELDS = {
     "transpose_param": 8266710, "lstm_param": 10201, "reverse_param": 160, "ctc_decoder_param": 158,
     # rbgirshick/caffe-fast-rcnn, branch faster-rcnn (4115385d) src/caffe/proto/caffe.proto
     "roi_pooling_param": 8266711, "smooth_l1_loss_param": 8266712,
+    # the first SSD port's NormalizeBBox (OpenCV's caffe.proto: 149, the YOLOv3 ports' upsample_param)
+    "normalize_bbox_param": 10149,
 }  # fmt: skip
 
 # Fork messages field by field, transcribed from the forks' own caffe.proto:
@@ -280,6 +282,16 @@ FORK_MESSAGES = {
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},
     "DropoutParameter": {"dropout_ratio": 1, "scale_train": 2},  # BVLC's 1, the fork's 2
+    # weiliu89/caffe branch ssd (4817bf8b); nms_threshold and top_k, which the first SSD deploy files
+    # write here rather than in nms_param, are numbered by no caffe.proto: 10000 + their nms_param number
+    "DetectionOutputParameter": {
+        "num_classes": 1, "share_location": 2, "background_label_id": 3, "nms_param": 4,
+        "save_output_param": 5, "code_type": 6, "keep_top_k": 7, "variance_encoded_in_target": 8,
+        "confidence_threshold": 9, "visualize": 10, "visualize_threshold": 11, "save_file": 12,
+        "nms_threshold": 10001, "top_k": 10002,
+    },
+    # OpenCV's caffe.proto (modules/dnn/src/caffe), which carried the first SSD port's NormalizeBBox
+    "NormalizeBBoxParameter": {"across_spatial": 1, "scale_filler": 2, "channel_shared": 3, "eps": 4},
     "BNParameter": {
         "slope_filler": 1, "bias_filler": 2, "momentum": 3, "eps": 4, "frozen": 5, "engine": 6,  # PSPNet
         "scale_filler": 10001, "shift_filler": 10002, "bn_mode": 10003,  # Caffe-SegNet's 1, 2, 3

@@ -54,33 +54,37 @@ class Normalize(LayerType):
     type = "Normalize"
     param = "norm_param"
 
+    def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeParameter]:
+        """(the field the layer's parameters come from, its message)."""
+        return "norm_param", ctx.layer.param.norm_param
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         shape = ctx.bottoms[0]
         if len(shape) < 2:
             raise ctx.error(
                 "NS0321",
-                f"Normalize takes an (N, C, ...) bottom, got {shape_text(shape)}",
+                f"{self.type} takes an (N, C, ...) bottom, got {shape_text(shape)}",
                 ("bottom", 0),
                 help="reshape it to N x C x H x W first",
             )
-        p = ctx.layer.param.norm_param
+        field, p = self.settings(ctx)
         if not p.eps > 0:
             raise ctx.error(
                 "NS0321",
                 f"eps must be positive, got {p.eps:g}",
-                "norm_param.eps",
+                f"{field}.eps",
                 help="leave eps out: the fork's default is 1e-10",
             )
         return [shape]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
-        p = ctx.layer.param.norm_param
+        p = self.settings(ctx)[1]
         one = caffe_pb2.FillerParameter(type="constant", value=1)  # the fork's default scale
         filler = p.scale_filler if p.HasField("scale_filler") else one
         return [WeightSpec("scale", (1,) if p.channel_shared else (ctx.bottoms[0][1],), filler)]
 
     def lower(self, ctx) -> None:
-        p = ctx.param.norm_param
+        p = self.settings(ctx.shape_context)[1]
         x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
         axes = list(range(1, rank)) if p.across_spatial else [1]
         sums = reduce_node(ctx, "ReduceSumSquare", x, axes, keepdims=1)[0]
@@ -88,6 +92,28 @@ class Normalize(LayerType):
         scale = ctx.blobs[0].reshape(-1) if p.channel_shared else ctx.blobs[0].reshape(-1, *[1] * (rank - 2))
         normed = ctx.node("Div", [x, norm])[0]
         ctx.node("Mul", [normed, ctx.const(scale, "scale")], [ctx.outputs[0]])
+
+
+@register
+class NormalizeBBox(Normalize):
+    """The SSD port's first name for Normalize (OpenCV's dnn module, whose sample SSD deploy files
+    write it): the same arithmetic, its parameters in `normalize_bbox_param` or, as OpenCV's
+    caffe.proto names that field, `norm_param`."""
+
+    type = "NormalizeBBox"
+    param = "normalize_bbox_param"
+
+    def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeBBoxParameter]:
+        given = [f for f in ("normalize_bbox_param", "norm_param") if ctx.layer.param.HasField(f)]
+        if len(given) == 2:
+            raise ctx.error(
+                "NS0321",
+                "both normalize_bbox_param and norm_param are given; NormalizeBBox reads one",
+                "norm_param",
+                help="keep normalize_bbox_param (or norm_param, as OpenCV's files write it), not both",
+            )
+        field = given[0] if given else "normalize_bbox_param"
+        return field, getattr(ctx.layer.param, field)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,20 +341,39 @@ class DetectionOutput(LayerType):
         priors = _heads(ctx, classes, p.share_location)
         if loc[0] != conf[0]:
             raise ctx.error("NS0324", f"loc has {loc[0]} images, conf {conf[0]}", ("bottom", 1))
-        nms = p.nms_param
-        if not 0 <= nms.nms_threshold <= 1 or not 0 < nms.eta <= 1:
-            bad = "nms_threshold" if not 0 <= nms.nms_threshold <= 1 else "eta"
+        threshold, _, eta = self.nms(ctx)
+        if not 0 <= threshold <= 1 or not 0 < eta <= 1:
+            bad = "nms_threshold" if not 0 <= threshold <= 1 else "eta"
+            field = "nms_threshold" if bad == "nms_threshold" and p.HasField(bad) else f"nms_param.{bad}"
             raise ctx.error(
                 "NS0324",
-                f"nms_param.{bad} must lie in {'[0, 1]' if bad != 'eta' else '(0, 1]'}",
-                f"detection_output_param.nms_param.{bad}",
+                f"{field} must lie in {'[0, 1]' if bad != 'eta' else '(0, 1]'}",
+                f"detection_output_param.{field}",
             )
         return loc[0], priors, classes
+
+    def nms(self, ctx: ShapeContext) -> tuple[float, int | None, float]:
+        """(nms_threshold, top_k or None, eta), from nms_param or, as the first SSD files write
+        them, nms_threshold and top_k directly in detection_output_param."""
+        p = ctx.layer.param.detection_output_param
+        for name in ("nms_threshold", "top_k"):
+            if p.HasField(name) and p.nms_param.HasField(name):
+                raise ctx.error(
+                    "NS0324",
+                    f"{name} is given twice, in detection_output_param and in its nms_param",
+                    f"detection_output_param.{name}",
+                    help=f"keep one: nms_param {{ {name}: ... }} (the fork's later spelling) or {name} alone",
+                )
+        flat, nested = p, p.nms_param
+        threshold = (flat if flat.HasField("nms_threshold") else nested).nms_threshold
+        top_k = flat.top_k if flat.HasField("top_k") else nested.top_k if nested.HasField("top_k") else None
+        return threshold, top_k, nested.eta
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         p = ctx.layer.param.detection_output_param
         images, priors, classes = self.sizes(ctx)
-        per_class = min(p.nms_param.top_k, priors) if p.nms_param.HasField("top_k") else priors
+        top_k = self.nms(ctx)[1]
+        per_class = priors if top_k is None else min(top_k, priors)
         foreground = classes - (p.background_label_id >= 0)
         per_image = per_class * foreground
         if p.keep_top_k > -1:
@@ -338,10 +383,11 @@ class DetectionOutput(LayerType):
     def lower(self, ctx) -> None:
         p = ctx.param.detection_output_param
         _, priors, classes = self.sizes(ctx.shape_context)
-        if p.nms_param.eta != 1:
+        iou, top_k, eta = self.nms(ctx.shape_context)
+        if eta != 1:
             bottoms = ",".join(b.name for b in ctx.layer.bottoms)
             raise NotLowered(
-                f"DetectionOutput with adaptive NMS (eta {p.nms_param.eta:g}) is checked but not compiled "
+                f"DetectionOutput with adaptive NMS (eta {eta:g}) is checked but not compiled "
                 "to ONNX: its IoU threshold shrinks each time a box is kept, which ONNX's "
                 "NonMaxSuppression cannot follow",
                 help=f"compile with --outputs {bottoms} (outputs=[...] in Python): the model stops at "
@@ -365,8 +411,7 @@ class DetectionOutput(LayerType):
         if p.background_label_id >= 0:
             mask[p.background_label_id] = -np.inf
         candidates = ctx.node("Add", [scores, ctx.const(mask, "background")])[0]
-        top_k = p.nms_param.top_k if p.nms_param.HasField("top_k") else -1
-        if 0 <= top_k < priors:  # only a class's top_k best scores are NMS candidates
+        if top_k is not None and 0 <= top_k < priors:  # only a class's top_k best scores are NMS candidates
             minus_inf = ctx.const(np.float32(-np.inf), "minus_inf")
             if top_k == 0:
                 candidates = ctx.node("Mul", [candidates, minus_inf])[0]
@@ -389,7 +434,7 @@ class DetectionOutput(LayerType):
                 boxes,
                 candidates,
                 ctx.ints([priors], "max_boxes"),
-                ctx.const([p.nms_param.nms_threshold], "iou_threshold"),
+                ctx.const([iou], "iou_threshold"),
                 ctx.const([threshold], "score_threshold"),
             ],
         )[0]  # (K, 3) rows [batch, class, prior], by batch, class, then score
