@@ -136,7 +136,8 @@ def test_prior_box_matches_opencv(params):
 
 
 def fork_prior_box(fh, fw, ih, iw, p: dict) -> np.ndarray:
-    """PriorBoxLayer::Forward_cpu of weiliu89/caffe (ssd), loop for loop."""
+    """PriorBoxLayer::Forward_cpu of weiliu89/caffe (ssd), loop for loop; with "centres", each box
+    at each (down, across) offset in turn, as OpenCV's PriorBox loops over offset_h/offset_w."""
     img_h, img_w = p.get("img_h", p.get("img_size", ih)), p.get("img_w", p.get("img_size", iw))
     step_h = p.get("step_h", p.get("step", img_h / fh))
     step_w = p.get("step_w", p.get("step", img_w / fw))
@@ -147,7 +148,6 @@ def fork_prior_box(fh, fw, ih, iw, p: dict) -> np.ndarray:
     out = []
     for h in range(fh):
         for w in range(fw):
-            cx, cy = (w + p.get("offset", 0.5)) * step_w, (h + p.get("offset", 0.5)) * step_h
             for s, low in enumerate(p["min_size"]):
                 sizes = [(low, low)]
                 if "max_size" in p:
@@ -155,12 +155,14 @@ def fork_prior_box(fh, fw, ih, iw, p: dict) -> np.ndarray:
                     sizes.append((side, side))
                 sizes += [(low * np.sqrt(r), low / np.sqrt(r)) for r in ratios if abs(r - 1) >= 1e-6]
                 for bw, bh in sizes:
-                    out += [
-                        (cx - bw / 2) / img_w,
-                        (cy - bh / 2) / img_h,
-                        (cx + bw / 2) / img_w,
-                        (cy + bh / 2) / img_h,
-                    ]
+                    for down, across in p.get("centres", [(p.get("offset", 0.5),) * 2]):
+                        cx, cy = (w + across) * step_w, (h + down) * step_h
+                        out += [
+                            (cx - bw / 2) / img_w,
+                            (cy - bh / 2) / img_h,
+                            (cx + bw / 2) / img_w,
+                            (cy + bh / 2) / img_h,
+                        ]
     out = np.asarray(out)
     if p.get("clip", False):
         out = np.clip(out, 0, 1)
@@ -197,6 +199,61 @@ def test_prior_box_is_a_constant_of_the_shapes():
     assert analysis.info("pb").tops == [(1, 2, 3 * 5 * 4 * 4)]  # priors: 1, sqrt(min·max), 2, 1/2
     model, _, _ = compile_text(text)
     assert [n.op_type for n in model.graph.node] == ["Identity"]  # the output is an initializer
+
+
+def textboxes_prior_box(fh, fw, ih, iw, min_size, max_size, ratios, clip) -> np.ndarray:
+    """PriorBoxLayer::Forward_cpu of MhLiao/TextBoxes, loop for loop: each box twice per cell,
+    centred at (w + 0.5, h + 0.5) and (w + 0.5, h + 1) cells (flip false, four variances)."""
+    step_x, step_y = np.float32(iw) / fw, np.float32(ih) / fh
+    ratios = [1.0] + [r for r in ratios if abs(r - 1) >= 1e-6]
+    out = []
+    for h in range(fh):
+        for w in range(fw):
+            cx, cy, cy_1 = (w + 0.5) * step_x, (h + 0.5) * step_y, (h + 1.0) * step_y
+            sizes = [(min_size, min_size)]
+            if max_size > 0:
+                sizes.append((np.sqrt(min_size * max_size),) * 2)
+            sizes += [(min_size * np.sqrt(r), min_size / np.sqrt(r)) for r in ratios[1:]]
+            for bw, bh in sizes:
+                for y in (cy, cy_1):
+                    out += [(cx - bw / 2) / iw, (y - bh / 2) / ih, (cx + bw / 2) / iw, (y + bh / 2) / ih]
+    out = np.clip(out, 0, 1) if clip else np.asarray(out)
+    return np.stack([out, np.tile([0.1, 0.1, 0.2, 0.2], len(out) // 4)])[None]
+
+
+TEXTBOXES_PRIORS = (
+    "min_size: 12 max_size: 25 aspect_ratio: 2 aspect_ratio: 5 aspect_ratio: 10 flip: false clip: true "
+    "variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 offset_h: 0.5 offset_w: 0.5 offset_h: 1 offset_w: 0.5"
+)
+
+
+def test_prior_box_centres_per_cell_follow_textboxes_and_opencv():
+    # TextBoxes' two centres per cell, written as OpenCV's copy of its deploy file writes them.
+    text = (
+        FEAT + f'layer {{ name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+        f"prior_box_param {{ {TEXTBOXES_PRIORS} }} }}"
+    )
+    analysis, _ = analyse(text)
+    assert analysis.info("pb").tops == [(1, 2, 3 * 5 * (2 + 3) * 2 * 4)]  # 5 boxes, 2 centres each
+    model, analysis, _ = compile_text(text)
+    ours = run_onnx(model, random_inputs(analysis))["pb"]
+    assert rel_error(ours, textboxes_prior_box(3, 5, 37, 50, 12, 25, [2, 5, 10], True)) < 1e-6
+    assert against_opencv(text, ["pb"])["pb"] < 1e-6
+
+
+def test_prior_box_with_three_centres_per_cell_gives_each_box_three_times():
+    # OpenCV sizes its output for at most two centres, so three are held against the loops alone.
+    text = (
+        FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" prior_box_param { '
+        "min_size: 12 aspect_ratio: 2 flip: true variance: 0.1 offset_h: 0 offset_w: 0 offset_h: 0.5 "
+        "offset_w: 0.25 offset_h: 1 offset_w: 0.5 } }"
+    )
+    model, analysis, _ = compile_text(text)
+    ours = run_onnx(model, random_inputs(analysis))["pb"]
+    expected = fork_prior_box(3, 5, 37, 50, {"min_size": [12], "aspect_ratio": [2], "variance": [0.1] * 4,
+                                             "centres": [(0, 0), (0.5, 0.25), (1, 0.5)]})  # fmt: skip
+    assert ours.shape == (1, 2, 3 * 5 * 3 * 3 * 4)
+    assert rel_error(ours, expected) < 1e-6
 
 
 def detection_net(detection: str, images: int = 1, classes: int = 4, share: bool = True) -> str:
@@ -433,6 +490,32 @@ def test_a_first_ssd_deploy_net_checks_compiles_and_runs_as_opencv_does():
     assert rel_error(rows_by_label(ours["det"]), rows_by_label(theirs["det"])) < 1e-5
 
 
+# A TextBoxes-like deploy net (its 1 x 5 heads, two prior centres per cell), from the one above.
+TEXTBOXES = (
+    FIRST_SSD.replace('type: "NormalizeBBox"', 'type: "Normalize"')
+    .replace("normalize_bbox_param", "norm_param")
+    .replace(
+        "num_output: 12 kernel_size: 3 pad: 1", "num_output: 24 kernel_h: 1 kernel_w: 5 pad_h: 0 pad_w: 2"
+    )
+    .replace(
+        "num_output: 9 kernel_size: 3 pad: 1", "num_output: 18 kernel_h: 1 kernel_w: 5 pad_h: 0 pad_w: 2"
+    )
+    .replace("variance: 0.2 } }", "variance: 0.2 offset_h: 0.5 offset_w: 0.5 offset_h: 1 offset_w: 0.5 } }")
+)
+
+
+def test_a_textboxes_like_net_checks_compiles_and_runs_as_opencv_does():
+    assert TEXTBOXES.count("offset_h") == 2 and "kernel_size: 3 pad: 1" in TEXTBOXES  # conv1 stays
+    model, analysis, diagnostics = compile_text(TEXTBOXES, outputs=("pb", "det"))
+    assert not diagnostics.has_errors
+    assert analysis.info("pb").tops == [(1, 2, 16 * 20 * 3 * 2 * 4)]
+    weights, feeds = random_weights(analysis), random_inputs(analysis, 3)  # compile_text's weights
+    ours, theirs = run_onnx(model, feeds), run_opencv(TEXTBOXES, weights, feeds, ["pb", "det"])
+    assert rel_error(ours["pb"], theirs["pb"]) < 1e-6
+    assert ours["det"].shape[2] > 2
+    assert rel_error(rows_by_label(ours["det"]), rows_by_label(theirs["det"])) < 1e-5
+
+
 # An SSD train/test file in the fork's style: AnnotatedData with its augmentations, MultiBoxLoss
 # at TRAIN, DetectionOutput then DetectionEvaluate at TEST.
 TRAIN_TEST = """name: "ssd_train"
@@ -542,6 +625,10 @@ BROKEN = [
      "prior_box_param { min_size: 30 step: 8 step_h: 8 } }", "8 step_h"),
     ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
      "prior_box_param { min_size: 30 img_h: 300 } }", "300"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { min_size: 30 offset_h: 0.5 offset_h: 1 offset_w: 0.5 } }", "0.5 offset_h"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { min_size: 30 offset: 0.5 offset_h: 1 offset_w: 0.5 } }", "0.5 offset_h"),
     ("NS0324", detection_net("keep_top_k: 5").replace("num_classes: 4 ", ""), "detection_output_param"),
     ("NS0324", detection_net("keep_top_k: 5").replace("dim: 240 }", "dim: 236 }"), '"loc"'),
     ("NS0324", detection_net("background_label_id: 4"), "4 }"),

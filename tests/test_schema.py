@@ -290,6 +290,13 @@ FORK_MESSAGES = {
         "confidence_threshold": 9, "visualize": 10, "visualize_threshold": 11, "save_file": 12,
         "nms_threshold": 10001, "top_k": 10002,
     },
+    # weiliu89/caffe branch ssd (4817bf8b); offset_h and offset_w (TextBoxes' centres, as OpenCV reads
+    # them) are declared by no caffe.proto: netspec's range
+    "PriorBoxParameter": {
+        "min_size": 1, "max_size": 2, "aspect_ratio": 3, "flip": 4, "clip": 5, "variance": 6, "img_size": 7,
+        "img_h": 8, "img_w": 9, "step": 10, "step_h": 11, "step_w": 12, "offset": 13,
+        "offset_h": 10001, "offset_w": 10002,
+    },
     # OpenCV's caffe.proto (modules/dnn/src/caffe), which carried the first SSD port's NormalizeBBox
     "NormalizeBBoxParameter": {"across_spatial": 1, "scale_filler": 2, "channel_shared": 3, "eps": 4},
     "BNParameter": {

@@ -167,6 +167,12 @@ def _aspect_ratios(p) -> list[float]:
     return ratios
 
 
+def _centres(p) -> list[tuple[float, float]]:
+    """Each box's centres in a cell, (down, across) in cells: offset_h/offset_w pairs (TextBoxes'
+    centres, as OpenCV reads them), else (offset, offset)."""
+    return list(zip(p.offset_h, p.offset_w)) or [(p.offset, p.offset)]
+
+
 def _variances(p) -> list[float]:
     return list(p.variance) * 4 if len(p.variance) == 1 else list(p.variance) or [0.1] * 4
 
@@ -254,6 +260,22 @@ class PriorBox(LayerType):
                     f"prior_box_param.{given}",
                     help=f"give {missing} too",
                 )
+        if p.offset_h or p.offset_w:
+            if len(p.offset_h) != len(p.offset_w):
+                raise ctx.error(
+                    "NS0323",
+                    f"{len(p.offset_h)} offset_h for {len(p.offset_w)} offset_w",
+                    ("prior_box_param", "offset_h" if p.offset_h else "offset_w", 0),
+                    help="give the centres as pairs, offset_h: 0.5 offset_w: 0.5 offset_h: 1 offset_w: 0.5 "
+                    "(TextBoxes' two centres per cell)",
+                )
+            if p.HasField("offset"):
+                raise ctx.error(
+                    "NS0323",
+                    "offset and offset_h/offset_w are both given",
+                    "prior_box_param.offset",
+                    help="give the centres as offset_h/offset_w pairs, or one offset",
+                )
         img_h = p.img_h or p.img_size or img[2]
         img_w = p.img_w or p.img_size or img[3]
         step_h = p.step_h or p.step or np.float32(img_h) / np.float32(feat[2])
@@ -262,7 +284,7 @@ class PriorBox(LayerType):
 
     def priors(self, ctx: ShapeContext) -> int:
         p = ctx.layer.param.prior_box_param
-        return len(_aspect_ratios(p)) * len(p.min_size) + len(p.max_size)
+        return (len(_aspect_ratios(p)) * len(p.min_size) + len(p.max_size)) * len(_centres(p))
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         self.geometry(ctx)
@@ -285,10 +307,11 @@ class PriorBox(LayerType):
                 if abs(r - 1.0) >= 1e-6:
                     root = f32(np.sqrt(f32(r)))
                     sizes.append((f32(low) * root, f32(low) / root))
-        bw, bh = (np.array(s, dtype=np.float64) for s in zip(*sizes))
-        cy = ((np.arange(h, dtype=f32) + f32(p.offset)) * f32(step_h)).astype(np.float64)
-        cx = ((np.arange(w, dtype=f32) + f32(p.offset)) * f32(step_w)).astype(np.float64)
-        cy, cx = cy[:, None, None], cx[None, :, None]
+        bw, bh = (np.array(s, dtype=np.float64)[:, None] for s in zip(*sizes))  # (sizes, 1)
+        down, across = (np.array(c, dtype=f32) for c in zip(*_centres(p)))  # (centres,) each
+        cy = ((np.arange(h, dtype=f32)[:, None] + down) * f32(step_h)).astype(np.float64)
+        cx = ((np.arange(w, dtype=f32)[:, None] + across) * f32(step_w)).astype(np.float64)
+        cy, cx = cy[:, None, None, :], cx[None, :, None, :]  # (h, w, sizes, centres)
         box = np.stack(
             np.broadcast_arrays(
                 (cx - bw / 2) / img_w, (cy - bh / 2) / img_h, (cx + bw / 2) / img_w, (cy + bh / 2) / img_h
