@@ -1,4 +1,5 @@
-"""The `netspec` command: check, summary, draw, upgrade, compile, run, init-weights, zoo, fmt, layers.
+"""The `netspec` command: check, summary, draw, report, view, upgrade, compile, run, init-weights, zoo,
+fmt, layers.
 
 Exit status: 0 no errors, 1 the spec has errors, 2 the command could not run
 (usage, a missing or unreadable file), 3 an internal error (a bug in netspec).
@@ -181,36 +182,122 @@ def cmd_upgrade(args) -> int:
     return OK
 
 
-RENDERED = (".svg", ".png", ".pdf")
-
-
 def cmd_draw(args) -> int:
-    import shutil
-    import subprocess
-
     from netspec import draw
 
     checked = _check(args)
     if checked.analysis is None:
         return _finish(checked.diagnostics, checked.spec.sources)
-    text = draw.to_dot(checked.analysis, direction=args.direction)
-    if not args.output or args.output == "-":
-        print(text, end="")
-    elif args.output.lower().endswith(RENDERED):
-        dot = shutil.which("dot")
-        if dot is None:
-            raise UsageError(
-                f"cannot write {args.output}: Graphviz's `dot` is not installed; write a .dot file "
-                "and render it elsewhere, or install graphviz"
-            )
-        fmt = os.path.splitext(args.output)[1][1:].lower()
-        done = subprocess.run([dot, f"-T{fmt}"], input=text.encode(), capture_output=True)
-        if done.returncode != 0:
-            raise UsageError(f"cannot write {args.output}: dot failed: {done.stderr.decode().strip()}")
-        write_atomic(args.output, done.stdout)
+    output = args.output if args.output and args.output != "-" else None
+    fmt = os.path.splitext(output)[1][1:].lower() if output else "svg"
+    if fmt not in DRAWN:
+        raise UsageError(
+            f"cannot write {output}: netspec draws .{', .'.join(DRAWN)} files; name one of those"
+        )
+    scene = draw.build(checked.analysis, collapse=args.collapse)
+    if fmt == "html":
+        from netspec.draw import page
+
+        parts = page.sections(checked, direction=args.direction, collapse=args.collapse, report=False)
+        data = page.render_page(args.file, parts).encode()
+    elif fmt == "dot" or args.engine == "dot":
+        text = draw.to_dot(scene, direction=args.direction)
+        data = text.encode() if fmt == "dot" else _render("dot", [f"-T{fmt}"], text, output, NO_GRAPHVIZ)
     else:
-        write_atomic(args.output, text.encode())
+        text = draw.to_svg(scene, direction=args.direction)
+        missing = NO_RSVG.format(fmt=fmt.upper())
+        data = text.encode() if fmt == "svg" else _render("rsvg-convert", ["-f", fmt], text, output, missing)
+    if output is None:
+        sys.stdout.write(data.decode())
+    else:
+        write_atomic(output, data)
     return _finish(checked.diagnostics, checked.spec.sources)
+
+
+DRAWN = ("svg", "html", "png", "pdf", "dot")
+NO_GRAPHVIZ = (
+    "--engine dot needs Graphviz's `dot`, which is not installed; netspec's own engine (the default) "
+    "needs nothing"
+)
+NO_RSVG = (
+    "netspec turns its SVG into {fmt} with librsvg's `rsvg-convert`, which is not installed (Debian and "
+    "Ubuntu: apt install librsvg2-bin; macOS: brew install librsvg); write .svg or .html, which need "
+    "nothing, or use --engine dot where Graphviz is installed"
+)
+
+
+def _render(tool: str, options: list[str], text: str, output: str | None, missing: str) -> bytes:
+    """What an external renderer (Graphviz's dot, librsvg's rsvg-convert) writes for `text`; a usage
+    error saying `missing` where it is not installed, or its complaint where it fails."""
+    import shutil
+    import subprocess
+
+    path = shutil.which(tool)
+    if path is None:
+        raise UsageError(f"cannot write {output or 'the picture'}: {missing}")
+    done = subprocess.run([path, *options], input=text.encode(), capture_output=True)
+    if done.returncode != 0:
+        raise UsageError(f"cannot write {output}: {tool} failed: {done.stderr.decode().strip()}")
+    return done.stdout
+
+
+def cmd_report(args) -> int:
+    from netspec.draw import page
+
+    checked = _check(args)
+    extra = ""
+    if args.weights:
+        from netspec.draw import weights
+        from netspec.frontend.binary import read_weights
+
+        given = read_weights(args.weights)
+        checked.diagnostics.extend(given.diagnostics)
+        if checked.analysis is not None:
+            extra = weights.section(checked.analysis, given, args.weights)
+    parts = page.sections(checked, direction=args.direction, collapse=args.collapse)
+    write_atomic(args.output, page.render_page(args.file, parts, extra=extra).encode())
+    return _finish(checked.diagnostics, checked.spec.sources)
+
+
+def cmd_view(args) -> int:
+    import threading
+    import webbrowser
+
+    from netspec.draw import live
+    from netspec.frontend.load import resolve
+
+    if args.port is not None and not 0 <= args.port < 65536:
+        raise UsageError(f"--port {args.port}: must be 0 (any free port) to 65535")
+    _check(args)  # a missing file or a bad option is said now, not on the page
+    follower = live.Follower(
+        resolve(args.file), lambda: _check(args), direction=args.direction, collapse=args.collapse
+    )
+    try:
+        httpd = live.server(follower, args.file, args.port)
+    except OSError as problem:
+        raise UsageError(f"--port {args.port}: cannot listen on 127.0.0.1: {problem.strerror}") from None
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    print(url, flush=True)
+    print(f"netspec view: following {args.file}; Ctrl-C stops", file=sys.stderr, flush=True)
+    if not args.no_browser:
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    try:
+        httpd.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        print("netspec view: stopped", file=sys.stderr)
+    finally:
+        httpd.server_close()
+    return OK
+
+
+def _add_picture_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top to bottom, or left to right")
+    p.add_argument(
+        "--collapse",
+        action="store_true",
+        help="draw each run of repeated blocks (ResNet bottlenecks, inception modules, dense layers) as "
+        "one box with its count and shapes",
+    )
 
 
 def _refuse_overwriting_inputs(args) -> None:
@@ -498,13 +585,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(run=cmd_summary)
 
-    p = sub.add_parser("draw", help="a Graphviz picture of the net: layers, blob shapes, parameters")
+    p = sub.add_parser("draw", help="a picture of the net: layers, blob shapes, costs, diagnostics")
     _add_net_options(p)
     p.add_argument(
-        "-o", "--output", help="a .dot file, or .svg/.png/.pdf rendered by Graphviz (default: DOT on stdout)"
+        "-o",
+        "--output",
+        help="a .svg, .html or .dot file (need nothing), or .png/.pdf (need rsvg-convert, or Graphviz "
+        "with --engine dot); default: SVG on stdout",
     )
-    p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top to bottom, or left to right")
+    _add_picture_options(p)
+    p.add_argument(
+        "--engine",
+        choices=["netspec", "dot"],
+        default="netspec",
+        help="who lays the net out: netspec itself (default, needs nothing) or Graphviz's dot",
+    )
     p.set_defaults(run=cmd_draw)
+
+    p = sub.add_parser(
+        "report", help="one self-contained HTML page: picture, table, diagnostics, cost charts"
+    )
+    _add_net_options(p)
+    _add_picture_options(p)
+    p.add_argument("-o", "--output", required=True, metavar="NET.html")
+    p.add_argument(
+        "--weights",
+        metavar="FILE.caffemodel",
+        help="also draw the first convolution's filters and give every layer's weight statistics",
+    )
+    p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser("view", help="the net as a live local page that redraws when the file is saved")
+    _add_net_options(p)
+    _add_picture_options(p)
+    p.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="the port on 127.0.0.1 (default: the first free one from 8765; 0: any free port)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
+    p.set_defaults(run=cmd_view)
 
     p = sub.add_parser("upgrade", help="print or write the V2 text of a V0/V1/V2 net")
     p.add_argument("file")

@@ -14,7 +14,8 @@ from netspec.infer import Analysis, LayerInfo
 from netspec.layers.base import shape_text
 
 
-def _rf(info: LayerInfo) -> str:
+def receptive_field_text(info: LayerInfo) -> str:
+    """ "11 /4": size and stride in input pixels, one number where every spatial axis agrees."""
     if not info.receptive:
         return ""
     sizes = [f"{s:g}" for s, _ in info.receptive]
@@ -73,7 +74,7 @@ def table(analysis: Analysis) -> str:
                 else "",
                 f"{info.macs:,}" if info.macs else "",
                 human(info.memory, "B") if info.memory else "",
-                _rf(info),
+                receptive_field_text(info),
             ]
         )
     right = {3, 4, 5}
@@ -132,7 +133,7 @@ def to_csv(analysis: Analysis) -> str:
                 record["buffers"],
                 record["macs"],
                 record["memory_bytes"],
-                _rf(info),
+                receptive_field_text(info),
             ]
         )
     return buffer.getvalue()

@@ -1,15 +1,20 @@
-"""`netspec draw`: one box per layer with its shape, one arrow per blob read, errors drawn apart."""
+"""`netspec draw`: boxes, folded in-place layers, shapes on arrows, marks, collapsed blocks, and a
+layout of netspec's own that keeps chains straight and boxes apart."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
+import subprocess
+import xml.etree.ElementTree as ET
 
 import pytest
 from oracles import analyse
 
 from netspec import cli
-from netspec.draw import to_dot
+from netspec.draw import build, layout, to_dot, to_svg
+from netspec.draw.svg import box_size
 from netspec.pipeline import check
 
 SPEC = """name: "two \\"quoted\\" branches"
@@ -20,51 +25,200 @@ layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
 layer { name: "slice" type: "Slice" bottom: "conv" top: "a" top: "b" slice_param { slice_point: 1 } }
 layer { name: "sum" type: "Eltwise" bottom: "b" bottom: "b" top: "sum" }
 """
-
-NODE = re.compile(r'^  (L\d+) \[label="((?:[^"\\]|\\.)*)", style="([^"]*)"', re.M)
-EDGE = re.compile(r'^  (L\d+) -> (L\d+)(?: \[label="((?:[^"\\]|\\.)*)"\])?;$', re.M)
+SVG = "{http://www.w3.org/2000/svg}"
 
 
-def test_every_layer_is_a_box_with_its_type_shapes_and_parameters():
-    analysis, _ = analyse(SPEC)
-    nodes = {key: label.split("\\n") for key, label, _ in NODE.findall(to_dot(analysis))}
-    assert nodes["L1"] == ["conv", "Convolution", "1x4x8x8", "112 params"]
-    assert nodes["L3"] == ["slice", "Slice", "1x1x8x8", "1x3x8x8"]
-    assert len(nodes) == len(analysis.layers) == 5
-
-
-def test_every_blob_read_is_an_arrow_named_where_the_layer_name_does_not_say_it():
-    dot = to_dot(analyse(SPEC)[0])
-    edges = EDGE.findall(dot)
-    # the legacy `input:` becomes a layer named "input", so its arrow names the blob "data"
-    assert edges == [
-        ("L0", "L1", "data"),
-        ("L1", "L2", ""),
-        ("L2", "L3", "conv"),
-        ("L3", "L4", "b"),
-        ("L3", "L4", "b"),
+def test_in_place_layers_fold_into_the_box_they_rewrite_and_arrows_carry_shapes():
+    scene = build(analyse(SPEC)[0])
+    boxes = {n.title: n for n in scene.nodes}
+    assert list(boxes) == ["input", "conv", "slice", "sum"]
+    conv = boxes["conv"]
+    assert (conv.type, conv.detail, conv.shapes, conv.cost) == (
+        "Convolution",
+        "k3 p1 out 4",
+        "1x4x8x8",
+        "112 params",
+    )
+    assert [(t.layer, t.type, t.family) for t in conv.tags] == [("relu", "ReLU", "activation")]
+    assert conv.layers == ["conv", "relu"] and conv.family == "convolution"
+    assert boxes["slice"].shapes == "1x1x8x8, 1x3x8x8"
+    named = {n.key: n.title for n in scene.nodes}
+    # the same blob read twice by one layer is one arrow
+    assert [(named[e.source], named[e.target], e.blob, e.label) for e in scene.edges] == [
+        ("input", "conv", "data", "1x3x8x8"),
+        ("conv", "slice", "conv", "1x4x8x8"),
+        ("slice", "sum", "b", "1x3x8x8"),
     ]
-    assert dot.startswith('digraph "two \\"quoted\\" branches" {') and dot.endswith("}\n")
 
 
-def test_layers_the_checker_could_not_shape_are_drawn_dashed():
+def test_diagnostics_mark_their_layer_and_unshaped_layers_are_dashed():
     checked = check("bad.prototxt", content=SPEC.replace("kernel_size: 3 pad: 1", "kernel_size: 30"))
-    styles = dict((key, style) for key, _, style in NODE.findall(to_dot(checked.analysis)))
-    assert "dashed" in styles["L1"] and "dashed" in styles["L4"] and "dashed" not in styles["L0"]
+    scene = build(checked.analysis)
+    boxes = {n.title: n for n in scene.nodes}
+    assert str(boxes["conv"].severity) == "error" and boxes["conv"].unknown
+    assert boxes["input"].severity is None and not boxes["input"].unknown
+    svg = ET.fromstring(to_svg(scene))
+    marked = {
+        g.get("data-layer"): g.get("class") for g in svg.iter(f"{SVG}g") if "node" in (g.get("class") or "")
+    }
+    assert "error" in marked["conv"] and marked["input"] == "node family-data"
+    dashed = [r for r in svg.iter(f"{SVG}rect") if r.get("stroke-dasharray")]
+    assert len(dashed) == 3  # conv (with its ReLU), slice and sum could not be shaped
 
 
-def test_draw_writes_dot_and_refuses_pictures_without_graphviz(tmp_path, monkeypatch, capsys):
-    spec = tmp_path / "net.prototxt"
-    spec.write_text(SPEC)
-    assert cli.main(["draw", str(spec), "--direction", "LR", "-o", str(tmp_path / "net.dot")]) == cli.OK
-    assert "rankdir=LR;" in (tmp_path / "net.dot").read_text()
+def test_a_diagnostic_without_a_layer_name_marks_the_layer_whose_text_it_points_into():
+    checked = check("typo.prototxt", content=SPEC.replace("num_output: 4", "num_outptu: 4"))
+    boxes = {n.title: n for n in build(checked.analysis).nodes}
+    assert str(boxes["conv"].severity) == "error" and boxes["slice"].severity is None
+
+
+@pytest.mark.parametrize(
+    ("net", "runs"),
+    [
+        # the papers' stage sizes: ResNet-50 3-4-6-3, ResNet-152 3-8-36-3, DenseNet-121 6-12-24-16
+        ("resnet50", [("res2a…res2c", 3), ("res3a…res3d", 4), ("res4a…res4f", 6), ("res5a…res5c", 3)]),
+        ("resnet152", [("res2a…res2c", 3), ("res3a…res3b7", 8), ("res4a…res4b35", 36), ("res5a…res5c", 3)]),
+        (
+            "googlenet",
+            [
+                ("inception_3a…inception_3b", 2),
+                ("inception_4a…inception_4e", 5),
+                ("inception_5a…inception_5b", 2),
+            ],
+        ),
+        ("densenet121", [(None, 6), (None, 12), (None, 24), (None, 16)]),
+    ],
+)
+def test_collapse_folds_each_run_of_repeated_blocks_into_one_box_with_its_count(net, runs):
+    analysis = check(f"zoo:{net}").analysis
+    scene = build(analysis, collapse=True)
+    blocks = [n for n in scene.nodes if n.blocks]
+    assert [(n.title if runs[0][0] else None, n.blocks) for n in blocks] == runs
+    # every layer is still shown by exactly one box, and the totals are the net's
+    shown = [name for n in scene.nodes for name in n.layers]
+    assert sorted(shown) == sorted(i.layer.name for i in analysis.layers)
+    first = blocks[0]
+    assert (
+        first.type == f"{runs[0][1]} blocks"
+        and first.detail.startswith("in 1x")
+        and first.shapes.startswith("1x")
+    )
+
+
+def _boxes(net: str, direction: str = "TB") -> list[tuple[float, float, float, float, str]]:
+    """(x, y, width, height, layer) of every box as drawn."""
+    svg = ET.fromstring(to_svg(build(check(f"zoo:{net}").analysis), direction=direction))
+    out = []
+    for g in svg.iter(f"{SVG}g"):
+        if "node" in (g.get("class") or "").split():
+            r = g.find(f"{SVG}rect")
+            out.append((*(float(r.get(k)) for k in ("x", "y", "width", "height")), g.get("data-layer")))
+    return out
+
+
+@pytest.mark.parametrize("net", ["googlenet", "resnet50", "densenet121", "mobilenet_ssd"])
+@pytest.mark.parametrize("direction", ["TB", "LR"])
+def test_no_two_boxes_overlap(net, direction):
+    boxes = sorted(_boxes(net, direction))
+    for i, (x, y, w, h, a) in enumerate(boxes):
+        for x2, y2, _w2, h2, b in boxes[i + 1 :]:
+            if x2 >= x + w:
+                break
+            assert y2 >= y + h or y >= y2 + h2, f"{a} and {b} overlap"
+
+
+def test_a_chain_is_drawn_straight_down_or_straight_across():
+    centres = [x + w / 2 for x, _, w, _, _ in _boxes("alexnet")]
+    assert max(centres) - min(centres) < 0.2
+    middles = [y + h / 2 for _, y, _, h, _ in _boxes("alexnet", "LR")]
+    assert max(middles) - min(middles) < 0.2
+
+
+def test_every_arrow_goes_down_one_rank_per_step_and_branches_do_not_cross():
+    analysis = check("zoo:googlenet").analysis
+    scene = build(analysis)
+    sizes = [box_size(n) for n in scene.nodes]
+    index = {n.key: i for i, n in enumerate(scene.nodes)}
+    edges = [(index[e.source], index[e.target]) for e in scene.edges]
+    placed = layout.layout(sizes, edges, rank_gap=38, gap=28)
+    for (s, t), route in zip(edges, placed.routes):
+        assert route[0][1] == pytest.approx(placed.centres[s][1] + sizes[s][1] / 2)
+        assert route[-1][1] == pytest.approx(placed.centres[t][1] - sizes[t][1] / 2)
+        assert all(b[1] > a[1] for a, b in itertools.pairwise(route))
+    ranks = layout._ranks(len(sizes), edges)
+    assert max(ranks) + 1 == len({c[1] for c in placed.centres})
+    # an inception module's four branches leave one box and meet at one: drawn without a crossing
+    order = [[] for _ in range(max(ranks) + 1)]
+    for v, (_x, _) in sorted(enumerate(placed.centres), key=lambda p: p[1][0]):
+        order[ranks[v]].append(v)
+    down = [[] for _ in range(len(sizes))]
+    for s, t in edges:
+        down[t].append((s, 1.0))
+    positions = [0.0] * len(sizes)
+    for layer in order:
+        for i, v in enumerate(layer):
+            positions[v] = i
+    assert layout._crossings(order, down, positions) == 0
+
+
+def test_dot_says_the_same_scene_for_graphviz():
+    dot = to_dot(build(analyse(SPEC)[0]), direction="LR")
+    assert dot.startswith('digraph "two \\"quoted\\" branches" {') and "rankdir=LR;" in dot
+    assert re.search(r'n1 \[label="conv\\nConvolution  k3 p1 out 4\\n1x4x8x8 · 112 params\\nReLU"', dot)
+    assert re.findall(r"(n\d) -> (n\d) \[label=\"([^\"]*)\"\]", dot) == [
+        ("n0", "n1", "1x3x8x8"),
+        ("n1", "n2", "1x4x8x8"),
+        ("n2", "n3", "1x3x8x8"),
+    ]
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "net.prototxt"
+    path.write_text(SPEC)
+    return path
+
+
+def test_draw_writes_svg_html_and_dot_with_nothing_installed(spec, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert cli.main(["draw", str(spec), "-o", str(tmp_path / "net.svg")]) == cli.CANNOT_RUN
-    assert "Graphviz's `dot` is not installed" in capsys.readouterr().err
-    assert not (tmp_path / "net.svg").exists()
+    for suffix in ("svg", "html", "dot"):
+        assert cli.main(["draw", str(spec), "--collapse", "-o", str(tmp_path / f"net.{suffix}")]) == cli.OK
+    assert ET.parse(tmp_path / "net.svg").getroot().tag == f"{SVG}svg"
+    assert "<svg" in (tmp_path / "net.html").read_text() and "digraph" in (tmp_path / "net.dot").read_text()
+    assert cli.main(["draw", str(spec)]) == cli.OK
+    assert capsys.readouterr().out.startswith("<svg")
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed here")
-def test_draw_renders_svg_with_graphviz(tmp_path):
-    assert cli.main(["draw", "zoo:lenet", "-o", str(tmp_path / "lenet.svg")]) == cli.OK
-    assert "<svg" in (tmp_path / "lenet.svg").read_text()
+def test_png_and_pdf_without_a_renderer_say_what_to_install_and_write_nothing(
+    spec, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    for name in ("net.png", "net.pdf"):
+        assert cli.main(["draw", str(spec), "-o", str(tmp_path / name)]) == cli.CANNOT_RUN
+        err = capsys.readouterr().err
+        assert "rsvg-convert" in err and "librsvg2-bin" in err and "write .svg or .html" in err
+        assert not (tmp_path / name).exists()
+    assert cli.main(["draw", str(spec), "--engine", "dot", "-o", str(tmp_path / "net.svg")]) == cli.CANNOT_RUN
+    assert "--engine dot needs Graphviz's `dot`" in capsys.readouterr().err
+    assert cli.main(["draw", str(spec), "-o", str(tmp_path / "net.jpg")]) == cli.CANNOT_RUN
+    assert "netspec draws .svg, .html, .png, .pdf, .dot files" in capsys.readouterr().err
+
+
+def test_png_and_pdf_where_rsvg_convert_is_installed(spec, tmp_path):
+    # .ci/run installs librsvg2-bin; a machine without it fails here rather than skipping
+    assert shutil.which("rsvg-convert"), "rsvg-convert is not installed: apt-get install librsvg2-bin"
+    assert cli.main(["draw", str(spec), "--direction", "LR", "-o", str(tmp_path / "net.png")]) == cli.OK
+    assert cli.main(["draw", str(spec), "-o", str(tmp_path / "net.pdf")]) == cli.OK
+    assert (tmp_path / "net.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (tmp_path / "net.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_engine_dot_lays_the_same_scene_out_with_graphviz(spec, tmp_path):
+    assert shutil.which("dot"), "Graphviz is not installed: apt-get install graphviz"
+    assert cli.main(["draw", str(spec), "--engine", "dot", "-o", str(tmp_path / "net.svg")]) == cli.OK
+    text = (tmp_path / "net.svg").read_text()
+    assert "<svg" in text and "1x4x8x8 · 112 params" in text
+    done = subprocess.run(
+        ["dot", "-Tsvg"], input=to_dot(build(analyse(SPEC)[0])), capture_output=True, text=True
+    )
+    assert done.stdout == text
