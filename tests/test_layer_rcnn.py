@@ -170,6 +170,157 @@ def test_roi_pooling_wants_two_bottoms():
 
 
 # ---------------------------------------------------------------------------------------------
+# PSROIPooling (R-FCN)
+
+
+def fork_psroi_pooling(x, rois, output_dim, group, spatial_scale):
+    """PSROIPoolingForward_cpu of daijifeng001/caffe-rfcn (src/caffe/layers/psroi_pooling_layer.cpp),
+    loop for loop, in float32 where the fork computes in Dtype (its CUDA kernel is the same code)."""
+    height, width = x.shape[2:]
+    top = np.zeros((len(rois), output_dim, group, group), F32)
+    scale, least = F32(spatial_scale), F32(0.1)
+    for n, roi in enumerate(rois.astype(F32)):
+        batch = int(roi[0])
+        start_w, start_h = (F32(caffe_round(roi[k])) * scale for k in (1, 2))
+        end_w, end_h = (F32(caffe_round(roi[k]) + 1.0) * scale for k in (3, 4))
+        bin_h = max(end_h - start_h, least) / F32(group)
+        bin_w = max(end_w - start_w, least) / F32(group)
+        for ctop in range(output_dim):
+            for ph in range(group):
+                for pw in range(group):
+                    hstart = min(max(int(np.floor(F32(ph) * bin_h + start_h)), 0), height)
+                    wstart = min(max(int(np.floor(F32(pw) * bin_w + start_w)), 0), width)
+                    hend = min(max(int(np.ceil(F32(ph + 1) * bin_h + start_h)), 0), height)
+                    wend = min(max(int(np.ceil(F32(pw + 1) * bin_w + start_w)), 0), width)
+                    if hend <= hstart or wend <= wstart:
+                        continue
+                    c = (ctop * group + ph) * group + pw
+                    total = F32(0)
+                    for h in range(hstart, hend):
+                        for w in range(wstart, wend):
+                            total += x[batch, c, h, w]
+                    top[n, ctop, ph, pw] = total / F32((hend - hstart) * (wend - wstart))
+    return top
+
+
+def psroi_net(data, rois, params: str) -> str:
+    return (
+        roi_net(data, rois, params)
+        .replace('"ROIPooling"', '"PSROIPooling"')
+        .replace("roi_pooling_param", "psroi_pooling_param")
+    )
+
+
+PS_CASES = [  # (data shape, rois, output_dim, group_size, spatial_scale)
+    ((1, 2 * 9, 9, 11), 40, 2, 3, 0.0625),  # R-FCN's 1/16
+    ((2, 3 * 4, 7, 5), 50, 3, 2, 0.5),  # two images
+    ((3, 1 * 49, 6, 13), 30, 1, 7, 1.0),  # R-FCN's 7 x 7 grid, bins smaller than a cell
+    ((2, 2 * 4, 16, 3), 40, 2, 2, 0.3),  # a scale with no exact float
+]
+
+
+@pytest.mark.parametrize(("shape", "count", "output_dim", "group", "scale"), PS_CASES)
+def test_psroi_pooling_matches_the_forks_kernel(shape, count, output_dim, group, scale):
+    rng = np.random.default_rng(count)
+    rois = awkward_rois(rng, count, shape[0], shape[2] / scale, shape[3] / scale)
+    params = f"spatial_scale: {scale} output_dim: {output_dim} group_size: {group}"
+    model, analysis, _ = compile_text(psroi_net(shape, rois.shape, params))
+    assert analysis.info("pool").tops == [(count, output_dim, group, group)]
+    # Whole numbers: every sum is exact in float32 as in double, so the bins, the emptiness and the
+    # division are pinned bit for bit; then real-valued maps, whose sums the fork rounds as it goes.
+    whole = rng.integers(-50, 50, shape).astype(F32)
+    ours = run_onnx(model, {"data": whole, "rois": rois})["pool"]
+    np.testing.assert_array_equal(ours, fork_psroi_pooling(whole, rois, output_dim, group, scale))
+    assert (ours == 0).any() and (ours != 0).any()
+    x = rng.standard_normal(shape).astype(F32)
+    ours = run_onnx(model, {"data": x, "rois": rois})["pool"]
+    np.testing.assert_allclose(ours, fork_psroi_pooling(x, rois, output_dim, group, scale), rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize(("shape", "count", "output_dim", "group", "scale"), PS_CASES[:3])
+def test_psroi_pooling_matches_opencv(shape, count, output_dim, group, scale):
+    rng = np.random.default_rng(count + 1)
+    feeds = {
+        "data": rng.standard_normal(shape).astype(F32),
+        "rois": awkward_rois(rng, count, shape[0], shape[2] / scale, shape[3] / scale),
+    }
+    text = psroi_net(shape, feeds["rois"].shape, f"spatial_scale: {scale} output_dim: {output_dim} "
+                     f"group_size: {group}")  # fmt: skip
+    model, _, _ = compile_text(text)
+    theirs = run_opencv(text, {}, feeds, ["pool"])["pool"]
+    np.testing.assert_allclose(run_onnx(model, feeds)["pool"], theirs, rtol=0, atol=2e-6)
+
+
+PS = psroi_net((1, 8, 10, 10), (4, 5), "spatial_scale: 0.5 output_dim: 2 group_size: 2")
+PS_BROKEN = [  # (code, text, token the diagnostic points at, what the message says)
+    ("NS0606", PS.replace("output_dim: 2 ", ""), "psroi_pooling_param", "output_dim is 0"),
+    ("NS0606", PS.replace("group_size: 2", "group_size: 0"), "0 }", "group_size is 0"),
+    ("NS0606", PS.replace("spatial_scale: 0.5 ", ""), "psroi_pooling_param", "spatial_scale is not given"),
+    ("NS0606", PS.replace("output_dim: 2", "output_dim: 3"), '"data" bottom', "output_dim 3 x group_size² 4"),
+    ("NS0606", psroi_net((1, 8, 10, 10), (4, 4), "spatial_scale: 1 output_dim: 2 group_size: 2"), '"rois" top',
+     "(R, 5)"),
+    ("NS0606", psroi_net((8, 10, 10), (4, 5), "spatial_scale: 1 output_dim: 2 group_size: 2"), '"data" bottom',
+     "(N, C, H, W)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "text", "token", "says"), PS_BROKEN)
+def test_psroi_pooling_diagnostics(code, text, token, says):
+    found = diagnostic(text, code)
+    assert says in found.message
+    at = text.index("PSROIPooling")
+    assert (found.span.line, found.span.column) == position(text, token, after=at)
+    assert found.help
+
+
+# An R-FCN-like deploy head (ResNet's conv body cut short): position-sensitive score maps for 3
+# classes and class-agnostic boxes over a 3 x 3 grid, pooled, averaged (R-FCN's ave_cls_score_rois),
+# a softmax; the rois enter as an input, as the proposal layer's would.
+RFCN = """name: "rfcn"
+input: "data" input_shape { dim: 1 dim: 3 dim: 40 dim: 48 }
+input: "rois" input_shape { dim: 10 dim: 5 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 8 kernel_size: 4 pad: 1 stride: 2 } }
+layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" batch_norm_param { use_global_stats: true } }
+layer { name: "scale1" type: "Scale" bottom: "conv1" top: "conv1" scale_param { bias_term: true } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "rfcn_cls" type: "Convolution" bottom: "pool1" top: "rfcn_cls" convolution_param { num_output: 27 kernel_size: 1 } }
+layer { name: "rfcn_bbox" type: "Convolution" bottom: "pool1" top: "rfcn_bbox" convolution_param { num_output: 72 kernel_size: 1 } }
+layer { name: "psroipooled_cls_rois" type: "PSROIPooling" bottom: "rfcn_cls" bottom: "rois" top: "psroipooled_cls_rois"
+  psroi_pooling_param { spatial_scale: 0.25 output_dim: 3 group_size: 3 } }
+layer { name: "cls_score" type: "Pooling" bottom: "psroipooled_cls_rois" top: "cls_score"
+  pooling_param { pool: AVE kernel_size: 3 stride: 3 } }
+layer { name: "psroipooled_loc_rois" type: "PSROIPooling" bottom: "rfcn_bbox" bottom: "rois" top: "psroipooled_loc_rois"
+  psroi_pooling_param { spatial_scale: 0.25 output_dim: 8 group_size: 3 } }
+layer { name: "bbox_pred" type: "Pooling" bottom: "psroipooled_loc_rois" top: "bbox_pred"
+  pooling_param { pool: AVE kernel_size: 3 stride: 3 } }
+layer { name: "cls_prob_reshape" type: "Reshape" bottom: "cls_score" top: "cls_score_reshape" reshape_param { shape { dim: -1 dim: 3 } } }
+layer { name: "cls_prob" type: "Softmax" bottom: "cls_score_reshape" top: "cls_prob" }
+"""
+
+
+def test_an_rfcn_like_net_checks_compiles_and_runs_as_the_fork_and_opencv_do():
+    analysis, diagnostics = analyse(RFCN)
+    assert problems(diagnostics) == []
+    assert analysis.info("psroipooled_cls_rois").tops == [(10, 3, 3, 3)]
+    assert analysis.info("cls_prob").tops == [(10, 3)]
+    outputs = ("rfcn_cls", "psroipooled_cls_rois", "cls_prob", "bbox_pred")
+    model, _, _ = compile_text(RFCN, outputs=outputs)
+    assert [i.name for i in model.graph.input] == ["data", "rois"]
+    rng = np.random.default_rng(7)
+    feeds = {
+        "data": rng.standard_normal((1, 3, 40, 48)).astype(F32),
+        "rois": awkward_rois(rng, 10, 1, 40, 48),
+    }
+    ours = run_onnx(model, feeds)
+    fork = fork_psroi_pooling(ours["rfcn_cls"], feeds["rois"], 3, 3, 0.25)
+    np.testing.assert_allclose(ours["psroipooled_cls_rois"], fork, rtol=0, atol=1e-5)
+    theirs = run_opencv(RFCN, random_weights(analysis), feeds, ["cls_prob", "bbox_pred"])
+    for name in ("cls_prob", "bbox_pred"):
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
 # SmoothL1Loss
 
 LOSS_INPUTS = (

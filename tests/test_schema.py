@@ -227,6 +227,8 @@ FORK_FIELDS = {
     "transpose_param": 8266710, "lstm_param": 10201, "reverse_param": 160, "ctc_decoder_param": 158,
     # rbgirshick/caffe-fast-rcnn, branch faster-rcnn (4115385d) src/caffe/proto/caffe.proto
     "roi_pooling_param": 8266711, "smooth_l1_loss_param": 8266712,
+    # daijifeng001/caffe-rfcn (543f8f6a) src/caffe/proto/caffe.proto: inside netspec's range, left free
+    "psroi_pooling_param": 10001,
     # the first SSD port's NormalizeBBox (OpenCV's caffe.proto: 149, the YOLOv3 ports' upsample_param)
     "normalize_bbox_param": 10149,
 }  # fmt: skip
@@ -281,6 +283,8 @@ FORK_MESSAGES = {
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},
+    # daijifeng001/caffe-rfcn (543f8f6a); the fork marks all three required
+    "PSROIPoolingParameter": {"spatial_scale": 1, "output_dim": 2, "group_size": 3},
     "DropoutParameter": {"dropout_ratio": 1, "scale_train": 2},  # BVLC's 1, the fork's 2
     # weiliu89/caffe branch ssd (4817bf8b); nms_threshold and top_k, which the first SSD deploy files
     # write here rather than in nms_param, are numbered by no caffe.proto: 10000 + their nms_param number

@@ -4,9 +4,11 @@ fork's fields (caffe.proto, "fork Fast/Faster R-CNN"; docs/dialects.md):
 - ROIPooling: max pooling of each region of interest of a feature map into pooled_h × pooled_w
   bins, with ROIPoolingLayer::Forward_cpu's integer arithmetic.
 - SmoothL1Loss: the box-regression loss, training only.
+- PSROIPooling (R-FCN, daijifeng001/caffe-rfcn): position-sensitive average pooling of each region
+  into a group_size × group_size grid, each bin from its own score map.
 
-The proposal layer between them is a Python layer (netspec.layers.data.Python): its rois top is
-sized with --input and enters the ONNX graph as an input.  Diagnostics NS0604, NS0605.
+The proposal layer before them is a Python layer (netspec.layers.data.Python): its rois top is
+sized with --input and enters the ONNX graph as an input.  Diagnostics NS0604–NS0606.
 """
 
 from __future__ import annotations
@@ -35,6 +37,42 @@ def _legacy(ctx: ShapeContext, code: str, index: int) -> Shape:
     return (*shape, *(1,) * (4 - len(shape)))
 
 
+def _positive(ctx: ShapeContext, code: str, param: str, names: tuple[str, ...], help: str) -> None:
+    """Each of `names` in `param` at least 1, as the forks' LayerSetUp CHECK_GT(..., 0) them."""
+    p = getattr(ctx.layer.param, param)
+    for name in names:
+        if getattr(p, name) < 1:
+            raise ctx.error(
+                code,
+                f"{name} is {getattr(p, name)}: the fork needs it above 0 (CHECK_GT)",
+                f"{param}.{name}" if p.HasField(name) else ctx.block(param),
+                help=help,
+            )
+
+
+def _map_and_rois(ctx: ShapeContext, code: str, maps: str, made_by: str) -> tuple[Shape, Shape]:
+    """Bottoms (N, C, H, W) and (R, 5): the map the ROIs pool and the rois, read as the forks do."""
+    data, rois = ctx.bottoms
+    if len(data) != 4:
+        raise ctx.error(
+            code,
+            f"{maps} {'is' if maps.startswith('the feature') else 'are'} {shape_text(data)}; "
+            f"{ctx.layer.type} pools an (N, C, H, W) map",
+            ("bottom", 0),
+            help=f"bottom 0 is {made_by}, bottom 1 the rois",
+        )
+    if not 2 <= len(rois) <= 4 or count(rois[1:]) != ROI_COLUMNS:
+        raise ctx.error(
+            code,
+            f"the rois are {shape_text(rois)}; the fork reads one row [batch index, x1, y1, x2, y2] "
+            "of 5 values per ROI, (R, 5)"
+            + (" (its CPU path steps by the row's size, its GPU path by 5)" if len(rois) >= 2 else ""),
+            ("bottom", 1),
+            help="give the rois as (R, 5): a proposal layer's rois top, or --input rois=Rx5",
+        )
+    return data, rois
+
+
 @register
 class ROIPooling(LayerType):
     """Per ROI r = [b, x1, y1, x2, y2] and bin (i, j), the maximum of map b over rows
@@ -48,35 +86,15 @@ class ROIPooling(LayerType):
 
     def pooled(self, ctx: ShapeContext) -> tuple[int, int]:
         p = ctx.layer.param.roi_pooling_param
-        for name in ("pooled_h", "pooled_w"):
-            if getattr(p, name) < 1:
-                raise ctx.error(
-                    "NS0604",
-                    f"{name} is {getattr(p, name)}: the fork needs at least one bin (CHECK_GT 0)",
-                    f"roi_pooling_param.{name}" if p.HasField(name) else ctx.block("roi_pooling_param"),
-                    help="set roi_pooling_param { pooled_h: 7 pooled_w: 7 } (Faster R-CNN's VGG16 head; "
-                    "6 x 6 for ZF and CaffeNet)",
-                )
+        help = (
+            "set roi_pooling_param { pooled_h: 7 pooled_w: 7 } (Faster R-CNN's VGG16 head; "
+            "6 x 6 for ZF and CaffeNet)"
+        )
+        _positive(ctx, "NS0604", "roi_pooling_param", ("pooled_h", "pooled_w"), help)
         return p.pooled_h, p.pooled_w
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        data, rois = ctx.bottoms
-        if len(data) != 4:
-            raise ctx.error(
-                "NS0604",
-                f"the feature map is {shape_text(data)}; ROIPooling pools an (N, C, H, W) map",
-                ("bottom", 0),
-                help="bottom 0 is the last convolution's output, bottom 1 the rois",
-            )
-        if not 2 <= len(rois) <= 4 or count(rois[1:]) != ROI_COLUMNS:
-            raise ctx.error(
-                "NS0604",
-                f"the rois are {shape_text(rois)}; the fork reads one row [batch index, x1, y1, x2, y2] "
-                "of 5 values per ROI, (R, 5)"
-                + (" (its CPU path steps by the row's size, its GPU path by 5)" if len(rois) >= 2 else ""),
-                ("bottom", 1),
-                help="give the rois as (R, 5): a proposal layer's rois top, or --input rois=Rx5",
-            )
+        data, rois = _map_and_rois(ctx, "NS0604", "the feature map", "the last convolution's output")
         return [(rois[0], data[1], *self.pooled(ctx))]
 
     def window(self, ctx: ShapeContext) -> str:
@@ -91,19 +109,8 @@ class ROIPooling(LayerType):
         pooled = self.pooled(ctx.shape_context)
         scale = ctx.param.roi_pooling_param.spatial_scale
         rows = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])[0]
-        column = ctx.node("Gather", [rows, ctx.ints(0, "batch_column")], axis=1)[0]
-        image = ctx.node("Cast", [column], to=np.int64)[0]  # static_cast<int>: truncation
-        # The fork stops on an image outside the batch; GatherND refuses one past it, not one below 0.
-        below = ctx.node("Less", [image, ctx.ints(0, "zero")])[0]
-        image = ctx.node("Where", [below, ctx.ints(2**62, "outside"), image])[0]
-        # Corners (R, 2, 2), [start, end] × [y, x]: scaled in float, rounded half away from zero
-        # (exactly, in double: |v| + 0.5 can round up in float).
-        corners = ctx.node("Gather", [rows, ctx.ints([[2, 1], [4, 3]], "corners")], axis=1)[0]
-        scaled = ctx.node("Mul", [corners, ctx.const(scale, "scale")])[0]
-        scaled = ctx.node("Cast", [scaled], to=np.float64)[0]
-        half_up = ctx.node("Add", [*ctx.node("Abs", [scaled]), ctx.const(0.5, "half", np.float64)])[0]
-        rounded = ctx.node("Mul", [*ctx.node("Sign", [scaled]), *ctx.node("Floor", [half_up])])[0]
-        rounded = ctx.node("Cast", [rounded], to=np.int64)[0]
+        image = _image(ctx, rows)
+        rounded = ctx.node("Cast", [_rounded_corners(ctx, rows, scale)], to=np.int64)[0]
         start, end = (
             ctx.node("Squeeze", [half, ctx.ints([1], "axis")])[0]
             for half in ctx.node("Split", [rounded, ctx.ints([1, 1], "split")], 2, axis=1)
@@ -131,6 +138,156 @@ class ROIPooling(LayerType):
         empty = ctx.node("Or", [_rows(ctx, empty_h), _columns(ctx, empty_w)])[0]
         pooled_last = ctx.node("Where", [_rows(ctx, empty), ctx.const(0.0, "empty"), best])[0]
         ctx.node("Transpose", [pooled_last], [ctx.outputs[0]], perm=[0, 3, 1, 2])
+
+
+@register
+class PSROIPooling(LayerType):
+    """R-FCN's position-sensitive RoI pooling (daijifeng001/caffe-rfcn, PSROIPoolingForward): per ROI
+    r = [b, x1, y1, x2, y2], output channel k and bin (i, j) of a group_size × group_size grid, the
+    average of map b's channel (k·G + i)·G + j over the bin's cells; an empty bin gives 0.  Corners
+    are rounded half away from zero, then scaled (x2 and y2 one past: (round(x2) + 1)·scale); the
+    ROI is at least 0.1 wide and high; bin i covers rows floor(i·h/G + y1) to ceil((i + 1)·h/G + y1),
+    clipped to the map, in float."""
+
+    type = "PSROIPooling"
+    param = "psroi_pooling_param"
+    bottoms = (2, 2)
+
+    def grid(self, ctx: ShapeContext) -> tuple[int, int]:
+        """(output_dim, group_size), checked as the fork's LayerSetUp and Reshape do."""
+        p = ctx.layer.param.psroi_pooling_param
+        help = (
+            "set psroi_pooling_param { spatial_scale: 0.0625 output_dim: 21 group_size: 7 } "
+            "(R-FCN's class head on VOC)"
+        )
+        _positive(ctx, "NS0606", "psroi_pooling_param", ("output_dim", "group_size"), help)
+        if not p.HasField("spatial_scale"):
+            raise ctx.error(
+                "NS0606",
+                "spatial_scale is not given (the fork requires it)",
+                ctx.block("psroi_pooling_param"),
+                help="set spatial_scale: 1 / the score maps' stride, e.g. 0.0625 for stride 16",
+            )
+        data, _ = _map_and_rois(ctx, "NS0606", "the score maps", "the position-sensitive score maps")
+        if data[1] != p.output_dim * p.group_size**2:
+            raise ctx.error(
+                "NS0606",
+                f"the score maps have {data[1]} channels; output_dim {p.output_dim} x group_size² "
+                f"{p.group_size**2} = {p.output_dim * p.group_size**2} (the fork's CHECK_EQ)",
+                ("bottom", 0),
+                help="the convolution before it gives output_dim · group_size² channels, one map per "
+                "class (or box coordinate) and bin",
+            )
+        return p.output_dim, p.group_size
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        output_dim, group = self.grid(ctx)
+        return [(ctx.bottoms[1][0], output_dim, group, group)]
+
+    def window(self, ctx: ShapeContext) -> str:
+        return GLOBAL  # a bin may cover any part of the map
+
+    def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
+        return {1: ctx.bottoms[0][0]}
+
+    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
+        # The summed-area table (one addition per value), then four reads and a division per output.
+        return count(ctx.bottoms[0]) + 4 * count(tops[0])
+
+    def lower(self, ctx) -> None:
+        output_dim, group = self.grid(ctx.shape_context)
+        rows = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])[0]
+        low, high = _ps_bins(ctx, rows, group)  # (R, 2, G) each, [rows, columns]
+        (low_h, low_w), (high_h, high_w), (extent_h, extent_w) = (
+            ctx.node("Split", [x, ctx.ints([1, 1], "split")], 2, axis=1)
+            for x in (low, high, ctx.node("Max", [ctx.node("Sub", [high, low])[0], ctx.ints(0, "zero")])[0])
+        )  # (R, 1, G) each
+        area = ctx.node("Mul", [_rows(ctx, extent_h), _columns_last(ctx, extent_w)])[0]  # (R, 1, G, G)
+        area = ctx.node("Cast", [area], to=np.float32)[0]
+        # Each bin's sum from a summed-area table of the maps (in double), at four corners of the bin.
+        table = ctx.node("Cast", [ctx.inputs[0]], to=np.float64)[0]
+        for axis in (2, 3):
+            table = ctx.node("CumSum", [table, ctx.ints(axis, f"axis_{axis}")])[0]
+        table = ctx.node("Pad", [table, ctx.ints([0, 0, 1, 1, 0, 0, 0, 0], "corner")])[0]  # (N, C, H+1, W+1)
+        image = ctx.node("Reshape", [_image(ctx, rows), ctx.ints([-1, 1, 1, 1], "per_roi")])[0]
+        channel = ctx.ints(
+            np.arange(output_dim * group * group).reshape(1, output_dim, group, group), "channel"
+        )
+        roi_count = ctx.node("Slice", [ctx.node("Shape", [rows])[0], *_span(ctx, 0, 1)])[0]
+        full = ctx.node("Concat", [roi_count, ctx.ints([output_dim, group, group], "grid")], axis=0)[0]
+        total = None
+        corners = [
+            (high_h, high_w, None),
+            (low_h, high_w, "Sub"),
+            (high_h, low_w, "Sub"),
+            (low_h, low_w, "Add"),
+        ]
+        for rows_at, columns_at, op in corners:
+            at = [image, channel, _rows(ctx, rows_at), _columns_last(ctx, columns_at)]
+            at = [_rows(ctx, ctx.node("Expand", [x, full])[0]) for x in at]  # (R, D, G, G, 1) each
+            picked = ctx.node("GatherND", [table, ctx.node("Concat", at, axis=-1)[0]])[0]
+            total = picked if op is None else ctx.node(op, [total, picked])[0]
+        total = ctx.node("Cast", [total], to=np.float32)[0]
+        empty = ctx.node("Equal", [area, ctx.const(np.float32(0), "none")])[0]
+        area = ctx.node("Where", [empty, ctx.const(np.float32(1), "unit"), area])[0]
+        mean = ctx.node("Div", [total, area])[0]
+        ctx.node("Where", [empty, ctx.const(np.float32(0), "empty"), mean], [ctx.outputs[0]])
+
+
+def _image(ctx, rows: str) -> str:
+    """Each ROI's image, column 0 truncated (static_cast<int>); one below 0, which the forks would
+    read outside the batch, is made one past it, which GatherND refuses."""
+    image = ctx.node(
+        "Cast", [ctx.node("Gather", [rows, ctx.ints(0, "batch_column")], axis=1)[0]], to=np.int64
+    )[0]
+    below = ctx.node("Less", [image, ctx.ints(0, "zero")])[0]
+    return ctx.node("Where", [below, ctx.ints(2**62, "outside"), image])[0]
+
+
+def _rounded_corners(ctx, rows: str, scale: float | None = None) -> str:
+    """The ROIs' corners (R, 2, 2), [start, end] × [y, x], times `scale` in float when given, then
+    rounded half away from zero (C's round), in double: in float, |v| + 0.5 can round up."""
+    corners = ctx.node("Gather", [rows, ctx.ints([[2, 1], [4, 3]], "corners")], axis=1)[0]
+    if scale is not None:
+        corners = ctx.node("Mul", [corners, ctx.const(scale, "scale")])[0]
+    wide = ctx.node("Cast", [corners], to=np.float64)[0]
+    half_up = ctx.node("Add", [ctx.node("Abs", [wide])[0], ctx.const(0.5, "half", np.float64)])[0]
+    return ctx.node("Mul", [ctx.node("Sign", [wide])[0], ctx.node("Floor", [half_up])[0]])[0]
+
+
+def _ps_bins(ctx, rows: str, group: int) -> tuple[str, str]:
+    """PSROIPooling's bins: (R, 2, G) first and one-past-last rows ([:, 0]) and columns ([:, 1]),
+    PSROIPoolingForward's float arithmetic, clipped to the map."""
+    height, width = ctx.in_shapes[0][2:]
+    scale = ctx.param.psroi_pooling_param.spatial_scale
+    corners = ctx.node("Cast", [_rounded_corners(ctx, rows)], to=np.float32)[0]
+    corners = ctx.node("Add", [corners, ctx.const([[0, 0], [1, 1]], "one_past")])[0]  # round(x2) + 1
+    scaled = ctx.node("Mul", [corners, ctx.const(scale, "scale")])[0]
+    start, end = (
+        ctx.node("Squeeze", [half, ctx.ints([1], "axis")])[0]
+        for half in ctx.node("Split", [scaled, ctx.ints([1, 1], "split")], 2, axis=1)
+    )  # (R, 2) each, [y, x]
+    size = ctx.node("Max", [ctx.node("Sub", [end, start])[0], ctx.const(np.float32(0.1), "least")])[0]
+    bins = ctx.node("Div", [size, ctx.const(float(group), "group")])[0]
+    steps = ctx.const(np.arange(group + 1, dtype=np.float32)[None, None, :], "steps")
+    edges = ctx.node("Add", [ctx.node("Mul", [_rows(ctx, bins), steps])[0], _rows(ctx, start)])[0]
+    limits = ctx.ints(np.array([height, width])[None, :, None], "limits")
+    clipped = []
+    for rounding, first, last in (("Floor", 0, group), ("Ceil", 1, group + 1)):
+        edge = ctx.node(rounding, [ctx.node("Slice", [edges, *_span(ctx, first, last)])[0]])[0]
+        edge = ctx.node("Max", [ctx.node("Cast", [edge], to=np.int64)[0], ctx.ints(0, "zero")])[0]
+        clipped.append(ctx.node("Min", [edge, limits])[0])
+    return clipped[0], clipped[1]
+
+
+def _span(ctx, first: int, last: int) -> list[str]:
+    """Slice's starts, ends and axes for [first, last) of the last axis."""
+    return [ctx.ints([first], "from"), ctx.ints([last], "to"), ctx.ints([-1], "last")]
+
+
+def _columns_last(ctx, x: str) -> str:
+    """x (..., G) as (..., 1, G): the bins along the last axis become columns."""
+    return ctx.node("Unsqueeze", [x, ctx.ints([-2], "axis")])[0]
 
 
 def _bin_ranges(ctx, axis: int, bins: str, start: str, pooled: int, size: int) -> list[str]:
