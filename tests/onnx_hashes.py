@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from oracles import CORPUS  # noqa: E402
+from oracles import CORPUS
 
-from netspec import lower, zoo  # noqa: E402
-from netspec import weights as binding  # noqa: E402
-from netspec.opsets import DEFAULT_OPSET, MIN_OPSET  # noqa: E402
-from netspec.pipeline import check  # noqa: E402
+from netspec import lower, zoo
+from netspec import weights as binding
+from netspec.opsets import DEFAULT_OPSET, MIN_OPSET
+from netspec.pipeline import check
 
 RECORD = Path(__file__).resolve().parent / "data" / "onnx_hashes.json"
 ZOO_OPSETS = (DEFAULT_OPSET, MIN_OPSET)
@@ -76,4 +76,6 @@ def record() -> dict[str, dict[str, str | None]]:
 
 if __name__ == "__main__":
     written = [h for v in record().values() for h in v.values()]
-    print(f"{RECORD}: {sum(h is not None for h in written)} models, {written.count(None)} that do not compile")
+    print(
+        f"{RECORD}: {sum(h is not None for h in written)} models, {written.count(None)} that do not compile"
+    )
