@@ -171,6 +171,55 @@ def test_reverse_matches_the_forks_copy_loop(shape, axis):
     assert np.array_equal(run_onnx(model, feeds)["y"], fork_reverse(feeds["x"], axis))
 
 
+def fork_reverse_time(x, lengths, copy_remaining):
+    """ReverseTimeLayer::Forward_cpu into a fresh blob (zeros, as Caffe's SyncedMemory gives it): per
+    stream n, sub_seq_length slices copied from the front to the back, then, with copy_remaining,
+    the rest copied in order."""
+    copy = int(np.prod(x.shape[1:]))
+    steps, streams = x.shape[:2]
+    sub = copy // streams
+    src, out = x.reshape(-1), np.zeros(x.size, x.dtype)
+    for n in range(streams):
+        length = int(lengths[n])
+        at, target = n * sub, copy * length - copy + n * sub
+        for _ in range(length):
+            out[target : target + sub] = src[at : at + sub]
+            at += copy
+            target -= copy
+        if copy_remaining:
+            target = length * copy + n * sub
+            for _ in range(length, steps):
+                out[target : target + sub] = src[at : at + sub]
+                at += copy
+                target += copy
+    return out.reshape(x.shape)
+
+
+def reverse_time(params: str = "", top: str = "y") -> str:
+    return (
+        f'layer {{ name: "rt" type: "ReverseTime" bottom: "x" bottom: "len" top: "{top}" '
+        f"reverse_time_param {{ {params} }} }}\n"
+    )
+
+
+@pytest.mark.parametrize("copy_remaining", [True, False])
+@pytest.mark.parametrize(
+    "shape, lengths",
+    [((6, 4), [6, 0, 3, 1]), ((5, 3, 2), [2.9, 5, 4]), ((4, 2, 3, 2), [4, 2])],
+)
+def test_reverse_time_matches_the_forks_copy_loop(shape, lengths, copy_remaining):
+    text = net(
+        {"x": shape, "len": (shape[1],)}, reverse_time(f"copy_remaining: {str(copy_remaining).lower()}")
+    )
+    model, analysis, diagnostics = compile_text(text)
+    assert [d.code for d in diagnostics if d.code == "NS0608"] == ([] if copy_remaining else ["NS0608"])
+    x = random_inputs(analysis)["x"]
+    lengths = np.asarray(lengths, np.float32)
+    ours = run_onnx(model, {"x": x, "len": lengths})["y"]
+    assert np.array_equal(ours, fork_reverse_time(x, lengths, copy_remaining))
+    assert not np.array_equal(ours, x)
+
+
 def fork_greedy_decode(scores, blank, merge):
     """CTCGreedyDecoderLayer::Decode and Forward_cpu: rows of −1, then each stream's labels."""
     steps, streams, classes = scores.shape
@@ -255,6 +304,12 @@ BROKEN = [  # (code, text, token the diagnostic points at)
     ("NS0602", X + 'layer { name: "r" type: "Reverse" bottom: "x" top: "y" reverse_param { axis: 3 } }', "3"),
     ("NS0602", X + 'layer { name: "r" type: "Reverse" bottom: "x" top: "y" reverse_param { axis: -1 } }', "-1"),
     ("NS0364", X + 'layer { name: "r" type: "Reverse" bottom: "x" top: "x" }', '"x" }'),
+    ("NS0607", X + 'input: "len" input_shape { dim: 2 }\n' + reverse_time(), '"len" top'),
+    ("NS0607", X + 'input: "len" input_shape { dim: 1 dim: 1 }\n' + reverse_time(), '"len" top'),
+    ("NS0607", 'input: "x" input_shape { dim: 6 }\ninput: "len" input_shape { dim: 1 }\n' + reverse_time(),
+     '"x" bottom'),
+    ("NS0364", X + 'input: "len" input_shape { dim: 1 }\n' + reverse_time(top="x"), '"x" reverse_time_param'),
+    ("NS0608", X + 'input: "len" input_shape { dim: 1 }\n' + reverse_time(), "reverse_time_param"),
     ("NS0603", 'input: "s" input_shape { dim: 6 dim: 4 }\n'
      'layer { name: "d" type: "CTCGreedyDecoder" bottom: "s" top: "d" }', '"s" top'),
     ("NS0603", X + 'layer { name: "d" type: "CTCGreedyDecoder" bottom: "x" top: "d" ctc_decoder_param { blank_index: 4 } }',
@@ -310,6 +365,34 @@ def test_crnn_like_net_checks_compiles_and_runs_as_the_forks_compute():
     blstm = np.concatenate([got["lstm1"], got["rlstm1"]], axis=2)
     assert rel_error(got["fc"], blstm @ fc_w.T + fc_b) < 1e-5
     assert np.array_equal(got["result"], fork_greedy_decode(got["fc"], 0, True))
+
+
+# The same net reading sequences of their own length (caffe_ocr's ReverseTime for the backward LSTM).
+VARIABLE = (
+    CRNN.replace('input: "data" input_shape { dim: 1 dim: 1 dim: 8 dim: 40 }\n',
+                 'input: "data" input_shape { dim: 1 dim: 1 dim: 8 dim: 40 }\ninput: "len" input_shape { dim: 1 }\n')
+    .replace('type: "Reverse" bottom: "seq" top: "rseq" reverse_param { axis: 0 }',
+             'type: "ReverseTime" bottom: "seq" bottom: "len" top: "rseq" reverse_time_param { copy_remaining: true }')
+    .replace('type: "Reverse" bottom: "rlstm1_out" top: "rlstm1" reverse_param { axis: 0 }',
+             'type: "ReverseTime" bottom: "rlstm1_out" bottom: "len" top: "rlstm1" '
+             "reverse_time_param { copy_remaining: true }")
+)  # fmt: skip
+
+
+def test_a_crnn_like_net_with_reverse_time_checks_compiles_and_runs_as_the_fork_computes():
+    assert VARIABLE.count('"ReverseTime"') == 2 and '"Reverse"' not in VARIABLE
+    _, analysis, diagnostics = compile_text(VARIABLE)
+    assert not [d for d in diagnostics if d.code.startswith("NS06")]
+    weights = scaled(random_weights(analysis))
+    model, _, _ = compile_text(VARIABLE, weights, outputs=("seq", "rlstm1", "result"))
+    feeds = random_inputs(analysis)
+    feeds["len"] = np.array([14], np.float32)  # the first 14 of 20 columns are the text
+    got = run_onnx(model, feeds)
+    seq = got["seq"]
+    rseq = fork_reverse_time(seq, feeds["len"], True)
+    backward = fork_lstm(rseq.reshape(20, 6), None, *weights["rlstm1"], 1).reshape(20, 1, 5)
+    assert rel_error(got["rlstm1"], fork_reverse_time(backward, feeds["len"], True)) < 1e-5
+    assert got["result"].shape == (1, 20, 1, 1)
 
 
 def test_ocr_fields_have_the_forks_defaults():

@@ -225,6 +225,7 @@ FORK_FIELDS = {
     # senlinuc/caffe_ocr (81642f6), but lstm_param: caffe_ocr's 8266711 is Faster R-CNN's roi_pooling_param
     # and junhyukoh/caffe-lstm's 201 SSD's multibox_loss_param, so it is 10000 + junhyukoh's number
     "transpose_param": 8266710, "lstm_param": 10201, "reverse_param": 160, "ctc_decoder_param": 158,
+    "reverse_time_param": 161,
     # rbgirshick/caffe-fast-rcnn, branch faster-rcnn (4115385d) src/caffe/proto/caffe.proto
     "roi_pooling_param": 8266711, "smooth_l1_loss_param": 8266712,
     # daijifeng001/caffe-rfcn (543f8f6a) src/caffe/proto/caffe.proto: inside netspec's range, left free
@@ -280,6 +281,7 @@ FORK_MESSAGES = {
     "TransposeParameter": {"dim": 1},
     "ReverseParameter": {"axis": 1},
     "CTCDecoderParameter": {"blank_index": 1, "ctc_merge_repeated": 2},
+    "ReverseTimeParameter": {"copy_remaining": 1},
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},

@@ -7,10 +7,12 @@ the forks' fields (caffe.proto, "fork OCR"; docs/dialects.md):
   A 3-D x without `batch_size` is caffe_ocr's (its files), any other is junhyukoh's.
 - Transpose: output axis i is input axis dim[i].
 - Reverse: the order along one axis reversed (the time axis, for a backward LSTM).
+- ReverseTime: each stream's time reversed over its own length (the lengths are bottom 1).
 - CTCGreedyDecoder: the best class at each step, repeats merged, blanks dropped, written as
   (N, T, 1, 1) rows padded with −1; with the labels as bottom 1, the accuracy (1, 2, 1, 1).
 
-Diagnostics NS0600–NS0603, and NS0364 for Transpose and Reverse in place.
+Diagnostics NS0600–NS0603, NS0607, NS0608, and NS0364 for Transpose, Reverse and ReverseTime in
+place.
 """
 
 from __future__ import annotations
@@ -233,6 +235,71 @@ class Reverse(LayerType):
         axis = self.axis(ctx.shape_context)
         bounds = [ctx.ints([-1], "start"), ctx.ints([INT64_MIN], "end"), ctx.ints([axis], "axis")]
         ctx.node("Slice", [ctx.inputs[0], *bounds, ctx.ints([-1], "step")], [ctx.outputs[0]])
+
+
+@register
+class ReverseTime(LayerType):
+    """ReverseTimeLayer: each stream n of x (T, N, ...) reversed over its own first L_n steps,
+    y[t, n] = x[L_n − 1 − t, n] for t < L_n, L_n = the lengths bottom's n-th value truncated; the
+    steps after it copied (copy_remaining) or left unwritten by the fork, which leaves the zeros a
+    fresh blob holds on its first pass (netspec writes those zeros, NS0608)."""
+
+    type = "ReverseTime"
+    param = "reverse_time_param"
+    bottoms = (2, 2)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        _not_in_place(ctx)
+        x, lengths = ctx.bottoms
+        if len(x) < 2:
+            raise ctx.error(
+                "NS0607",
+                f"x is {shape_text(x)}; ReverseTime reads (T, N, ...): time first, then the streams",
+                ("bottom", 0),
+                help="give x with its streams as axis 1, e.g. (T, 1, features) for one sequence",
+            )
+        if len(lengths) != 1 or lengths[0] != x[1]:
+            raise ctx.error(
+                "NS0607",
+                f"the lengths are {shape_text(lengths)}; the fork wants one axis, one length per each of "
+                f"x's {x[1]} streams (CHECK_EQ)",
+                ("bottom", 1),
+                help=f"give the sequence lengths as a 1-D blob of {x[1]}",
+            )
+        if not ctx.layer.param.reverse_time_param.copy_remaining:
+            ctx.warning(
+                "NS0608",
+                "the steps after a stream's length are left unwritten by the fork (zeros on its first "
+                "pass, the last pass's values after); netspec writes zeros there",
+                ctx.block("reverse_time_param"),
+                help="set reverse_time_param { copy_remaining: true } to copy them unreversed",
+            )
+        return [x]
+
+    def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
+        return {1: ctx.bottoms[0][0] + 1}  # lengths 0 to T
+
+    def lower(self, ctx) -> None:
+        steps, streams = ctx.in_shapes[0][:2]
+        rows = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([steps, streams, -1], "rows")])[0]
+        # L_n truncated as the fork's int does, kept to [0, T]: outside it the fork reads and writes
+        # outside its blobs.
+        length = ctx.node("Cast", [ctx.inputs[1]], to=np.int64)[0]
+        length = ctx.node("Min", [ctx.node("Max", [length, ctx.ints(0, "zero")])[0], ctx.ints(steps, "T")])[0]
+        time = ctx.ints(np.arange(steps)[:, None], "time")  # (T, 1) against (N,)
+        inside = ctx.node("Less", [time, length])[0]  # (T, N)
+        mirrored = ctx.node("Sub", [ctx.node("Sub", [length, ctx.ints(1, "one")])[0], time])[0]
+        source = ctx.node("Where", [inside, mirrored, time])[0]
+        source = ctx.node("Expand", [_last(ctx, source), ctx.node("Shape", [rows])[0]])[0]
+        moved = ctx.node("GatherElements", [rows, source], axis=0)[0]
+        if not ctx.param.reverse_time_param.copy_remaining:
+            moved = ctx.node("Where", [_last(ctx, inside), moved, ctx.const(np.float32(0), "unwritten")])[0]
+        ctx.node("Reshape", [moved, ctx.ints(ctx.in_shapes[0], "shape")], [ctx.outputs[0]])
+
+
+def _last(ctx, x: str) -> str:
+    """x with a new last axis."""
+    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]
 
 
 # ---------------------------------------------------------------------------------------------
