@@ -25,10 +25,12 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_
 
 @contextlib.contextmanager
 def serving(spec: Path, *options: str):
-    """A running `netspec view`: yields (process, port); stops it with Ctrl-C (SIGINT) after."""
+    """A running `netspec view FILE`, started in the file's folder: yields (process, port); stops it
+    with Ctrl-C (SIGINT) after."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "netspec", "view", str(spec), "--no-browser", *options],
+        [sys.executable, "-m", "netspec", "view", spec.name, "--no-browser", *options],
+        cwd=spec.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -174,7 +174,8 @@ def layout(
     for path in paths:
         s, t = path[0], path[-1]
         route = [(x[s], y[rank[s]] + sizes[s][1] / 2)]
-        route += [(x[v], y[ranks[v]]) for v in path[1:-1]]
+        for v in path[1:-1]:  # straight down through the rank it passes, bending only between ranks
+            route += [(x[v], y[ranks[v]] - tall[ranks[v]] / 2), (x[v], y[ranks[v]] + tall[ranks[v]] / 2)]
         route.append((x[t], y[rank[t]] - sizes[t][1] / 2))
         routes.append(route)
     _spread_ports(routes, edges, sizes)
