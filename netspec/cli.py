@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from netspec.diagnostics import Diagnostics, Severity, render_all
 from netspec.diagnostics import to_json as diagnostics_json
+from netspec.files import CannotWrite
 from netspec.frontend.load import LoadError
 from netspec.frontend.select import TEST, TRAIN
 
@@ -47,6 +48,7 @@ def _add_net_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--phase",
         choices=["test", "train"],
+        type=str.lower,
         default="test",
         help="which phase's layers to keep (default: test, the deploy net)",
     )
@@ -86,13 +88,43 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def npy_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """NAME=FILE.npy -> ("NAME", the array's shape), read from the file's header alone."""
+    import numpy as np
+
+    name, _, file = text.partition("=")
+    try:
+        array = np.load(file, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"--input {text}: no such file") from None
+    except (OSError, ValueError, EOFError) as problem:
+        raise UsageError(f"--input {text}: cannot read it as a .npy array ({problem or 'empty'})") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        array.close()
+        raise UsageError(f"--input {text}: is an .npz archive, not one array; save it with numpy.save")
+    if not name or not array.shape or min(array.shape) < 1:
+        raise UsageError(f"--input {text}: expected NAME=FILE.npy holding an array with positive dims")
+    return name, tuple(int(d) for d in array.shape)
+
+
+def input_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
+    """The shapes `--input` gives: NAME=DIMS, or NAME=FILE.npy (the array's shape), each name once."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for text in specs:
+        name, shape = npy_shape(text) if _is_file_input(text) else parse_dims(text)
+        if name in shapes:
+            raise UsageError(f"--input {text}: input '{name}' is given twice")
+        shapes[name] = shape
+    return shapes
+
+
 def _check(args):
     from netspec.pipeline import check
 
     if args.batch is not None and args.batch < 1:
         raise UsageError(f"--batch {args.batch}: must be at least 1")
-    inputs = dict(parse_dims(s) for s in args.input if not _is_file_input(s))
-    return check(
+    inputs = input_shapes(args.input)
+    checked = check(
         args.file,
         phase=TRAIN if args.phase == "train" else TEST,
         level=args.level,
@@ -100,6 +132,40 @@ def _check(args):
         inputs=inputs,
         batch=args.batch,
     )
+    _refuse_unknown_inputs(checked, inputs)
+    return checked
+
+
+def _refuse_unknown_inputs(checked, given: dict) -> None:
+    """An --input that names no input of the net would be ignored: a usage error instead."""
+    import difflib
+
+    from netspec.layers import REGISTRY
+
+    if checked.net is None:
+        return
+    names = [
+        blob.name
+        for layer in checked.net.layers
+        if getattr(REGISTRY.get(layer.type), "source", False)
+        for blob in layer.tops
+    ]
+    for name in given:
+        if name in names:
+            continue
+        near = difflib.get_close_matches(name, names, n=1)
+        dropped = any(
+            d.code == "NS0108" and f"net input '{name}' has no shape" in d.message
+            for d in checked.diagnostics
+        )
+        why = (
+            f"the spec declares '{name}' without a shape, and Caffe drops such an input: give it "
+            "input_shape { dim: ... } in the spec, or an Input layer"
+            if dropped
+            else (f"did you mean '{near[0]}'? " if near else "")
+            + f"its inputs: {', '.join(names) if names else 'none'}"
+        )
+        raise UsageError(f"--input {name}=...: the net has no input '{name}'; {why}")
 
 
 def _finish(diagnostics: Diagnostics, sources, *, werror: bool = False, quiet_info: bool = True) -> int:
@@ -300,17 +366,25 @@ def _add_picture_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _refuse_overwriting_inputs(args) -> None:
-    """An output that names a file the command reads (the spec, --weights, an --input .npy) is a
-    usage error before anything runs: netspec never overwrites what it was given."""
+def _check_outputs(args) -> None:
+    """Before anything runs: an output that cannot be written (its folder missing, ...) is a usage
+    error, and so is one that names a file the command reads (the spec, --weights, an --input
+    .npy): netspec never overwrites what it was given."""
     from netspec.frontend.load import resolve
 
     given = [("the spec", resolve(args.file))] if getattr(args, "file", None) else []
     if getattr(args, "weights", None):
         given.append(("the --weights file", args.weights))
     given += [("an --input file", spec.partition("=")[2]) for spec in getattr(args, "input", []) or []]
+    from netspec.files import writable_problem
+
     for flag, output in (("-o", getattr(args, "output", None)), ("--out", getattr(args, "out", None))):
-        if not output or output == "-" or not os.path.exists(output):
+        if not output or output == "-":
+            continue
+        problem = writable_problem(output)
+        if problem:
+            raise UsageError(f"{flag} {output}: cannot write it: {problem}")
+        if not os.path.exists(output):
             continue
         for what, path in given:
             if os.path.exists(path) and os.path.samefile(output, path):
@@ -322,14 +396,11 @@ def _refuse_overwriting_inputs(args) -> None:
 
 def write_atomic(path: str, data: bytes) -> None:
     """Write a whole file or nothing (netspec.files.atomic_output); a place that cannot be
-    written is a usage error, exit status 2."""
+    written is a usage error, exit status 2 (main catches CannotWrite)."""
     from netspec.files import atomic_output
 
-    try:
-        with atomic_output(path) as out:
-            out.write(data)
-    except OSError as problem:
-        raise UsageError(f"cannot write {path}: {problem.strerror}") from None
+    with atomic_output(path) as out:
+        out.write(data)
 
 
 def _compile(args, checked):
@@ -459,16 +530,13 @@ def cmd_init_weights(args) -> int:
 def cmd_run(args) -> int:
     import numpy as np
 
-    from netspec import runtime
+    from netspec import runtime, values
 
     try:
         if args.file.endswith(".onnx"):
-            if args.outputs is not None:
-                raise UsageError(
-                    f"--outputs chooses blobs when compiling a spec; {args.file} is compiled already: "
-                    "run its .prototxt with --outputs, or compile it again with --outputs"
-                )
+            _refuse_compile_options(args)
             model = args.file
+            asked = dict(parse_dims(s) for s in args.input if not _is_file_input(s))
         else:
             checked = _check(args)
             model = (
@@ -477,23 +545,33 @@ def cmd_run(args) -> int:
             status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
             if model is None:
                 return status or SPEC_ERRORS
+            asked = {}
         providers, note = runtime.choose_providers(args.provider)
         session, info = runtime.session(model, providers, note=note, threads=args.threads, tf32=args.tf32)
+        shapes = runtime.asked_shapes(session, asked, args.batch)
         files = [spec for spec in args.input if _is_file_input(spec)]
-        feeds, notes = runtime.load_inputs(files, session) if files else ({}, [])
+        feeds, notes = runtime.load_inputs(files, session, shapes) if files else ({}, [])
         given = set(feeds)
         feeds.update(
-            {k: v for k, v in runtime.random_feeds(session, seed=args.seed).items() if k not in given}
+            {
+                k: v
+                for k, v in runtime.random_feeds(session, seed=args.seed, shapes=shapes).items()
+                if k not in given
+            }
         )
+        weights = runtime.weights_origin(session)
+        if weights:
+            notes.append(f"weights: {weights}")
         for line in notes:
             print(f"note: {line}", file=sys.stderr)
         print(info, file=sys.stderr)
-        outputs = runtime.run(session, feeds)
+        outputs, seconds = runtime.run_timed(session, feeds)
         for name, value in outputs.items():
-            stats = (
-                f"min {value.min():.6g}, max {value.max():.6g}, mean {value.mean():.6g}" if value.size else ""
-            )
-            print(f"{name}: {'x'.join(map(str, value.shape))} {value.dtype}  {stats}")
+            print(values.describe(name, value))
+        print(
+            f"ran once in {seconds * 1000:.1f} ms (a first run; --repeat N times steady runs)",
+            file=sys.stderr,
+        )
         if args.out:
             import io
 
@@ -513,9 +591,7 @@ def cmd_run(args) -> int:
             )
     except runtime.RunError as problem:
         print(render_all([problem.diagnostic()]), file=sys.stderr)
-        return (
-            CANNOT_RUN if problem.code in ("NS0500", "NS0501", "NS0502", "NS0507", "NS0509") else SPEC_ERRORS
-        )
+        return SPEC_ERRORS if problem.code == "NS0511" else CANNOT_RUN  # else: what was asked cannot run
     return OK
 
 
@@ -557,6 +633,29 @@ def cmd_fmt(args) -> int:
             out.write(result.encode("utf-8", "surrogateescape"))
         out.flush()
     return status
+
+
+COMPILE_ONLY = (  # options that choose how a spec is compiled: a compiled .onnx cannot honour them
+    ("weights", "--weights"),
+    ("opset", "--opset"),
+    ("dynamic_batch", "--dynamic-batch"),
+    ("no_fold", "--no-fold"),
+    ("outputs", "--outputs"),
+    ("phase", "--phase"),
+    ("stage", "--stage"),
+    ("level", "--level"),
+)
+
+
+def _refuse_compile_options(args) -> None:
+    """`run model.onnx` with an option that only compiling a spec honours is a usage error, not an
+    option silently ignored."""
+    for dest, flag in COMPILE_ONLY:
+        if getattr(args, dest) != args.parser.get_default(dest):
+            raise UsageError(
+                f"{flag} chooses how a spec is compiled; {args.file} is compiled already: run its "
+                f".prototxt with {flag}, or compile it again with {flag}"
+            )
 
 
 def cmd_layers(args) -> int:
@@ -658,7 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="OUT.npz", help="save inputs and outputs")
     p.add_argument("--repeat", type=int, default=0, metavar="N", help="time N runs: median, min, throughput")
     p.add_argument("-v", "--verbose", action="store_true", help="also show info diagnostics")
-    p.set_defaults(run=cmd_run)
+    p.set_defaults(run=cmd_run, parser=p)
 
     p = sub.add_parser("init-weights", help="write a .caffemodel of the spec's fillers (seeded)")
     _add_net_options(p)
@@ -694,9 +793,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        _refuse_overwriting_inputs(args)
+        _check_outputs(args)
         return args.run(args)
-    except (LoadError, UsageError) as problem:
+    except (LoadError, UsageError, CannotWrite) as problem:
         print(f"netspec: error: {problem}", file=sys.stderr)
         return CANNOT_RUN
     except BrokenPipeError:

@@ -26,7 +26,7 @@ from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob, Layer
 from netspec.layers.base import Shape, ShapeContext
-from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET
+from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET, WEIGHTS
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Options:
     fold: bool = True
     source: str = ""
     outputs: tuple[str, ...] = ()  # blob names: the model's outputs, in order (all the net's when empty)
+    weights: str = ""  # where the weights came from, stamped for `netspec run` to say
 
 
 @cache
@@ -200,15 +201,24 @@ class GraphBuilder:
 
 
 def tensor_names(analysis: Analysis) -> dict[str, str]:
-    """ONNX names for blob values: the Caffe name for the value a blob holds last, as Caffe
-    keeps it; earlier values written in place get `name/producer`."""
+    """ONNX names for blob values: an input keeps its blob's name (a user feeds it by that name,
+    even when an in-place layer rewrites it, as a Scale on `data` does); otherwise the value a
+    blob holds last has the Caffe name, as Caffe keeps it, and earlier values written in place
+    get `name/producer`."""
+    sources = {id(i.layer) for i in analysis.layers if i.kind is not None and i.kind.source}
+    inputs = {
+        blob.name
+        for blob in analysis.net.blobs.values()
+        if blob.producer is not None and id(blob.producer) in sources
+    }
     latest: dict[str, Blob] = {}
     for blob in analysis.net.blobs.values():
         latest[blob.name] = blob
     names = {}
     taken = set(latest)
     for blob in analysis.net.blobs.values():
-        if latest[blob.name] is not blob:
+        is_input = blob.producer is not None and id(blob.producer) in sources
+        if not is_input and (latest[blob.name] is not blob or blob.name in inputs):
             names[blob.key] = f"{blob.name}/{blob.producer.name}"
         else:  # Caffe lets a blob be named "", ONNX does not let a tensor
             names[blob.key] = blob.name or _unique("unnamed", taken)
@@ -266,14 +276,17 @@ def lower(
         if kind is not None and not kind.deploy:
             dropped.append(layer.name)
             continue
-        if kind is None or any(s is None for s in info.tops):
-            ok = False  # infer has said why
-            continue
-        if kind.source:
+        if kind is not None and kind.source:  # only the tops the graph reads need a shape
             for blob, shape in zip(layer.tops, info.tops):
                 if _consumed_by_deploy(blob, needed) or blob.key in kept:
+                    if shape is None:
+                        ok = False  # infer has said why (NS0375)
+                        continue
                     inputs.append(_value_info(names[blob.key], shape, follow.get(blob.key, {})))
                     lowered.add(blob.key)
+            continue
+        if kind is None or any(s is None for s in info.tops):
+            ok = False  # infer has said why
             continue
         in_shapes = [analysis.shape(b) for b in layer.bottoms]
         ctx = LowerContext(
@@ -368,6 +381,8 @@ def lower(
     model.producer_name, model.producer_version = "netspec", __version__
     model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
     props = {"netspec.source": options.source, "netspec.version": __version__}
+    if options.weights:
+        props[WEIGHTS] = options.weights
     given = {vi.name for vi in inputs}
     bounds = {name: bound for name, bound in analysis.index_bounds().items() if name in given}
     if bounds:  # for `netspec run`'s random inputs: indices, not Gaussian noise

@@ -5,3 +5,4 @@ A module of its own, so that the CLI and the runtime can name them without impor
 DEFAULT_OPSET = 22  # MaxPool/AveragePool-22 clip the last ceil-mode window as Caffe does
 MIN_OPSET = 13
 INDEX_INPUTS = "netspec.index_inputs"  # JSON {input: exclusive bound} of the inputs read as indices
+WEIGHTS = "netspec.weights"  # where the weights came from: the spec's random fillers, or a .caffemodel

@@ -108,8 +108,17 @@ def compile(
         fold=fold,
         source=os.path.basename(checked.spec.source_map.source.path),
         outputs=tuple(outputs or ()),
+        weights=f"from {os.path.basename(weights)}"
+        if weights
+        else f"random, from the spec's fillers (seed {seed}); pass --weights W.caffemodel for trained ones",
     )
     model = lower.lower(checked.analysis, blobs, diagnostics, options)
+    if model is None and not diagnostics.has_errors:  # never a failure without a reason
+        diagnostics.error(
+            "NS0499",
+            "netspec could not compile this net and found no error to report; this is a bug in "
+            "netspec, please report it with this spec",
+        )
     if model is not None and dynamic_batch and not _runs_at_another_batch(model, checked):
         return None
     return model

@@ -34,7 +34,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from netspec.diagnostics import Diagnostic, Severity
-from netspec.opsets import INDEX_INPUTS
+from netspec.opsets import INDEX_INPUTS, WEIGHTS
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -49,9 +49,12 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class RunError(Exception):
     """A model that cannot be run as asked; carries a stable code (NS05xx) and a help line."""
 
-    def __init__(self, code: str, message: str, help: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, help: str | None = None, *, node: str | None = None, reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.help = code, message, help
+        self.node, self.reason = node, reason or message  # for a failed run: onnxruntime's node and words
 
     def diagnostic(self) -> Diagnostic:
         return Diagnostic(Severity.ERROR, self.code, self.message, help=self.help)
@@ -154,7 +157,7 @@ def choose_providers(kind: str = "auto") -> tuple[list[str], str]:
         raise RuntimeUnavailable(
             "NS0500", f"CUDA was asked for but cannot be used here: {why}", help=INSTALL_HELP
         )
-    return [CPU], f"CUDA not available: {why}"
+    return [CPU], "no usable CUDA device; `--provider cuda` says why"
 
 
 def physical_cores() -> int:
@@ -324,15 +327,54 @@ def _index_bounds(model: Any) -> dict[str, int]:
         return {}
 
 
-def random_feeds(model: Any, seed: int = 0, *, batch: int = 1) -> dict[str, np.ndarray]:
+def asked_shapes(model: Any, shapes: dict[str, tuple[int, ...]], batch: int | None) -> dict[str, tuple]:
+    """The shapes a compiled model's inputs take for `--input NAME=DIMS` and `--batch N`: a symbolic
+    dim takes the size asked for; a size fixed at compile time must be the one asked for, else the
+    model cannot give what was asked (NS0504, a usage error), and the help says how to compile it."""
+    specs = inputs_of(model)
+    for name in shapes:
+        if name not in {s.name for s in specs}:
+            raise _unknown_input(name, specs, f"--input {name}=...")
+    out = {}
+    for spec in specs:
+        want = list(spec.shape)
+        if batch is not None and want:
+            if isinstance(want[0], int) and want[0] >= 0 and want[0] != batch:
+                raise RunError(
+                    "NS0504",
+                    f"--batch {batch}: the model's input '{spec.name}' is {_dims(spec.shape)}, compiled "
+                    f"for batch {want[0]}",
+                    help=f"compile the spec with --batch {batch}, or with --dynamic-batch for any batch",
+                )
+            want[0] = batch
+        given = shapes.get(spec.name)
+        if given is not None:
+            fixed = [d if isinstance(d, int) and d >= 0 else None for d in want]
+            if len(given) != len(want) or any(d is not None and d != g for d, g in zip(fixed, given)):
+                raise RunError(
+                    "NS0504",
+                    f"--input {spec.name}={'x'.join(map(str, given))}: the model's input '{spec.name}' is "
+                    f"{_dims(spec.shape)}; its fixed sizes are set when it is compiled",
+                    help="compile the spec with this --input (or --batch / --dynamic-batch for the batch)",
+                )
+            want = list(given)
+        out[spec.name] = tuple(want)
+    return out
+
+
+def random_feeds(
+    model: Any, seed: int = 0, *, batch: int = 1, shapes: dict[str, tuple] | None = None
+) -> dict[str, np.ndarray]:
     """Random values for every graph input: standard normal, or whole numbers below the bound for
-    inputs that layers read as indices (Embed's words); a dynamic first dim gets `batch`, others 1."""
+    inputs that layers read as indices (Embed's words); an input in `shapes` takes that shape
+    (asked_shapes), else a dynamic first dim gets `batch`, others 1."""
     rng = np.random.default_rng(seed)
     bounds = _index_bounds(model)
     feeds = {}
     for spec in inputs_of(model):
         shape = tuple(
-            d if isinstance(d, int) and d >= 0 else (batch if i == 0 else 1) for i, d in enumerate(spec.shape)
+            d if isinstance(d, int) and d >= 0 else (batch if i == 0 else 1)
+            for i, d in enumerate((shapes or {}).get(spec.name, spec.shape))
         )
         try:
             if spec.name in bounds:
@@ -360,9 +402,7 @@ def batch_problem(model: onnx.ModelProto, batch: int) -> tuple[str, str | None] 
     try:
         outputs = run(created, random_feeds(created, batch=batch))
     except RunError as problem:
-        node = re.search(r"running \w+ node\. Name:'([^']*)'", problem.message)
-        reason = re.sub(r"^.*Status Message: (\S+:\d+ \S+ )?", "", problem.message).strip()
-        return reason, node.group(1) if node else None
+        return problem.reason, problem.node
     for declared, value in zip(model.graph.output, outputs.values()):
         dims = [d.dim_value if d.HasField("dim_value") else None for d in declared.type.tensor_type.shape.dim]
         if any(d is not None and d != v for d, v in zip(dims, value.shape)):
@@ -371,9 +411,14 @@ def batch_problem(model: onnx.ModelProto, batch: int) -> tuple[str, str | None] 
     return None
 
 
-def load_inputs(specs: list[str], model: Any) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Feeds from NAME=FILE.npy strings, checked against the model's inputs; (feeds, notes)."""
+def load_inputs(
+    specs: list[str], model: Any, shapes: dict[str, tuple] | None = None
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Feeds from NAME=FILE.npy strings, checked against the model's inputs (with the sizes
+    asked_shapes settled, as `--batch` does); (feeds, notes)."""
     wanted = {s.name: s for s in inputs_of(model)}
+    for name, shape in (shapes or {}).items():
+        wanted[name] = InputSpec(name, shape, wanted[name].dtype)
     feeds: dict[str, np.ndarray] = {}
     notes: list[str] = []
     for text in specs:
@@ -458,7 +503,61 @@ def run(session: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     try:
         return dict(zip(names, session.run(names, feeds)))
     except Exception as problem:  # onnxruntime's RuntimeException and friends
-        raise RunError("NS0511", f"onnxruntime failed to run the model: {str(problem).strip()}") from None
+        raise run_failure(str(problem)) from None
+
+
+def run_timed(session: Any, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+    """run(), and the seconds it took."""
+    start = perf_counter()
+    outputs = run(session, feeds)
+    return outputs, perf_counter() - start
+
+
+NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
+STATUS = re.compile(r"Status Message: (?:\S+:\d+ (?:[\w:~<>]+\(.*?\) |\S+ ))?(.*)", re.S)
+CHECK = re.compile(r"^.*? was false\. ")  # onnxruntime's failed ORT_ENFORCE condition, before its words
+
+
+def layer_of(node: str) -> str:
+    """The Caffe layer an ONNX node of netspec's comes from: node names are the layer's name, or
+    it and `/Op_k` for a layer's further nodes (lower.LowerContext.node)."""
+    return re.sub(r"/[A-Za-z]+_\d+$", "", node)
+
+
+def run_failure(text: str) -> RunError:
+    """NS0511 in the user's words: the Caffe layer whose node failed (node names carry it), and
+    onnxruntime's reason in one line; an out-of-range index is an input value the layer refuses."""
+    text = text.strip()
+    node = NODE.search(text)
+    status = STATUS.search(text)
+    reason = CHECK.sub("", (status.group(1) if status else text).strip()).splitlines()[0] if text else ""
+    reason = reason or "no reason given"
+    if node is None:
+        return RunError("NS0511", f"onnxruntime failed to run the model: {reason}", reason=reason)
+    op, name = node.groups()
+    layer = layer_of(name)
+    bad_index = re.search(r"invalid index|out of (?:range|bounds)|index .*outside", reason, re.I)
+    return RunError(
+        "NS0511",
+        f"layer '{layer}' failed at run time ({op} node '{name}'): {reason}",
+        help="an input value is outside what the layer accepts (an index past its table: "
+        "e.g. a ROI whose batch index is not below the batch, which Caffe's layer CHECK-fails on too)"
+        if bad_index
+        else "the values given to the model are the likely cause; `--outputs` up to this layer "
+        "shows what reaches it",
+        node=name,
+        reason=reason,
+    )
+
+
+def weights_origin(model: Any) -> str | None:
+    """What the model's weights are, as lower stamped it (netspec.weights): random fillers or a
+    .caffemodel; None for a model netspec did not write."""
+    if isinstance(model, onnx.ModelProto):
+        props = {p.key: p.value for p in model.metadata_props}
+    else:
+        props = model.get_modelmeta().custom_metadata_map
+    return props.get(WEIGHTS)
 
 
 def time(session: Any, feeds: dict[str, np.ndarray], repeat: int = 10, *, warmup: int = 1) -> dict:

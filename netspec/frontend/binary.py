@@ -27,6 +27,7 @@ from netspec.diagnostics import Diagnostics
 from netspec.files import atomic_output
 from netspec.frontend.load import LoadError
 from netspec.frontend.upgrade import needs_v0_upgrade, upgrade
+from netspec.frontend.wire import LEN, ONNX, Corrupt, encode_varint, fields, kind_of
 from netspec.proto import caffe_pb2
 from netspec.source import SourceMap
 
@@ -38,7 +39,6 @@ V0_BLOBS = 50  # V0LayerParameter.blobs
 BLOB_DATA, BLOB_DIFF, BLOB_DOUBLE_DATA, BLOB_DOUBLE_DIFF = 5, 6, 8, 9
 LEGACY_DIMS = ("num", "channels", "height", "width")
 
-LEN, I64, I32, VARINT = 2, 1, 5, 0  # wire types
 PIECE = 1 << 22  # values copied at a time from the file (16 MiB of float32)
 
 NOT_DECODING = "not a Caffe weights file: the bytes do not decode as a NetParameter (truncated or corrupt?)"
@@ -72,10 +72,6 @@ class Weights(dict):
         return sum(array.nbytes for arrays in self.values() for array in arrays)
 
 
-class _Corrupt(Exception):
-    """The bytes break the protobuf wire format."""
-
-
 # ---------------------------------------------------------------------------------------------
 # Reading
 
@@ -102,11 +98,16 @@ def read_weights(path: str) -> Weights:
         text = _text_kind(head)
         if text:
             raise LoadError(f"{path}: {text}")
+        if kind_of(head, size) == ONNX:
+            raise LoadError(
+                f"{path}: is an ONNX model, not Caffe weights; --weights takes a .caffemodel "
+                "(`netspec run` takes an .onnx model)"
+            )
         buffer, mapped = _map(handle, size)
         reader = _Reader(buffer, mapped)
         try:
             stripped = reader.net()
-        except _Corrupt:
+        except Corrupt:
             raise LoadError(f"{path}: {NOT_DECODING}") from None
         finally:
             reader.release()
@@ -153,57 +154,8 @@ def _map(handle, size: int):
         return handle.read(), False
 
 
-def _varint(buffer, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise _Corrupt
-        byte = buffer[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buffer, start: int, end: int):
-    """(number, wire type, value start, value end, field start) for each field in buffer[start:end]."""
-    pos = start
-    while pos < end:
-        first = pos
-        key, pos = _varint(buffer, pos, end)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise _Corrupt
-        if wire == VARINT:
-            _, stop = _varint(buffer, pos, end)
-        elif wire == LEN:
-            length, pos = _varint(buffer, pos, end)
-            stop = pos + length
-        elif wire == I64:
-            stop = pos + 8
-        elif wire == I32:
-            stop = pos + 4
-        else:  # groups (3, 4) never occur in Caffe files; 6 and 7 do not exist
-            raise _Corrupt
-        if stop > end:
-            raise _Corrupt
-        yield number, wire, pos, stop, first
-        pos = stop
-
-
 def _key(number: int, wire: int) -> bytes:
     return encode_varint(number << 3 | wire)
-
-
-def encode_varint(value: int) -> bytes:
-    """A protobuf base-128 varint (also used by netspec.lower to splice serialized models)."""
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 class _Blob:
@@ -239,7 +191,7 @@ class _Reader:
     def net(self) -> bytes:
         buffer = self.buffer
         parts: list[bytes] = []
-        for number, wire, start, stop, first in _fields(buffer, 0, len(buffer)):
+        for number, wire, start, stop, first in fields(buffer, 0, len(buffer)):
             if number == NET_LAYER and wire == LEN:
                 blobs: list[_Blob] = []
                 parts.append(self._strip(NET_LAYER, start, stop, {LAYER_BLOBS: blobs}))
@@ -257,7 +209,7 @@ class _Reader:
         """Field `number` holding the message in [start, stop) without its blobs; blobs go to `sinks`."""
         buffer = self.buffer
         parts: list[bytes] = []
-        for field, wire, begin, end, first in _fields(buffer, start, stop):
+        for field, wire, begin, end, first in fields(buffer, start, stop):
             if field in sinks and wire == LEN:
                 sinks[field].append(self._blob(begin, end))
             elif v0_blobs is not None and field == V1_V0LAYER and wire == LEN:
@@ -272,7 +224,7 @@ class _Reader:
         header: list[bytes] = []
         floats: list[tuple[int, int]] = []
         doubles: list[tuple[int, int]] = []
-        for field, wire, begin, end, first in _fields(buffer, start, stop):
+        for field, wire, begin, end, first in fields(buffer, start, stop):
             if field == BLOB_DATA and wire == LEN:
                 floats.append((begin, end))
             elif field == BLOB_DOUBLE_DATA and wire == LEN:
@@ -286,13 +238,13 @@ class _Reader:
         try:
             proto = caffe_pb2.BlobProto.FromString(b"".join(header))
         except (DecodeError, RuntimeError, ValueError):
-            raise _Corrupt from None
+            raise Corrupt from None
         # Blob::FromProto: double_data when there is any, else data.
         chunks, dtype, width = (doubles, "<f8", 8) if doubles else (floats, "<f4", 4)
         count = 0
         for begin, end in chunks:
             if (end - begin) % width:
-                raise _Corrupt
+                raise Corrupt
             count += (end - begin) // width
         array = np.empty(count, dtype=np.float32)
         at = 0
@@ -312,7 +264,7 @@ class _Reader:
         try:
             proto = caffe_pb2.BlobProto.FromString(bytes(self.buffer[start:stop]))
         except (DecodeError, RuntimeError, ValueError):
-            raise _Corrupt from None
+            raise Corrupt from None
         values = proto.double_data if len(proto.double_data) else proto.data
         array = np.fromiter(values, dtype=np.float32, count=len(values))
         for name in ("data", "diff", "double_data", "double_diff"):

@@ -47,11 +47,23 @@ def read_file(path: str, errors: str = "replace") -> str:
     except OSError as problem:
         raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
     if b"\0" in data:
-        raise LoadError(
-            f"{path}: is not a text file; a binary .caffemodel holds weights: "
-            "pass it with --weights, beside the .prototxt that defines the net"
-        )
+        raise LoadError(f"{path}: {_binary(data)}")
     return data.decode("utf-8", errors=errors)
+
+
+def _binary(data: bytes) -> str:
+    """What a file with NUL bytes is, and what to do with it instead."""
+    from netspec.frontend.wire import CAFFEMODEL, ONNX, kind_of
+
+    kind = kind_of(data[:4096], len(data))
+    if kind == ONNX:
+        return "is an ONNX model, not a network spec: `netspec run FILE` runs it"
+    if kind == CAFFEMODEL:
+        return (
+            "is a binary Caffe weights file (.caffemodel), not a network spec: pass it with "
+            "--weights, beside the .prototxt that defines the net"
+        )
+    return f"is not a text file (byte {data.index(0)} is NUL); netspec reads .prototxt text"
 
 
 def _report_undecodable(source: SourceFile, diagnostics: Diagnostics) -> None:

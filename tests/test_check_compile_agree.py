@@ -1,0 +1,48 @@
+"""`check` and `compile` give one answer: whatever check accepts, compile compiles (leaving out the
+training-only layers, as it says), and an exit status 1 always comes with an error saying why."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from oracles import CORPUS
+
+from netspec import weights
+from netspec.cli import SPEC_ERRORS, main
+
+
+def _corpus() -> list[str]:
+    if not CORPUS.is_dir():
+        return []
+    with open(CORPUS / "MANIFEST.tsv") as handle:
+        return [str(CORPUS / row["local_path"]) for row in csv.DictReader(handle, delimiter="\t")]
+
+
+FILES = _corpus()
+
+
+@pytest.fixture
+def quick_fillers(monkeypatch):
+    """Weights of a realistic scale without drawing millions of random numbers: the question here is
+    whether compile agrees with check, not what the model computes."""
+
+    def level(rng, low, high, shape):
+        return np.full(shape, np.float32((low + high) / 2 or 0.01), dtype=np.float32)
+
+    monkeypatch.setattr(weights, "_draw_uniform", level)
+    monkeypatch.setattr(weights, "_draw_normal", lambda rng, mean, std, shape: level(rng, mean, std, shape))
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared corpus is absent ({CORPUS})")
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.replace(str(CORPUS) + "/", ""))
+def test_compile_accepts_what_check_accepts(path, tmp_path, capsys, quick_fillers):
+    checked = main(["check", path])
+    check_err = capsys.readouterr().err
+    compiled = main(["compile", path, "-o", str(tmp_path / "m.onnx")])
+    compile_err = capsys.readouterr().err
+    assert (checked == 0) == (compiled == 0), f"check {checked}, compile {compiled}:\n{compile_err}"
+    for status, err in ((checked, check_err), (compiled, compile_err)):
+        if status == SPEC_ERRORS:
+            assert "error[" in err, err

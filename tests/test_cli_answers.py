@@ -1,0 +1,159 @@
+"""Answers a user can trust: no option silently ignored, inputs keep their names, every output path
+and every kind of file met with a clean message, run failures in Caffe's words, and a run that says
+what it ran with (random weights, how long) and what came out (non-finite values, a top-5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from netspec.cli import CANNOT_RUN, OK, SPEC_ERRORS, main
+
+LENET = "zoo:lenet"
+PYTHON_DATA = (
+    'name: "fcn"\n'
+    'layer { name: "data" type: "Python" top: "data" top: "label" python_param { module: "voc" layer: "Seg" } }\n'
+    'layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 } }\n'
+    'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "conv" bottom: "label" top: "loss" }\n'
+)
+IN_PLACE_ON_INPUT = (
+    'name: "inplace"\n'
+    'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n'
+    'layer { name: "scale" type: "Power" bottom: "data" top: "data" power_param { scale: 2 } }\n'
+    'layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 } }\n'
+)
+ROIS = (
+    'name: "t"\ninput: "data" input_shape { dim: 1 dim: 2 dim: 8 dim: 8 }\n'
+    'input: "rois" input_shape { dim: 2 dim: 5 }\n'
+    'layer { name: "pool" type: "ROIPooling" bottom: "data" bottom: "rois" top: "pool" '
+    "roi_pooling_param { pooled_h: 2 pooled_w: 2 spatial_scale: 1 } }\n"
+)
+
+
+def write(tmp_path, text: str, name: str = "net.prototxt") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_python_data_layers_training_only_top_compiles_as_check_accepts_it(tmp_path, capsys):
+    spec = write(tmp_path, PYTHON_DATA)
+    assert main(["check", spec, "--input", "data=1x3x16x16"]) == OK
+    assert main(["compile", spec, "--input", "data=1x3x16x16", "-o", str(tmp_path / "m.onnx")]) == OK
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    assert [i.name for i in model.graph.input] == ["data"]
+    assert [o.name for o in model.graph.output] == ["conv"]
+
+
+def test_an_input_rewritten_in_place_keeps_its_name(tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["compile", write(tmp_path, IN_PLACE_ON_INPUT), "-o", str(out)]) == OK
+    assert [i.name for i in onnx.load(str(out)).graph.input] == ["data"]
+    np.save(tmp_path / "x.npy", np.ones((1, 3, 8, 8), np.float32))
+    assert main(["run", str(out), "--input", f"data={tmp_path / 'x.npy'}"]) == OK
+
+
+def test_a_misspelled_input_name_is_refused_with_the_nets_inputs(capsys):
+    assert main(["check", LENET, "--input", "dta=1x1x28x28"]) == CANNOT_RUN
+    assert "no input 'dta'; did you mean 'data'? its inputs: data" in capsys.readouterr().err
+
+
+def test_an_input_declared_without_a_shape_is_refused_not_ignored(tmp_path, capsys):
+    spec = write(
+        tmp_path, 'name: "n"\ninput: "data"\nlayer { name: "r" type: "ReLU" bottom: "data" top: "r" }\n'
+    )
+    assert main(["check", spec, "--input", "data=1x3x4x4"]) == CANNOT_RUN
+    assert "declares 'data' without a shape" in capsys.readouterr().err
+
+
+def test_an_npy_given_where_a_shape_is_expected_gives_its_shape(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 32, 32), np.float32))
+    assert main(["check", LENET, "--input", f"data={tmp_path / 'x.npy'}"]) == OK
+    assert "outputs prob 2x10" in capsys.readouterr().out
+
+
+def test_run_of_a_model_at_another_batch_runs_there_or_is_refused(tmp_path, capsys):
+    fixed, dynamic = tmp_path / "fixed.onnx", tmp_path / "dynamic.onnx"
+    assert main(["compile", LENET, "-o", str(fixed)]) == OK
+    assert main(["compile", LENET, "--dynamic-batch", "-o", str(dynamic)]) == OK
+    capsys.readouterr()
+    assert main(["run", str(dynamic), "--batch", "4"]) == OK
+    assert "prob: 4x10 float32" in capsys.readouterr().out
+    assert main(["run", str(fixed), "--batch", "4"]) == CANNOT_RUN
+    assert "compile the spec with --batch 4, or with --dynamic-batch" in capsys.readouterr().err
+    assert main(["run", str(fixed), "--input", "data=1x1x32x32"]) == CANNOT_RUN
+    assert main(["run", str(fixed), "--weights", "w.caffemodel"]) == CANNOT_RUN
+    assert "--weights chooses how a spec is compiled" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["init-weights"], ["compile"], ["draw"], ["upgrade"], ["run", "--out"]])
+def test_every_output_into_a_missing_folder_is_a_usage_error(command, tmp_path, capsys):
+    target = tmp_path / "missing" / "out.file"
+    args = [command[0], LENET, *command[1:]] + ([] if command[0] == "run" else ["-o"]) + [str(target)]
+    assert main(args) == CANNOT_RUN
+    assert f"the folder {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_binaries_given_as_a_spec_are_told_apart(tmp_path, capsys):
+    assert main(["compile", LENET, "-o", str(tmp_path / "m.onnx")]) == OK
+    assert main(["init-weights", LENET, "-o", str(tmp_path / "w.caffemodel")]) == OK
+    (tmp_path / "nul.prototxt").write_bytes(b'name: "x"\0\nlayer {}\n')
+    capsys.readouterr()
+    expected = {
+        "m.onnx": "is an ONNX model, not a network spec: `netspec run FILE` runs it",
+        "w.caffemodel": "is a binary Caffe weights file (.caffemodel)",
+        "nul.prototxt": "is not a text file (byte 9 is NUL)",
+    }
+    for name, said in expected.items():
+        assert main(["check", str(tmp_path / name)]) == CANNOT_RUN
+        err = capsys.readouterr().err
+        assert said in err and (name == "w.caffemodel" or "--weights" not in err)
+    assert (
+        main(["compile", LENET, "--weights", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.onnx")]) == 2
+    )
+    assert "is an ONNX model, not Caffe weights" in capsys.readouterr().err
+
+
+def test_a_run_onnxruntime_rejects_names_the_caffe_layer_in_one_line(tmp_path, capsys):
+    np.save(tmp_path / "rois.npy", np.array([[0, 0, 0, 4, 4], [4, 1, 1, 5, 5]], np.float32))
+    assert main(["run", write(tmp_path, ROIS), "--input", f"rois={tmp_path / 'rois.npy'}"]) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "error[NS0511]" in x)
+    assert line.startswith("error[NS0511]: layer 'pool' failed at run time (GatherND node 'pool/")
+    assert "invalid index" in line and "batch index" in err
+
+
+def test_a_wrong_shape_npy_for_a_compiled_model_is_a_usage_error_with_both_shapes(tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    assert main(["compile", LENET, "-o", str(model)]) == OK
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 32, 32), np.float32))
+    assert main(["run", str(model), "--input", f"data={tmp_path / 'x.npy'}"]) == CANNOT_RUN
+    assert "shape (1, 1, 32, 32), but the model's input 'data' is (1, 1, 28, 28)" in capsys.readouterr().err
+
+
+def test_a_run_on_fillers_says_so_and_how_long_it_took_and_a_classifiers_top_5(capsys):
+    assert main(["run", LENET]) == OK
+    captured = capsys.readouterr()
+    assert "weights: random, from the spec's fillers (seed 0)" in captured.err
+    assert "ran once in " in captured.err and " ms" in captured.err
+    assert "libcublas" not in captured.err and ".so" not in captured.err  # loader noise stays off
+    top = next(line for line in captured.out.splitlines() if "top-5" in line)
+    assert top.startswith("  top-5: ") and top.count("(") == 5
+
+
+def test_non_finite_outputs_are_reported_as_such_without_numpys_warning(tmp_path, capsys):
+    spec = write(
+        tmp_path,
+        'name: "e"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 64 } } }\n'
+        'layer { name: "e" type: "Exp" bottom: "data" top: "e" exp_param { scale: 200 } }\n',
+    )
+    assert main(["run", spec]) == OK
+    captured = capsys.readouterr()
+    assert "e: 1x64 float32  NOT FINITE: " in captured.out and "+inf of 64 values" in captured.out
+    assert "RuntimeWarning" not in captured.err
+
+
+def test_the_phase_is_taken_in_any_case(capsys):
+    assert main(["check", LENET, "--phase", "TEST"]) == OK
