@@ -30,27 +30,36 @@ def tab(browser, width: int, height: int):
     context.close()
 
 
+def live_view(browser, scratch: Path, spec: Path, size: tuple[int, int], click: str, out: str) -> None:
+    """A screenshot of `netspec view` on a copy of `spec`, after clicking `click`."""
+    copy = scratch / spec.name
+    copy.write_text(spec.read_text())
+    with serving(copy, "--port", "0") as (_, port), tab(browser, *size) as page:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.click(click)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(DOCS / out))
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     cli.main(["draw", "zoo:resnet50", "--collapse", "-o", str(DOCS / "resnet50-collapsed.svg")])
-    with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        scratch = Path(folder)
         browser = launch(playwright)
-        googlenet = Path(scratch) / "googlenet.prototxt"
-        googlenet.write_text((ROOT / "netspec/zoo/googlenet.prototxt").read_text())
-        with serving(googlenet, "--port", "0") as (_, port), tab(browser, 1400, 860) as page:
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.click('#picture .node[data-layer="inception_3a/3x3"]')
-            page.evaluate("window.scrollTo(0, 0)")
-            page.screenshot(path=str(DOCS / "view-googlenet.png"))
-        demo = Path(scratch) / "demo.prototxt"
-        demo.write_text((DOCS / "demo.prototxt").read_text())
-        with serving(demo, "--port", "0") as (_, port), tab(browser, 1300, 640) as page:
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.click(".diagnostic:has-text('kernal_size')")
-            page.evaluate("window.scrollTo(0, 0)")
-            page.screenshot(path=str(DOCS / "view-broken.png"))
-        report = Path(scratch) / "alexnet.html"
+        zoo_net = ROOT / "netspec/zoo/googlenet.prototxt"
+        live_view(
+            browser,
+            scratch,
+            zoo_net,
+            (1400, 860),
+            '#picture [data-layer="inception_3a/3x3"]',
+            "view-googlenet.png",
+        )
+        clicked = ".diagnostic:has-text('kernal_size')"
+        live_view(browser, scratch, DOCS / "demo.prototxt", (1300, 640), clicked, "view-broken.png")
+        report = scratch / "alexnet.html"
         cli.main(["report", "zoo:alexnet", "-o", str(report)])
         with tab(browser, 1100, 800) as page:
             page.goto(report.as_uri())

@@ -1,5 +1,6 @@
 """A non-editable install carries everything netspec reads at run time: the grammar,
-the schema, the zoo.  Built and installed into a fresh virtual environment."""
+the schema, the zoo, the report page's style and script.  Built and installed into a fresh
+virtual environment."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def test_wheel_install_carries_grammar_schema_and_zoo(tmp_path):
         "netspec/proto/caffe_pb2.py",
         "netspec/zoo/lenet.prototxt",
         "netspec/zoo/resnet50.prototxt",
+        "netspec/draw/page.css",
+        "netspec/draw/page.js",
     ):
         assert member in names, f"{member} is not in the wheel"
     # A fresh venv whose own site-packages holds the wheel; a path entry lends it the dependencies
@@ -71,6 +74,15 @@ def test_wheel_install_carries_grammar_schema_and_zoo(tmp_path):
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     assert ran.returncode == 0, ran.stderr
+    page = subprocess.run(  # the page's style and script come from the installed package
+        [str(python), "-m", "netspec", "report", "zoo:lenet", "-o", "lenet.html"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert page.returncode == 0, page.stderr
+    assert "document.getElementById" in (tmp_path / "lenet.html").read_text()
     where = subprocess.run(
         [str(python), "-c", "import netspec; print(netspec.__file__)"],
         capture_output=True,
