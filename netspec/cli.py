@@ -260,6 +260,10 @@ def cmd_draw(args) -> int:
         raise UsageError(
             f"cannot write {output}: netspec draws .{', .'.join(DRAWN)} files; name one of those"
         )
+    if args.engine == "dot" and fmt == "html":
+        raise UsageError(
+            "--engine dot: the .html page is laid out by netspec itself; write .svg, .png or .pdf"
+        )
     scene = draw.build(checked.analysis, collapse=args.collapse)
     if fmt == "html":
         from netspec.draw import page

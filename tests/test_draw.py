@@ -202,6 +202,10 @@ def test_png_and_pdf_without_a_renderer_say_what_to_install_and_write_nothing(
     assert "--engine dot needs Graphviz's `dot`" in capsys.readouterr().err
     assert cli.main(["draw", str(spec), "-o", str(tmp_path / "net.jpg")]) == cli.CANNOT_RUN
     assert "netspec draws .svg, .html, .png, .pdf, .dot files" in capsys.readouterr().err
+    assert (
+        cli.main(["draw", str(spec), "--engine", "dot", "-o", str(tmp_path / "net.html")]) == cli.CANNOT_RUN
+    )
+    assert "the .html page is laid out by netspec itself" in capsys.readouterr().err
 
 
 def test_png_and_pdf_where_rsvg_convert_is_installed(spec, tmp_path):
@@ -222,3 +226,5 @@ def test_engine_dot_lays_the_same_scene_out_with_graphviz(spec, tmp_path):
         ["dot", "-Tsvg"], input=to_dot(build(analyse(SPEC)[0])), capture_output=True, text=True
     )
     assert done.stdout == text
+    assert cli.main(["draw", str(spec), "--engine", "dot", "-o", str(tmp_path / "net.png")]) == cli.OK
+    assert (tmp_path / "net.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

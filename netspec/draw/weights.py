@@ -34,10 +34,10 @@ def png(pixels: np.ndarray) -> bytes:
 
 def filter_grid(filters: np.ndarray, *, cell: int = 48, gap: int = 2) -> np.ndarray:
     """Filters (O, C, kh, kw) as one RGB image: three input channels as colour, otherwise the first
-    channel in grey; scaled together (so strong and weak filters look it), each enlarged to about
+    input channel in grey; scaled together (so strong and weak filters look it), each enlarged to about
     `cell` pixels, `gap` white pixels apart."""
     out_channels, channels, kh, kw = filters.shape
-    values = filters[:, :3] if channels >= 3 else np.repeat(filters[:, :1], 3, axis=1)
+    values = filters if channels == 3 else np.repeat(filters[:, :1], 3, axis=1)
     low, high = float(values.min()), float(values.max())
     scaled = (values - low) / (high - low) if high > low else np.full(values.shape, 0.5)
     zoom = max(1, cell // max(kh, kw))
@@ -72,7 +72,7 @@ def section(analysis: Analysis, weights: dict[str, list[np.ndarray]], path: str)
             parts.append(
                 f'<div class="filters"><h3>{escape(first)}: {filters.shape[0]:,} filters, '
                 f"{shape_text(filters.shape[1:])} each"
-                + (", input channels as colour" if filters.shape[1] >= 3 else ", first input channel")
+                + (", input channels as colour" if filters.shape[1] == 3 else ", first input channel in grey")
                 + f'</h3><img alt="the filters of {escape(first)}" src="data:image/png;base64,{data}"></div>'
             )
     rows = []
