@@ -220,6 +220,82 @@ def test_reverse_time_matches_the_forks_copy_loop(shape, lengths, copy_remaining
     assert not np.array_equal(ours, x)
 
 
+def fork_dense_block(x, blobs, transitions, bc):
+    """DenseBlockLayer::Forward_cpu at TEST (caffe_ocr's DenseBlock_layer.cpp): per transition
+    BN_inf_Fwd (statistics times 1 / the last blob, 0 when it is 0), ReLU_Fwd, with use_BC
+    convolution_Fwd 1 x 1, BN_inf_Fwd and ReLU_Fwd again, convolution_Fwd 3 x 3 (out[h, w] +=
+    filter[fx, fy] * in[h + 1 − fx, w + 1 − fy], zero outside: the kernel flipped), mergeChannelData.
+    The taps are looped over as the fork's filter_x, filter_y loops; the sums over them vectorised."""
+    f32 = np.float32
+    factor = blobs[-1][0]
+    scale_factor = f32(0) if factor == 0 else f32(1 / factor)
+
+    def bn_relu(y, scaler, bias, mean, var):
+        mean, var = (mean * scale_factor).reshape(1, -1, 1, 1), (var * scale_factor).reshape(1, -1, 1, 1)
+        denom = (1.0 / np.sqrt(var.astype(np.float64) + 1e-5)).astype(f32)
+        out = scaler.reshape(1, -1, 1, 1) * (denom * (y - mean)) + bias.reshape(1, -1, 1, 1)
+        return np.where(out >= 0, out, f32(0))
+
+    def convolve(y, filt):
+        kh, kw = filt.shape[2:]
+        padded = np.pad(y, ((0, 0), (0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2)))
+        h, w = y.shape[2:]
+        out = np.zeros((y.shape[0], filt.shape[0], h, w), f32)
+        for fx in range(kh):
+            for fy in range(kw):  # in[h + kh // 2 − fx] is padded[h + 2·(kh // 2) − fx]
+                window = padded[:, :, 2 * (kh // 2) - fx :, 2 * (kw // 2) - fy :][:, :, :h, :w]
+                out += np.einsum("oc,nchw->nohw", filt[:, :, fx, fy], window)
+        return out
+
+    t_ = transitions
+    merged = x
+    for t in range(transitions):
+        y = bn_relu(merged, *(blobs[k * t_ + t] for k in range(1, 5)))
+        if bc:
+            y = bn_relu(convolve(y, blobs[5 * t_ + t]), *(blobs[k * t_ + t] for k in range(6, 10)))
+        merged = np.concatenate([merged, convolve(y, blobs[t])], axis=1)
+    return merged
+
+
+def dense_block(params: str, bottom: str = "x", top: str = "y", name: str = "db") -> str:
+    return (
+        f'layer {{ name: "{name}" type: "DenseBlock" bottom: "{bottom}" top: "{top}" '
+        f"denseblock_param {{ {params} }} }}\n"
+    )
+
+
+@pytest.mark.parametrize("bc", [False, True])
+def test_dense_block_matches_the_forks_forward(bc):
+    text = net({"x": (2, 3, 5, 6)}, dense_block(f"numTransition: 3 growthRate: 2 use_BC: {str(bc).lower()}"))
+    analysis, _ = analyse(text)
+    assert analysis.info("db").tops == [(2, 3 + 3 * 2, 5, 6)]
+    specs = analysis.info("db").weights
+    assert len(specs) == (10 if bc else 5) * 3 + 1
+    assert specs[0].shape == ((2, 8, 3, 3) if bc else (2, 3, 3, 3)) and specs[2].shape[1] == (8 if bc else 7)
+    weights = random_weights(analysis)
+    weights["db"][-1] = np.ones(1, np.float32)  # the scale factor: 1 makes the fork's two paths agree
+    model, _, _ = compile_text(text, weights)
+    x = random_inputs(analysis)["x"]
+    ours = run_onnx(model, {"x": x})["y"]
+    assert rel_error(ours, fork_dense_block(x, weights["db"], 3, bc)) < 1e-5
+    assert np.array_equal(ours[:, :3], x)  # the input channels pass through
+
+
+def test_dense_block_uses_the_stored_statistics_as_the_forks_gpu_path_does():
+    # The CPU path divides the statistics by the last blob, which GPU training leaves 0 (and the CPU
+    # path then reads statistics of 0); cuDNN's inference takes them as they are.
+    text = net({"x": (1, 4, 4, 4)}, dense_block("numTransition: 2 growthRate: 3"))
+    analysis, _ = analyse(text)
+    weights = random_weights(analysis)
+    x = random_inputs(analysis)["x"]
+    expected = fork_dense_block(x, [*weights["db"][:-1], np.ones(1, np.float32)], 2, False)
+    for factor in (0.0, 7.0):
+        weights["db"][-1] = np.array([factor], np.float32)
+        ours = run_onnx(compile_text(text, weights)[0], {"x": x})["y"]
+        assert rel_error(ours, expected) < 1e-5
+        assert rel_error(ours, fork_dense_block(x, weights["db"], 2, False)) > 1e-2
+
+
 def fork_greedy_decode(scores, blank, merge):
     """CTCGreedyDecoderLayer::Decode and Forward_cpu: rows of −1, then each stream's labels."""
     steps, streams, classes = scores.shape
@@ -310,6 +386,12 @@ BROKEN = [  # (code, text, token the diagnostic points at)
      '"x" bottom'),
     ("NS0364", X + 'input: "len" input_shape { dim: 1 }\n' + reverse_time(top="x"), '"x" reverse_time_param'),
     ("NS0608", X + 'input: "len" input_shape { dim: 1 }\n' + reverse_time(), "reverse_time_param"),
+    ("NS0609", X + dense_block("numTransition: 2 growthRate: 2"), '"x" top'),
+    ("NS0609", 'input: "x" input_shape { dim: 1 dim: 2 dim: 3 dim: 3 }\n' + dense_block("numTransition: 0"), "0 }"),
+    ("NS0609", 'input: "x" input_shape { dim: 1 dim: 2 dim: 3 dim: 3 }\n'
+     + dense_block("numTransition: 2").replace('top: "y"', 'top: "y" param { lr_mult: 1 }'), "param {"),
+    ("NS0610", 'input: "x" input_shape { dim: 1 dim: 2 dim: 3 dim: 3 }\n' + dense_block("numTransition: 1 filter_H: 5"),
+     "5 }"),
     ("NS0603", 'input: "s" input_shape { dim: 6 dim: 4 }\n'
      'layer { name: "d" type: "CTCGreedyDecoder" bottom: "s" top: "d" }', '"s" top'),
     ("NS0603", X + 'layer { name: "d" type: "CTCGreedyDecoder" bottom: "x" top: "d" ctc_decoder_param { blank_index: 4 } }',
@@ -393,6 +475,50 @@ def test_a_crnn_like_net_with_reverse_time_checks_compiles_and_runs_as_the_fork_
     backward = fork_lstm(rseq.reshape(20, 6), None, *weights["rlstm1"], 1).reshape(20, 1, 5)
     assert rel_error(got["rlstm1"], fork_reverse_time(backward, feeds["len"], True)) < 1e-5
     assert got["result"].shape == (1, 20, 1, 1)
+
+
+# A DenseNet text recogniser's front, after caffe_ocr's densenet-no-blstm deploy file (much smaller):
+# a convolution, DenseBlock, BatchNorm + Scale + ReLU, a 1 x 1 convolution and pooling between blocks,
+# a DenseBlock with use_BC, global pooling, InnerProduct, Softmax.
+DENSENET = """name: "densenet"
+input: "data" input_shape { dim: 1 dim: 1 dim: 8 dim: 16 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 6 kernel_size: 3 pad: 1 } }
+layer { name: "DenseBlock1" type: "DenseBlock" bottom: "conv1" top: "DenseBlock1"
+  denseblock_param { numTransition: 3 initChannel: 6 growthRate: 4 Filter_Filler { type: "msra" }
+    BN_Scaler_Filler { type: "constant" value: 1 } BN_Bias_Filler { type: "constant" value: 0 } use_dropout: false } }
+layer { name: "BatchNorm1" type: "BatchNorm" bottom: "DenseBlock1" top: "BatchNorm1" }
+layer { name: "Scale1" type: "Scale" bottom: "BatchNorm1" top: "BatchNorm1" scale_param { bias_term: true } }
+layer { name: "ReLU1" type: "ReLU" bottom: "BatchNorm1" top: "BatchNorm1" }
+layer { name: "Convolution2" type: "Convolution" bottom: "BatchNorm1" top: "Convolution2"
+  convolution_param { num_output: 8 bias_term: false kernel_size: 1 } }
+layer { name: "Pooling1" type: "Pooling" bottom: "Convolution2" top: "Pooling1" pooling_param { pool: AVE kernel_size: 2 stride: 2 } }
+layer { name: "DenseBlock2" type: "DenseBlock" bottom: "Pooling1" top: "DenseBlock2"
+  denseblock_param { numTransition: 2 growthRate: 4 use_BC: true } }
+layer { name: "pool" type: "Pooling" bottom: "DenseBlock2" top: "pool" pooling_param { pool: AVE global_pooling: true } }
+layer { name: "fc" type: "InnerProduct" bottom: "pool" top: "fc" inner_product_param { num_output: 5 } }
+layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
+"""
+
+
+def test_a_densenet_like_net_checks_compiles_and_runs_as_the_fork_computes():
+    _, analysis, diagnostics = compile_text(DENSENET)
+    assert not [d for d in diagnostics if d.code.startswith("NS06")]
+    assert analysis.info("DenseBlock1").tops == [(1, 6 + 3 * 4, 8, 16)]
+    assert analysis.info("DenseBlock2").tops == [(1, 8 + 2 * 4, 4, 8)]
+    weights = random_weights(analysis)
+    for name in ("DenseBlock1", "DenseBlock2"):
+        weights[name][-1] = np.ones(1, np.float32)
+    outputs = ("conv1", "DenseBlock1", "Pooling1", "DenseBlock2", "prob")
+    model, _, _ = compile_text(DENSENET, weights, outputs=outputs)
+    got = run_onnx(model, random_inputs(analysis))
+    assert (
+        rel_error(got["DenseBlock1"], fork_dense_block(got["conv1"], weights["DenseBlock1"], 3, False)) < 1e-5
+    )
+    assert (
+        rel_error(got["DenseBlock2"], fork_dense_block(got["Pooling1"], weights["DenseBlock2"], 2, True))
+        < 1e-5
+    )
+    assert got["prob"].shape == (1, 5) and abs(got["prob"].sum() - 1) < 1e-5
 
 
 def test_ocr_fields_have_the_forks_defaults():

@@ -225,7 +225,7 @@ FORK_FIELDS = {
     # senlinuc/caffe_ocr (81642f6), but lstm_param: caffe_ocr's 8266711 is Faster R-CNN's roi_pooling_param
     # and junhyukoh/caffe-lstm's 201 SSD's multibox_loss_param, so it is 10000 + junhyukoh's number
     "transpose_param": 8266710, "lstm_param": 10201, "reverse_param": 160, "ctc_decoder_param": 158,
-    "reverse_time_param": 161,
+    "reverse_time_param": 161, "denseblock_param": 10147,  # caffe_ocr's 147 is BVLC's swish_param
     # rbgirshick/caffe-fast-rcnn, branch faster-rcnn (4115385d) src/caffe/proto/caffe.proto
     "roi_pooling_param": 8266711, "smooth_l1_loss_param": 8266712,
     # daijifeng001/caffe-rfcn (543f8f6a) src/caffe/proto/caffe.proto: inside netspec's range, left free
@@ -282,6 +282,12 @@ FORK_MESSAGES = {
     "ReverseParameter": {"axis": 1},
     "CTCDecoderParameter": {"blank_index": 1, "ctc_merge_repeated": 2},
     "ReverseTimeParameter": {"copy_remaining": 1},
+    "DenseBlockParameter": {
+        "numTransition": 1, "initChannel": 2, "growthRate": 3, "pad_h": 4, "pad_w": 5, "conv_verticalStride": 6,
+        "conv_horizentalStride": 7, "filter_H": 8, "filter_W": 9, "Filter_Filler": 10, "BN_Scaler_Filler": 11,
+        "BN_Bias_Filler": 12, "gpuIdx": 15, "use_dropout": 16, "dropout_amount": 17, "use_BC": 18,
+        "BC_ultra_space_efficient": 19, "workspace_MB": 20, "moving_average_fraction": 21,
+    },
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},

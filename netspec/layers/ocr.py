@@ -8,10 +8,11 @@ the forks' fields (caffe.proto, "fork OCR"; docs/dialects.md):
 - Transpose: output axis i is input axis dim[i].
 - Reverse: the order along one axis reversed (the time axis, for a backward LSTM).
 - ReverseTime: each stream's time reversed over its own length (the lengths are bottom 1).
+- DenseBlock: a fused DenseNet block, BN-ReLU(-Conv1x1-BN-ReLU)-Conv3x3 per transition, concatenated.
 - CTCGreedyDecoder: the best class at each step, repeats merged, blanks dropped, written as
   (N, T, 1, 1) rows padded with −1; with the labels as bottom 1, the accuracy (1, 2, 1, 1).
 
-Diagnostics NS0600–NS0603, NS0607, NS0608, and NS0364 for Transpose, Reverse and ReverseTime in
+Diagnostics NS0600–NS0603, NS0607–NS0610, and NS0364 for Transpose, Reverse and ReverseTime in
 place.
 """
 
@@ -25,12 +26,14 @@ from netspec.layers.base import (
     Shape,
     ShapeContext,
     WeightSpec,
+    Window,
     count,
     register,
     shape_text,
 )
 from netspec.layers.recurrent import LSTM
 from netspec.layers.structure import _not_in_place
+from netspec.proto import caffe_pb2
 
 INT64_MIN = -(2**63)
 
@@ -300,6 +303,142 @@ class ReverseTime(LayerType):
 def _last(ctx, x: str) -> str:
     """x with a new last axis."""
     return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# DenseBlock
+
+BN_EPS = 1e-5  # DenseBlock's epsilon (BN_inf_Fwd's, and cuDNN's CUDNN_BN_MIN_EPSILON its GPU path passes)
+IGNORED = {
+    "pad_h": 1,
+    "pad_w": 1,
+    "conv_verticalStride": 1,
+    "conv_horizentalStride": 1,
+    "filter_H": 3,
+    "filter_W": 3,
+}
+
+
+@register
+class DenseBlock(LayerType):
+    """caffe_ocr's DenseBlockLayer at TEST: numTransition times, on the channels so far, BN (the stored
+    statistics, eps 1e-5, scale and bias), ReLU, with use_BC a 1 × 1 convolution to 4·growthRate and
+    BN, ReLU again, then a 3 × 3 convolution (pad 1, no bias, the kernel flipped: both the CPU loop
+    and cuDNN's CUDNN_CONVOLUTION mode convolve rather than correlate) to growthRate channels,
+    concatenated after them.  Blobs, in the fork's order: the 3 × 3 filters, scales, biases, means,
+    variances, one per transition each; with use_BC the 1 × 1 filters and the inner BN's scales,
+    biases, means, variances; then one scale-factor blob.
+
+    The GPU path (cudnnBatchNormalizationForwardInference) uses the stored statistics as they are;
+    the CPU path divides them by the scale-factor blob, which only CPU training counts up (the GPU
+    path leaves it 0, and the CPU path then reads statistics of 0).  netspec follows the GPU path,
+    the one the published models were trained and run with."""
+
+    type = "DenseBlock"
+    param = "denseblock_param"
+
+    def geometry(self, ctx: ShapeContext) -> tuple[int, int, int, bool]:
+        """(input channels, transitions, growth rate, use_BC)."""
+        p = ctx.layer.param.denseblock_param
+        x = ctx.bottoms[0]
+        if len(x) != 4:
+            raise ctx.error(
+                "NS0609",
+                f"DenseBlock takes an (N, C, H, W) bottom, got {shape_text(x)}",
+                ("bottom", 0),
+                help="the fork reads the bottom's shape as N, C, H, W",
+            )
+        for name in ("numTransition", "growthRate"):
+            if getattr(p, name) < 1:
+                raise ctx.error(
+                    "NS0609",
+                    f"{name} is {getattr(p, name)}: a block needs at least one transition of one channel",
+                    f"denseblock_param.{name}",
+                    help="caffe_ocr's DenseNet writes numTransition: 8 growthRate: 8",
+                )
+        if ctx.layer.param.param:
+            raise ctx.error(
+                "NS0609",
+                "the fork's DenseBlock stops on param { } entries: its LayerSetUp writes its own ('Nope')",
+                ("param", 0),
+                help="remove the param blocks: the block sets its statistics' learning rates itself",
+            )
+        return x[1], p.numTransition, p.growthRate, p.use_BC
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        channels, transitions, growth, _ = self.geometry(ctx)
+        p = ctx.layer.param.denseblock_param
+        for name, value in IGNORED.items():
+            if getattr(p, name) != value:
+                ctx.warning(
+                    "NS0610",
+                    f"{name} is {getattr(p, name)}, but the fork convolves 3 x 3 with pad 1 and stride 1 "
+                    "whatever it says; netspec does as the fork",
+                    f"denseblock_param.{name}",
+                    help=f"remove {name}",
+                )
+        n, _, h, w = ctx.bottoms[0]
+        return [(n, channels + transitions * growth, h, w)]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        channels, transitions, growth, bc = self.geometry(ctx)
+        p = ctx.layer.param.denseblock_param
+
+        def filler(name: str) -> caffe_pb2.FillerParameter | None:
+            return getattr(p, name) if p.HasField(name) else None
+
+        def norms(widths: list[int]) -> list[WeightSpec]:  # kind by kind, one per transition each
+            kinds = [("scale", filler("BN_Scaler_Filler"), True), ("bias", filler("BN_Bias_Filler"), True),
+                     ("mean", None, False), ("variance", None, False)]  # fmt: skip
+            return [WeightSpec(n, (1, w, 1, 1), f, learnable=learn) for n, f, learn in kinds for w in widths]
+
+        widths, wide = [channels + t * growth for t in range(transitions)], 4 * growth
+        specs = [
+            WeightSpec("filter", (growth, wide if bc else w, 3, 3), filler("Filter_Filler")) for w in widths
+        ]
+        specs += norms(widths)
+        if bc:
+            specs += [WeightSpec("filter_1x1", (wide, w, 1, 1), filler("Filter_Filler")) for w in widths]
+            specs += norms([wide] * transitions)
+        zero = caffe_pb2.FillerParameter(type="constant", value=0)  # the fork's; only CPU training counts it
+        return [*specs, WeightSpec("scale_factor", (1,), zero, learnable=False)]
+
+    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
+        channels, transitions, growth, bc = self.geometry(ctx)
+        n, _, h, w = ctx.bottoms[0]
+        per_pixel = sum(
+            (4 * growth * c + growth * 4 * growth * 9) if bc else growth * c * 9
+            for c in (channels + t * growth for t in range(transitions))
+        )
+        return n * h * w * per_pixel
+
+    def window(self, ctx: ShapeContext) -> list[Window]:
+        transitions = self.geometry(ctx)[1]
+        return [Window(2 * transitions + 1, 1, transitions)] * 2  # the 3 x 3 convolutions in a chain
+
+    def lower(self, ctx) -> None:
+        _, transitions, _, bc = self.geometry(ctx.shape_context)
+        blobs = [np.asarray(b, np.float32) for b in ctx.blobs]
+        per = transitions
+        x = ctx.inputs[0]
+        for t in range(transitions):
+            y = _bn_relu(ctx, x, *(blobs[k * per + t] for k in range(1, 5)))
+            if bc:
+                y = ctx.node("Conv", [y, ctx.const(blobs[5 * per + t], "filter_1x1")], kernel_shape=[1, 1])[0]
+                y = _bn_relu(ctx, y, *(blobs[k * per + t] for k in range(6, 10)))
+            flipped = np.ascontiguousarray(blobs[t][:, :, ::-1, ::-1])  # convolution, not correlation
+            y = ctx.node("Conv", [y, ctx.const(flipped, "filter")], kernel_shape=[3, 3], pads=[1, 1, 1, 1])[0]
+            last = t == transitions - 1
+            x = ctx.node("Concat", [x, y], [ctx.outputs[0]] if last else 1, axis=1)[0]
+
+
+def _bn_relu(ctx, x: str, scale, bias, mean, variance) -> str:
+    """ReLU(scale · (x − mean) / sqrt(variance + eps) + bias), per channel, as one Mul and one Add."""
+    factor = scale.astype(np.float64) / np.sqrt(variance.astype(np.float64) + BN_EPS)
+    shift = bias.astype(np.float64) - mean.astype(np.float64) * factor
+    y = ctx.node("Mul", [x, ctx.const(factor.astype(np.float32), "bn_scale")])[0]
+    y = ctx.node("Add", [y, ctx.const(shift.astype(np.float32), "bn_shift")])[0]
+    return ctx.node("Relu", [y])[0]
 
 
 # ---------------------------------------------------------------------------------------------
