@@ -24,12 +24,22 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_
 
 
 @contextlib.contextmanager
-def serving(spec: Path, *options: str):
+def serving(spec: Path, *options: str, browser: str | None = None):
     """A running `netspec view FILE`, started in the file's folder: yields (process, port); stops it
-    with Ctrl-C (SIGINT) after."""
+    with Ctrl-C (SIGINT) after.  Without `browser` (a program to open the page with) it opens none."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if browser:
+        env["BROWSER"] = browser
     process = subprocess.Popen(
-        [sys.executable, "-m", "netspec", "view", spec.name, "--no-browser", *options],
+        [
+            sys.executable,
+            "-m",
+            "netspec",
+            "view",
+            spec.name,
+            *([] if browser else ["--no-browser"]),
+            *options,
+        ],
         cwd=spec.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -98,6 +108,18 @@ def test_ctrl_c_stops_it_cleanly(spec):
         assert process.wait(timeout=10) == 0
         err = process.stderr.read()
         assert "stopped" in err and "Traceback" not in err
+
+
+def test_it_opens_the_page_in_the_browser(spec, tmp_path):
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    with serving(spec, "--port", "0", browser=str(browser)) as (_, port):
+        deadline = time.monotonic() + 10
+        while not (opened.exists() and opened.read_text().endswith("\n")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert opened.read_text().strip() == f"http://127.0.0.1:{port}/"
 
 
 def test_without_port_it_takes_the_first_free_one_from_8765(spec):
