@@ -63,6 +63,13 @@ def get(port: int, path: str, host: str | None = None) -> tuple[int, bytes]:
     return response.status, response.read()
 
 
+def listening(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp writes them) of the sockets listening on `port`."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    rows = [line.split() for table in tables if table.exists() for line in table.read_text().splitlines()[1:]]
+    return [r[1].split(":")[0] for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port]
+
+
 @pytest.fixture
 def spec(tmp_path):
     path = tmp_path / "tiny.prototxt"
@@ -84,7 +91,8 @@ def test_serves_the_page_and_its_state_and_nothing_else(spec, tmp_path):
             assert status == 404 and b"not for the web" not in body and b"layer" not in body
         # a page elsewhere that rebinds a host name to 127.0.0.1 gets nothing
         assert get(port, "/state", host=f"evil.example:{port}")[0] == 403
-        # the listening socket is on loopback only
+        # the one socket listening on that port is bound to 127.0.0.1 (Linux's table of TCP sockets)
+        assert listening(port) == ["0100007F"]
         assert process.poll() is None
 
 
