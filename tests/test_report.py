@@ -40,7 +40,7 @@ def test_the_charts_show_fully_connected_parameters_and_convolution_compute(tmp_
     status, page = _report(tmp_path, f"zoo:{net}")
     assert status == cli.OK
     # the lecture's point: fully-connected layers hold most parameters, convolutions do most compute
-    assert _legend(page, "parameters")[0] == "inner product"
+    assert _legend(page, "parameters")[0] == "fully connected"
     assert _legend(page, "multiply-adds")[0] == "convolution"
 
 

@@ -20,6 +20,8 @@ from netspec.layers.base import shape_text
 from netspec.pipeline import Checked
 from netspec.summary import human, receptive_field_text
 
+SAID = {"dense": "fully connected"}  # a family as a chart's legend says it
+
 
 def _asset(name: str) -> str:
     return resources.files("netspec.draw").joinpath(name).read_text(encoding="utf-8")
@@ -111,7 +113,9 @@ def _share_bar(title: str, by_family: dict[str, int]) -> str:
             f'title="{escape(fam)}: {value:,}"></span>'
         )
         if share >= 0.005:
-            legend.append(f'<li><i style="background:{colour}"></i>{escape(fam)} {share:.1%}</li>')
+            legend.append(
+                f'<li><i style="background:{colour}"></i>{escape(SAID.get(fam, fam))} {share:.1%}</li>'
+            )
     return (
         f'<div class="share"><h3>{escape(title)}: {total:,}</h3><div class="bar">{"".join(parts)}</div>'
         f'<ul class="legend">{"".join(legend)}</ul></div>'

@@ -25,7 +25,7 @@ _MODULE_FAMILIES = {
     "pool": "pooling",
     "norm": "normalization",
     "activation": "activation",
-    "dense": "inner product",
+    "dense": "dense",
     "data": "data",
     "loss": "loss",
     "arith": "arithmetic",

@@ -14,18 +14,24 @@ from netspec.draw.layout import Layout, Point, layout
 from netspec.draw.scene import Node, Scene
 
 FONT = "DejaVu Sans, Verdana, Helvetica, Arial, sans-serif"
-COLOURS = {
+COLOURS = {  # by family: what a layer does
+    "data": "#ffffff",
     "convolution": "#cfe2f3",
     "pooling": "#d9ead3",
-    "normalization": "#fff2cc",
     "activation": "#fce5cd",
-    "inner product": "#d9d2e9",
-    "data": "#ffffff",
-    "loss": "#f4cccc",
-    "arithmetic": "#d0e0e3",
-    "structure": "#eeeeee",
+    "normalization": "#fff2cc",
+    "dense": "#d9d2e9",
     "recurrent": "#ead1dc",
-    "block": "#e3ecf7",
+    "resize": "#d0e0e3",
+    "layout": "#eeeeee",
+    "structure": "#e8e8e8",
+    "arithmetic": "#d0e0e3",
+    "detection": "#f9cb9c",
+    "decoding": "#e6d5c3",
+    "loss": "#f4cccc",
+    "metric": "#f4cccc",
+    "sink": "#ffffff",
+    "block": "#e3ecf7",  # a collapsed run of blocks
 }
 OTHER = "#f3f3f3"
 MARKS = {Severity.ERROR: "#cc0000", Severity.WARNING: "#b45f06"}
