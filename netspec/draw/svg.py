@@ -40,8 +40,8 @@ LINE, PAD, TAG_HEIGHT, MARGIN = 15, 8, 17, 16
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """A generous estimate of a line's width in a sans-serif font (DejaVu Sans is wide)."""
-    narrow = sum(c in "ijlt.,:;|!' ()[]/-" for c in text)
-    return size * ((0.66 if bold else 0.62) * (len(text) - narrow) + 0.36 * narrow)
+    narrow = sum(c in "ijl.,:;|!' ()[]/-" for c in text)
+    return size * ((0.74 if bold else 0.64) * (len(text) - narrow) + 0.36 * narrow)
 
 
 def _lines(node: Node) -> list[tuple[str, float, bool]]:
