@@ -53,7 +53,7 @@ def main() -> None:
             browser,
             scratch,
             zoo_net,
-            (1400, 860),
+            (1600, 860),
             '#picture [data-layer="inception_3a/3x3"]',
             "view-googlenet.png",
         )
