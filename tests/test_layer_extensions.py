@@ -29,7 +29,7 @@ from oracles import (
 
 from netspec import zoo
 from netspec.diagnostics import Severity
-from netspec.layers import REGISTRY, extensions
+from netspec.layers import REGISTRY
 from netspec.pipeline import check
 from netspec.zoo import generate
 
@@ -577,7 +577,7 @@ def test_extension_diagnostics_catalogue(text, code, token, words):
 # plain Caffe stays plain
 
 
-EXTENSION_TYPES = {name for name, kind in REGISTRY.items() if type(kind).__module__ == extensions.__name__}
+EXTENSION_TYPES = {name for name, kind in REGISTRY.items() if kind.dialect == "netspec"}
 
 
 def extension_fields(message) -> set[str]:

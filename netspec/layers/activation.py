@@ -1,4 +1,6 @@
-"""Pointwise activations (Caffe's NeuronLayers): each top has its bottom's shape.
+"""Pointwise activations (Caffe's NeuronLayers): each top has its bottom's shape
+(family "activation"), with the forks' ReLU6 and netspec's Maxout (the max over groups of
+consecutive channels, docs/extensions.md).
 
 Their multiply-adds are 0: the papers whose totals netspec reproduces count
 only the multiply-adds of convolutions and inner products, not the
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, register
+from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, bottom_rank, register
 from netspec.proto import caffe_pb2
 
 if TYPE_CHECKING:
@@ -99,6 +101,7 @@ class ReLU(LayerType):
     """max(x, 0) + negative_slope·min(x, 0): LeakyRelu when the slope is not 0."""
 
     type = "ReLU"
+    family = "activation"
     param = "relu_param"
 
     def lower(self, ctx: LowerContext) -> None:
@@ -118,6 +121,7 @@ class PReLU(LayerType):
     """
 
     type = "PReLU"
+    family = "activation"
     param = "prelu_param"
 
     def _channels(self, ctx: ShapeContext) -> int:
@@ -151,6 +155,7 @@ class PReLU(LayerType):
 @register
 class ELU(LayerType):
     type = "ELU"
+    family = "activation"
     param = "elu_param"
 
     def lower(self, ctx: LowerContext) -> None:
@@ -160,18 +165,21 @@ class ELU(LayerType):
 @register
 class Sigmoid(_Simple):
     type = "Sigmoid"
+    family = "activation"
     op = "Sigmoid"
 
 
 @register
 class TanH(_Simple):
     type = "TanH"
+    family = "activation"
     op = "Tanh"
 
 
 @register
 class AbsVal(_Simple):
     type = "AbsVal"
+    family = "activation"
     op = "Abs"
 
 
@@ -180,6 +188,7 @@ class BNLL(_Simple):
     """log(1 + eˣ), which Caffe computes stably (x + log(1 + e⁻ˣ) for x > 0): ONNX Softplus."""
 
     type = "BNLL"
+    family = "activation"
     op = "Softplus"
 
 
@@ -188,6 +197,7 @@ class Power(LayerType):
     """(shift + scale·x)^power, emitting only the operations that change the value."""
 
     type = "Power"
+    family = "activation"
     param = "power_param"
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -229,6 +239,7 @@ class Exp(LayerType):
     """base^(shift + scale·x) = e^(ln(base)·scale·x) · base^shift, as Caffe factors it."""
 
     type = "Exp"
+    family = "activation"
     param = "exp_param"
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -256,6 +267,7 @@ class Log(LayerType):
     """log_base(shift + scale·x) = ln(shift + scale·x) · (1/ln(base)), as Caffe factors it."""
 
     type = "Log"
+    family = "activation"
     param = "log_param"
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -281,6 +293,7 @@ class Threshold(LayerType):
     """1 where x > threshold, else 0, as floats."""
 
     type = "Threshold"
+    family = "activation"
     param = "threshold_param"
 
     def lower(self, ctx: LowerContext) -> None:
@@ -297,6 +310,7 @@ class Dropout(LayerType):
     value by (1 − ratio) instead (its DropoutLayer: caffe_scal(count, 1 / scale))."""
 
     type = "Dropout"
+    family = "activation"
     param = "dropout_param"
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -326,6 +340,7 @@ class Clip(LayerType):
     """max(min, min(x, max)).  When min > max Caffe outputs min everywhere; ONNX Clip would give max."""
 
     type = "Clip"
+    family = "activation"
     param = "clip_param"
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -356,6 +371,7 @@ class Swish(LayerType):
     """x · sigmoid(beta·x)."""
 
     type = "Swish"
+    family = "activation"
     param = "swish_param"
 
     def lower(self, ctx: LowerContext) -> None:
@@ -363,3 +379,74 @@ class Swish(LayerType):
         scaled = ctx.node("Mul", [ctx.inputs[0], ctx.const(beta, "beta")])[0] if beta != 1 else ctx.inputs[0]
         gate = ctx.node("Sigmoid", [scaled])[0]
         ctx.node("Mul", [ctx.inputs[0], gate], [ctx.outputs[0]])
+
+
+def _reduce_max(ctx, x: str, axis: int, y: str) -> None:
+    """ReduceMax over one axis, dropping it: axes is an input from opset 18, an attribute before."""
+    if ctx.opset >= 18:
+        ctx.node("ReduceMax", [x, ctx.ints([axis], "axes")], [y], keepdims=0)
+    else:
+        ctx.node("ReduceMax", [x], [y], axes=[axis], keepdims=0)
+
+
+@register
+class Maxout(LayerType):
+    """Maxout (Goodfellow et al. 2013): output channel j is the max of input channels j·k to j·k + k − 1.
+
+    Any rank from 2 (after an InnerProduct) up; the channel axis is 1.  0 multiply-adds.
+    """
+
+    type = "Maxout"
+    family = "activation"
+    dialect = "netspec"
+    param = "maxout_param"
+
+    def group(self, ctx: ShapeContext) -> int:
+        """k, the number of consecutive channels each output channel takes the max of."""
+        shape = ctx.bottoms[0]
+        bottom_rank(ctx, 0, "2-D or higher (N, C, ...)", len(shape) >= 2, "N x C")
+        channels = shape[1]
+        p = ctx.layer.param.maxout_param
+        has_n, has_k = p.HasField("num_output"), p.HasField("group_size")
+        if has_n == has_k:
+            raise ctx.error(
+                "NS0393",
+                "give num_output or group_size, not both" if has_n else "the group size is not given",
+                "maxout_param.group_size" if has_k else "maxout_param",
+                help=f"set maxout_param {{ group_size: K }} (K consecutive channels of {channels} "
+                "per output) or { num_output: C/K }",
+            )
+        name, value = ("group_size", p.group_size) if has_k else ("num_output", p.num_output)
+        if value < 1 or channels % value:
+            fits = [d for d in range(2, channels + 1) if channels % d == 0][:6]
+            raise ctx.error(
+                "NS0393",
+                f"{channels} channels do not divide into "
+                + (f"groups of {value}" if has_k else f"{value} outputs"),
+                f"maxout_param.{name}",
+                help=f"use a {name} that divides {channels}: " + ", ".join(map(str, fits)),
+            )
+        return value if has_k else channels // value
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        shape = ctx.bottoms[0]
+        return [(shape[0], shape[1] // self.group(ctx), *shape[2:])]
+
+    def lower(self, ctx) -> None:
+        k = self.group(ctx.shape_context)
+        shape = ctx.in_shapes[0]
+        grouped = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, shape[1] // k, k, *shape[2:]], "groups")])
+        _reduce_max(ctx, grouped[0], 2, ctx.outputs[0])
+
+
+@register
+class ReLU6(LayerType):
+    """min(max(x, 0), 6)."""
+
+    type = "ReLU6"
+    family = "activation"
+    dialect = "forks"
+
+    def lower(self, ctx) -> None:
+        low, high = ctx.const(0.0, "min"), ctx.const(6.0, "max")
+        ctx.node("Clip", [ctx.inputs[0], low, high], [ctx.outputs[0]])

@@ -136,6 +136,8 @@ class LayerType:
     """
 
     type: ClassVar[str]  # Caffe's type string, e.g. "Convolution"
+    family: ClassVar[str]  # what it does: one of FAMILIES; its module is the family's
+    dialect: ClassVar[str | None] = None  # who defined it: None for BVLC Caffe, else one of DIALECTS
     param: ClassVar[str | None] = None  # its LayerParameter field, e.g. "convolution_param"
     bottoms: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max); None: no maximum
     tops: ClassVar[tuple[int, int | None]] = (1, 1)
@@ -171,12 +173,33 @@ class LayerType:
 
 
 REGISTRY: dict[str, LayerType] = {}
+# The families a layer type belongs to, by what it does (the pictures colour by them).
+FAMILIES = (
+    "data",
+    "convolution",
+    "pooling",
+    "activation",
+    "normalization",
+    "dense",
+    "recurrent",
+    "resize",
+    "layout",
+    "structure",
+    "detection",
+    "decoding",
+    "loss",
+    "metric",
+    "sink",
+)
+DIALECTS = ("ssd", "forks", "ocr", "rcnn", "rfcn", "netspec")  # docs/dialects.md's sections; netspec: its own
 
 
 def register(cls: type[LayerType]) -> type[LayerType]:
     """Class decorator: make a layer type known by its Caffe type string."""
     if cls.type in REGISTRY:
         raise ValueError(f"layer type {cls.type} registered twice")
+    if getattr(cls, "family", None) not in FAMILIES or cls.dialect not in (None, *DIALECTS):
+        raise ValueError(f"layer type {cls.type} needs a family of {FAMILIES} and a dialect of {DIALECTS}")
     REGISTRY[cls.type] = cls()
     return cls
 
@@ -202,3 +225,28 @@ def canonical_axis(ctx: ShapeContext, axis: int, ndim: int, field: str) -> int:
             field,
         )
     return axis % ndim
+
+
+def bottom_rank(ctx: ShapeContext, index: int, ranks: str, ok: bool, example: str) -> None:
+    """NS0396 unless `ok`: bottom `index` has a rank this layer type cannot take."""
+    if not ok:
+        shape = ctx.bottoms[index]
+        raise ctx.error(
+            "NS0396",
+            f"{ctx.layer.type} takes a {ranks} bottom {index}, got {len(shape)}-D "
+            f"({'x'.join(map(str, shape))})",
+            ("bottom", index),
+            help=f"reshape it to {example} first",
+        )
+
+
+def four_d(ctx: ShapeContext, code: str, index: int = 0) -> Shape:
+    shape = ctx.bottoms[index]
+    if len(shape) != 4:
+        raise ctx.error(
+            code,
+            f"{ctx.layer.type} takes a 4-D (N, C, H, W) bottom {index}, got {shape_text(shape)}",
+            ("bottom", index),
+            help="reshape it to N x C x H x W first",
+        )
+    return shape

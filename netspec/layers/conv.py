@@ -1,4 +1,7 @@
-"""Convolution and Deconvolution: N-D, grouped, dilated, with Caffe's floor arithmetic.
+"""Convolution, Deconvolution, the MobileNet ports' ConvolutionDepthwise and Im2col (family
+"convolution"): N-D, grouped, dilated, with Caffe's floor arithmetic.  Im2col lays each window of a
+convolution out as channels.  caffe_ocr's DenseBlock is a fused DenseNet block,
+BN-ReLU(-Conv1x1-BN-ReLU)-Conv3x3 per transition, concatenated.
 
 netspec extension (caffe.proto `causal = 10001`): a causal Convolution pads its
 last spatial axis (time) by (k − 1)·d before and 0 after, so output t reads
@@ -6,6 +9,8 @@ inputs ≤ t and the output is as long as the input; ONNX Conv's pads say it.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from netspec.layers.arith import Axis, end_pads, windows
 from netspec.layers.base import (
@@ -17,8 +22,10 @@ from netspec.layers.base import (
     canonical_axis,
     count,
     register,
+    shape_text,
 )
 from netspec.layers.structure import dims
+from netspec.proto import caffe_pb2
 
 
 def conv_geometry(
@@ -292,6 +299,7 @@ class _ConvBase(LayerType):
 @register
 class Convolution(_ConvBase):
     type = "Convolution"
+    family = "convolution"
     bottoms = (1, None)
     tops = (1, None)
 
@@ -299,6 +307,7 @@ class Convolution(_ConvBase):
 @register
 class Deconvolution(_ConvBase):
     type = "Deconvolution"
+    family = "convolution"
     bottoms = (1, None)
     tops = (1, None)
     transposed = True
@@ -306,3 +315,238 @@ class Deconvolution(_ConvBase):
 
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@register
+class ConvolutionDepthwise(Convolution):
+    """A Convolution with one filter per channel: convolution_param with group = channels, and
+    num_output equal to the channels; weights (C, 1, kh, kw)."""
+
+    type = "ConvolutionDepthwise"
+    family = "convolution"
+    dialect = "forks"
+    bottoms = (1, 1)
+    tops = (1, 1)
+
+    def _read_geometry(self, ctx: ShapeContext):
+        p, shape, axis, kernel, stride, pad, dilation, channels, group, end = super()._read_geometry(ctx)
+        if p.num_output != channels:
+            raise ctx.error(
+                "NS0329",
+                f"num_output {p.num_output} differs from the {channels} input channels: each channel "
+                "is convolved by its own filter into its own output",
+                "convolution_param.num_output",
+                help=f"set num_output: {channels}, or use a Convolution with group",
+            )
+        if group not in (1, channels):
+            raise ctx.error(
+                "NS0329",
+                f"group {group} is neither 1 nor the {channels} channels",
+                "convolution_param.group",
+                help="leave group out: it is the channels",
+            )
+        return p, shape, axis, kernel, stride, pad, dilation, channels, channels, end
+
+
+@register
+class Im2col(LayerType):
+    """Every kernel window of a convolution as a column: (N, C, H, W) becomes (N, C·kh·kw, H', W'),
+    channel c·kh·kw + i·kw + j holding input channel c at kernel offset (i, j), as Caffe's
+    im2col (2-D and N-D alike; force_nd_im2col changes Caffe's code path, not the values).
+
+    Lowered to one grouped ONNX Conv (group = C) whose constant one-hot weight copies each
+    input channel to its kh·kw output channels: every output is one input value times 1 plus
+    zeros, so it is exact."""
+
+    type = "Im2col"
+    family = "convolution"
+    param = "convolution_param"
+
+    def _geometry(self, ctx: ShapeContext):
+        """(channel axis, kernel, stride, pad, dilation, end pad), read once per layer."""
+        if "im2col" not in ctx.memo:
+            ctx.memo["im2col"] = conv_geometry(ctx, ctx.layer.param.convolution_param, len(ctx.bottoms[0]))
+        return ctx.memo["im2col"]
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        axis, kernel, stride, pad, dilation, end = self._geometry(ctx)
+        shape = ctx.bottoms[0]
+        extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        # A causal time axis counts its one-sided padding as input, as Convolution does.
+        out = windows(
+            ctx,
+            [
+                Axis(i, e, s, q) if q == z else Axis(i + q + z, e, s, 0)
+                for i, e, s, q, z in zip(shape[axis + 1 :], extent, stride, pad, end)
+            ],
+            pooling=False,
+            field="convolution_param.kernel_size",
+        )
+        return [(*shape[:axis], shape[axis] * count(kernel), *out)]
+
+    def window(self, ctx: ShapeContext) -> list[Window]:
+        _, kernel, stride, pad, dilation, _ = self._geometry(ctx)
+        return [Window(d * (k - 1) + 1, s, q) for k, s, q, d in zip(kernel, stride, pad, dilation)]
+
+    def lower(self, ctx) -> None:
+        axis, kernel, stride, pad, dilation, end = self._geometry(ctx.shape_context)
+        shape, top = ctx.in_shapes[0], ctx.out_shapes[0]
+        channels, k = shape[axis], count(kernel)
+        extent = [d * (t - 1) + 1 for t, d in zip(kernel, dilation)]
+        end = end_pads(list(shape[axis + 1 :]), extent, stride, pad, end, top[axis + 1 :])
+        # Output channel c·k + i (i: the kernel offset, row-major) reads input channel c at offset i.
+        one_hot = np.eye(k, dtype=np.float32)[np.arange(channels * k) % k].reshape(channels * k, 1, *kernel)
+        x, y = ctx.inputs[0], ctx.outputs[0]
+        if axis != 1:  # ONNX Conv reads (batch, channels, spatial...): fold the leading axes into one
+            x = ctx.node("Reshape", [x, ctx.ints([-1, *shape[axis:]], "shape")])[0]
+            y = ctx.tmp("columns")
+        ctx.node(
+            "Conv",
+            [x, ctx.const(one_hot, "one_hot")],
+            [y],
+            kernel_shape=kernel,
+            strides=stride,
+            pads=pad + end,
+            dilations=dilation,
+            group=channels,
+        )
+        if axis != 1:
+            target = [-1, *top[1:]] if axis else list(top)  # axis 0: the input has no batch axis
+            ctx.node("Reshape", [y, ctx.ints(target, "top_shape")], ctx.outputs)
+
+
+BN_EPS = 1e-5  # DenseBlock's epsilon (BN_inf_Fwd's, and cuDNN's CUDNN_BN_MIN_EPSILON its GPU path passes)
+
+
+IGNORED = {
+    "pad_h": 1,
+    "pad_w": 1,
+    "conv_verticalStride": 1,
+    "conv_horizentalStride": 1,
+    "filter_H": 3,
+    "filter_W": 3,
+}
+
+
+@register
+class DenseBlock(LayerType):
+    """caffe_ocr's DenseBlockLayer at TEST: numTransition times, on the channels so far, BN (the stored
+    statistics, eps 1e-5, scale and bias), ReLU, with use_BC a 1 × 1 convolution to 4·growthRate and
+    BN, ReLU again, then a 3 × 3 convolution (pad 1, no bias, the kernel flipped: both the CPU loop
+    and cuDNN's CUDNN_CONVOLUTION mode convolve rather than correlate) to growthRate channels,
+    concatenated after them.  Blobs, in the fork's order: the 3 × 3 filters, scales, biases, means,
+    variances, one per transition each; with use_BC the 1 × 1 filters and the inner BN's scales,
+    biases, means, variances; then one scale-factor blob.
+
+    The GPU path (cudnnBatchNormalizationForwardInference) uses the stored statistics as they are;
+    the CPU path divides them by the scale-factor blob, which only CPU training counts up (the GPU
+    path leaves it 0, and the CPU path then reads statistics of 0).  netspec follows the GPU path,
+    the one the published models were trained and run with."""
+
+    type = "DenseBlock"
+    family = "convolution"
+    dialect = "ocr"
+    param = "denseblock_param"
+
+    def geometry(self, ctx: ShapeContext) -> tuple[int, int, int, bool]:
+        """(input channels, transitions, growth rate, use_BC)."""
+        p = ctx.layer.param.denseblock_param
+        x = ctx.bottoms[0]
+        if len(x) != 4:
+            raise ctx.error(
+                "NS0609",
+                f"DenseBlock takes an (N, C, H, W) bottom, got {shape_text(x)}",
+                ("bottom", 0),
+                help="the fork reads the bottom's shape as N, C, H, W",
+            )
+        for name in ("numTransition", "growthRate"):
+            if getattr(p, name) < 1:
+                raise ctx.error(
+                    "NS0609",
+                    f"{name} is {getattr(p, name)}: a block needs at least one transition of one channel",
+                    f"denseblock_param.{name}",
+                    help="caffe_ocr's DenseNet writes numTransition: 8 growthRate: 8",
+                )
+        if ctx.layer.param.param:
+            raise ctx.error(
+                "NS0609",
+                "the fork's DenseBlock stops on param { } entries: its LayerSetUp writes its own ('Nope')",
+                ("param", 0),
+                help="remove the param blocks: the block sets its statistics' learning rates itself",
+            )
+        return x[1], p.numTransition, p.growthRate, p.use_BC
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        channels, transitions, growth, _ = self.geometry(ctx)
+        p = ctx.layer.param.denseblock_param
+        for name, value in IGNORED.items():
+            if getattr(p, name) != value:
+                ctx.warning(
+                    "NS0610",
+                    f"{name} is {getattr(p, name)}, but the fork convolves 3 x 3 with pad 1 and stride 1 "
+                    "whatever it says; netspec does as the fork",
+                    f"denseblock_param.{name}",
+                    help=f"remove {name}",
+                )
+        n, _, h, w = ctx.bottoms[0]
+        return [(n, channels + transitions * growth, h, w)]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        channels, transitions, growth, bc = self.geometry(ctx)
+        p = ctx.layer.param.denseblock_param
+
+        def filler(name: str) -> caffe_pb2.FillerParameter | None:
+            return getattr(p, name) if p.HasField(name) else None
+
+        def norms(widths: list[int]) -> list[WeightSpec]:  # kind by kind, one per transition each
+            kinds = [("scale", filler("BN_Scaler_Filler"), True), ("bias", filler("BN_Bias_Filler"), True),
+                     ("mean", None, False), ("variance", None, False)]  # fmt: skip
+            return [WeightSpec(n, (1, w, 1, 1), f, learnable=learn) for n, f, learn in kinds for w in widths]
+
+        widths, wide = [channels + t * growth for t in range(transitions)], 4 * growth
+        specs = [
+            WeightSpec("filter", (growth, wide if bc else w, 3, 3), filler("Filter_Filler")) for w in widths
+        ]
+        specs += norms(widths)
+        if bc:
+            specs += [WeightSpec("filter_1x1", (wide, w, 1, 1), filler("Filter_Filler")) for w in widths]
+            specs += norms([wide] * transitions)
+        zero = caffe_pb2.FillerParameter(type="constant", value=0)  # the fork's; only CPU training counts it
+        return [*specs, WeightSpec("scale_factor", (1,), zero, learnable=False)]
+
+    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
+        channels, transitions, growth, bc = self.geometry(ctx)
+        n, _, h, w = ctx.bottoms[0]
+        per_pixel = sum(
+            (4 * growth * c + growth * 4 * growth * 9) if bc else growth * c * 9
+            for c in (channels + t * growth for t in range(transitions))
+        )
+        return n * h * w * per_pixel
+
+    def window(self, ctx: ShapeContext) -> list[Window]:
+        transitions = self.geometry(ctx)[1]
+        return [Window(2 * transitions + 1, 1, transitions)] * 2  # the 3 x 3 convolutions in a chain
+
+    def lower(self, ctx) -> None:
+        _, transitions, _, bc = self.geometry(ctx.shape_context)
+        blobs = [np.asarray(b, np.float32) for b in ctx.blobs]
+        per = transitions
+        x = ctx.inputs[0]
+        for t in range(transitions):
+            y = _bn_relu(ctx, x, *(blobs[k * per + t] for k in range(1, 5)))
+            if bc:
+                y = ctx.node("Conv", [y, ctx.const(blobs[5 * per + t], "filter_1x1")], kernel_shape=[1, 1])[0]
+                y = _bn_relu(ctx, y, *(blobs[k * per + t] for k in range(6, 10)))
+            flipped = np.ascontiguousarray(blobs[t][:, :, ::-1, ::-1])  # convolution, not correlation
+            y = ctx.node("Conv", [y, ctx.const(flipped, "filter")], kernel_shape=[3, 3], pads=[1, 1, 1, 1])[0]
+            last = t == transitions - 1
+            x = ctx.node("Concat", [x, y], [ctx.outputs[0]] if last else 1, axis=1)[0]
+
+
+def _bn_relu(ctx, x: str, scale, bias, mean, variance) -> str:
+    """ReLU(scale · (x − mean) / sqrt(variance + eps) + bias), per channel, as one Mul and one Add."""
+    factor = scale.astype(np.float64) / np.sqrt(variance.astype(np.float64) + BN_EPS)
+    shift = bias.astype(np.float64) - mean.astype(np.float64) * factor
+    y = ctx.node("Mul", [x, ctx.const(factor.astype(np.float32), "bn_scale")])[0]
+    y = ctx.node("Add", [y, ctx.const(shift.astype(np.float32), "bn_shift")])[0]
+    return ctx.node("Relu", [y])[0]

@@ -1,4 +1,4 @@
-"""Data sources: the layers whose tops are the net's inputs."""
+"""Data sources: the layers whose tops are the net's inputs (BVLC's, and SSD's AnnotatedData)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def override(ctx: ShapeContext, index: int) -> Shape | None:
 @register
 class Input(LayerType):
     type = "Input"
+    family = "data"
     param = "input_param"
     bottoms = (0, 0)
     tops = (1, None)
@@ -155,6 +156,7 @@ class Data(DataSource):
     (H = W = crop_size when cropping), and labels (batch_size,)."""
 
     type = "Data"
+    family = "data"
     param = "data_param"
     tops = (1, 2)
 
@@ -175,6 +177,7 @@ class ImageData(DataSource):
     from crop_size, else new_height/new_width, else the first image; labels (batch_size,)."""
 
     type = "ImageData"
+    family = "data"
     param = "image_data_param"
     tops = (2, 2)
 
@@ -201,6 +204,7 @@ class HDF5Data(DataSource):
     """Datasets of HDF5 files, one per top: (batch_size, sizes from the file...)."""
 
     type = "HDF5Data"
+    family = "data"
     param = "hdf5_data_param"
     tops = (1, None)
 
@@ -227,6 +231,7 @@ class Python(DataSource):
     inputs, as the values that code hands on."""
 
     type = "Python"
+    family = "data"
     param = "python_param"
     bottoms = (0, None)
     tops = (0, None)
@@ -245,6 +250,7 @@ class MemoryData(DataSource):
     """Arrays handed in from code: (batch_size, channels, height, width) and labels (batch_size,)."""
 
     type = "MemoryData"
+    family = "data"
     param = "memory_data_param"
     tops = (2, 2)
 
@@ -269,6 +275,7 @@ class DummyData(DataSource):
     legacy num/channels/height/width (each one, or one per top)."""
 
     type = "DummyData"
+    family = "data"
     param = "dummy_data_param"
     tops = (1, None)
 
@@ -324,6 +331,7 @@ class WindowData(DataSource):
     netspec assumes 3, the colour images R-CNN's files list; --input overrides it."""
 
     type = "WindowData"
+    family = "data"
     param = "window_data_param"
     tops = (2, 2)
 
@@ -333,3 +341,44 @@ class WindowData(DataSource):
             ctx, {"window_data_param.batch_size": batch, "transform_param.crop_size": _crop(ctx)}
         )
         return [(batch, 3, _crop(ctx), _crop(ctx)), (batch,)]
+
+
+SSDResize = caffe_pb2.SSDResizeParameter
+
+
+@register
+class AnnotatedData(DataSource):
+    """Images and their boxes from an LMDB of AnnotatedDatum (annotated_data_layer.cpp):
+    data (batch_size, C, H, W) with C from the records, H × W the crop (crop_h/crop_w or
+    crop_size), else transform_param.resize_param's height × width (WARP, FIT_LARGE_SIZE_AND_PAD),
+    else the records' (DataTransformer::InferBlobShape); label (1, 1, boxes, 8), rows [item,
+    label, instance, xmin, ymin, xmax, ymax, difficult], one per box of the batch (at least 1)."""
+
+    type = "AnnotatedData"
+    family = "data"
+    dialect = "ssd"
+    param = "annotated_data_param"
+    tops = (1, 2)
+    data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {1: (2,)}
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        t = ctx.layer.param.transform_param
+        batch = ctx.layer.param.data_param.batch_size
+        require_positive(ctx, {"data_param.batch_size": batch})
+        resize = t.resize_param
+        fixed = t.HasField("resize_param") and resize.resize_mode != SSDResize.FIT_SMALL_SIZE
+        if t.HasField("resize_param") and resize.resize_mode == SSDResize.FIT_SMALL_SIZE and batch != 1:
+            raise ctx.error(
+                "NS0377",
+                f"resize_mode FIT_SMALL_SIZE takes batch_size 1, got {batch}",
+                "data_param.batch_size",
+                help="set batch_size: 1, or resize with WARP",
+            )
+        height = t.crop_size or t.crop_h or (resize.height if fixed else 0) or -1
+        width = t.crop_size or t.crop_w or (resize.width if fixed else 0) or -1
+        channels = 3 if t.force_color else 1 if t.force_gray else -1
+        return [(batch, channels, height, width), (1, 1, 1, 8)][: len(ctx.layer.tops)]
+
+    def origin(self, ctx: ShapeContext) -> str:
+        p = ctx.layer.param.data_param
+        return f"the first record of the {caffe_pb2.DataParameter.DB.Name(p.backend)} database '{p.source}'"

@@ -35,6 +35,7 @@ class InnerProduct(LayerType):
     W is (N, K), or (K, N) with transpose; the top is shape[:axis] + (N,)."""
 
     type = "InnerProduct"
+    family = "dense"
     param = "inner_product_param"
 
     def _geometry(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
@@ -93,6 +94,7 @@ class Embed(LayerType):
     """A lookup table: each input value is an index into input_dim rows of num_output values."""
 
     type = "Embed"
+    family = "dense"
     param = "embed_param"
 
     def _sizes(self, ctx: ShapeContext) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Losses, Accuracy and the other training-only sinks: checked, never compiled.
+"""Losses (BVLC Caffe's, SSD's MultiBoxLoss, Fast R-CNN's SmoothL1Loss): checked, never compiled.
 
 Every type here is `deploy = False`: lowering leaves it out of the inference
 graph (and says so).  Their shape rules still run, so a train_val net's label
@@ -9,7 +9,9 @@ as in Caffe; the spec may leave it out (Caffe's AutoTopBlobs adds it).
 from __future__ import annotations
 
 from netspec.layers.activation import legacy_dim
-from netspec.layers.base import LayerType, Shape, ShapeContext, canonical_axis, count, register
+from netspec.layers.base import LayerType, Shape, ShapeContext, canonical_axis, count, register, shape_text
+from netspec.layers.detection import label_rows, num_classes, prior_heads
+from netspec.proto import caffe_pb2
 
 
 def _first(ctx: ShapeContext, index: int) -> int:
@@ -23,7 +25,7 @@ def _first(ctx: ShapeContext, index: int) -> int:
     return shape[0]
 
 
-def _same_batch(ctx: ShapeContext, first: int, second: int) -> None:
+def same_batch(ctx: ShapeContext, first: int, second: int) -> None:
     """Caffe's CHECK that two bottoms agree on their first axis (the batch)."""
     a, b = _first(ctx, first), _first(ctx, second)
     if a != b:
@@ -35,7 +37,7 @@ def _same_batch(ctx: ShapeContext, first: int, second: int) -> None:
         )
 
 
-def _labels_match(ctx: ShapeContext, axis_value: int, field: str) -> int:
+def labels_match(ctx: ShapeContext, axis_value: int, field: str) -> int:
     """Caffe's check that one label comes per prediction: for predictions (…, C, …) with the
     classes on `axis`, the label count must be the product of the other axes.  Returns the axis."""
     shape, labels = ctx.bottoms[0], ctx.bottoms[1]
@@ -74,7 +76,7 @@ class LossLayer(LayerType):
                 help=f"give loss_weight {tops} times, e.g. loss_weight: 1 loss_weight: 0 to "
                 "weigh only the loss",
             )
-        _same_batch(ctx, 0, 1)
+        same_batch(ctx, 0, 1)
         self.check(ctx)
         # A second top (SoftmaxWithLoss, InfogainLoss) holds the probabilities.
         return [(), ctx.bottoms[0]][: len(ctx.layer.tops)]
@@ -83,11 +85,12 @@ class LossLayer(LayerType):
 @register
 class SoftmaxWithLoss(LossLayer):
     type = "SoftmaxWithLoss"
+    family = "loss"
     param = "loss_param"
     tops = (0, 2)
 
     def check(self, ctx: ShapeContext) -> None:
-        _labels_match(ctx, ctx.layer.param.softmax_param.axis, "softmax_param.axis")
+        labels_match(ctx, ctx.layer.param.softmax_param.axis, "softmax_param.axis")
         if len(ctx.layer.tops) == 2:
             ctx.warning(
                 "NS0379",
@@ -102,6 +105,7 @@ class SoftmaxWithLoss(LossLayer):
 @register
 class EuclideanLoss(LossLayer):
     type = "EuclideanLoss"
+    family = "loss"
 
     def check(self, ctx: ShapeContext) -> None:
         a, b = (count(s[1:]) for s in ctx.bottoms)
@@ -118,6 +122,7 @@ class EuclideanLoss(LossLayer):
 @register
 class SigmoidCrossEntropyLoss(LossLayer):
     type = "SigmoidCrossEntropyLoss"
+    family = "loss"
     param = "loss_param"
 
     def check(self, ctx: ShapeContext) -> None:
@@ -134,6 +139,7 @@ class SigmoidCrossEntropyLoss(LossLayer):
 @register
 class HingeLoss(LossLayer):
     type = "HingeLoss"
+    family = "loss"
     param = "hinge_loss_param"
 
 
@@ -142,6 +148,7 @@ class MultinomialLogisticLoss(LossLayer):
     """Probabilities (N, C, 1, 1) and one label per item: the label's legacy C, H, W must be 1."""
 
     type = "MultinomialLogisticLoss"
+    family = "loss"
     param = "loss_param"
 
     def check(self, ctx: ShapeContext) -> None:
@@ -154,6 +161,7 @@ class InfogainLoss(LossLayer):
     read from infogain_loss_param.source."""
 
     type = "InfogainLoss"
+    family = "loss"
     param = "infogain_loss_param"
     bottoms = (2, 3)
     tops = (0, 2)
@@ -166,7 +174,7 @@ class InfogainLoss(LossLayer):
                 "loss_param.normalize",
                 help="use loss_param { normalization: VALID } instead",
             )
-        axis = _labels_match(ctx, ctx.layer.param.infogain_loss_param.axis, "infogain_loss_param.axis")
+        axis = labels_match(ctx, ctx.layer.param.infogain_loss_param.axis, "infogain_loss_param.axis")
         classes = ctx.bottoms[0][axis]
         if len(ctx.bottoms) == 3:
             if count(ctx.bottoms[2]) != classes * classes:
@@ -190,6 +198,7 @@ class ContrastiveLoss(LossLayer):
     """Two feature blobs (N, C, 1, 1) and a similarity label (N, 1, 1, 1)."""
 
     type = "ContrastiveLoss"
+    family = "loss"
     param = "contrastive_loss_param"
     bottoms = (3, 3)
 
@@ -220,57 +229,84 @@ def _unit_axes(ctx: ShapeContext, index: int, axes: tuple[int, ...]) -> None:
             )
 
 
+MultiBox = caffe_pb2.MultiBoxLossParameter
+
+
 @register
-class Accuracy(LayerType):
-    """The fraction of items whose label is among the top_k scores: a 0-D scalar, and with a
-    second top the accuracy per class (C,)."""
+class MultiBoxLoss(LossLayer):
+    """SSD's training loss (multibox_loss_layer.cpp): bottoms loc, conf, priors (as
+    DetectionOutput's) and the AnnotatedData label (1, 1, boxes, 8); a 0-D loss."""
 
-    type = "Accuracy"
-    param = "accuracy_param"
-    bottoms = (2, 2)
-    tops = (1, 2)
-    deploy = False
+    type = "MultiBoxLoss"
+    family = "loss"
+    dialect = "ssd"
+    param = "multibox_loss_param"
+    bottoms = (4, 4)
 
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        p = ctx.layer.param.accuracy_param
-        scores, labels = ctx.bottoms
-        if count(labels) and p.top_k > count(scores) // count(labels):
+    def check(self, ctx: ShapeContext) -> None:
+        p = ctx.layer.param.multibox_loss_param
+        num_classes(ctx, "multibox_loss_param")
+        if p.conf_loss_type == MultiBox.SOFTMAX and p.background_label_id >= p.num_classes:
             raise ctx.error(
-                "NS0384",
-                f"top_k {p.top_k} exceeds the {count(scores) // count(labels)} classes "
-                f"(predictions {scores} over {count(labels)} labels)",
-                "accuracy_param.top_k",
-                help=f"use a top_k of at most {count(scores) // count(labels)}",
+                "NS0324",
+                f"background_label_id {p.background_label_id} is not a class of {p.num_classes}: "
+                "the SOFTMAX confidence loss needs it in [0, num_classes)",
+                "multibox_loss_param.background_label_id",
             )
-        axis = _labels_match(ctx, p.axis, "accuracy_param.axis")
-        return [(), (scores[axis],)][: len(ctx.layer.tops)]
+        if not p.share_location and p.mining_type != MultiBox.NONE:
+            raise ctx.error(
+                "NS0324",
+                "negative mining (mining_type) works only with share_location: true",
+                "multibox_loss_param.share_location",
+                help="set mining_type: NONE, or share_location: true",
+            )
+        prior_heads(ctx, p.num_classes, p.share_location)
+        label_rows(ctx, 3, 8, "the AnnotatedData label")
+
+
+def _legacy(ctx: ShapeContext, code: str, index: int) -> Shape:
+    """Bottom `index` as Caffe's legacy accessors (num, channels, height, width) read it: up to four
+    axes, the missing ones 1 (Blob::LegacyShape stops on more)."""
+    shape = ctx.bottoms[index]
+    if len(shape) > 4:
+        raise ctx.error(
+            code,
+            f"bottom {index} is {shape_text(shape)}: the fork reads it as (num, channels, height, width), "
+            "which Caffe's Blob::LegacyShape refuses above 4 axes",
+            ("bottom", index),
+            help="reshape it to 4 axes or fewer",
+        )
+    return (*shape, *(1,) * (4 - len(shape)))
 
 
 @register
-class Silence(LayerType):
-    """Consumes blobs so that they are not net outputs; writes nothing."""
+class SmoothL1Loss(LossLayer):
+    """Faster R-CNN's box-regression loss: Σ w_out · f(w_in · (x − t)) / N, f(d) = 0.5 (σd)² where
+    |d| < 1/σ², else |d| − 0.5/σ².  Bottoms x, t and optionally both weights (four in all);
+    channels, height and width as x's."""
 
-    type = "Silence"
-    bottoms = (1, None)
-    tops = (0, 0)
-    deploy = False
+    type = "SmoothL1Loss"
+    family = "loss"
+    dialect = "rcnn"
+    param = "smooth_l1_loss_param"
+    bottoms = (2, 4)
 
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        return []
-
-
-@register
-class HDF5Output(LayerType):
-    """Writes its two bottoms (data and label, same batch) to an HDF5 file; no tops."""
-
-    type = "HDF5Output"
-    param = "hdf5_output_param"
-    bottoms = (2, 2)
-    tops = (0, 0)
-    deploy = False
-
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        for index in (0, 1):
-            legacy_dim(ctx, index, 0)  # Caffe copies them through the (N, C, H, W) accessors
-        _same_batch(ctx, 0, 1)
-        return []
+    def check(self, ctx: ShapeContext) -> None:
+        if len(ctx.bottoms) == 3:
+            raise ctx.error(
+                "NS0605",
+                "three bottoms: with weights the fork needs both the inside and the outside weights",
+                ("bottom", 2),
+                help="add the outside weights as bottom 3 (py-faster-rcnn's bbox_outside_weights)",
+            )
+        x = _legacy(ctx, "NS0605", 0)
+        for index in range(1, len(ctx.bottoms)):
+            other = _legacy(ctx, "NS0605", index)
+            if other[1:] != x[1:]:
+                raise ctx.error(
+                    "NS0605",
+                    f"bottom {index} is {shape_text(ctx.bottoms[index])} but the predictions are "
+                    f"{shape_text(ctx.bottoms[0])}: the fork needs the same channels, height and width",
+                    ("bottom", index),
+                    help="targets and weights come one per predicted value (4 per class for boxes)",
+                )

@@ -1,8 +1,7 @@
-"""Im2col, Parameter, BatchReindex and Filter: BVLC Caffe's remaining layer types.
+"""Parameter, BatchReindex and Filter: BVLC Caffe's remaining layer types (family "structure").
 
-Im2col lays each window of a convolution out as channels; Parameter is a
-learnable blob standing alone as a top; BatchReindex gathers items of the
-batch by index; Filter keeps the items its selector marks, so the size of its
+Parameter is a learnable blob standing alone as a top; BatchReindex gathers
+items of the batch by index; Filter keeps the items its selector marks, so the size of its
 output batch is known only at run time.
 """
 
@@ -10,9 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netspec.layers.arith import Axis, end_pads, windows
-from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, Window, count, register
-from netspec.layers.conv import conv_geometry
+from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, count, register
 from netspec.layers.data import given_shape
 from netspec.layers.structure import dims
 
@@ -22,77 +19,12 @@ def _bottom(ctx: ShapeContext, i: int) -> str:
 
 
 @register
-class Im2col(LayerType):
-    """Every kernel window of a convolution as a column: (N, C, H, W) becomes (N, C·kh·kw, H', W'),
-    channel c·kh·kw + i·kw + j holding input channel c at kernel offset (i, j), as Caffe's
-    im2col (2-D and N-D alike; force_nd_im2col changes Caffe's code path, not the values).
-
-    Lowered to one grouped ONNX Conv (group = C) whose constant one-hot weight copies each
-    input channel to its kh·kw output channels: every output is one input value times 1 plus
-    zeros, so it is exact."""
-
-    type = "Im2col"
-    param = "convolution_param"
-
-    def _geometry(self, ctx: ShapeContext):
-        """(channel axis, kernel, stride, pad, dilation, end pad), read once per layer."""
-        if "im2col" not in ctx.memo:
-            ctx.memo["im2col"] = conv_geometry(ctx, ctx.layer.param.convolution_param, len(ctx.bottoms[0]))
-        return ctx.memo["im2col"]
-
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        axis, kernel, stride, pad, dilation, end = self._geometry(ctx)
-        shape = ctx.bottoms[0]
-        extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-        # A causal time axis counts its one-sided padding as input, as Convolution does.
-        out = windows(
-            ctx,
-            [
-                Axis(i, e, s, q) if q == z else Axis(i + q + z, e, s, 0)
-                for i, e, s, q, z in zip(shape[axis + 1 :], extent, stride, pad, end)
-            ],
-            pooling=False,
-            field="convolution_param.kernel_size",
-        )
-        return [(*shape[:axis], shape[axis] * count(kernel), *out)]
-
-    def window(self, ctx: ShapeContext) -> list[Window]:
-        _, kernel, stride, pad, dilation, _ = self._geometry(ctx)
-        return [Window(d * (k - 1) + 1, s, q) for k, s, q, d in zip(kernel, stride, pad, dilation)]
-
-    def lower(self, ctx) -> None:
-        axis, kernel, stride, pad, dilation, end = self._geometry(ctx.shape_context)
-        shape, top = ctx.in_shapes[0], ctx.out_shapes[0]
-        channels, k = shape[axis], count(kernel)
-        extent = [d * (t - 1) + 1 for t, d in zip(kernel, dilation)]
-        end = end_pads(list(shape[axis + 1 :]), extent, stride, pad, end, top[axis + 1 :])
-        # Output channel c·k + i (i: the kernel offset, row-major) reads input channel c at offset i.
-        one_hot = np.eye(k, dtype=np.float32)[np.arange(channels * k) % k].reshape(channels * k, 1, *kernel)
-        x, y = ctx.inputs[0], ctx.outputs[0]
-        if axis != 1:  # ONNX Conv reads (batch, channels, spatial...): fold the leading axes into one
-            x = ctx.node("Reshape", [x, ctx.ints([-1, *shape[axis:]], "shape")])[0]
-            y = ctx.tmp("columns")
-        ctx.node(
-            "Conv",
-            [x, ctx.const(one_hot, "one_hot")],
-            [y],
-            kernel_shape=kernel,
-            strides=stride,
-            pads=pad + end,
-            dilations=dilation,
-            group=channels,
-        )
-        if axis != 1:
-            target = [-1, *top[1:]] if axis else list(top)  # axis 0: the input has no batch axis
-            ctx.node("Reshape", [y, ctx.ints(target, "top_shape")], ctx.outputs)
-
-
-@register
 class Parameter(LayerType):
     """A learnable blob of parameter_param.shape, shared as the layer's top; lowered to an
     initializer the top stands for (no node computes it)."""
 
     type = "Parameter"
+    family = "structure"
     param = "parameter_param"
     bottoms = (0, 0)
 
@@ -124,6 +56,7 @@ class BatchReindex(LayerType):
     truncates each index toward zero, as Cast to int64 does)."""
 
     type = "BatchReindex"
+    family = "structure"
     bottoms = (2, 2)
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -164,6 +97,7 @@ class Filter(LayerType):
     """
 
     type = "Filter"
+    family = "structure"
     bottoms = (2, None)
     tops = (1, None)
 

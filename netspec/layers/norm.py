@@ -1,4 +1,5 @@
-"""Normalisation and per-channel affine layers: LRN, BatchNorm, Scale, Bias, MVN.
+"""Normalisation and per-channel affine layers: LRN, BatchNorm, Scale, Bias, MVN; the forks' BN
+(PSPNet, Caffe-SegNet) and SSD's Normalize (ParseNet's L2 normalisation).
 
 Caffe's formulas, with the places earlier converters slipped:
 
@@ -29,8 +30,11 @@ from netspec.layers.base import (
     Window,
     canonical_axis,
     count,
+    four_d,
     register,
+    shape_text,
 )
+from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
 TEST = caffe_pb2.TEST
@@ -70,6 +74,7 @@ def _normalize(
 @register
 class LRN(LayerType):
     type = "LRN"
+    family = "normalization"
     param = "lrn_param"
 
     def _checked(self, ctx: ShapeContext):
@@ -148,6 +153,7 @@ def global_stats(blobs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 @register
 class BatchNorm(LayerType):
     type = "BatchNorm"
+    family = "normalization"
     param = "batch_norm_param"
 
     def _channels(self, ctx: ShapeContext) -> int:
@@ -325,6 +331,7 @@ class _Broadcast(LayerType):
 @register
 class Scale(_Broadcast):
     type = "Scale"
+    family = "normalization"
     param = "scale_param"
     op = "Mul"
     what = "scale"
@@ -347,6 +354,7 @@ class Scale(_Broadcast):
 @register
 class Bias(_Broadcast):
     type = "Bias"
+    family = "normalization"
     param = "bias_param"
     op = "Add"
     what = "bias"
@@ -362,6 +370,7 @@ class Bias(_Broadcast):
 @register
 class MVN(LayerType):
     type = "MVN"
+    family = "normalization"
     param = "mvn_param"
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -400,3 +409,183 @@ class MVN(LayerType):
             x = ctx.node("Reshape", [x, ctx.ints([0] * rank + [1] * (4 - rank), "shape")])[0]
         axes = [1, 2, 3] if p.across_channels else [2, 3]
         _normalize(ctx, x, ctx.outputs[0], axes, p.eps, variance=p.normalize_variance, eps_in_sqrt=False)
+
+
+SEGNET_BN = ("bn_mode", "scale_filler", "shift_filler")
+
+
+PSPNET_BN = ("slope_filler", "bias_filler", "momentum", "eps", "frozen", "engine")
+
+
+BNMode = caffe_pb2.BNParameter
+
+
+@register
+class BN(LayerType):
+    """The forks' "BN", two layers under one name, told apart by their fields (bn_param):
+
+    - PSPNet's (bn_layer.cpp), at inference: y = slope · (x − mean) · (variance + eps)^−½ + bias
+      per channel; blobs slope, bias, mean, variance, each (1, C, 1, 1).
+    - Caffe-SegNet's (bn_mode, scale_filler, shift_filler, or more than one top): blobs scale and
+      shift (1, C, 1, 1).  INFERENCE: y = scale · x + shift (the statistics folded in);
+      LEARN: the batch's own mean and variance E(x²) − E(x)² over N, H, W, eps 1e-9, and tops
+      1 and 2 (optional) the batch mean and variance.
+    A BN with neither fork's fields is PSPNet's."""
+
+    type = "BN"
+    family = "normalization"
+    dialect = "forks"
+    param = "bn_param"
+    tops = (1, 3)
+
+    def segnet(self, ctx: ShapeContext) -> bool:
+        p = ctx.layer.param.bn_param
+        segnet = [f for f in SEGNET_BN if p.HasField(f)]
+        pspnet = [f for f in PSPNET_BN if p.HasField(f)]
+        if segnet and pspnet:
+            raise ctx.error(
+                "NS0398",
+                f"bn_param mixes Caffe-SegNet's {segnet[0]} with PSPNet's {pspnet[0]}: the two forks' BN "
+                "layers differ (blobs, formula)",
+                f"bn_param.{pspnet[0]}",
+                help="keep one fork's fields: SegNet's bn_mode, scale_filler, shift_filler, or PSPNet's "
+                "slope_filler, bias_filler, momentum, eps, frozen",
+            )
+        if not segnet and len(ctx.layer.tops) > 1:
+            raise ctx.error(
+                "NS0398",
+                "only Caffe-SegNet's BN writes the batch mean and variance as tops 1 and 2",
+                ("top", 1),
+                help="set bn_param { bn_mode: LEARN } for SegNet's BN, or keep one top",
+            )
+        return bool(segnet)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        shape = four_d(ctx, "NS0396")
+        p = ctx.layer.param.bn_param
+        if self.segnet(ctx) and p.bn_mode == BNMode.LEARN and ctx.options.get("phase", TEST) == TEST:
+            ctx.warning(
+                "NS0344",
+                "bn_mode is LEARN: Caffe-SegNet normalises with this batch's own mean and variance, so "
+                "each output depends on the whole batch",
+                "bn_param.bn_mode" if p.HasField("bn_mode") else ctx.block("bn_param"),
+                help="for inference, fold the statistics in (SegNet's compute_bn_statistics.py) and set "
+                "bn_mode: INFERENCE",
+            )
+        stats = (1, shape[1], 1, 1)
+        return [shape, stats, stats][: len(ctx.layer.tops)]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        p = ctx.layer.param.bn_param
+        shape = (1, ctx.bottoms[0][1], 1, 1)
+        if self.segnet(ctx):  # an absent filler is Caffe's default, constant 0
+            return [WeightSpec("scale", shape, p.scale_filler), WeightSpec("shift", shape, p.shift_filler)]
+
+        def constant(value: float) -> caffe_pb2.FillerParameter:
+            return caffe_pb2.FillerParameter(type="constant", value=value)
+
+        return [
+            WeightSpec("slope", shape, p.slope_filler),  # the fork fills an absent filler with 0
+            WeightSpec("bias", shape, p.bias_filler),
+            WeightSpec("mean", shape, constant(0), learnable=False),
+            WeightSpec("variance", shape, constant(1 if p.frozen else 0), learnable=False),
+        ]
+
+    def lower(self, ctx) -> None:
+        if self.segnet(ctx.shape_context):
+            self._lower_segnet(ctx)
+            return
+        slope, bias, mean, variance = (np.asarray(b, np.float32).reshape(1, -1, 1, 1) for b in ctx.blobs)
+        inverse = (variance + np.float32(ctx.param.bn_param.eps)) ** np.float32(-0.5)
+        centred = ctx.node("Sub", [ctx.inputs[0], ctx.const(mean, "mean")])[0]
+        scaled = ctx.node("Mul", [centred, ctx.const(slope * inverse, "scale")])[0]
+        ctx.node("Add", [scaled, ctx.const(bias, "bias")], [ctx.outputs[0]])
+
+    def _lower_segnet(self, ctx) -> None:
+        scale, shift = (
+            ctx.const(np.asarray(b, np.float32).reshape(1, -1, 1, 1), name)
+            for b, name in zip(ctx.blobs, ("scale", "shift"))
+        )
+        x, outputs = ctx.inputs[0], ctx.outputs
+        if ctx.param.bn_param.bn_mode == BNMode.LEARN:  # BNLayer::Forward_cpu's LEARN branch
+            axes = [0, 2, 3]
+            mean = reduce_node(ctx, "ReduceMean", x, axes, outputs[1:2] or 1, keepdims=1)[0]
+            squares = reduce_node(ctx, "ReduceMean", ctx.node("Mul", [x, x])[0], axes, keepdims=1)[0]
+            variance = ctx.node("Sub", [squares, ctx.node("Mul", [mean, mean])[0]], outputs[2:3] or 1)[0]
+            root = ctx.node("Sqrt", [ctx.node("Add", [variance, ctx.const(np.float32(1e-9), "eps")])[0]])[0]
+            x = ctx.node("Div", [ctx.node("Sub", [x, mean])[0], root])[0]
+        ctx.node("Add", [ctx.node("Mul", [x, scale])[0], shift], [outputs[0]])
+
+
+@register
+class Normalize(LayerType):
+    """y = x / sqrt(Σ x² + eps) · scale: Σ over the channels at each position, or over C·H·W
+    (across_spatial); scale is one learned value (channel_shared) or one per channel."""
+
+    type = "Normalize"
+    family = "normalization"
+    dialect = "ssd"
+    param = "norm_param"
+
+    def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeParameter]:
+        """(the field the layer's parameters come from, its message)."""
+        return "norm_param", ctx.layer.param.norm_param
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        shape = ctx.bottoms[0]
+        if len(shape) < 2:
+            raise ctx.error(
+                "NS0321",
+                f"{self.type} takes an (N, C, ...) bottom, got {shape_text(shape)}",
+                ("bottom", 0),
+                help="reshape it to N x C x H x W first",
+            )
+        field, p = self.settings(ctx)
+        if not p.eps > 0:
+            raise ctx.error(
+                "NS0321",
+                f"eps must be positive, got {p.eps:g}",
+                f"{field}.eps",
+                help="leave eps out: the fork's default is 1e-10",
+            )
+        return [shape]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        p = self.settings(ctx)[1]
+        one = caffe_pb2.FillerParameter(type="constant", value=1)  # the fork's default scale
+        filler = p.scale_filler if p.HasField("scale_filler") else one
+        return [WeightSpec("scale", (1,) if p.channel_shared else (ctx.bottoms[0][1],), filler)]
+
+    def lower(self, ctx) -> None:
+        p = self.settings(ctx.shape_context)[1]
+        x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
+        axes = list(range(1, rank)) if p.across_spatial else [1]
+        sums = reduce_node(ctx, "ReduceSumSquare", x, axes, keepdims=1)[0]
+        norm = ctx.node("Sqrt", [ctx.node("Add", [sums, ctx.const(np.float32(p.eps), "eps")])[0]])[0]
+        scale = ctx.blobs[0].reshape(-1) if p.channel_shared else ctx.blobs[0].reshape(-1, *[1] * (rank - 2))
+        normed = ctx.node("Div", [x, norm])[0]
+        ctx.node("Mul", [normed, ctx.const(scale, "scale")], [ctx.outputs[0]])
+
+
+@register
+class NormalizeBBox(Normalize):
+    """The SSD port's first name for Normalize (OpenCV's dnn module, whose sample SSD deploy files
+    write it): the same arithmetic, its parameters in `normalize_bbox_param` or, as OpenCV's
+    caffe.proto names that field, `norm_param`."""
+
+    type = "NormalizeBBox"
+    family = "normalization"
+    dialect = "ssd"
+    param = "normalize_bbox_param"
+
+    def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeBBoxParameter]:
+        given = [f for f in ("normalize_bbox_param", "norm_param") if ctx.layer.param.HasField(f)]
+        if len(given) == 2:
+            raise ctx.error(
+                "NS0321",
+                "both normalize_bbox_param and norm_param are given; NormalizeBBox reads one",
+                "norm_param",
+                help="keep normalize_bbox_param (or norm_param, as OpenCV's files write it), not both",
+            )
+        field = given[0] if given else "normalize_bbox_param"
+        return field, getattr(ctx.layer.param, field)

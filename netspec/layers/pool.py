@@ -269,6 +269,7 @@ class _PoolBase(LayerType):
 @register
 class Pooling(_PoolBase):
     type = "Pooling"
+    family = "pooling"
     param = "pooling_param"
     tops = (1, 2)  # MAX may write its argmax mask as a second top
 
@@ -296,6 +297,7 @@ class SPP(_PoolBase):
     """
 
     type = "SPP"
+    family = "pooling"
     param = "spp_param"
 
     def levels(self, ctx: ShapeContext) -> list[Pool]:

@@ -1,4 +1,5 @@
-"""RNN and LSTM: Caffe's recurrent layers, which unroll a small net over T timesteps.
+"""RNN and LSTM: Caffe's recurrent layers, which unroll a small net over T timesteps; the OCR
+forks' one-layer Lstm and CTCGreedyDecoder (docs/dialects.md).
 
 Bottoms: x (T, N, ...), cont (T, N) (0 where a sequence starts, flushing the
 state), an optional static input (N, ...) added at every step, and with
@@ -13,7 +14,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, count, register
+from netspec.layers.base import (
+    LayerType,
+    NotLowered,
+    Shape,
+    ShapeContext,
+    WeightSpec,
+    count,
+    register,
+    shape_text,
+)
 
 if TYPE_CHECKING:
     from netspec.lower import LowerContext
@@ -184,6 +194,7 @@ class LSTM(_Recurrent):
     """c_t = f·c_{t−1} + i·g, h_t = o·tanh(c_t), gates (i, f, o, g) from W_xc·x_t + b_c + W_hc·h_{t−1}."""
 
     type = "LSTM"
+    family = "recurrent"
     states = ("h", "c")
     gates = 4
     names = ("W_xc", "b_c", "W_xc_static", "W_hc")
@@ -216,6 +227,7 @@ class RNN(_Recurrent):
     """h_t = tanh(W_xh·x_t + b_h + W_hh·h_{t−1}), o_t = tanh(W_ho·h_t + b_o)."""
 
     type = "RNN"
+    family = "recurrent"
     states = ("h",)
     gates = 1
     names = ("W_xh", "b_h", "W_xh_static", "W_hh")
@@ -238,3 +250,209 @@ class RNN(_Recurrent):
         w_o, b_o = extra
         o = ctx.node("Add", [ctx.node("MatMul", [h, w_o])[0], b_o])[0]
         return ctx.node("Tanh", [o])[0], [h]
+
+
+@register
+class Lstm(LSTM):
+    """The forks' LstmLayer::Forward_cpu, per step t and stream n, cont = clip[t + n] ≠ 0 (with a
+    clip bottom; else t > 0, from a zero state): gates = W_x·x + b (+ W_h·h_{t−1} if cont);
+    i, o = σ, f = σ if cont else 0, g = tanh; c = f·c_{t−1} + i·g; h = o·tanh(c).
+
+    The unit is BVLC's LSTMUnit (the step is LSTM's).  The fork reads clip at flat index t + n
+    (offset(t) of a (K, 1) blob is t), in both its CPU and GPU paths; its CPU path also adds stream
+    0's W_h·h_{t−1} to every stream (h_to_gate is not advanced), which its GPU path does not:
+    netspec computes each stream's own, as the GPU does (NS0601 says so when N > 1)."""
+
+    type = "Lstm"
+    family = "recurrent"
+    dialect = "ocr"
+    param = "lstm_param"
+    bottoms = (1, 2)
+    tops = (1, 1)
+
+    def layout(self, ctx: ShapeContext) -> tuple[int, int, int, bool]:
+        """(T, N, I, caffe_ocr's layout?) after the forks' checks."""
+        p = ctx.layer.param.lstm_param
+        if p.num_output < 1:
+            raise ctx.error(
+                "NS0600",
+                "num_output is not given",
+                ctx.block("lstm_param"),
+                help="set lstm_param { num_output: H } (the hidden units)",
+            )
+        x = ctx.bottoms[0]
+        ocr = len(x) == 3 and not p.HasField("batch_size")
+        if ocr:
+            steps, streams, features = x
+        else:
+            if len(x) < 1 or p.batch_size < 1 or x[0] % p.batch_size:
+                raise ctx.error(
+                    "NS0600",
+                    f"x {shape_text(x)} does not split into timesteps of batch_size {p.batch_size} "
+                    "(junhyukoh/caffe-lstm reads x as (T·batch_size, ...))",
+                    "lstm_param.batch_size" if p.HasField("batch_size") else ("bottom", 0),
+                    help="give x as (T, N, I) without batch_size (caffe_ocr's layout), or a batch_size "
+                    f"that divides its {x[0] if x else 0} rows",
+                )
+            steps, streams, features = x[0] // p.batch_size, p.batch_size, count(x[1:])
+        if len(ctx.bottoms) == 2:
+            clip = ctx.bottoms[1]
+            if not clip or count(clip) != clip[0] or clip[0] < steps + streams - 1:
+                raise ctx.error(
+                    "NS0600",
+                    f"the clip {shape_text(clip)} must be (K,) or (K, 1, ...), K ≥ {steps + streams - 1}: "
+                    f"the fork reads clip[t + n] for the {steps} timesteps and {streams} streams",
+                    ("bottom", 1),
+                    help="give one clip value per timestep, 0 where a sequence starts",
+                )
+        return steps, streams, features, ocr
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        steps, streams, _, ocr = self.layout(ctx)
+        if streams > 1:
+            ctx.warning(
+                "NS0601",
+                f"{streams} streams: the fork's CPU path gives every stream stream 0's recurrent input; "
+                "netspec follows its GPU path, each stream its own recurrence"
+                + (" (both read stream n's clip at t + n)" if len(ctx.bottoms) == 2 else ""),
+                ("bottom", 0),
+                help="with one stream (batch 1) both paths agree",
+            )
+        hidden = ctx.layer.param.lstm_param.num_output
+        return [(steps, streams, hidden) if ocr else (steps * streams, hidden)]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        features = self.layout(ctx)[2]
+        p = ctx.layer.param.lstm_param
+        weight = p.weight_filler if p.HasField("weight_filler") else None
+        bias = p.bias_filler if p.HasField("bias_filler") else None
+        rows = 4 * p.num_output
+        return [
+            WeightSpec("W_x", (rows, features), weight),
+            WeightSpec("W_h", (rows, p.num_output), weight),
+            WeightSpec("b", (rows,), bias),
+        ]
+
+    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
+        steps, streams, features, _ = self.layout(ctx)
+        hidden = ctx.layer.param.lstm_param.num_output
+        return steps * streams * 4 * hidden * (features + hidden)
+
+    def lower(self, ctx) -> None:
+        steps, streams, features, ocr = self.layout(ctx.shape_context)
+        hidden = ctx.param.lstm_param.num_output
+        x_weights, h_weights, bias = ctx.blobs
+        x = ctx.inputs[0]
+        if not ocr:
+            x = ctx.node("Reshape", [x, ctx.ints([steps, streams, features], "x_shape")])[0]
+        x = ctx.node("MatMul", [x, ctx.const(np.asarray(x_weights).T, "W_x")])[0]
+        x = ctx.node("Add", [x, ctx.const(bias, "b")])[0]
+        w_h = ctx.const(np.asarray(h_weights).T, "W_h")
+        keep = self._cont(ctx, steps, streams) if len(ctx.inputs) == 2 else None
+        one = None if keep else ctx.const(np.ones((1, 1, 1), np.float32), "one")  # no clip: no resets
+        sizes = [ctx.ints([hidden] * 4, "gate_sizes")]
+        state: list[str | None] = [None, None]
+        outputs = []
+        for t in range(steps):
+            index = ctx.ints([t], f"t{t + 1}")
+            gate = ctx.node("Gather", [x, index], axis=0)[0]
+            step_keep = ctx.node("Gather", [keep, index], axis=0)[0] if keep else one
+            if state[0] is not None:
+                h = ctx.node("Mul", [step_keep, state[0]])[0] if keep else state[0]
+                gate = ctx.node("Add", [ctx.node("MatMul", [h, w_h])[0], gate])[0]
+            output, state = self.step(ctx, gate, step_keep, state, sizes, [None, None])
+            outputs.append(output)
+        if ocr:
+            ctx.node("Concat", outputs, [ctx.outputs[0]], axis=0)
+            return
+        joined = ctx.node("Concat", outputs, axis=0)[0]
+        ctx.node("Reshape", [joined, ctx.ints([steps * streams, hidden], "top_shape")], [ctx.outputs[0]])
+
+    @staticmethod
+    def _cont(ctx, steps: int, streams: int) -> str:
+        """(T, N, 1): 1 where clip[t + n] ≠ 0, else 0 (the fork reads clip as a bool)."""
+        flat = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([-1], "flat")])[0]
+        index = np.arange(steps)[:, None] + np.arange(streams)[None, :]
+        clip = ctx.node("Gather", [flat, ctx.const(index, "clip_index", np.int64)], axis=0)[0]
+        zero = ctx.node("Equal", [clip, ctx.const(np.float32(0), "zero")])[0]
+        keep = ctx.node("Cast", [ctx.node("Not", [zero])[0]], to=np.float32)[0]
+        return ctx.node("Unsqueeze", [keep, ctx.ints([2], "axis_2")])[0]
+
+
+@register
+class CTCGreedyDecoder(LayerType):
+    """CTCGreedyDecoderLayer: for each stream n, the first best class k_t at each step t of the
+    (T, N, C) scores; k_t is kept unless it is the blank or (ctc_merge_repeated) equals k_{t−1};
+    the kept classes, in order, start row n of the (N, T, 1, 1) top, the rest is −1.
+    With the labels as bottom 1, the fork writes instead its accuracy (1, 2, 1, 1), evaluated
+    only (not compiled)."""
+
+    type = "CTCGreedyDecoder"
+    family = "decoding"
+    dialect = "ocr"
+    param = "ctc_decoder_param"
+    bottoms = (1, 2)
+
+    def geometry(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
+        """(T, N, C, blank)."""
+        scores = ctx.bottoms[0]
+        if len(scores) < 3 or count(scores[3:]) != 1:
+            raise ctx.error(
+                "NS0603",
+                f"the scores are {shape_text(scores)}; the decoder reads (T, N, C)",
+                ("bottom", 0),
+                help="an InnerProduct with axis: 2 over the (T, N, features) sequence gives (T, N, C)",
+            )
+        steps, streams, classes = scores[:3]
+        blank = ctx.layer.param.ctc_decoder_param.blank_index
+        if blank >= classes:
+            raise ctx.error(
+                "NS0603",
+                f"blank_index {blank} is not one of the {classes} classes",
+                "ctc_decoder_param.blank_index",
+                help="the blank is a class: 0 (the default), or −1 for the last",
+            )
+        return steps, streams, classes, blank % classes
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        steps, streams, _, _ = self.geometry(ctx)
+        if len(ctx.bottoms) == 2:
+            labels = ctx.bottoms[1]
+            if len(labels) < 2 or labels[0] != streams:
+                raise ctx.error(
+                    "NS0603",
+                    f"the labels are {shape_text(labels)}; the fork reads (N, labels, ...) with the "
+                    f"{streams} streams first",
+                    ("bottom", 1),
+                )
+            return [(1, 2, 1, 1)]
+        return [(streams, steps, 1, 1)]
+
+    def lower(self, ctx) -> None:
+        steps, _, _, blank = self.geometry(ctx.shape_context)
+        if len(ctx.inputs) == 2:
+            raise NotLowered(
+                "the accuracy form of CTCGreedyDecoder (labels as bottom 1) evaluates against labels",
+                help="for inference, decode with one bottom: remove the labels bottom",
+            )
+        best = ctx.node("ArgMax", [ctx.inputs[0]], axis=2, keepdims=0)[0]  # (T, N): the first maximum
+        kept = ctx.node("Not", [ctx.node("Equal", [best, ctx.const(blank, "blank", np.int64)])[0]])[0]
+        if ctx.param.ctc_decoder_param.ctc_merge_repeated:
+            before = [ctx.ints([1, 0, 0, 0], "pads"), ctx.const(-1, "before", np.int64)]  # k_{-1} = -1
+            padded = ctx.node("Pad", [best, *before])[0]
+            bounds = [ctx.ints([0], "zero"), ctx.ints([steps], "T"), ctx.ints([0], "axis_0")]
+            previous = ctx.node("Slice", [padded, *bounds])[0]
+            repeat = ctx.node("Equal", [best, previous])[0]
+            kept = ctx.node("And", [kept, ctx.node("Not", [repeat])[0]])[0]
+        # The kept steps first, in order: TopK (smallest) of t + T·(not kept), keys all distinct.
+        dropped = ctx.node("Cast", [ctx.node("Not", [kept])[0]], to=np.int64)[0]
+        time = ctx.const(np.arange(steps)[:, None], "time", np.int64)
+        keys = ctx.node("Add", [time, ctx.node("Mul", [dropped, ctx.const(steps, "steps", np.int64)])[0]])[0]
+        order = ctx.node("TopK", [keys, ctx.ints([steps], "k")], 2, axis=0, largest=0, sorted=1)[1]
+        labels = ctx.node("GatherElements", [best, order], axis=0)[0]
+        length = ctx.node("ReduceSum", [ctx.node("Cast", [kept], to=np.int64)[0], ctx.ints([0], "axis")],
+                          keepdims=1)[0]  # fmt: skip
+        inside = ctx.node("Less", [time, length])[0]
+        rows = ctx.node("Where", [inside, labels, ctx.const(-1, "pad", np.int64)])[0]
+        values = ctx.node("Cast", [ctx.node("Transpose", [rows], perm=[1, 0])[0]], to=np.float32)[0]
+        ctx.node("Unsqueeze", [values, ctx.ints([2, 3], "axes_2_3")], [ctx.outputs[0]])

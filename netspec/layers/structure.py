@@ -1,7 +1,7 @@
 """Layers that move, copy, combine or reduce values without weights.
 
-Concat, Slice, Split, Flatten, Reshape, Crop, Eltwise, Tile, Softmax, ArgMax
-and Reduction, each with the shape rule of Caffe's Reshape() and a lowering
+Concat, Slice, Split, Flatten, Reshape, Crop, Eltwise, Tile, Softmax, ArgMax,
+Reduction and the SENet ports' Axpy (a·x + y), each with the shape rule of Caffe's Reshape() and a lowering
 that keeps the batch axis free (0 or -1 in Reshape targets, no slicing of
 axes a layer leaves alone).
 """
@@ -13,7 +13,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, canonical_axis, count, register
+from netspec.layers.base import (
+    GLOBAL,
+    LayerType,
+    Shape,
+    ShapeContext,
+    canonical_axis,
+    count,
+    register,
+    shape_text,
+)
 from netspec.proto import caffe_pb2
 
 ELTWISE = caffe_pb2.EltwiseParameter
@@ -76,6 +85,7 @@ def reshape_target(shape: Shape, lead: int, infer: int | None = None) -> list[in
 @register
 class Concat(LayerType):
     type = "Concat"
+    family = "structure"
     param = "concat_param"
     bottoms = (1, None)
 
@@ -115,6 +125,7 @@ class Concat(LayerType):
 @register
 class Slice(LayerType):
     type = "Slice"
+    family = "structure"
     param = "slice_param"
     tops = (1, None)
 
@@ -176,6 +187,7 @@ class Split(LayerType):
     """Copies of its bottom: at inference each top is the bottom's tensor itself, so no node."""
 
     type = "Split"
+    family = "structure"
     tops = (1, None)
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -190,6 +202,7 @@ class Split(LayerType):
 @register
 class Flatten(LayerType):
     type = "Flatten"
+    family = "structure"
     param = "flatten_param"
 
     def _axes(self, ctx: ShapeContext) -> tuple[int, int]:
@@ -226,6 +239,7 @@ class Flatten(LayerType):
 @register
 class Reshape(LayerType):
     type = "Reshape"
+    family = "structure"
     param = "reshape_param"
 
     def _plan(self, ctx: ShapeContext) -> tuple[Shape, int, int | None]:
@@ -316,6 +330,7 @@ class Reshape(LayerType):
 @register
 class Crop(LayerType):
     type = "Crop"
+    family = "structure"
     param = "crop_param"
     bottoms = (2, 2)
 
@@ -389,6 +404,7 @@ class Crop(LayerType):
 @register
 class Eltwise(LayerType):
     type = "Eltwise"
+    family = "structure"
     param = "eltwise_param"
     bottoms = (2, None)
 
@@ -498,6 +514,7 @@ def _chain(ctx, op: str, inputs: list[str], out: str) -> None:
 @register
 class Tile(LayerType):
     type = "Tile"
+    family = "structure"
     param = "tile_param"
 
     def _axis(self, ctx: ShapeContext) -> tuple[int, int]:
@@ -527,6 +544,7 @@ class Softmax(LayerType):
     """Normalises over one axis only (channels, by default, even on a 4-D blob)."""
 
     type = "Softmax"
+    family = "structure"
     param = "softmax_param"
 
     def _axis(self, ctx: ShapeContext) -> int:
@@ -557,6 +575,7 @@ class ArgMax(LayerType):
     padded with 1s to at least 3 axes."""
 
     type = "ArgMax"
+    family = "structure"
     param = "argmax_param"
 
     def _axis(self, ctx: ShapeContext) -> int | None:
@@ -654,6 +673,7 @@ class Reduction(LayerType):
     """SUM, ASUM, SUMSQ or MEAN over every axis from `axis` on, times coeff; the top keeps shape[:axis]."""
 
     type = "Reduction"
+    family = "structure"
     param = "reduction_param"
 
     OPS: ClassVar[dict[int, str]] = {
@@ -683,3 +703,37 @@ class Reduction(LayerType):
             return
         total = reduce_node(ctx, self.OPS[p.operation], ctx.inputs[0], axes, keepdims=0)
         ctx.node("Mul", [total[0], ctx.const(np.float32(p.coeff), "coeff")], ctx.outputs)
+
+
+@register
+class Axpy(LayerType):
+    """a · x + y (SENet's scaled residual): a (N, C, 1, 1), x and y (N, C, H, W)."""
+
+    type = "Axpy"
+    family = "structure"
+    dialect = "forks"
+    bottoms = (3, 3)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        a, x, y = ctx.bottoms
+        if x != y:
+            raise ctx.error(
+                "NS0328",
+                f"x is {shape_text(x)} but y is {shape_text(y)}",
+                ("bottom", 2),
+                help="bottoms 1 and 2 are added: give them one shape",
+            )
+        if len(a) != len(x) or a[:2] != x[:2] or any(d != 1 for d in a[2:]):
+            raise ctx.error(
+                "NS0328",
+                f"the scale a is {shape_text(a)}; it must be {x[0]}x{x[1]}x1x1, one "
+                "value per image and channel",
+                ("bottom", 0),
+                help="bottom 0 is the (N, C, 1, 1) excitation, e.g. a Sigmoid after the "
+                "squeeze-and-excitation InnerProduct or 1x1 Convolution",
+            )
+        return [x]
+
+    def lower(self, ctx) -> None:
+        scaled = ctx.node("Mul", [ctx.inputs[0], ctx.inputs[1]])[0]
+        ctx.node("Add", [scaled, ctx.inputs[2]], [ctx.outputs[0]])

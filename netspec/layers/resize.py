@@ -1,57 +1,37 @@
-"""netspec's own layer types: what BVLC Caffe cannot say, in a marked extension of the schema.
+"""Layers that resample the spatial axes (family "resize"):
 
-Each type's parameters live in netspec's field range of caffe.proto (10000–10999)
-and docs/extensions.md documents them.  None has weights; each counts 0
-multiply-adds (they move or compare values, as pooling does, and the zoo's
-counts take convolutions and inner products only).
+- Resize (netspec's extension, docs/extensions.md): nearest or bilinear resampling.
+- Interp (DeepLab v2, PSPNet): bilinear resize with the corners aligned, after cropping
+  -pad_beg / -pad_end rows and columns.
+- Unpooling (netspec's extension): SegNet's upsampling by the argmax mask of a MAX Pooling layer.
+- Upsample: the YOLOv3 ports' nearest upsampling by `scale` (one bottom), or Caffe-SegNet's
+  unpooling by a MAX pooling's mask (two bottoms).
 
-- Unpooling: SegNet's upsampling by the argmax mask of a MAX Pooling layer
-  (Caffe-SegNet's "Upsample" layer under a name of netspec's own).
-- Maxout: the max over groups of consecutive channels.
-- Resize: nearest or bilinear resampling of the spatial axes.
-
-The causal convolution lives with Convolution (conv.py) and L2 pooling with
-Pooling (pool.py); their diagnostics share this module's codes, NS0390–NS0398.
+None has weights or multiply-adds.  Diagnostics NS0325-NS0329, NS0390-NS0398.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, Window, register
+from netspec.layers.base import (
+    LayerType,
+    Shape,
+    ShapeContext,
+    Window,
+    bottom_rank,
+    four_d,
+    register,
+    shape_text,
+)
 from netspec.proto import caffe_pb2
 
 NEAREST, BILINEAR = caffe_pb2.ResizeParameter.NEAREST, caffe_pb2.ResizeParameter.BILINEAR
 
 
-def _rank(ctx: ShapeContext, index: int, ranks: str, ok: bool, example: str) -> None:
-    """NS0396 unless `ok`: bottom `index` has a rank this layer type cannot take."""
-    if not ok:
-        shape = ctx.bottoms[index]
-        raise ctx.error(
-            "NS0396",
-            f"{ctx.layer.type} takes a {ranks} bottom {index}, got {len(shape)}-D "
-            f"({'x'.join(map(str, shape))})",
-            ("bottom", index),
-            help=f"reshape it to {example} first",
-        )
-
-
 def _ratio(size: int, out: int) -> int | float:
     """out/size, as an int when it is one: a resampling's stride for the receptive field."""
     return out // size if out % size == 0 else out / size
-
-
-def _reduce_max(ctx, x: str, axis: int, y: str) -> None:
-    """ReduceMax over one axis, dropping it: axes is an input from opset 18, an attribute before."""
-    if ctx.opset >= 18:
-        ctx.node("ReduceMax", [x, ctx.ints([axis], "axes")], [y], keepdims=0)
-    else:
-        ctx.node("ReduceMax", [x], [y], axes=[axis], keepdims=0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Unpooling
 
 
 def _unpool_axis(size: int, out: int) -> tuple[int, int, int]:
@@ -75,12 +55,14 @@ class Unpooling(LayerType):
     """
 
     type = "Unpooling"
+    family = "resize"
+    dialect = "netspec"
     param = "unpooling_param"
     bottoms = (2, 3)
 
     def out_size(self, ctx: ShapeContext) -> tuple[int, int]:
         values, mask = ctx.bottoms[0], ctx.bottoms[1]
-        _rank(ctx, 0, "4-D (N, C, H, W)", len(values) == 4, "N x C x H x W")
+        bottom_rank(ctx, 0, "4-D (N, C, H, W)", len(values) == 4, "N x C x H x W")
         if mask != values:
             raise ctx.error(
                 "NS0391",
@@ -101,7 +83,7 @@ class Unpooling(LayerType):
                     f"unpooling_param.{'out_h' if has_h else 'out_w'}",
                     help="keep one of them",
                 )
-            _rank(ctx, 2, "4-D (N, C, H, W)", len(ctx.bottoms[2]) == 4, "N x C x H x W")
+            bottom_rank(ctx, 2, "4-D (N, C, H, W)", len(ctx.bottoms[2]) == 4, "N x C x H x W")
             out, field = ctx.bottoms[2][2:], ("bottom", 2)
         elif has_h or has_w:
             if not (has_h and has_w):
@@ -156,62 +138,6 @@ class Unpooling(LayerType):
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# Maxout
-
-
-@register
-class Maxout(LayerType):
-    """Maxout (Goodfellow et al. 2013): output channel j is the max of input channels j·k to j·k + k − 1.
-
-    Any rank from 2 (after an InnerProduct) up; the channel axis is 1.  0 multiply-adds.
-    """
-
-    type = "Maxout"
-    param = "maxout_param"
-
-    def group(self, ctx: ShapeContext) -> int:
-        """k, the number of consecutive channels each output channel takes the max of."""
-        shape = ctx.bottoms[0]
-        _rank(ctx, 0, "2-D or higher (N, C, ...)", len(shape) >= 2, "N x C")
-        channels = shape[1]
-        p = ctx.layer.param.maxout_param
-        has_n, has_k = p.HasField("num_output"), p.HasField("group_size")
-        if has_n == has_k:
-            raise ctx.error(
-                "NS0393",
-                "give num_output or group_size, not both" if has_n else "the group size is not given",
-                "maxout_param.group_size" if has_k else "maxout_param",
-                help=f"set maxout_param {{ group_size: K }} (K consecutive channels of {channels} "
-                "per output) or { num_output: C/K }",
-            )
-        name, value = ("group_size", p.group_size) if has_k else ("num_output", p.num_output)
-        if value < 1 or channels % value:
-            fits = [d for d in range(2, channels + 1) if channels % d == 0][:6]
-            raise ctx.error(
-                "NS0393",
-                f"{channels} channels do not divide into "
-                + (f"groups of {value}" if has_k else f"{value} outputs"),
-                f"maxout_param.{name}",
-                help=f"use a {name} that divides {channels}: " + ", ".join(map(str, fits)),
-            )
-        return value if has_k else channels // value
-
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        shape = ctx.bottoms[0]
-        return [(shape[0], shape[1] // self.group(ctx), *shape[2:])]
-
-    def lower(self, ctx) -> None:
-        k = self.group(ctx.shape_context)
-        shape = ctx.in_shapes[0]
-        grouped = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, shape[1] // k, k, *shape[2:]], "groups")])
-        _reduce_max(ctx, grouped[0], 2, ctx.outputs[0])
-
-
-# ---------------------------------------------------------------------------------------------
-# Resize
-
-
 @register
 class Resize(LayerType):
     """Nearest or bilinear resampling of every axis after the channel axis.  0 multiply-adds.
@@ -223,15 +149,17 @@ class Resize(LayerType):
     """
 
     type = "Resize"
+    family = "resize"
+    dialect = "netspec"
     param = "resize_param"
     bottoms = (1, 2)
 
     def out_size(self, ctx: ShapeContext) -> list[int]:
         shape = ctx.bottoms[0]
         p = ctx.layer.param.resize_param
-        _rank(ctx, 0, "3-D or higher (N, C, spatial...)", len(shape) >= 3, "N x C x H x W")
+        bottom_rank(ctx, 0, "3-D or higher (N, C, spatial...)", len(shape) >= 3, "N x C x H x W")
         if p.mode == BILINEAR:
-            _rank(ctx, 0, "4-D (N, C, H, W) BILINEAR", len(shape) == 4, "N x C x H x W")
+            bottom_rank(ctx, 0, "4-D (N, C, H, W) BILINEAR", len(shape) == 4, "N x C x H x W")
         elif p.align_corners:
             raise ctx.error(
                 "NS0395",
@@ -262,7 +190,7 @@ class Resize(LayerType):
             )
         if len(ctx.bottoms) == 2:
             ref = ctx.bottoms[1]
-            _rank(ctx, 1, f"{len(shape)}-D (as bottom 0)", len(ref) == len(shape), "bottom 0's rank")
+            bottom_rank(ctx, 1, f"{len(shape)}-D (as bottom 0)", len(ref) == len(shape), "bottom 0's rank")
             return list(ref[2:])
         if has_h or has_w:
             if len(spatial) != 2 or not (has_h and has_w):
@@ -347,3 +275,188 @@ class Resize(LayerType):
             nc = ctx.node("Slice", [*ctx.node("Shape", [x]), ctx.ints([0], "start"), ctx.ints([2], "end")])
             sizes = ctx.node("Concat", [*nc, ctx.ints(out, "sizes")], axis=0)
             ctx.node("Resize", [x, "", "", *sizes], [y], **attrs)
+
+
+def resize(ctx, x: str, y: str, out: tuple[int, int], **attrs) -> None:
+    """ONNX Resize of the two spatial axes of a 4-D x to exactly `out` (sizes, not scales, so no
+    rounding can change the size); the batch stays open."""
+    if ctx.opset >= 18:
+        ctx.node("Resize", [x, "", "", ctx.ints(list(out), "sizes")], [y], axes=[2, 3], **attrs)
+        return
+    nc = ctx.node("Slice", [*ctx.node("Shape", [x]), ctx.ints([0], "start"), ctx.ints([2], "end")])
+    sizes = ctx.node("Concat", [*nc, ctx.ints(list(out), "sizes")], axis=0)
+    ctx.node("Resize", [x, "", "", *sizes], [y], **attrs)
+
+
+@register
+class Interp(LayerType):
+    """DeepLab's bilinear interpolation with aligned corners: output o reads input position
+    o·(I − 1)/(O − 1) of the input cropped by −pad_beg before and −pad_end after.
+
+    Output size (InterpLayer::Reshape), with I = size + pad_beg + pad_end: zoom_factor z gives
+    I + (I − 1)(z − 1); shrink_factor s gives (I − 1)/s + 1; both shrink, then zoom; else
+    height × width.
+    """
+
+    type = "Interp"
+    family = "resize"
+    dialect = "forks"
+    param = "interp_param"
+
+    def geometry(self, ctx: ShapeContext) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((cropped H, W), (output H, W))."""
+        shape = four_d(ctx, "NS0326")
+        p = ctx.layer.param.interp_param
+        for name in ("pad_beg", "pad_end"):
+            if getattr(p, name) > 0:
+                raise ctx.error(
+                    "NS0326",
+                    f"{name} must be 0 or negative (a crop), got {getattr(p, name)}",
+                    f"interp_param.{name}",
+                    help="the fork pads by cropping only (CHECK_LE 0)",
+                )
+        cropped = tuple(s + p.pad_beg + p.pad_end for s in shape[2:])
+        if min(cropped) < 1:
+            raise ctx.error(
+                "NS0326",
+                f"the crop leaves {cropped[0]}x{cropped[1]} of {shape[2]}x{shape[3]}",
+                "interp_param.pad_beg",
+            )
+        zoom, shrink = p.HasField("zoom_factor"), p.HasField("shrink_factor")
+        for name, given in (("zoom_factor", zoom), ("shrink_factor", shrink)):
+            if given and getattr(p, name) < 1:
+                raise ctx.error(
+                    "NS0326", f"{name} must be at least 1, got {getattr(p, name)}", f"interp_param.{name}"
+                )
+        if zoom or shrink:
+            out = cropped
+            if shrink:
+                out = tuple((s - 1) // p.shrink_factor + 1 for s in out)
+            if zoom:
+                out = tuple(s + (s - 1) * (p.zoom_factor - 1) for s in out)
+        elif p.HasField("height") and p.HasField("width"):
+            out = (p.height, p.width)
+        else:
+            given = "height" if p.HasField("height") else "width" if p.HasField("width") else None
+            raise ctx.error(
+                "NS0326",
+                f"{given} is given without {'width' if given == 'height' else 'height'}"
+                if given
+                else "the output size is not given",
+                f"interp_param.{given}" if given else ctx.block("interp_param"),
+                help="give zoom_factor, shrink_factor (or both), or height and width",
+            )
+        if min(out) < 1:
+            raise ctx.error("NS0326", f"the output would be {out[0]}x{out[1]}", ctx.block("interp_param"))
+        return cropped, out
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        return [(*ctx.bottoms[0][:2], *self.geometry(ctx)[1])]
+
+    def window(self, ctx: ShapeContext) -> list[Window]:
+        (ch, cw), (oh, ow) = self.geometry(ctx)
+        return [Window(2, (o - 1) / max(i - 1, 1) if o > 1 else 1, 0, True) for i, o in ((ch, oh), (cw, ow))]
+
+    def lower(self, ctx) -> None:
+        p = ctx.param.interp_param
+        (ch, cw), out = self.geometry(ctx.shape_context)
+        x = ctx.inputs[0]
+        if p.pad_beg or p.pad_end:
+            start = -p.pad_beg
+            x = ctx.node(
+                "Slice",
+                [
+                    x,
+                    ctx.ints([start, start], "crop_start"),
+                    ctx.ints([start + ch, start + cw], "crop_end"),
+                    ctx.ints([2, 3], "hw"),
+                ],
+            )[0]
+        resize(ctx, x, ctx.outputs[0], out, mode="linear", coordinate_transformation_mode="align_corners")
+
+
+@register
+class Upsample(Unpooling):
+    """The forks' Upsample.  One bottom (YOLOv3 ports): nearest upsampling, output cell
+    (h, w) reads input (h // s, w // s), s = scale (default 1).  Two bottoms (Caffe-SegNet):
+    values and a MAX pooling's mask, unpooled to upsample_h × upsample_w, else
+    size · scale (default 2, or scale_h/scale_w) − 1 where pad_out_h/pad_out_w."""
+
+    type = "Upsample"
+    family = "resize"
+    dialect = "forks"
+    param = "upsample_param"
+    bottoms = (1, 2)
+
+    def out_size(self, ctx: ShapeContext) -> tuple[int, int]:
+        p = ctx.layer.param.upsample_param
+        values = four_d(ctx, "NS0327")
+        if len(ctx.bottoms) == 1:
+            extra = [
+                f
+                for f in ("scale_h", "scale_w", "upsample_h", "upsample_w", "pad_out_h", "pad_out_w")
+                if p.HasField(f)
+            ]
+            if extra:
+                raise ctx.error(
+                    "NS0327",
+                    f"{extra[0]} belongs to SegNet's Upsample, which takes the pooling mask as bottom 1",
+                    f"upsample_param.{extra[0]}",
+                    help="add the mask bottom, or give scale only",
+                )
+            scale = p.scale if p.HasField("scale") else 1
+            if scale < 1:
+                raise ctx.error("NS0327", "scale must be at least 1, got 0", "upsample_param.scale")
+            return values[2] * scale, values[3] * scale
+        if ctx.bottoms[1] != values:
+            raise ctx.error(
+                "NS0327",
+                f"the mask is {shape_text(ctx.bottoms[1])} but the values are {shape_text(values)}",
+                ("bottom", 1),
+                help="bottom 1 is the mask top of the MAX Pooling whose output is bottom 0",
+            )
+        if p.HasField("upsample_h") or p.HasField("upsample_w"):
+            if not (p.HasField("upsample_h") and p.HasField("upsample_w")):
+                given = "upsample_h" if p.HasField("upsample_h") else "upsample_w"
+                raise ctx.error(
+                    "NS0327",
+                    f"{given} is given alone",
+                    f"upsample_param.{given}",
+                    help="give upsample_h and upsample_w together",
+                )
+            out, field = (p.upsample_h, p.upsample_w), "upsample_param.upsample_h"
+        else:
+            if p.HasField("scale") and (p.HasField("scale_h") or p.HasField("scale_w")):
+                raise ctx.error("NS0327", "scale and scale_h/scale_w are both given", "upsample_param.scale")
+            default = p.scale if p.HasField("scale") else 2
+            scales = (
+                p.scale_h if p.HasField("scale_h") else default,
+                p.scale_w if p.HasField("scale_w") else default,
+            )
+            if min(scales) < 1:
+                raise ctx.error("NS0327", "a scale of 0", ctx.block("upsample_param"))
+            out = (values[2] * scales[0] - p.pad_out_h, values[3] * scales[1] - p.pad_out_w)
+            field = ctx.block("upsample_param")
+        if out[0] < values[2] or out[1] < values[3]:
+            raise ctx.error(
+                "NS0327",
+                f"the output {out[0]}x{out[1]} is smaller than the {values[2]}x{values[3]} input",
+                field,
+                help="the output size is the size of the pooling's input",
+            )
+        return out
+
+    def lower(self, ctx) -> None:
+        if len(ctx.inputs) == 2:
+            super().lower(ctx)
+            return
+        out = self.out_size(ctx.shape_context)
+        resize(
+            ctx,
+            ctx.inputs[0],
+            ctx.outputs[0],
+            out,
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )

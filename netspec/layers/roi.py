@@ -1,14 +1,12 @@
-"""Fast/Faster R-CNN's layer types (rbgirshick/caffe-fast-rcnn, py-faster-rcnn's Caffe), with the
-fork's fields (caffe.proto, "fork Fast/Faster R-CNN"; docs/dialects.md):
+"""Pooling of regions of interest (family "pooling"; Fast/Faster R-CNN and R-FCN forks):
 
-- ROIPooling: max pooling of each region of interest of a feature map into pooled_h × pooled_w
-  bins, with ROIPoolingLayer::Forward_cpu's integer arithmetic.
-- SmoothL1Loss: the box-regression loss, training only.
+- ROIPooling (rbgirshick/caffe-fast-rcnn): max pooling of each region of interest of a feature map
+  into pooled_h x pooled_w bins, with ROIPoolingLayer::Forward_cpu's integer arithmetic.
 - PSROIPooling (R-FCN, daijifeng001/caffe-rfcn): position-sensitive average pooling of each region
-  into a group_size × group_size grid, each bin from its own score map.
+  into a group_size x group_size grid, each bin from its own score map.
 
 The proposal layer before them is a Python layer (netspec.layers.data.Python): its rois top is
-sized with --input and enters the ONNX graph as an input.  Diagnostics NS0604–NS0606.
+sized with --input and enters the ONNX graph as an input.  Diagnostics NS0604-NS0606.
 """
 
 from __future__ import annotations
@@ -16,25 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, count, register, shape_text
-from netspec.layers.loss import LossLayer
 
 ROI_COLUMNS = 5  # [batch index, x1, y1, x2, y2]
+
+
 FLT_MAX = float(np.finfo(np.float32).max)
-
-
-def _legacy(ctx: ShapeContext, code: str, index: int) -> Shape:
-    """Bottom `index` as Caffe's legacy accessors (num, channels, height, width) read it: up to four
-    axes, the missing ones 1 (Blob::LegacyShape stops on more)."""
-    shape = ctx.bottoms[index]
-    if len(shape) > 4:
-        raise ctx.error(
-            code,
-            f"bottom {index} is {shape_text(shape)}: the fork reads it as (num, channels, height, width), "
-            "which Caffe's Blob::LegacyShape refuses above 4 axes",
-            ("bottom", index),
-            help="reshape it to 4 axes or fewer",
-        )
-    return (*shape, *(1,) * (4 - len(shape)))
 
 
 def _positive(ctx: ShapeContext, code: str, param: str, names: tuple[str, ...], help: str) -> None:
@@ -81,6 +65,8 @@ class ROIPooling(LayerType):
     h/P a float, as in the fork's Forward_cpu (its Forward_gpu is the same arithmetic)."""
 
     type = "ROIPooling"
+    family = "pooling"
+    dialect = "rcnn"
     param = "roi_pooling_param"
     bottoms = (2, 2)
 
@@ -150,6 +136,8 @@ class PSROIPooling(LayerType):
     clipped to the map, in float."""
 
     type = "PSROIPooling"
+    family = "pooling"
+    dialect = "rfcn"
     param = "psroi_pooling_param"
     bottoms = (2, 2)
 
@@ -357,34 +345,3 @@ def _rows(ctx, x: str) -> str:
 def _columns(ctx, x: str) -> str:
     """x with a new axis 1."""
     return ctx.node("Unsqueeze", [x, ctx.ints([1], "axis")])[0]
-
-
-@register
-class SmoothL1Loss(LossLayer):
-    """Faster R-CNN's box-regression loss: Σ w_out · f(w_in · (x − t)) / N, f(d) = 0.5 (σd)² where
-    |d| < 1/σ², else |d| − 0.5/σ².  Bottoms x, t and optionally both weights (four in all);
-    channels, height and width as x's."""
-
-    type = "SmoothL1Loss"
-    param = "smooth_l1_loss_param"
-    bottoms = (2, 4)
-
-    def check(self, ctx: ShapeContext) -> None:
-        if len(ctx.bottoms) == 3:
-            raise ctx.error(
-                "NS0605",
-                "three bottoms: with weights the fork needs both the inside and the outside weights",
-                ("bottom", 2),
-                help="add the outside weights as bottom 3 (py-faster-rcnn's bbox_outside_weights)",
-            )
-        x = _legacy(ctx, "NS0605", 0)
-        for index in range(1, len(ctx.bottoms)):
-            other = _legacy(ctx, "NS0605", index)
-            if other[1:] != x[1:]:
-                raise ctx.error(
-                    "NS0605",
-                    f"bottom {index} is {shape_text(ctx.bottoms[index])} but the predictions are "
-                    f"{shape_text(ctx.bottoms[0])}: the fork needs the same channels, height and width",
-                    ("bottom", index),
-                    help="targets and weights come one per predicted value (4 per class for boxes)",
-                )

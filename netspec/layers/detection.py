@@ -1,19 +1,13 @@
-"""The SSD fork's layer types (weiliu89/caffe, branch ssd): Normalize, Permute, PriorBox and
-DetectionOutput, with the fork's parameter messages (caffe.proto, "fork SSD").
+"""Object detection's box layers (family "detection"; SSD, weiliu89/caffe branch ssd):
 
-- Normalize: ParseNet's L2 normalisation, x / sqrt(Σx² + eps) times a learned scale, over each
-  position's channels or over the whole image.
-- Permute: a transpose of the axes.
 - PriorBox: the default boxes of one feature map.  They depend on shapes only, so netspec
   computes them when it compiles and the model holds them as a constant.
 - DetectionOutput: box decoding, per-class non-maximum suppression and keep_top_k, in
   Caffe's (1, 1, K, 7) layout [image, label, score, xmin, ymin, xmax, ymax]; K depends on
   the values, so the ONNX output's third axis is symbolic.
 
-- AnnotatedData, MultiBoxLoss, DetectionEvaluate: the fork's training and evaluation layers,
-  shape-checked and left out of inference graphs like BVLC's data and loss layers.
-
-Diagnostics NS0321–NS0324 (docs/dialects.md).
+The helpers that read the heads' class and prior counts serve SSD's training layers too
+(loss.MultiBoxLoss, sinks.DetectionEvaluate).  Diagnostics NS0321-NS0324 (docs/dialects.md).
 """
 
 from __future__ import annotations
@@ -22,137 +16,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from netspec.layers.base import (
-    LayerType,
-    NotLowered,
-    Shape,
-    ShapeContext,
-    WeightSpec,
-    count,
-    register,
-    shape_text,
-)
-from netspec.layers.data import DataSource, require_positive
-from netspec.layers.loss import LossLayer
+from netspec.layers.base import LayerType, NotLowered, Shape, ShapeContext, count, register, shape_text
 from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
 CodeType = caffe_pb2.PriorBoxParameter
-SSDResize = caffe_pb2.SSDResizeParameter
-MultiBox = caffe_pb2.MultiBoxLossParameter
+
+
 FLT_MAX = float(np.finfo(np.float32).max)
-
-# ---------------------------------------------------------------------------------------------
-# Normalize
-
-
-@register
-class Normalize(LayerType):
-    """y = x / sqrt(Σ x² + eps) · scale: Σ over the channels at each position, or over C·H·W
-    (across_spatial); scale is one learned value (channel_shared) or one per channel."""
-
-    type = "Normalize"
-    param = "norm_param"
-
-    def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeParameter]:
-        """(the field the layer's parameters come from, its message)."""
-        return "norm_param", ctx.layer.param.norm_param
-
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        shape = ctx.bottoms[0]
-        if len(shape) < 2:
-            raise ctx.error(
-                "NS0321",
-                f"{self.type} takes an (N, C, ...) bottom, got {shape_text(shape)}",
-                ("bottom", 0),
-                help="reshape it to N x C x H x W first",
-            )
-        field, p = self.settings(ctx)
-        if not p.eps > 0:
-            raise ctx.error(
-                "NS0321",
-                f"eps must be positive, got {p.eps:g}",
-                f"{field}.eps",
-                help="leave eps out: the fork's default is 1e-10",
-            )
-        return [shape]
-
-    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
-        p = self.settings(ctx)[1]
-        one = caffe_pb2.FillerParameter(type="constant", value=1)  # the fork's default scale
-        filler = p.scale_filler if p.HasField("scale_filler") else one
-        return [WeightSpec("scale", (1,) if p.channel_shared else (ctx.bottoms[0][1],), filler)]
-
-    def lower(self, ctx) -> None:
-        p = self.settings(ctx.shape_context)[1]
-        x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
-        axes = list(range(1, rank)) if p.across_spatial else [1]
-        sums = reduce_node(ctx, "ReduceSumSquare", x, axes, keepdims=1)[0]
-        norm = ctx.node("Sqrt", [ctx.node("Add", [sums, ctx.const(np.float32(p.eps), "eps")])[0]])[0]
-        scale = ctx.blobs[0].reshape(-1) if p.channel_shared else ctx.blobs[0].reshape(-1, *[1] * (rank - 2))
-        normed = ctx.node("Div", [x, norm])[0]
-        ctx.node("Mul", [normed, ctx.const(scale, "scale")], [ctx.outputs[0]])
-
-
-@register
-class NormalizeBBox(Normalize):
-    """The SSD port's first name for Normalize (OpenCV's dnn module, whose sample SSD deploy files
-    write it): the same arithmetic, its parameters in `normalize_bbox_param` or, as OpenCV's
-    caffe.proto names that field, `norm_param`."""
-
-    type = "NormalizeBBox"
-    param = "normalize_bbox_param"
-
-    def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeBBoxParameter]:
-        given = [f for f in ("normalize_bbox_param", "norm_param") if ctx.layer.param.HasField(f)]
-        if len(given) == 2:
-            raise ctx.error(
-                "NS0321",
-                "both normalize_bbox_param and norm_param are given; NormalizeBBox reads one",
-                "norm_param",
-                help="keep normalize_bbox_param (or norm_param, as OpenCV's files write it), not both",
-            )
-        field = given[0] if given else "normalize_bbox_param"
-        return field, getattr(ctx.layer.param, field)
-
-
-# ---------------------------------------------------------------------------------------------
-# Permute
-
-
-@register
-class Permute(LayerType):
-    """Output axis i is input axis order[i]; the axes order leaves out follow in their own order."""
-
-    type = "Permute"
-    param = "permute_param"
-
-    def perm(self, ctx: ShapeContext) -> list[int]:
-        rank = len(ctx.bottoms[0])
-        order = list(ctx.layer.param.permute_param.order)
-        for i, axis in enumerate(order):
-            if axis >= rank or axis in order[:i]:
-                raise ctx.error(
-                    "NS0322",
-                    f"order {axis} is out of range for a {rank}-D input (0 to {rank - 1})"
-                    if axis >= rank
-                    else f"order {axis} is given twice",
-                    ("permute_param", "order", i),
-                    help="list each axis once, e.g. order: 0 order: 2 order: 3 order: 1 "
-                    "for N x C x H x W -> N x H x W x C",
-                )
-        return order + [a for a in range(rank) if a not in order]
-
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        shape = ctx.bottoms[0]
-        return [tuple(shape[a] for a in self.perm(ctx))]
-
-    def lower(self, ctx) -> None:
-        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=self.perm(ctx.shape_context))
-
-
-# ---------------------------------------------------------------------------------------------
-# PriorBox
 
 
 def _aspect_ratios(p) -> list[float]:
@@ -188,6 +59,8 @@ class PriorBox(LayerType):
     """
 
     type = "PriorBox"
+    family = "detection"
+    dialect = "ssd"
     param = "prior_box_param"
     bottoms = (2, 2)
 
@@ -327,10 +200,6 @@ class PriorBox(LayerType):
         ctx.alias(0, ctx.const(self.boxes(ctx.shape_context), "priors"))
 
 
-# ---------------------------------------------------------------------------------------------
-# DetectionOutput
-
-
 @register
 class DetectionOutput(LayerType):
     """SSD's detections: decode each prior's box, keep per class the boxes NMS keeps among the
@@ -344,6 +213,8 @@ class DetectionOutput(LayerType):
     """
 
     type = "DetectionOutput"
+    family = "detection"
+    dialect = "ssd"
     param = "detection_output_param"
     bottoms = (3, 3)
     data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {0: (2,)}
@@ -352,7 +223,7 @@ class DetectionOutput(LayerType):
         """(images N, priors P, classes C), checking the bottoms against each other."""
         p = ctx.layer.param.detection_output_param
         loc, conf, _ = ctx.bottoms
-        _num_classes(ctx, "detection_output_param")
+        num_classes(ctx, "detection_output_param")
         classes = p.num_classes
         if not -1 <= p.background_label_id < classes:
             raise ctx.error(
@@ -361,7 +232,7 @@ class DetectionOutput(LayerType):
                 f"{classes} (0 to {classes - 1}, or -1 for none)",
                 "detection_output_param.background_label_id",
             )
-        priors = _heads(ctx, classes, p.share_location)
+        priors = prior_heads(ctx, classes, p.share_location)
         if loc[0] != conf[0]:
             raise ctx.error("NS0324", f"loc has {loc[0]} images, conf {conf[0]}", ("bottom", 1))
         threshold, _, eta = self.nms(ctx)
@@ -512,7 +383,7 @@ class DetectionOutput(LayerType):
         ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, 7], "layout")], [ctx.outputs[0]])
 
 
-def _num_classes(ctx: ShapeContext, param: str) -> int:
+def num_classes(ctx: ShapeContext, param: str) -> int:
     """The `num_classes` each of the fork's detection layers requires (CHECK(has_num_classes()))."""
     p = getattr(ctx.layer.param, param)
     if not p.HasField("num_classes") or p.num_classes < 1:
@@ -525,7 +396,7 @@ def _num_classes(ctx: ShapeContext, param: str) -> int:
     return p.num_classes
 
 
-def _heads(ctx: ShapeContext, classes: int, share_location: bool) -> int:
+def prior_heads(ctx: ShapeContext, classes: int, share_location: bool) -> int:
     """The number of priors P, checking bottoms loc (N, P·4, or P·classes·4 without
     share_location), conf (N, P·classes) and priors (1, 2, P·4) against each other, as
     DetectionOutput and MultiBoxLoss do."""
@@ -598,103 +469,7 @@ def _decode(ctx, p, loc: str, corners: str, variance: str) -> str:
     )[0]
 
 
-# ---------------------------------------------------------------------------------------------
-# Training and evaluation (checked, never compiled)
-
-
-@register
-class AnnotatedData(DataSource):
-    """Images and their boxes from an LMDB of AnnotatedDatum (annotated_data_layer.cpp):
-    data (batch_size, C, H, W) with C from the records, H × W the crop (crop_h/crop_w or
-    crop_size), else transform_param.resize_param's height × width (WARP, FIT_LARGE_SIZE_AND_PAD),
-    else the records' (DataTransformer::InferBlobShape); label (1, 1, boxes, 8), rows [item,
-    label, instance, xmin, ymin, xmax, ymax, difficult], one per box of the batch (at least 1)."""
-
-    type = "AnnotatedData"
-    param = "annotated_data_param"
-    tops = (1, 2)
-    data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {1: (2,)}
-
-    def known(self, ctx: ShapeContext) -> list[Shape | None]:
-        t = ctx.layer.param.transform_param
-        batch = ctx.layer.param.data_param.batch_size
-        require_positive(ctx, {"data_param.batch_size": batch})
-        resize = t.resize_param
-        fixed = t.HasField("resize_param") and resize.resize_mode != SSDResize.FIT_SMALL_SIZE
-        if t.HasField("resize_param") and resize.resize_mode == SSDResize.FIT_SMALL_SIZE and batch != 1:
-            raise ctx.error(
-                "NS0377",
-                f"resize_mode FIT_SMALL_SIZE takes batch_size 1, got {batch}",
-                "data_param.batch_size",
-                help="set batch_size: 1, or resize with WARP",
-            )
-        height = t.crop_size or t.crop_h or (resize.height if fixed else 0) or -1
-        width = t.crop_size or t.crop_w or (resize.width if fixed else 0) or -1
-        channels = 3 if t.force_color else 1 if t.force_gray else -1
-        return [(batch, channels, height, width), (1, 1, 1, 8)][: len(ctx.layer.tops)]
-
-    def origin(self, ctx: ShapeContext) -> str:
-        p = ctx.layer.param.data_param
-        return f"the first record of the {caffe_pb2.DataParameter.DB.Name(p.backend)} database '{p.source}'"
-
-
-@register
-class MultiBoxLoss(LossLayer):
-    """SSD's training loss (multibox_loss_layer.cpp): bottoms loc, conf, priors (as
-    DetectionOutput's) and the AnnotatedData label (1, 1, boxes, 8); a 0-D loss."""
-
-    type = "MultiBoxLoss"
-    param = "multibox_loss_param"
-    bottoms = (4, 4)
-
-    def check(self, ctx: ShapeContext) -> None:
-        p = ctx.layer.param.multibox_loss_param
-        _num_classes(ctx, "multibox_loss_param")
-        if p.conf_loss_type == MultiBox.SOFTMAX and p.background_label_id >= p.num_classes:
-            raise ctx.error(
-                "NS0324",
-                f"background_label_id {p.background_label_id} is not a class of {p.num_classes}: "
-                "the SOFTMAX confidence loss needs it in [0, num_classes)",
-                "multibox_loss_param.background_label_id",
-            )
-        if not p.share_location and p.mining_type != MultiBox.NONE:
-            raise ctx.error(
-                "NS0324",
-                "negative mining (mining_type) works only with share_location: true",
-                "multibox_loss_param.share_location",
-                help="set mining_type: NONE, or share_location: true",
-            )
-        _heads(ctx, p.num_classes, p.share_location)
-        _label_rows(ctx, 3, 8, "the AnnotatedData label")
-
-
-@register
-class DetectionEvaluate(LayerType):
-    """SSD's test-time evaluation (detection_evaluate_layer.cpp): bottoms DetectionOutput's
-    (1, 1, K, 7) and the label (1, 1, boxes, 8); top (1, 1, classes + detections, 5), rows
-    [image, label, score, true positive, false positive], as many as the values give."""
-
-    type = "DetectionEvaluate"
-    param = "detection_evaluate_param"
-    bottoms = (2, 2)
-    deploy = False
-    data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {0: (2,)}
-
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        p = ctx.layer.param.detection_evaluate_param
-        _num_classes(ctx, "detection_evaluate_param")
-        if not p.overlap_threshold > 0:
-            raise ctx.error(
-                "NS0324",
-                f"overlap_threshold must be positive, got {p.overlap_threshold:g}",
-                "detection_evaluate_param.overlap_threshold",
-            )
-        detections = _label_rows(ctx, 0, 7, "DetectionOutput's top")
-        _label_rows(ctx, 1, 8, "the AnnotatedData label")
-        return [(1, 1, p.num_classes - 1 + detections, 5)]  # the most rows (background_label_id is unsigned)
-
-
-def _label_rows(ctx: ShapeContext, index: int, width: int, what: str) -> int:
+def label_rows(ctx: ShapeContext, index: int, width: int, what: str) -> int:
     """The row count of bottom `index`, checked to be (1, 1, rows, width) as the fork's CHECKs want."""
     shape = ctx.bottoms[index]
     if len(shape) != 4 or shape[:2] != (1, 1) or shape[3] != width:

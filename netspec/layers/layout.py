@@ -1,0 +1,232 @@
+"""Layers that reorder values without changing them (family "layout"):
+
+- Permute (SSD): a transpose of the axes; the axes not listed follow in order.
+- Transpose (OCR forks): output axis i is input axis dim[i].
+- Reverse (OCR forks): the order along one axis reversed (the time axis, for a backward LSTM).
+- ReverseTime (caffe_ocr): each stream's time reversed over its own length (the lengths are bottom 1).
+- ShuffleChannel (ShuffleNet): the channels as a group x C/group matrix, transposed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netspec.layers.base import (
+    LayerType,
+    Shape,
+    ShapeContext,
+    four_d,
+    register,
+    shape_text,
+)
+from netspec.layers.structure import _not_in_place
+
+
+@register
+class ShuffleChannel(LayerType):
+    """Output channel i·g + j is input channel j·(C/g) + i, for group g (ShuffleNet)."""
+
+    type = "ShuffleChannel"
+    family = "layout"
+    dialect = "forks"
+    param = "shuffle_channel_param"
+
+    def group(self, ctx: ShapeContext) -> int:
+        channels = four_d(ctx, "NS0325")[1]
+        group = ctx.layer.param.shuffle_channel_param.group
+        if group < 1 or channels % group:
+            fits = [d for d in range(1, channels + 1) if channels % d == 0][:8]
+            raise ctx.error(
+                "NS0325",
+                f"{channels} channels do not divide into {group} groups",
+                "shuffle_channel_param.group",
+                help="use a group that divides the channels: " + ", ".join(map(str, fits)),
+            )
+        return group
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        self.group(ctx)
+        return [ctx.bottoms[0]]
+
+    def lower(self, ctx) -> None:
+        g = self.group(ctx.shape_context)
+        _, c, h, w = ctx.in_shapes[0]
+        grid = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, g, c // g, h * w], "groups")])[0]
+        swapped = ctx.node("Transpose", [grid], perm=[0, 2, 1, 3])[0]
+        ctx.node("Reshape", [swapped, ctx.ints([0, c, h, w], "shape")], [ctx.outputs[0]])
+
+
+@register
+class Permute(LayerType):
+    """Output axis i is input axis order[i]; the axes order leaves out follow in their own order."""
+
+    type = "Permute"
+    family = "layout"
+    dialect = "ssd"
+    param = "permute_param"
+
+    def perm(self, ctx: ShapeContext) -> list[int]:
+        rank = len(ctx.bottoms[0])
+        order = list(ctx.layer.param.permute_param.order)
+        for i, axis in enumerate(order):
+            if axis >= rank or axis in order[:i]:
+                raise ctx.error(
+                    "NS0322",
+                    f"order {axis} is out of range for a {rank}-D input (0 to {rank - 1})"
+                    if axis >= rank
+                    else f"order {axis} is given twice",
+                    ("permute_param", "order", i),
+                    help="list each axis once, e.g. order: 0 order: 2 order: 3 order: 1 "
+                    "for N x C x H x W -> N x H x W x C",
+                )
+        return order + [a for a in range(rank) if a not in order]
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        shape = ctx.bottoms[0]
+        return [tuple(shape[a] for a in self.perm(ctx))]
+
+    def lower(self, ctx) -> None:
+        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=self.perm(ctx.shape_context))
+
+
+INT64_MIN = -(2**63)
+
+
+@register
+class Transpose(LayerType):
+    """Output axis i is input axis dim[i] (TransposeLayer::permute); one dim per axis."""
+
+    type = "Transpose"
+    family = "layout"
+    dialect = "ocr"
+    param = "transpose_param"
+
+    def perm(self, ctx: ShapeContext) -> list[int]:
+        _not_in_place(ctx)
+        rank = len(ctx.bottoms[0])
+        dims = list(ctx.layer.param.transpose_param.dim)
+        if len(dims) != rank:
+            raise ctx.error(
+                "NS0602",
+                f"{len(dims)} dims for a {rank}-D bottom ({shape_text(ctx.bottoms[0])}): "
+                "the fork needs one per axis",
+                ctx.block("transpose_param"),
+                help="list every axis once, e.g. dim: 3 dim: 2 dim: 0 dim: 1 "
+                "for N x C x H x W -> W x H x N x C",
+            )
+        for i, axis in enumerate(dims):
+            if not 0 <= axis < rank or axis in dims[:i]:
+                raise ctx.error(
+                    "NS0602",
+                    f"dim {axis} is given twice"
+                    if axis in dims[:i]
+                    else f"dim {axis} is out of range for a {rank}-D bottom (0 to {rank - 1})",
+                    ("transpose_param", "dim", i),
+                    help=f"dims are a permutation of 0 to {rank - 1}",
+                )
+        return dims
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        return [tuple(ctx.bottoms[0][a] for a in self.perm(ctx))]
+
+    def lower(self, ctx) -> None:
+        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=self.perm(ctx.shape_context))
+
+
+@register
+class Reverse(LayerType):
+    """y[..., i, ...] = x[..., S − 1 − i, ...] along reverse_param.axis (ReverseLayer::Forward_cpu)."""
+
+    type = "Reverse"
+    family = "layout"
+    dialect = "ocr"
+    param = "reverse_param"
+
+    def axis(self, ctx: ShapeContext) -> int:
+        _not_in_place(ctx)
+        axis, rank = ctx.layer.param.reverse_param.axis, len(ctx.bottoms[0])
+        if not 0 <= axis < rank:
+            raise ctx.error(
+                "NS0602",
+                f"axis {axis} is {'negative' if axis < 0 else 'out of range'} for a {rank}-D bottom "
+                f"(the fork takes 0 to {rank - 1})",
+                "reverse_param.axis",
+                help="axis 0 reverses the time of a (T, N, ...) sequence",
+            )
+        return axis
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        self.axis(ctx)
+        return [ctx.bottoms[0]]
+
+    def lower(self, ctx) -> None:
+        axis = self.axis(ctx.shape_context)
+        bounds = [ctx.ints([-1], "start"), ctx.ints([INT64_MIN], "end"), ctx.ints([axis], "axis")]
+        ctx.node("Slice", [ctx.inputs[0], *bounds, ctx.ints([-1], "step")], [ctx.outputs[0]])
+
+
+@register
+class ReverseTime(LayerType):
+    """ReverseTimeLayer: each stream n of x (T, N, ...) reversed over its own first L_n steps,
+    y[t, n] = x[L_n − 1 − t, n] for t < L_n, L_n = the lengths bottom's n-th value truncated; the
+    steps after it copied (copy_remaining) or left unwritten by the fork, which leaves the zeros a
+    fresh blob holds on its first pass (netspec writes those zeros, NS0608)."""
+
+    type = "ReverseTime"
+    family = "layout"
+    dialect = "ocr"
+    param = "reverse_time_param"
+    bottoms = (2, 2)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        _not_in_place(ctx)
+        x, lengths = ctx.bottoms
+        if len(x) < 2:
+            raise ctx.error(
+                "NS0607",
+                f"x is {shape_text(x)}; ReverseTime reads (T, N, ...): time first, then the streams",
+                ("bottom", 0),
+                help="give x with its streams as axis 1, e.g. (T, 1, features) for one sequence",
+            )
+        if len(lengths) != 1 or lengths[0] != x[1]:
+            raise ctx.error(
+                "NS0607",
+                f"the lengths are {shape_text(lengths)}; the fork wants one axis, one length per each of "
+                f"x's {x[1]} streams (CHECK_EQ)",
+                ("bottom", 1),
+                help=f"give the sequence lengths as a 1-D blob of {x[1]}",
+            )
+        if not ctx.layer.param.reverse_time_param.copy_remaining:
+            ctx.warning(
+                "NS0608",
+                "the steps after a stream's length are left unwritten by the fork (zeros on its first "
+                "pass, the last pass's values after); netspec writes zeros there",
+                ctx.block("reverse_time_param"),
+                help="set reverse_time_param { copy_remaining: true } to copy them unreversed",
+            )
+        return [x]
+
+    def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
+        return {1: ctx.bottoms[0][0] + 1}  # lengths 0 to T
+
+    def lower(self, ctx) -> None:
+        steps, streams = ctx.in_shapes[0][:2]
+        rows = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([steps, streams, -1], "rows")])[0]
+        # L_n truncated as the fork's int does, kept to [0, T]: outside it the fork reads and writes
+        # outside its blobs.
+        length = ctx.node("Cast", [ctx.inputs[1]], to=np.int64)[0]
+        length = ctx.node("Min", [ctx.node("Max", [length, ctx.ints(0, "zero")])[0], ctx.ints(steps, "T")])[0]
+        time = ctx.ints(np.arange(steps)[:, None], "time")  # (T, 1) against (N,)
+        inside = ctx.node("Less", [time, length])[0]  # (T, N)
+        mirrored = ctx.node("Sub", [ctx.node("Sub", [length, ctx.ints(1, "one")])[0], time])[0]
+        source = ctx.node("Where", [inside, mirrored, time])[0]
+        source = ctx.node("Expand", [_last(ctx, source), ctx.node("Shape", [rows])[0]])[0]
+        moved = ctx.node("GatherElements", [rows, source], axis=0)[0]
+        if not ctx.param.reverse_time_param.copy_remaining:
+            moved = ctx.node("Where", [_last(ctx, inside), moved, ctx.const(np.float32(0), "unwritten")])[0]
+        ctx.node("Reshape", [moved, ctx.ints(ctx.in_shapes[0], "shape")], [ctx.outputs[0]])
+
+
+def _last(ctx, x: str) -> str:
+    """x with a new last axis."""
+    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]

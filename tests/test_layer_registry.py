@@ -1,0 +1,51 @@
+"""The registry's class data: each layer type's family (what it does) and dialect (who defined it),
+and the docs that list the dialects' types agreeing with them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from netspec.layers import REGISTRY
+from netspec.layers.base import FAMILIES, LayerType, register
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def documented_dialects() -> dict[str, str]:
+    """{type: dialect} from docs/dialects.md's tables, each under a heading naming its dialect."""
+    out, dialect = {}, None
+    for line in (DOCS / "dialects.md").read_text().splitlines():
+        if line.startswith("## "):
+            found = re.search(r"dialect `(\w+)`", line)
+            dialect = found.group(1) if found else None
+        elif dialect and (row := re.match(r"\| `(\w+)` \|", line)):
+            out[row.group(1)] = dialect
+    return out
+
+
+def test_every_fork_type_is_in_its_dialects_table_and_only_there():
+    forks = {name: kind.dialect for name, kind in REGISTRY.items() if kind.dialect not in (None, "netspec")}
+    assert documented_dialects() == forks
+
+
+def test_every_netspec_type_has_its_section_in_extensions_md():
+    text = (DOCS / "extensions.md").read_text()
+    ours = [name for name, kind in REGISTRY.items() if kind.dialect == "netspec"]
+    assert ours and all(f'`type: "{name}"`' in text for name in ours)
+
+
+def test_every_family_has_a_type():
+    assert {kind.family for kind in REGISTRY.values()} == set(FAMILIES)
+
+
+def test_a_type_without_a_family_is_refused():
+    with pytest.raises(ValueError, match="needs a family of"):
+
+        @register
+        class Nameless(LayerType):
+            type = "Nameless"
+
+    assert "Nameless" not in REGISTRY
