@@ -228,3 +228,19 @@ def test_engine_dot_lays_the_same_scene_out_with_graphviz(spec, tmp_path):
     assert done.stdout == text
     assert cli.main(["draw", str(spec), "--engine", "dot", "-o", str(tmp_path / "net.png")]) == cli.OK
     assert (tmp_path / "net.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_boxes_are_coloured_by_what_the_layer_does_and_every_family_has_a_colour():
+    from netspec.draw.svg import COLOURS
+    from netspec.layers import REGISTRY
+
+    families = {kind.family for kind in REGISTRY.values()}
+    assert families <= set(COLOURS)
+    # by function, not by module or fork: SSD's PriorBox and DetectionOutput are detection layers,
+    # its Permute a layout change; BVLC's BatchNorm, folded into the convolution, a normalization
+    scene = build(check("zoo:mobilenet_ssd").analysis)
+    by_type = {n.type: n.family for n in scene.nodes}
+    assert by_type["PriorBox"] == by_type["DetectionOutput"] == "detection"
+    assert (by_type["Permute"], by_type["Convolution"]) == ("layout", "convolution")
+    tags = {t.type: t.family for n in scene.nodes for t in n.tags}
+    assert tags == {"BatchNorm": "normalization", "Scale": "normalization", "ReLU": "activation"}

@@ -19,26 +19,11 @@ from netspec.infer import Analysis, LayerInfo
 from netspec.layers.base import LayerType, shape_text
 from netspec.summary import human
 
-# What a layer does, by the module of netspec.layers that defines it.
-_MODULE_FAMILIES = {
-    "conv": "convolution",
-    "pool": "pooling",
-    "norm": "normalization",
-    "activation": "activation",
-    "dense": "dense",
-    "data": "data",
-    "loss": "loss",
-    "arith": "arithmetic",
-    "structure": "structure",
-    "recurrent": "recurrent",
-}
-
 
 def family(kind: LayerType | None) -> str:
-    """What a layer type does (convolution, pooling, normalization, activation, ...): its colour."""
-    if kind is None:
-        return "unknown"
-    return _MODULE_FAMILIES.get(type(kind).__module__.rsplit(".", 1)[-1], "other")
+    """What a layer does (convolution, pooling, normalization, activation, ...): its colour.  A type
+    netspec does not know has none."""
+    return kind.family if kind is not None else "unknown"
 
 
 @dataclass

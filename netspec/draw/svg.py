@@ -25,7 +25,6 @@ COLOURS = {  # by family: what a layer does
     "resize": "#d0e0e3",
     "layout": "#eeeeee",
     "structure": "#e8e8e8",
-    "arithmetic": "#d0e0e3",
     "detection": "#f9cb9c",
     "decoding": "#e6d5c3",
     "loss": "#f4cccc",
