@@ -136,6 +136,30 @@ class LowerContext:
     def tmp(self, hint: str) -> str:
         return self.graph.fresh(f"{self.layer.name}/{hint}")
 
+    def subgraph(self, inputs: list[tuple[str, type, list | None]], build) -> onnx.GraphProto:
+        """A Loop's body: `build` gets fresh names for `inputs` (hint, numpy element type, shape or
+        None) and returns its outputs as (name, numpy element type); the nodes it makes with this
+        context go into the body, not the graph, and may read any tensor of the graph."""
+        outer, self.graph.nodes = self.graph.nodes, []
+        try:
+            names = [self.tmp(hint) for hint, _, _ in inputs]
+            results = build(*names)
+            nodes = self.graph.nodes
+        finally:
+            self.graph.nodes = outer
+
+        def typed(name: str, dtype: type, shape: list | None = None) -> onnx.ValueInfoProto:
+            return helper.make_tensor_value_info(
+                name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), shape
+            )
+
+        return helper.make_graph(
+            nodes,
+            self.tmp("body"),
+            [typed(n, t, shape) for n, (_, t, shape) in zip(names, inputs)],
+            [typed(n, t) for n, t in results],
+        )
+
     def alias(self, top: int, tensor: str) -> None:
         """Top `top` is `tensor` unchanged: emit no node for it (an identity at inference)."""
         self.graph.alias(self.outputs[top], tensor)

@@ -327,10 +327,12 @@ def fork_detection_output(
     code="CENTER_SIZE",
     encoded=False,
     share=True,
+    eta=1.0,
 ):
     """DetectionOutputLayer::Forward_cpu of weiliu89/caffe (ssd), loop for loop: GetLocPredictions
     (loc as priors x loc classes x 4), DecodeBBox, GetMaxScoreIndex (stable sort), ApplyNMSFast
-    (eta 1), JaccardOverlap.  With share=False each class has its own boxes (share_location)."""
+    (with eta < 1 the threshold times eta after each kept box while above 0.5), JaccardOverlap.
+    With share=False each class has its own boxes (share_location)."""
     boxes, variances = prior[0, 0].reshape(-1, 4), prior[0, 1].reshape(-1, 4)
 
     def decode(p, v, b):
@@ -364,10 +366,12 @@ def fork_detection_output(
                 j for j in sorted(range(len(boxes)), key=lambda j: -scores[j, c]) if scores[j, c] > threshold
             ]
             order = order[:top_k] if top_k > -1 else order
-            chosen = []
+            chosen, adaptive = [], np.float32(nms)
             for j in order:
-                if all(overlap(decoded[j], decoded[k]) <= nms for k in chosen):
+                if all(overlap(decoded[j], decoded[k]) <= adaptive for k in chosen):
                     chosen.append(j)
+                    if eta < 1 and adaptive > 0.5:
+                        adaptive *= np.float32(eta)
             kept[c] = chosen
         pairs = [(scores[j, c], c, j) for c, js in kept.items() for j in js]
         if keep_top_k > -1 and len(pairs) > keep_top_k:
@@ -376,6 +380,18 @@ def fork_detection_output(
             for s, _, j in sorted([p for p in pairs if p[1] == c], key=lambda p: -p[0]):
                 out.append([i, c, s, *by_class[c][j]])
     return np.asarray(out).reshape(1, 1, -1, 7)
+
+
+def against_the_fork(detection: str, reference: dict, seed: int):
+    """(ours, the fork's rows, the fork's inputs) for detection_net(detection) over two images."""
+    model, analysis, _ = compile_text(detection_net(detection, images=2, share=reference.get("share", True)))
+    feeds = random_inputs(analysis, seed)
+    feeds["loc"] *= 0.3
+    conf = np.exp(feeds["conf_raw"]) / np.exp(feeds["conf_raw"]).sum(axis=2, keepdims=True)
+    prior = fork_prior_box(3, 5, 37, 50, {"min_size": [12], "max_size": [25], "aspect_ratio": [2],
+                                          "variance": [0.1, 0.1, 0.2, 0.2]})  # fmt: skip
+    inputs = feeds["loc"].astype(np.float64), conf, prior.astype(np.float64), 4
+    return run_onnx(model, feeds)["det"], fork_detection_output(*inputs, **reference), inputs
 
 
 @pytest.mark.parametrize(
@@ -396,17 +412,7 @@ def fork_detection_output(
 def test_detection_output_cases_opencv_cannot_run_follow_the_fork(detection, reference):
     # OpenCV fails on background -1 and keep_top_k -1, lacks CORNER_SIZE, and wants a 1-channel prior
     # with variance_encoded_in_target; these follow the fork's C++ transcribed into numpy.
-    text = detection_net(detection, images=2, share=reference.get("share", True))
-    model, analysis, _ = compile_text(text)
-    feeds = random_inputs(analysis, 2)
-    feeds["loc"] *= 0.3
-    ours = run_onnx(model, feeds)["det"]
-    conf = np.exp(feeds["conf_raw"]) / np.exp(feeds["conf_raw"]).sum(axis=2, keepdims=True)
-    prior = fork_prior_box(3, 5, 37, 50, {"min_size": [12], "max_size": [25], "aspect_ratio": [2],
-                                          "variance": [0.1, 0.1, 0.2, 0.2]})  # fmt: skip
-    expected = fork_detection_output(
-        feeds["loc"].astype(np.float64), conf, prior.astype(np.float64), 4, **reference
-    )
+    ours, expected, _ = against_the_fork(detection, reference, seed=2)
     assert ours.shape == expected.shape and ours.shape[2] > 2
     assert rel_error(ours, expected) < 1e-5
 
@@ -430,24 +436,28 @@ def test_detection_output_rows_are_symbolic_in_onnx():
     check_shapes_match_onnx(model)
 
 
-def test_adaptive_nms_is_checked_but_not_compiled_and_outputs_stop_at_its_bottoms():
-    from netspec.diagnostics import Diagnostics
-    from netspec.lower import lower
-
-    text = detection_net("nms_param { nms_threshold: 0.6 eta: 0.9 } keep_top_k: 20", classes=4)
-    analysis, _ = analyse(text)
-    assert analysis.info("det").tops == [(1, 1, 20, 7)]
-    found = Diagnostics()
-    assert lower(analysis, random_weights(analysis), found) is None
-    (problem,) = [d for d in found if d.code == "NS0402"]
-    assert (
-        "adaptive NMS (eta 0.9)" in problem.message
-        and problem.span.line == text.count("\n", 0, text.index('"DetectionOutput"')) + 1
-    )
-    assert problem.help.startswith("compile with --outputs loc,conf,pb (outputs=[...] in Python)")
-    model, _, _ = compile_text(text, outputs=("loc", "conf", "pb"))  # what the help says
-    assert [o.name for o in model.graph.output] == ["loc", "conf", "pb"]
-    assert "det" not in {n.name for n in model.graph.node}
+@pytest.mark.parametrize(
+    "detection, reference",
+    [
+        ("nms_param { nms_threshold: 0.8 top_k: 25 eta: 0.7 } code_type: CENTER_SIZE keep_top_k: 40 "
+         "confidence_threshold: 0.1", dict(nms=0.8, top_k=25, eta=0.7, keep_top_k=40, threshold=0.1)),
+        ("background_label_id: -1 nms_param { nms_threshold: 0.9 eta: 0.85 } code_type: CORNER",
+         dict(background=-1, nms=0.9, eta=0.85, code="CORNER")),
+        ("background_label_id: 2 nms_param { nms_threshold: 0.75 top_k: 12 eta: 0.9 } code_type: CORNER_SIZE "
+         "confidence_threshold: 0.2", dict(background=2, nms=0.75, top_k=12, eta=0.9, code="CORNER_SIZE",
+                                           threshold=0.2, share=False)),
+    ],
+)  # fmt: skip
+def test_adaptive_nms_follows_the_forks_shrinking_threshold(detection, reference):
+    # eta < 1: ApplyNMSFast multiplies its threshold by eta after each box it keeps (while above 0.5),
+    # so what survives depends on what was kept before; a Loop over each class's ranks does the same.
+    model, _, _ = compile_text(detection_net(detection, images=2, share=reference.get("share", True)))
+    assert "Loop" in {n.op_type for n in model.graph.node}
+    ours, expected, inputs = against_the_fork(detection, reference, seed=3)
+    assert ours.shape == expected.shape and ours.shape[2] > 4
+    assert rel_error(ours, expected) < 1e-5
+    fixed = fork_detection_output(*inputs, **{**reference, "eta": 1.0})
+    assert fixed.shape != expected.shape or not np.allclose(fixed, expected)  # eta changed what was kept
 
 
 # The first SSD port's deploy style (OpenCV's samples): NormalizeBBox, and nms_threshold and top_k

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from netspec.layers.base import LayerType, NotLowered, Shape, ShapeContext, count, register, shape_text
+from netspec.layers.base import LayerType, Shape, ShapeContext, count, register, shape_text
 from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
@@ -278,15 +278,6 @@ class DetectionOutput(LayerType):
         p = ctx.param.detection_output_param
         _, priors, classes = self.sizes(ctx.shape_context)
         iou, top_k, eta = self.nms(ctx.shape_context)
-        if eta != 1:
-            bottoms = ",".join(b.name for b in ctx.layer.bottoms)
-            raise NotLowered(
-                f"DetectionOutput with adaptive NMS (eta {eta:g}) is checked but not compiled "
-                "to ONNX: its IoU threshold shrinks each time a box is kept, which ONNX's "
-                "NonMaxSuppression cannot follow",
-                help=f"compile with --outputs {bottoms} (outputs=[...] in Python): the model stops at "
-                "this layer's bottoms; decode and suppress them outside, as docs/dialects.md describes",
-            )
         # Per-class boxes (share_location false): each (image, class) is an NMS batch of its own,
         # with one class; image = batch // classes, label = batch % classes.
         loc_classes = 1 if p.share_location else classes
@@ -322,16 +313,23 @@ class DetectionOutput(LayerType):
             scores = ctx.node("Reshape", [scores, one_class])[0]
             candidates = ctx.node("Reshape", [candidates, one_class])[0]
         threshold = p.confidence_threshold if p.HasField("confidence_threshold") else -FLT_MAX
-        selected = ctx.node(
-            "NonMaxSuppression",
-            [
-                boxes,
-                candidates,
-                ctx.ints([priors], "max_boxes"),
-                ctx.const([iou], "iou_threshold"),
-                ctx.const([threshold], "score_threshold"),
-            ],
-        )[0]  # (K, 3) rows [batch, class, prior], by batch, class, then score
+        if eta < 1:  # adaptive NMS: the threshold shrinks as boxes are kept, one after another
+            ranks = priors if top_k is None else min(max(top_k, 0), priors)
+            per_batch = classes if p.share_location else 1
+            selected = _adaptive_nms(
+                ctx, boxes, candidates, (per_batch, priors, ranks), (iou, eta, threshold)
+            )
+        else:
+            selected = ctx.node(
+                "NonMaxSuppression",
+                [
+                    boxes,
+                    candidates,
+                    ctx.ints([priors], "max_boxes"),
+                    ctx.const([iou], "iou_threshold"),
+                    ctx.const([threshold], "score_threshold"),
+                ],
+            )[0]  # (K, 3) rows [batch, class, prior], by batch, class, then score
         score = ctx.node("Unsqueeze", [ctx.node("GatherND", [scores, selected])[0], ctx.ints([1], "axis1")])[
             0
         ]
@@ -381,6 +379,106 @@ class DetectionOutput(LayerType):
         end = ctx.node("Add", [total, ctx.node("Mul", [empty, images])[0]])[0]
         kept = ctx.node("Slice", [padded, ctx.ints([0], "zero"), end, ctx.ints([0], "zero")])[0]
         ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, 7], "layout")], [ctx.outputs[0]])
+
+
+def _adaptive_nms(ctx, boxes: str, candidates: str, sizes: tuple[int, int, int], nms: tuple) -> str:
+    """NonMaxSuppression's (K, 3) rows [batch, class, prior], by batch, class and score, as the
+    fork's ApplyNMSFast keeps them with eta < 1: per (batch, class) its `ranks` best candidates in
+    score order (ties: the lower prior first, as its stable sort), each kept if it scores above the
+    score threshold and overlaps no box kept before it by more than the IoU threshold, which is
+    multiplied by eta after each kept box while it is above 0.5.  A Loop over the ranks carries the
+    kept set and the threshold of every (batch, class) at once.  Boxes (B, P, 4), candidates
+    (B, C, P) with −inf for none; `sizes` is (C, P, ranks)."""
+    classes, priors, ranks = sizes
+    iou, eta, score_threshold = nms
+    scores = ctx.node("Reshape", [candidates, ctx.ints([-1, priors], "pair_scores")])[0]  # (Q, P)
+    best, order = ctx.node("TopK", [scores, ctx.ints([ranks], "ranks")], 2, axis=1, largest=1, sorted=1)
+    wide = ctx.node("Expand", [ctx.node("Unsqueeze", [boxes, ctx.ints([1], "axis1")])[0],
+                               ctx.ints([1, classes, 1, 1], "per_class")])[0]  # fmt: skip
+    wide = ctx.node("Reshape", [wide, ctx.ints([-1, priors, 4], "pair_boxes")])[0]  # (Q, P, 4)
+    picks = ctx.node(
+        "Expand", [ctx.node("Unsqueeze", [order, ctx.ints([2], "axis2")])[0], ctx.ints([1, 1, 4], "xyxy")]
+    )
+    ranked = ctx.node("GatherElements", [wide, picks[0]], axis=1)[0]  # (Q, ranks, 4), best first
+    rank = ctx.ints(np.arange(ranks), "rank")
+
+    def step(i: str, go: str, kept: str, threshold: str) -> list[tuple[str, type]]:
+        candidate = ctx.node(
+            "Unsqueeze", [ctx.node("Gather", [ranked, i], axis=1)[0], ctx.ints([1], "axis1")]
+        )[0]
+        close = ctx.node(
+            "Not", [ctx.node("LessOrEqual", [_jaccard(ctx, candidate, ranked), _rows(ctx, threshold)])[0]]
+        )[0]
+        hits = ctx.node("Cast", [ctx.node("And", [close, kept])[0]], to=np.float32)[0]
+        suppressed = ctx.node("Greater", [reduce_node(ctx, "ReduceMax", hits, [1], keepdims=0)[0],
+                                          ctx.const(np.float32(0), "none")])[0]  # fmt: skip
+        above = ctx.node(
+            "Greater", [ctx.node("Gather", [best, i], axis=1)[0], ctx.const(score_threshold, "score")]
+        )[0]
+        keep = ctx.node("And", [above, ctx.node("Not", [suppressed])[0]])[0]  # (Q,)
+        this = ctx.node("Equal", [rank, i])[0]  # (ranks,)
+        kept = ctx.node("Or", [kept, ctx.node("And", [_rows(ctx, keep), this])[0]])[0]
+        shrink = ctx.node(
+            "And", [keep, ctx.node("Greater", [threshold, ctx.const(np.float32(0.5), "half")])[0]]
+        )[0]
+        smaller = ctx.node("Mul", [threshold, ctx.const(np.float32(eta), "eta")])[0]
+        threshold = ctx.node("Where", [shrink, smaller, threshold])[0]
+        return [(ctx.node("Identity", [go])[0], np.bool_), (kept, np.bool_), (threshold, np.float32)]
+
+    body = ctx.subgraph(
+        [
+            ("i", np.int64, []),
+            ("go", np.bool_, []),
+            ("kept", np.bool_, None),
+            ("threshold", np.float32, None),
+        ],
+        step,
+    )
+    none_kept = ctx.node("ConstantOfShape", [ctx.node("Shape", [best])[0]], value=np.zeros(1, np.bool_))[0]
+    pairs = ctx.node("Slice", [ctx.node("Shape", [best])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")])[0]
+    start = ctx.node("Expand", [ctx.const([iou], "iou_threshold"), pairs])[0]
+    trips, go = ctx.ints(ranks, "trips"), ctx.const(True, "go", np.bool_)
+    kept = ctx.node("Loop", [trips, go, none_kept, start], 2, body=body)[0]  # (Q, ranks)
+    where = ctx.node("NonZero", [kept])[0]  # (2, K): pair, rank, in row-major order
+    prior = ctx.node("GatherND", [order, ctx.node("Transpose", [where], perm=[1, 0])[0]])[0]
+    pair = ctx.node("Gather", [where, ctx.ints(0, "pair_row")], axis=0)[0]
+    count = ctx.ints(classes, "classes_per_batch")
+    columns = [ctx.node("Div", [pair, count])[0], ctx.node("Mod", [pair, count])[0], prior]
+    return ctx.node("Concat", [_rows(ctx, c) for c in columns], axis=1)[0]
+
+
+def _jaccard(ctx, a: str, b: str) -> str:
+    """JaccardOverlap of the fork's normalised boxes, (Q, 1, 4) against (Q, R, 4) [x1, y1, x2, y2]:
+    intersection / union, 0 where the boxes do not overlap by a positive width and height; a
+    reversed box has size 0 (BBoxSize).  (Q, R)."""
+    ax1, ay1, ax2, ay2 = ctx.node("Split", [a, ctx.ints([1, 1, 1, 1], "sides")], 4, axis=2)
+    bx1, by1, bx2, by2 = ctx.node("Split", [b, ctx.ints([1, 1, 1, 1], "sides")], 4, axis=2)
+
+    def extent(low_a, high_a, low_b, high_b) -> str:
+        high = ctx.node("Min", [high_a, high_b])[0]
+        return ctx.node("Sub", [high, ctx.node("Max", [low_a, low_b])[0]])[0]
+
+    def size(x1, y1, x2, y2) -> str:
+        area = ctx.node("Mul", [ctx.node("Sub", [x2, x1])[0], ctx.node("Sub", [y2, y1])[0]])[0]
+        reversed_ = ctx.node("Or", [ctx.node("Less", [x2, x1])[0], ctx.node("Less", [y2, y1])[0]])[0]
+        return ctx.node("Where", [reversed_, ctx.const(np.float32(0), "empty"), area])[0]
+
+    width, height = extent(ax1, ax2, bx1, bx2), extent(ay1, ay2, by1, by2)
+    inter = ctx.node("Mul", [width, height])[0]
+    union = ctx.node(
+        "Sub", [ctx.node("Add", [size(ax1, ay1, ax2, ay2), size(bx1, by1, bx2, by2)])[0], inter]
+    )[0]
+    zero = ctx.const(np.float32(0), "empty")
+    overlaps = ctx.node(
+        "And", [ctx.node("Greater", [width, zero])[0], ctx.node("Greater", [height, zero])[0]]
+    )[0]
+    ratio = ctx.node("Where", [overlaps, ctx.node("Div", [inter, union])[0], zero])[0]
+    return ctx.node("Squeeze", [ratio, ctx.ints([2], "axis2")])[0]
+
+
+def _rows(ctx, x: str) -> str:
+    """x with a new last axis."""
+    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "last")])[0]
 
 
 def num_classes(ctx: ShapeContext, param: str) -> int:
