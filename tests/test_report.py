@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from netspec import cli
+from netspec.layers import REGISTRY
+from netspec.pipeline import check
 from netspec.proto import caffe_pb2
 
 SMALL = """name: "small"
@@ -55,6 +57,10 @@ def test_the_page_is_self_contained_and_prints_numbers_with_thousands_separators
     assert '<td class="num">37,752,832</td>' in row
     assert "60,965,224 parameters" in page
     assert all(f'data-layer="{name}"' in page for name in ("conv1", "relu1", "pool5", "prob"))
+    # the header's legend: one colour for each thing AlexNet's layers do
+    legend = re.search(r'<div id="totals">.*?<ul class="legend">(.*?)</ul>', page, re.S).group(1)
+    said = {"dense" if f == "fully connected" else f for f in re.findall(r"</i>([a-z ]+)</li>", legend)}
+    assert said == {REGISTRY[i.layer.type].family for i in check("zoo:alexnet").analysis.layers}
 
 
 def test_a_broken_net_reports_its_diagnostics_on_the_page_and_fails(tmp_path):

@@ -88,6 +88,18 @@ def _totals(checked: Checked) -> str:
     )
 
 
+def _legend(scene: scenes.Scene) -> str:
+    """The colours the picture uses, and what each says the layer does."""
+    present = dict.fromkeys(f for n in scene.nodes for f in (n.family, *(t.family for t in n.tags)))
+    items = [
+        f'<li><i style="background:{COLOURS.get(f, OTHER)}"></i>{escape(SAID.get(f, f))}</li>'
+        for f in present
+    ]
+    if any(n.unknown for n in scene.nodes):
+        items.append('<li><i class="unknown"></i>dashed: the checker could not shape it</li>')
+    return f'<ul class="legend">{"".join(items)}</ul>'
+
+
 def _diagnostics(checked: Checked, data: dict) -> str:
     if not data["diagnostics"]:
         return '<p class="none">No errors or warnings.</p>'
@@ -198,7 +210,7 @@ def sections(checked: Checked, *, direction: str = "TB", collapse: bool = False,
     scene = scenes.build(checked.analysis, collapse=collapse)
     data = layer_data(checked, scene)
     return {
-        "totals": escape(_totals(checked)),
+        "totals": f"<p>{escape(_totals(checked))}</p>{_legend(scene)}",
         "picture": to_svg(scene, direction=direction),
         "diagnostics": _diagnostics(checked, data),
         "report": _charts(checked) + _table(checked) if report else "",
@@ -216,7 +228,7 @@ def render_page(title: str, parts: dict, *, extra: str = "", live: bool = False)
 <link rel="icon" href="data:,">
 <style>{_asset("page.css")}</style>
 </head><body data-live="{"1" if live else ""}">
-<header><h1>{escape(title)}</h1><p id="totals">{parts["totals"]}</p></header>
+<header><h1>{escape(title)}</h1><div id="totals">{parts["totals"]}</div></header>
 <main>
 <div id="picture">{parts["picture"]}</div>
 <aside><section id="details"><p class="hint">Click a layer or a diagnostic.</p></section>
