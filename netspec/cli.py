@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from netspec.diagnostics import Diagnostics, Severity, render_all
+from netspec.diagnostics import Diagnostics, Severity, apply_lints, render_all
 from netspec.diagnostics import to_json as diagnostics_json
 from netspec.files import CannotWrite
 from netspec.frontend.load import LoadError
@@ -63,6 +63,20 @@ def _add_net_options(p: argparse.ArgumentParser) -> None:
         "input's values from a .npy file (random values otherwise); repeatable",
     )
     p.add_argument("--batch", type=int, default=None, help="set the batch dimension of every input")
+    from netspec.diagnostics import LINTS
+
+    lints = ", ".join(f"{name}: {what}" for name, what in LINTS.items())
+    p.add_argument(
+        "--warn",
+        action="append",
+        default=[],
+        choices=sorted(LINTS),
+        metavar="LINT",
+        help=f"report every diagnostic of a lint as a warning (repeatable); lints: {lints}",
+    )
+    p.add_argument(
+        "--allow", action="append", default=[], choices=sorted(LINTS), metavar="LINT", help="turn a lint off"
+    )
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
@@ -133,6 +147,7 @@ def _check(args):
         batch=args.batch,
     )
     _refuse_unknown_inputs(checked, inputs)
+    apply_lints(checked.diagnostics, warn=args.warn, allow=args.allow)
     return checked
 
 

@@ -38,6 +38,7 @@ class Diagnostic:
     notes: list[str] = field(default_factory=list)
     help: str | None = None
     layer: str | None = None  # the Caffe layer the diagnostic is about, when there is one
+    lint: str | None = None  # the lint group (LINTS) that --warn / --allow name, when it has one
 
     def to_json(self) -> dict:
         record = {
@@ -50,6 +51,8 @@ class Diagnostic:
         }
         if self.layer is not None:
             record["layer"] = self.layer
+        if self.lint is not None:
+            record["lint"] = self.lint
         if self.notes:
             record["notes"] = list(self.notes)
         if self.help:
@@ -97,6 +100,24 @@ class Diagnostics:
         return any(d.severity is Severity.ERROR for d in self.items)
 
 
+# Lints: advice a design may deliberately ignore, in groups a user turns up or off by name, as
+# rustc's -W/-A and clippy's groups do.  By default a lint warns only where the design likely did
+# not mean it, and says the rest as infos (shown with -v).
+LINTS = {
+    "tiling": "windows that do not tile their input (NS0320): by default a warning only where real "
+    "input goes unread beyond the stride's own gaps, or a pooling window lies mostly past the border",
+}
+
+
+def apply_lints(diagnostics: Diagnostics, *, warn: Iterable[str] = (), allow: Iterable[str] = ()) -> None:
+    """--warn LINT: every diagnostic of the lint is a warning; --allow LINT: none is reported."""
+    warn, allow = set(warn), set(allow)
+    diagnostics.items = [d for d in diagnostics.items if d.lint is None or d.lint not in allow]
+    for d in diagnostics.items:
+        if d.lint in warn and d.severity is Severity.INFO:
+            d.severity = Severity.WARNING
+
+
 def render(diagnostic: Diagnostic, sources: dict[str, SourceFile] | None = None) -> str:
     """The text form: a location header, the source line with a caret, then notes and help."""
     d = diagnostic
@@ -113,6 +134,8 @@ def render(diagnostic: Diagnostic, sources: dict[str, SourceFile] | None = None)
         lines.append(f" {gutter} | {' ' * (d.span.column - 1)}{'^' * width}")
     pad = "   " if d.span is not None else " "
     lines += [f"{pad}= note: {note}" for note in d.notes]
+    if d.lint is not None and d.severity is not Severity.INFO:
+        lines.append(f"{pad}= note: lint `{d.lint}`: `--allow {d.lint}` turns it off")
     if d.help:
         lines.append(f"{pad}= help: {d.help}")
     return "\n".join(lines)

@@ -13,8 +13,8 @@ from netspec.cli import INTERNAL_ERROR, main
 
 LENET = "zoo:lenet"
 BROKEN = (
-    'name: "b"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 14 dim: 14 } } }\n'
-    'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }\n'
+    'name: "b"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 7 dim: 7 } } }\n'
+    'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 3 stride: 3 } }\n'
 )
 
 
@@ -53,7 +53,7 @@ def test_check_json_has_records_layers_and_totals(tmp_path, capsys):
     record = doc["diagnostics"][0]
     assert {"severity", "code", "message", "file", "line", "column"} <= set(record)
     assert record["code"] == "NS0320" and record["line"] == 3
-    assert doc["layers"][1]["shapes"] == [[1, 1, 7, 7]]
+    assert doc["layers"][1]["shapes"] == [[1, 1, 3, 3]]
     assert {"params", "buffers", "macs", "activation_bytes", "peak_activation_bytes"} <= set(doc["totals"])
 
 

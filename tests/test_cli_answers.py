@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from netspec.cli import CANNOT_RUN, OK, SPEC_ERRORS, main
+from netspec.zoo import names as zoo_names
 
 LENET = "zoo:lenet"
 PYTHON_DATA = (
@@ -157,3 +158,25 @@ def test_non_finite_outputs_are_reported_as_such_without_numpys_warning(tmp_path
 
 def test_the_phase_is_taken_in_any_case(capsys):
     assert main(["check", LENET, "--phase", "TEST"]) == OK
+
+
+LECTURE = (
+    'name: "l"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 7 dim: 7 } } }\n'
+    'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 3 stride: 3 } }\n'
+)
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_every_zoo_net_passes_check_werror(name, capsys):
+    assert main(["check", f"zoo:{name}", "--werror"]) == OK
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_lectures_bad_stride_still_warns_and_the_tiling_lint_turns_up_or_off(tmp_path, capsys):
+    assert main(["check", write(tmp_path, LECTURE), "--werror"]) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    assert "error[NS0320]: p: 3x3 window, stride 3 over 7" in err and "lint `tiling`" in err
+    assert main(["check", write(tmp_path, LECTURE), "--werror", "--allow", "tiling"]) == OK
+    assert "NS0320" not in capsys.readouterr().err
+    assert main(["check", "zoo:mobilenet_v1", "--warn", "tiling"]) == OK
+    assert capsys.readouterr().err.count("warning[NS0320]") == 5

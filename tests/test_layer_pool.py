@@ -206,10 +206,10 @@ def test_max_lowering_uses_ceil_mode_from_opset_22_and_explicit_end_padding_befo
     assert "ceil_mode" not in attrs[13] and attrs[13]["pads"] == [1, 1, 2, 2]
 
 
-def test_tiling_warning_shows_the_arithmetic_for_a_pool_that_overhangs():
+def test_tiling_lint_shows_the_arithmetic_for_a_pool_that_overhangs():
     text = pool_net(13, 14, "pool: MAX kernel_size: 3 stride: 2").replace('"p" type', '"pool2" type')
     (warning,) = [d for d in check("t.prototxt", content=text).diagnostics if d.code == "NS0320"]
-    assert warning.severity == Severity.WARNING
+    assert warning.severity == Severity.INFO  # the last window lies mostly on the input: textbook
     assert warning.message == (
         "pool2: 3x3 window, stride 2 over 14 (pad 0): (14 − 3)/2 + 1 = 6.5; "
         "Caffe pools 7 windows and the last one hangs 1 column past the border"

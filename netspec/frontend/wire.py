@@ -68,18 +68,20 @@ def encode_varint(value: int) -> bytes:
 
 
 def kind_of(head: bytes, size: int) -> str | None:
-    """ONNX or CAFFEMODEL when a file of `size` bytes beginning with `head` walks as that message's
-    fields (each a field number the message has, with its wire type), else None."""
+    """ONNX or CAFFEMODEL when a file of `size` bytes beginning with `head` walks as protobuf wire
+    format, two fields at least or the whole file, and its first field is one that message has,
+    with its wire type (a fork's caffemodel may add fields of its own after it); None otherwise."""
+    walked = []
+    try:
+        for field in fields(head, 0, len(head), limit=size):
+            walked.append(field)
+    except Corrupt:
+        if len(walked) < 2:
+            return None
+    if not walked:
+        return None
+    number, wire = walked[0][:2]
     for kind, known in ((ONNX, ONNX_MODEL), (CAFFEMODEL, CAFFE_NET)):
-        seen = 0
-        try:
-            for number, wire, _, _, _ in fields(head, 0, len(head), limit=size):
-                if known.get(number) != wire:
-                    break
-                seen += 1
-            else:
-                if seen:
-                    return kind
-        except Corrupt:
-            pass
+        if known.get(number) == wire:
+            return kind
     return None

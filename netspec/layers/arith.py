@@ -59,10 +59,35 @@ def end_pads(
     ]
 
 
+SMALL_BORDER = 32  # a border under 1/32 of the input along an axis is one a design accepts
+
+
+def meant(a: Axis, out: int, pooling: bool) -> bool:
+    """Whether a window that does not tile its input is a textbook design rather than a likely
+    mistake.  Convolution: no real input goes unread beyond the gaps the stride leaves anyway (only
+    padding is dropped, as a 3x3 stride-2 pad-1 convolution over an even size does), or what goes
+    unread is a thin border (NIN's 11x11 stride-4 over 224 leaves 1 of 224).  Pooling: the last
+    window still lies mostly on the input (GoogLeNet's 3x3 stride-2 pools), or what it covers past
+    the border is thin.  The lecture's 3x3 stride 3 over 7 is neither."""
+    if pooling:
+        start = (out - 1) * a.stride - a.pad  # the last window, in input coordinates
+        covered = min(a.size, start + a.kernel) - max(0, start)
+        return 2 * covered >= a.kernel or (a.kernel - covered) * SMALL_BORDER < a.size
+    unread = (a.size + 2 * a.pad - a.kernel) % a.stride - a.pad
+    return unread <= max(0, a.stride - a.kernel) or unread * SMALL_BORDER < a.size
+
+
 def windows(
-    ctx: ShapeContext, axes: list[Axis], *, pooling: bool, field: str, word: str = "window"
+    ctx: ShapeContext,
+    axes: list[Axis],
+    *,
+    pooling: bool,
+    field: str,
+    word: str = "window",
+    verb: str = "convolves",
 ) -> list[int]:
-    """Output sizes along `axes`, with Caffe's rounding; errors and tiling warnings reported.
+    """Output sizes along `axes`, with Caffe's rounding (ceil where `pooling`); errors and tiling
+    lints reported, `verb` saying what the layer does with its windows ("pools").
 
     The axes are the trailing spatial axes; a 2-D window names them rows and columns.
     """
@@ -91,12 +116,13 @@ def windows(
                     "NS0320",
                     f"{_dims(axes, 'kernel')} {word} is larger than the padded input "
                     f"{_dims(axes, 'size')} (pad {_dims(axes, 'pad')}): Caffe's rounding still "
-                    f"{'pools' if pooling else 'convolves'} {_count(out, 'window')} reaching {over} "
+                    f"{verb} {_count(out, 'window')} reaching {over} "
                     f"{_unit(n, i, all(b == a for b in axes), plural=over > 1)} past the border, "
                     f"{'where it reads nothing' if pooling else 'where it reads zeros'}",
                     field,
                     help="if the input size is a placeholder, give the real one with --input; "
                     + _shrink_help(a),
+                    lint="tiling",
                 )
             continue
         rest = (span - a.kernel) % a.stride
@@ -114,23 +140,24 @@ def windows(
         if pooling:
             over = (out - 1) * a.stride + a.kernel - span
             what = (
-                f"Caffe pools {_count(out, 'window')} and the last one hangs {over} "
+                f"Caffe {verb} {_count(out, 'window')} and the last one hangs {over} "
                 f"{unit if over == 1 else units} past the border"
             )
         elif rest > a.pad:  # the padded span ends in `pad` rows of padding: the rest reach into the input
             unread = rest - a.pad
             noun = unit if unread == 1 else units
             what = (
-                f"Caffe convolves {_count(out, 'window')} and the last {unread} {noun} of the input "
+                f"Caffe {verb} {_count(out, 'window')} and the last {unread} {noun} of the input "
                 f"{'are' if unread > 1 or ' and ' in noun else 'is'} never read"
             )
         else:
             what = (
-                f"Caffe convolves {_count(out, 'window')}, which read every input {unit} but not the last "
+                f"Caffe {verb} {_count(out, 'window')}, which read every input {unit} but not the last "
                 f"{rest} {unit if rest == 1 else units} of padding: in effect it pads {a.pad} before and "
                 f"{a.pad - rest} after"
             )
-        ctx.warning("NS0320", f"{head}; {what}", field, help=_tiling_help(a, pooling))
+        report = ctx.info if meant(a, out, pooling) else ctx.warning
+        report("NS0320", f"{head}; {what}", field, help=_tiling_help(a, pooling), lint="tiling")
     return sizes
 
 

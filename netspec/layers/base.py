@@ -104,6 +104,7 @@ class ShapeContext:
         *,
         help: str | None = None,
         notes: list[str] | None = None,
+        lint: str | None = None,
     ) -> Diagnostic:
         return self.diagnostics.add(
             Diagnostic(
@@ -114,6 +115,7 @@ class ShapeContext:
                 notes=list(notes or ()),
                 help=help,
                 layer=self.name,
+                lint=lint,
             )
         )
 

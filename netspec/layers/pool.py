@@ -199,7 +199,7 @@ def _pool(ctx: ShapeContext, p) -> Pool:
                 help=f"use a stride of at most {a.kernel}, or floor the count with round_mode: FLOOR "
                 "(ceil_mode: false in forks)",
             )
-    out = windows(ctx, axes, pooling=ceil, field=kernel_field)
+    out = windows(ctx, axes, pooling=ceil, field=kernel_field, verb="pools")
     return Pool(method, (axes[0], axes[1]), (out[0], out[1]))
 
 

@@ -1007,7 +1007,7 @@ NOTES: dict[str, tuple[Callable[[], NetSpec], str]] = {
             "DetectionOutput; BVLC Caffe does not run it.\n"
             "Departures: the port includes DetectionOutput in phase TEST only (a deploy net here has no "
             "rule); TensorFlow pads its stride-2 3x3 windows over even sizes after the input (SAME), "
-            "Caffe before it (the NS0320 warnings below), which moves the values, not the counts.\n"
+            "Caffe before it (`check --warn tiling` shows where), which moves the values, not the counts.\n"
             "Counts: body 3,206,976 parameters and 1,055,206,336 multiply-adds, extra layers 2,223,488 "
             "and 61,612,032, predictors 1,389,375 and 120,311,040. PriorBox's 15,336 values are a "
             "constant of the shapes (neither parameters nor buffers); Permute, Flatten, Concat, Reshape, "
