@@ -202,7 +202,8 @@ def infer(
         info = LayerInfo(layer, kind, [None] * len(layer.tops))
         analysis.layers.append(info)
         if kind is None:
-            _unknown_type(layer, net, diagnostics)
+            if layer.path not in net.source_map.faulty:  # a type the parser lost is said once, there
+                _unknown_type(layer, net, diagnostics)
         else:
             bottoms = [analysis.shapes.get(b.key) for b in layer.bottoms]
             if (

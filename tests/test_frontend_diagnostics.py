@@ -192,12 +192,12 @@ CASES = [
         ["given twice", "merge them"],
     ),
     (
-        "unclosed_block_points_at_end",
+        "unclosed_block_points_at_its_brace",
         HEAD + 'layer { name: "c" type: "ReLU"\n',
         "NS0101",
-        None,
-        0,
-        ["unexpected end of file", "never closed"],
+        "{",
+        HEAD.count("{") + 1,
+        ["'layer {') is never closed", "the file ends at line 4", "add the '}' that ends 'layer'"],
     ),
     (
         "stray_closing_brace",
@@ -214,6 +214,47 @@ CASES = [
         '"c"',
         1,
         ["unexpected '\"c\"'", "put ':' between a field name and its value"],
+    ),
+    (
+        "unclosed_block_found_by_the_indentation_of_the_next_closer",
+        HEAD + 'layer {\n  name: "c"\n  type: "Convolution"\n  convolution_param {\n    num_output: 4\n'
+        '\n}\nlayer {\n  name: "r"\n  type: "ReLU"\n}\n',
+        "NS0101",
+        "{",
+        HEAD.count("{") + 2,
+        ["'convolution_param {') is never closed", "the '}' on line 9 is indented as line 3"],
+    ),
+    (
+        "unclosed_layer_before_the_next_layer_at_the_start_of_a_line",
+        HEAD + 'layer {\n  name: "c"\n  type: "ReLU"\n\nlayer {\n  name: "r"\n  type: "ReLU"\n}\n',
+        "NS0101",
+        "{",
+        HEAD.count("{") + 1,
+        ["'layer {') is never closed", "a 'layer {' starts line 7, still inside this block"],
+    ),
+    (
+        "missing_opening_quote_is_one_error_at_the_word",
+        HEAD + 'layer {\n  name: relu1"\n  type: "ReLU"\n}\n',
+        "NS0102",
+        "relu1",
+        1,
+        ['string relu1" has no opening quote', 'write "relu1"'],
+    ),
+    (
+        "bare_words_are_reported_on_their_own_line",
+        'name: small net\nlayer { name: "data" type: "Input" top: "data" }\n',
+        "NS0101",
+        "small",
+        1,
+        ["bare words 'small net' where 'name' takes one value", 'quote a string: name: "small net"'],
+    ),
+    (
+        "half_typed_field_name_is_reported_at_the_name",
+        HEAD + 'layer { name: "r" type: "ReLU" bottom: "data" top: "r"\n  bot\n}\n',
+        "NS0101",
+        "bot\n",
+        1,
+        ["field 'bot' has no value", "write bot: <value>"],
     ),
     ("unterminated_string", HEAD + 'layer { name: "c }\n', "NS0102", '"c', 1, ["unterminated string"]),
     ("stray_character", HEAD + "layer { name: @c }\n", "NS0102", "@", 1, ["unexpected character '@'"]),
@@ -275,10 +316,7 @@ CASES = [
 def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, words):
     d = diagnostic(text, code)
     assert d.severity is (Severity.WARNING if code in WARNINGS else Severity.ERROR)
-    if token is None:  # end of file
-        assert (d.span.line, d.span.column) == (text.count("\n") + 1, 1)
-    else:
-        assert (d.span.line, d.span.column) == position(text, token, occurrence)
+    assert (d.span.line, d.span.column) == position(text, token, occurrence)
     said = d.message + " " + (d.help or "") + " " + " ".join(d.notes)
     for word in words:
         assert word in said, f"{word!r} not in {said!r}"
@@ -318,8 +356,28 @@ def test_syntax_errors_on_separate_lines_are_all_reported():
         HEAD
         + 'layer { name "a" type: "ReLU" }\nlayer { name: "b" type: @ }\nlayer { name: "c" bottom: "data" top: "c" ] }\n'
     )
-    found = [(d.code, d.span.line) for d in diagnose(text)]
+    found = [(d.code, d.span.line) for d in diagnose(text) if d.code in ("NS0101", "NS0102")]
     assert found == [("NS0101", 3), ("NS0102", 4), ("NS0101", 5)]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        'layer {\n  name: "c"\n  type: "ReLU"\n  bottom: "data"\n  top: "c"\n\n',  # unclosed
+        'layer {\n  name: c"\n  type: "ReLU"\n  bottom: "data"\n  top: "c"\n}\n',  # opening quote
+        'layer {\n  name: "c"\n  type: "ReLU"\n  bottom: "data"\n  top: "c"\n  bot\n}\n',  # half typed
+    ],
+    ids=["unclosed_brace", "missing_quote", "half_typed_field"],
+)
+def test_the_rest_of_a_file_with_a_syntax_error_is_still_checked(broken):
+    """One syntax error, and the layers after it still bind and shape-check: a mistake of theirs is found."""
+    text = (
+        HEAD
+        + broken
+        + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAXX } }\n'
+    )
+    found = [d.code for d in diagnose(text) if d.severity is Severity.ERROR]
+    assert found.count("NS0101") + found.count("NS0102") == 1 and "NS0104" in found, found
 
 
 def test_one_syntax_mistake_is_reported_once():

@@ -89,17 +89,29 @@ def load_text(path: str, content: str | None = None) -> Spec:
     _report_undecodable(source, diagnostics)
     source_map = SourceMap(source)
     spec = Spec(caffe_pb2.NetParameter(), source_map, diagnostics, {path: source})
-    tree = text.parse(source, diagnostics)
-    if tree is None:
-        return spec
+    tree, _, damaged = text.parse_tolerant(source, diagnostics)
     names = {f.name for f in tree}
     if names and not names <= NET_FIELDS and names <= SOLVER_FIELDS:
         solver = caffe_pb2.SolverParameter()
         binder.Binder(source_map, diagnostics).bind(tree, solver)
         return _from_solver(spec, solver, tree)
     binder.Binder(source_map, diagnostics).bind(tree, spec.param)
+    if damaged:
+        _mark_damaged(tree, damaged, source_map)
     spec.param = upgrade(spec.param, source_map, diagnostics)
     return spec
+
+
+def _mark_damaged(tree: list[text.Field], damaged: list[int], source_map: SourceMap) -> None:
+    """A layer whose text the parser could not read whole (a token or field dropped around a
+    syntax error) is faulty: checking it, or the layers that read its tops, would only guess."""
+    seen: dict[str, int] = {}
+    for i, f in enumerate(tree):
+        index = seen.get(f.name, 0)
+        seen[f.name] = index + 1
+        end = tree[i + 1].offset if i + 1 < len(tree) else len(source_map.source.text) + 1
+        if f.name in ("layer", "layers") and any(f.offset <= at < end for at in damaged):
+            source_map.faulty.add((f.name, index))
 
 
 def _from_solver(spec: Spec, solver: caffe_pb2.SolverParameter, tree) -> Spec:

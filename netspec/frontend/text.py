@@ -14,6 +14,7 @@ into lines and columns only when a diagnostic needs them.
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import json
 import os
@@ -62,6 +63,7 @@ DESCRIBE = {
     **{term: f"'{char}'" for char, term in PUNCTUATION.items()},
 }
 VALUED = ("NUMBER", "NAME", "STRING")  # terminals whose text the tree keeps
+VALUED_SET = frozenset(VALUED)
 _END, _BAD = "_end", "_bad"
 
 
@@ -176,34 +178,25 @@ def _builder(origin: str, alias: str | None, expansion: list[tuple[str, bool]]) 
     (scalars, strings and message blocks) take their values straight from their
     places.
     """
-    plan = tuple(0 if filtered else 2 if name.startswith("_") else 1 for name, filtered in expansion)
+    plan = tuple(DROP if cut else SPLICE if name.startswith("_") else KEEP for name, cut in expansion)
     if origin[0] == "_" or origin == "start":
-        if plan == (2,):
+        if plan == (SPLICE,):
             return _first
-        if plan[:1] == (2,) and expansion[0][0] == origin:
-            rest = [i for i, what in enumerate(plan) if i and what]
+        if plan[:1] == (SPLICE,) and expansion[0][0] == origin:
+            rest = [(i, what) for i, what in enumerate(plan) if i and what is not DROP]
 
             def grow(values: list) -> list:
                 out = values[0]
-                for i in rest:
-                    (out.extend if plan[i] == 2 else out.append)(values[i])
+                for i, what in rest:
+                    (out.extend if what is SPLICE else out.append)(values[i])
                 return out
 
             return grow
 
-        def flat(values: list) -> list:
-            out: list = []
-            for what, value in zip(plan, values):
-                if what == 2:
-                    out.extend(value)
-                elif what == 1:
-                    out.append(value)
-            return out
-
-        return flat
+        return lambda values: _kept(plan, values)
 
     if alias in ("number", "ident"):  # NAME ":" value _sep?
-        name_at, value_at = (i for i, what in enumerate(plan) if what == 1)
+        name_at, value_at = (i for i, what in enumerate(plan) if what is KEEP)
 
         def scalar(values: list) -> Field:
             name, offset = values[name_at]
@@ -233,12 +226,7 @@ def _builder(origin: str, alias: str | None, expansion: list[tuple[str, bool]]) 
         return string
 
     def field(values: list) -> Field:
-        kept: list = []
-        for what, value in zip(plan, values):
-            if what == 2:
-                kept.extend(value)
-            elif what == 1:
-                kept.append(value)
+        kept = _kept(plan, values)
         name, offset = kept[0]
         rest = kept[1:]  # the list's scalars
         return Field(alias, name, offset, rest, rest[0][1] if rest else offset)
@@ -250,52 +238,74 @@ def _first(values: list) -> object:
     return values[0]
 
 
-def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
-    """The fields of `source`, or None after reporting its syntax errors.
+class _Plan(enum.Enum):
+    """What a reduction does with each value it pops."""
 
-    After a syntax error the parser recovers in panic mode, so one run reports
-    every independent mistake: it pops states until one can take the token (else
-    drops the token), and stays quiet until it has shifted a few tokens again,
-    which keeps one mistake from being reported as many.
+    DROP = "punctuation the tree does not keep"
+    KEEP = "a token or node, kept as one item"
+    SPLICE = "an inlined rule's list, spliced into the node's"
+
+
+DROP, KEEP, SPLICE = _Plan.DROP, _Plan.KEEP, _Plan.SPLICE
+
+
+def _kept(plan: tuple[_Plan, ...], values: list) -> list:
+    """The values a rule keeps, inlined lists spliced in."""
+    out: list = []
+    for what, value in zip(plan, values):
+        if what is SPLICE:
+            out.extend(value)
+        elif what is KEEP:
+            out.append(value)
+    return out
+
+
+class Parsed(NamedTuple):
+    """A file's fields, and where its syntax errors are (empty for text that parsed)."""
+
+    fields: list[Field]
+    errors: list[int]  # offsets of the syntax errors the tolerant parse recovered from
+    damaged: list[int]  # offsets where it dropped text (a token, a half-written field)
+
+
+def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
+    """The fields of `source`, or None after reporting its syntax errors."""
+    parsed = parse_tolerant(source, diagnostics)
+    return None if parsed.errors else parsed.fields
+
+
+def parse_tolerant(source: SourceFile, diagnostics: Diagnostics) -> Parsed:
+    """The fields of `source`, recovered around its syntax errors, which are reported.
+
+    Text that parses takes the lean LALR loop alone; only when it fails does the
+    error-tolerant parse (netspec.frontend.recovery) read the text again.
     """
+    fields = _parse_clean(source.text)
+    if fields is not None:
+        return Parsed(fields, [], [])
+    from netspec.frontend import recovery
+
+    return recovery.parse(source, diagnostics)
+
+
+def _parse_clean(text: str) -> list[Field] | None:
+    """The fields of `text`, or None at its first syntax error: the parser's hot path."""
     token_re, states, start, end, _ = _tables()
-    text = source.text
     state_stack = [start]
     value_stack: list = []
-    valued = set(VALUED)
-    failed = False
-    quiet = 0  # tokens still to shift before another syntax error is reported
-    skip_to = 0  # after an unterminated string, the rest of its line is skipped
+    valued = VALUED_SET
     for match in token_re.finditer(text):
         kind = match.lastgroup
         if kind == _END:
             break
-        offset = match.start(kind)
-        if offset < skip_to:
-            continue
-        if kind == _BAD:
-            failed = True
-            skip_to = _bad_character(source, offset, diagnostics)
-            quiet = RECOVERY_SHIFTS
-            continue
         while True:
             action = states[state_stack[-1]].get(kind)
             if action is None:
-                failed = True
-                if not quiet:
-                    token = (match.group(kind), offset)
-                    _unexpected(source, states[state_stack[-1]], kind, token, diagnostics)
-                quiet = RECOVERY_SHIFTS
-                if _recover(states, state_stack, value_stack, kind):
-                    continue
-                break  # nothing can take this token: drop it
+                return None
             if action[0]:
                 state_stack.append(action[1])
-                value_stack.append((match.group(kind), offset) if kind in valued else None)
-                if quiet:
-                    quiet -= 1
+                value_stack.append((match.group(kind), match.start(kind)) if kind in valued else None)
                 break
-            # A reduction, inline: this loop is the parser's hot path (see _reduce).
             size, build, symbol = action[1]
             if size:
                 node = build(value_stack[-size:])
@@ -308,17 +318,13 @@ def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
     while state_stack[-1] != end:
         action = states[state_stack[-1]].get("$END")
         if action is None:
-            if not quiet or not failed:
-                _unexpected(source, states[state_stack[-1]], "$END", ("", len(text)), diagnostics)
             return None
-        _reduce(action[1], states, state_stack, value_stack)
-    return None if failed else value_stack[-1]
+        reduce(action[1], states, state_stack, value_stack)
+    return value_stack[-1]
 
 
-RECOVERY_SHIFTS = 3
-
-
-def _reduce(rule: tuple, states: dict, state_stack: list, value_stack: list) -> None:
+def reduce(rule: tuple, states: dict, state_stack: list, value_stack: list) -> None:
+    """One reduction by `rule` (length, builder, symbol) on the parser's stacks."""
     size, build, symbol = rule
     if size:
         node = build(value_stack[-size:])
@@ -328,62 +334,3 @@ def _reduce(rule: tuple, states: dict, state_stack: list, value_stack: list) -> 
         node = build([])
     state_stack.append(states[state_stack[-1]][symbol][1])
     value_stack.append(node)
-
-
-def _recover(states: dict, state_stack: list, value_stack: list, kind: str) -> bool:
-    """Pop the stacks back to the innermost state that has an action for `kind`."""
-    for depth in range(len(state_stack) - 1, -1, -1):
-        if kind in states[state_stack[depth]]:
-            del state_stack[depth + 1 :]
-            del value_stack[depth:]
-            return True
-    return False
-
-
-def _unexpected(source: SourceFile, actions: dict, kind: str, token: tuple, diagnostics: Diagnostics) -> None:
-    text, offset = token
-    expected = sorted(DESCRIBE[s] for s in actions if s in DESCRIBE)
-    found = "end of file" if kind == "$END" else f"'{text}'"
-    help_ = None
-    if kind == "$END" and "'}'" in expected:
-        help_ = "a '{' opened above is never closed; add the missing '}'"
-    elif kind == "RBRACE" and "'>'" in expected:
-        help_ = "the block opened with '<' closes with '>'"
-    elif kind == "RBRACE" and "a number" not in expected:
-        help_ = "this '}' closes no open block; remove it or add the '{' it belongs to"
-    elif kind in ("NUMBER", "STRING") and expected == ["':'", "'<'", "'{'"]:
-        help_ = "put ':' between a field name and its value"
-    diagnostics.error(
-        "NS0101",
-        f"syntax error: unexpected {found}; expected {_or_list(expected)}",
-        source.span(offset, max(len(text), 1)),
-        help=help_,
-    )
-
-
-def _bad_character(source: SourceFile, offset: int, diagnostics: Diagnostics) -> int:
-    """Report a character no token starts with; returns where lexing resumes."""
-    char = source.text[offset]
-    if char in "\"'":
-        diagnostics.error(
-            "NS0102",
-            "unterminated string",
-            source.span(offset),
-            help=f"close the string with {char} on the same line",
-        )
-        end = source.text.find("\n", offset)
-        return len(source.text) if end == -1 else end
-    if char == "\ufeff":  # an editor's UTF-8 byte-order mark, which Caffe's parser refuses too
-        diagnostics.error(
-            "NS0102",
-            "unexpected byte-order mark (U+FEFF); Caffe refuses it too",
-            source.span(offset),
-            help="save the file as UTF-8 without a BOM",
-        )
-    else:
-        diagnostics.error("NS0102", f"unexpected character {char!r}", source.span(offset))
-    return offset + 1
-
-
-def _or_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
