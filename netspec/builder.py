@@ -64,23 +64,6 @@ _LAYER = caffe_pb2.LayerParameter.DESCRIPTOR
 _COMPUTED = {"name", "type", "bottom", "top"}
 _LAYER_FIELDS = sorted(f.name for f in _LAYER.fields if f.name not in _COMPUTED)
 
-# Types whose parameter message does not follow the naming convention.
-_EXCEPTIONS: dict[str, tuple[str, ...]] = {
-    "Deconvolution": ("convolution_param",),
-    "Im2col": ("convolution_param",),
-    "SoftmaxWithLoss": ("softmax_param", "loss_param"),
-    "InfogainLoss": ("infogain_loss_param", "loss_param"),
-    "ContrastiveLoss": ("contrastive_loss_param", "loss_param"),
-    "HingeLoss": ("hinge_loss_param", "loss_param"),
-    "RNN": ("recurrent_param",),
-    "LSTM": ("recurrent_param",),
-    "Lstm": ("lstm_param",),  # the OCR forks' layer; its LSTMParameter is not BVLC's LSTM's
-    "Data": ("data_param", "transform_param"),
-    "ImageData": ("image_data_param", "transform_param"),
-    "WindowData": ("window_data_param", "transform_param"),
-    "MemoryData": ("memory_data_param", "transform_param"),
-}
-
 
 def _convention() -> dict[str, str]:
     """Layer type -> param field, from the schema: a field `x_param` of message type `<T>Parameter`
@@ -98,9 +81,13 @@ _CONVENTION = _convention()
 
 
 def param_fields(layer_type: str) -> tuple[str, ...]:
-    """The LayerParameter fields (``*_param``) whose fields a layer of this type takes as keywords."""
-    if layer_type in _EXCEPTIONS:
-        return _EXCEPTIONS[layer_type]
+    """The LayerParameter fields (``*_param``) whose fields a layer of this type takes as keywords:
+    those its registered layer type reads, else those the schema's naming convention gives it."""
+    from netspec.layers import REGISTRY  # the layer types; imported when first asked
+
+    kind = REGISTRY.get(layer_type)
+    if kind is not None:
+        return tuple(dict.fromkeys(f for f in (kind.param, *kind.extra_params) if f))
     fields = []
     if layer_type in _CONVENTION:
         fields.append(_CONVENTION[layer_type])

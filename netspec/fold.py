@@ -26,13 +26,7 @@ import numpy as np
 from netspec.diagnostics import Diagnostics
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob, Layer
-from netspec.layers import REGISTRY
 from netspec.layers.base import ShapeContext
-
-# The layer types that fold into the one before them, and those they fold into (with the
-# param message that carries bias_term and the channel axis).
-AFFINE = ("BatchNorm", "Scale", "Bias")
-TARGETS = {"Convolution": "convolution_param", "InnerProduct": "inner_product_param"}
 
 
 @dataclass
@@ -60,21 +54,23 @@ class FoldPlan:
 def plan_folds(
     analysis: Analysis, weights: dict[str, list[np.ndarray]], kept: set[str] | frozenset[str] = frozenset()
 ) -> FoldPlan:
-    """Every Convolution/InnerProduct whose sole consumer chain of BatchNorm/Scale/Bias folds into it.
+    """Every absorbs_affine layer (Convolution, InnerProduct, ...) whose sole consumer chain of layers
+    with a channel_affine (BatchNorm, Scale, Bias) folds into it.
     A chain stops at a value in `kept` (blob keys the model outputs), which must not be folded away."""
     plan = FoldPlan()
     infos = {info.layer.name: info for info in analysis.layers}
     for info in analysis.layers:
-        layer = info.layer
+        layer, kind = info.layer, info.kind
         if (
-            layer.type not in TARGETS
+            kind is None
+            or not kind.absorbs_affine
             or len(layer.bottoms) != 1
             or len(layer.tops) != 1
             or info.tops[0] is None
             or layer.name not in weights
         ):
             continue
-        p = getattr(layer.param, TARGETS[layer.type])
+        p = kind.params(layer)  # the message with bias_term and the channel axis
         # The output channels sit at `axis` (of the bottom): they must be axis 1, where BN and Scale act.
         if p.axis % len(analysis.shape(layer.bottoms[0])) != 1:
             continue
@@ -89,7 +85,7 @@ def plan_folds(
         folded = _fold(layer, p, weights[layer.name], a, b)
         param = type(layer.param)()
         param.CopyFrom(layer.param)
-        getattr(param, TARGETS[layer.type]).bias_term = True
+        getattr(param, kind.param).bias_term = True
         plan.folds[layer.name] = Fold(replace(layer, param=param, tops=[blob]), folded, absorbed)
         plan.skip.update(absorbed)
     return plan
@@ -102,8 +98,9 @@ def _next_affine(
     if len(blob.consumers) != 1:
         return None
     consumer = blob.consumers[0]
+    kind = infos[consumer.name].kind
     if (
-        consumer.type not in AFFINE
+        kind is None
         or len(consumer.tops) != 1
         or consumer.name not in weights
         or infos[consumer.name].tops[0] is None
@@ -112,7 +109,7 @@ def _next_affine(
     ctx = ShapeContext(
         consumer, [analysis.shape(b) for b in consumer.bottoms], Diagnostics(), analysis.net.source_map
     )
-    affine = REGISTRY[consumer.type].channel_affine(ctx, weights[consumer.name])
+    affine = kind.channel_affine(ctx, weights[consumer.name])
     return None if affine is None else (consumer, affine)
 
 
@@ -123,7 +120,7 @@ def _fold(layer: Layer, p, blobs: list[np.ndarray], a: np.ndarray, b: np.ndarray
     relative of a float64 product): the weights are most of a model's bytes, and this is
     the costliest step of compiling one."""
     w = np.asarray(blobs[0], np.float32)
-    out_axis = 1 if layer.type == "InnerProduct" and p.transpose else 0
+    out_axis = 1 if "transpose" in p.DESCRIPTOR.fields_by_name and p.transpose else 0  # InnerProduct's
     shape = [1] * w.ndim
     shape[out_axis] = -1
     bias = np.asarray(blobs[1], np.float64).reshape(-1) if p.bias_term else np.zeros(a.size)

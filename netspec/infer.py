@@ -144,8 +144,8 @@ class Analysis:
     @property
     def totals(self) -> dict:
         params = sum(i.params for i in self.layers)
-        fc = sum(i.params for i in self.layers if i.layer.type == "InnerProduct")
-        conv = sum(i.params for i in self.layers if i.layer.type in ("Convolution", "Deconvolution"))
+        fc = sum(i.params for i in self.layers if i.kind is not None and i.kind.param_share == "fc")
+        conv = sum(i.params for i in self.layers if i.kind is not None and i.kind.param_share == "conv")
         return {
             "params": params,
             "buffers": sum(i.buffers for i in self.layers),

@@ -35,6 +35,7 @@ from netspec import fillers, sharing
 from netspec.diagnostics import Diagnostics
 from netspec.fillers import shape_tuple, validate
 from netspec.infer import FLOAT_BYTES, Analysis, LayerInfo
+from netspec.layers import REGISTRY
 from netspec.layers.base import Shape, WeightSpec, count
 from netspec.proto import caffe_pb2
 
@@ -376,6 +377,13 @@ def _missing(
     )
 
 
+def _has_bias_term(layer: Layer) -> bool:
+    """Whether the layer's type reads a bias_term that a trained layer may have set otherwise."""
+    kind = REGISTRY.get(layer.type)
+    p = kind.params(layer) if kind is not None else None
+    return p is not None and "bias_term" in p.DESCRIPTOR.fields_by_name
+
+
 def _count_differs(
     analysis: Analysis,
     layer: Layer,
@@ -389,7 +397,7 @@ def _count_differs(
     help = None
     if any(s.name == "bias" for s in specs) and len(blobs) == len(specs) - 1:
         help = "the trained layer may have had no bias: set bias_term: false"
-    elif layer.type in ("Convolution", "Deconvolution", "InnerProduct") and len(blobs) == len(specs) + 1:
+    elif len(blobs) == len(specs) + 1 and _has_bias_term(layer):
         help = "the trained layer may have had a bias: remove bias_term: false"
     diagnostics.error(
         "NS0411",

@@ -44,7 +44,7 @@ def test_kwargs_go_to_the_type_param_message():
     assert layer(net, "data").input_param.shape[0].dim == [1, 1, 28, 28]
 
 
-def test_param_fields_follow_the_schema_convention_and_exceptions():
+def test_param_fields_are_those_the_layer_type_reads_else_the_schema_convention():
     assert param_fields("Convolution") == ("convolution_param",)
     assert param_fields("InnerProduct") == ("inner_product_param",)
     assert param_fields("BatchNorm") == ("batch_norm_param",)
@@ -55,7 +55,10 @@ def test_param_fields_follow_the_schema_convention_and_exceptions():
     assert param_fields("HDF5Data") == ("hdf5_data_param",)
     assert param_fields("Clip") == ("clip_param",)
     assert param_fields("Deconvolution") == ("convolution_param",)
-    assert param_fields("SoftmaxWithLoss") == ("softmax_param", "loss_param")
+    assert param_fields("SoftmaxWithLoss") == ("loss_param", "softmax_param")
+    assert param_fields("ConvolutionDepthwise") == ("convolution_param",)
+    assert param_fields("CTCGreedyDecoder") == ("ctc_decoder_param",)
+    assert param_fields("Data") == ("data_param", "transform_param")
     assert param_fields("EuclideanLoss") == ("loss_param",)
     assert param_fields("Split") == ()
     # every *_param message of LayerParameter belongs to the type its message is named after

@@ -27,6 +27,7 @@ from netspec.fold import plan_folds
 from netspec.frontend.select import TRAIN
 from netspec.layers import REGISTRY
 from netspec.layers.base import ShapeContext
+from netspec.layers.conv import Convolution
 from netspec.layers.norm import uses_global_stats
 from netspec.pipeline import check
 
@@ -584,6 +585,35 @@ def test_fold_plan_rewrites_the_convolution_and_passes_others_through():
     relu = analysis.info("r")
     assert plan.rewrite(relu, weights) == (relu, [])
     assert plan.folds["conv"].absorbed == ["bn", "out"]
+
+
+CONVOLUTION_LIKE = {  # every type that behaves as a convolution or inner product, with a body for it
+    "InnerProduct": "inner_product_param { num_output: 6 }",
+    **{
+        name: "convolution_param { num_output: 6 kernel_size: 3 pad: 1 }"
+        for name, kind in REGISTRY.items()
+        if isinstance(kind, Convolution)
+    },
+}
+
+
+def test_the_convolution_like_types_are_those_that_absorb_an_affine():
+    assert {name for name, kind in REGISTRY.items() if kind.absorbs_affine} == set(CONVOLUTION_LIKE)
+    assert "ConvolutionDepthwise" in CONVOLUTION_LIKE
+
+
+@pytest.mark.parametrize("kind", sorted(CONVOLUTION_LIKE))
+def test_every_convolution_like_type_folds_the_batchnorm_and_scale_after_it(kind):
+    text = net(
+        layer("c", kind, body=CONVOLUTION_LIKE[kind]),
+        layer("bn", "BatchNorm", "c", "c"),
+        layer("sc", "Scale", "c", "c", "scale_param { bias_term: true }"),
+    )
+    folded, analysis, _ = compile_text(text)
+    unfolded = compile_text(text, fold=False)[0]
+    assert "BatchNormalization" not in ops(folded) and "BatchNormalization" in ops(unfolded)
+    feeds = random_inputs(analysis)
+    assert rel_error(run_onnx(folded, feeds)["c"], run_onnx(unfolded, feeds)["c"]) <= TOL
 
 
 def _lower_folds() -> bool:

@@ -166,6 +166,7 @@ class ELU(LayerType):
 class Sigmoid(_Simple):
     type = "Sigmoid"
     family = "activation"
+    param = "sigmoid_param"  # its engine only
     op = "Sigmoid"
 
 
@@ -173,6 +174,7 @@ class Sigmoid(_Simple):
 class TanH(_Simple):
     type = "TanH"
     family = "activation"
+    param = "tanh_param"  # its engine only
     op = "Tanh"
 
 

@@ -16,11 +16,14 @@ from netspec.diagnostics import Diagnostic, Diagnostics, Severity
 from netspec.proto import caffe_pb2
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from netspec.ir import Layer
     from netspec.lower import LowerContext
     from netspec.source import SourceMap
 
 Shape = tuple[int, ...]
+Affine = tuple["np.ndarray", "np.ndarray"]  # y = a·x + b per channel of axis 1, float64
 GLOBAL = "global"  # a window that sees the whole input (InnerProduct, global pooling)
 
 
@@ -147,6 +150,12 @@ class LayerType:
     source: ClassVar[bool] = False  # True: a data layer whose tops are graph inputs
     # top -> axes whose size the values decide (the shape rule gives the most); symbolic in ONNX
     data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {}
+    # What the other stages ask of a type, said here rather than in lists of type names there:
+    absorbs_affine: ClassVar[bool] = (
+        False  # a following channel_affine chain folds into its weights (fold.py)
+    )
+    param_share: ClassVar[str | None] = None  # "conv" or "fc": the totals' share its parameters count in
+    extra_params: ClassVar[tuple[str, ...]] = ()  # *_param fields it reads besides `param` (the builder's)
 
     def params(self, layer: Layer):
         """This layer's *_param message (the schema's default when the spec omits it)."""
@@ -169,6 +178,11 @@ class LayerType:
         """Bottoms this layer reads as indices, each with the exclusive bound on its values
         (Embed's input_dim rows): what random test inputs for them must respect."""
         return {}
+
+    def channel_affine(self, ctx: ShapeContext, blobs: list[np.ndarray]) -> Affine | None:
+        """(a, b) of y = a·x + b per channel of axis 1, when this layer at inference is such a map
+        given its blobs (netspec.fold folds it into an absorbs_affine layer before it); else None."""
+        return None
 
     def lower(self, ctx: LowerContext) -> None:
         raise NotImplementedError(f"netspec cannot compile {self.type} layers to ONNX yet")

@@ -299,6 +299,8 @@ class _ConvBase(LayerType):
 @register
 class Convolution(_ConvBase):
     type = "Convolution"
+    absorbs_affine = True
+    param_share = "conv"
     family = "convolution"
     bottoms = (1, None)
     tops = (1, None)
@@ -307,6 +309,7 @@ class Convolution(_ConvBase):
 @register
 class Deconvolution(_ConvBase):
     type = "Deconvolution"
+    param_share = "conv"
     family = "convolution"
     bottoms = (1, None)
     tops = (1, None)

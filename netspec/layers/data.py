@@ -158,6 +158,7 @@ class Data(DataSource):
     type = "Data"
     family = "data"
     param = "data_param"
+    extra_params = ("transform_param",)
     tops = (1, 2)
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -179,6 +180,7 @@ class ImageData(DataSource):
     type = "ImageData"
     family = "data"
     param = "image_data_param"
+    extra_params = ("transform_param",)
     tops = (2, 2)
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -252,6 +254,7 @@ class MemoryData(DataSource):
     type = "MemoryData"
     family = "data"
     param = "memory_data_param"
+    extra_params = ("transform_param",)
     tops = (2, 2)
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -333,6 +336,7 @@ class WindowData(DataSource):
     type = "WindowData"
     family = "data"
     param = "window_data_param"
+    extra_params = ("transform_param",)
     tops = (2, 2)
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:

@@ -36,6 +36,8 @@ class InnerProduct(LayerType):
 
     type = "InnerProduct"
     family = "dense"
+    absorbs_affine = True
+    param_share = "fc"
     param = "inner_product_param"
 
     def _geometry(self, ctx: ShapeContext) -> tuple[int, int, int, int]:

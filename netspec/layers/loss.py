@@ -60,6 +60,7 @@ class LossLayer(LayerType):
     bottoms = (2, 2)
     tops = (0, 1)
     deploy = False
+    extra_params = ("loss_param",)
 
     def check(self, ctx: ShapeContext) -> None:
         """The type's own conditions, after the shared batch check."""
@@ -87,6 +88,7 @@ class SoftmaxWithLoss(LossLayer):
     type = "SoftmaxWithLoss"
     family = "loss"
     param = "loss_param"
+    extra_params = ("softmax_param",)
     tops = (0, 2)
 
     def check(self, ctx: ShapeContext) -> None:

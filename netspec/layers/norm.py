@@ -23,6 +23,7 @@ import numpy as np
 
 from netspec.layers.base import (
     GLOBAL,
+    Affine,
     LayerType,
     Shape,
     ShapeContext,
@@ -39,7 +40,6 @@ from netspec.proto import caffe_pb2
 
 TEST = caffe_pb2.TEST
 WITHIN = caffe_pb2.LRNParameter.WITHIN_CHANNEL
-Affine = tuple[np.ndarray, np.ndarray]  # y = a·x + b per channel of axis 1, float64
 
 
 def _fmt(shape: Shape) -> str:
