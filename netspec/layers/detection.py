@@ -509,13 +509,18 @@ def prior_heads(ctx: ShapeContext, classes: int, share_location: bool) -> int:
     priors = prior[2] // 4
     per_loc = 4 * (1 if share_location else classes)
     for i, (shape, per, what) in enumerate(((loc, per_loc, "box offsets"), (conf, classes, "scores"))):
-        if len(shape) < 2 or count(shape[1:]) != priors * per:
+        held = count(shape[1:]) if len(shape) > 1 else 0
+        if held != priors * per:
+            twice = held == 2 * priors * per  # TextBoxes' own files: two centres per cell, unwritten
             raise ctx.error(
                 "NS0324",
-                f"bottom {i} holds {count(shape[1:]) if len(shape) > 1 else 0} {what} per image; "
-                f"{priors} priors need {priors * per}",
+                f"bottom {i} holds {held} {what} per image; {priors} priors need {priors * per}",
                 ("bottom", i),
-                help="the loc and conf heads must cover the same cells and priors per cell as the "
+                help="the heads predict for twice the priors: TextBoxes' PriorBox centres every box twice "
+                "per cell without a field for it; write offset_h: 0.5 offset_w: 0.5 offset_h: 1 "
+                "offset_w: 0.5 in its PriorBox layers"
+                if twice
+                else "the loc and conf heads must cover the same cells and priors per cell as the "
                 "PriorBox layers (and conf must have num_classes per prior)",
             )
     return priors
