@@ -520,7 +520,9 @@ def test_textboxes_own_priors_without_their_centres_are_diagnosed_with_the_fix()
     own = TEXTBOXES.replace(" offset_h: 0.5 offset_w: 0.5 offset_h: 1 offset_w: 0.5", "")
     found = diagnostic(own, "NS0324")
     assert "7680 box offsets" in found.message and "offset_h: 0.5 offset_w: 0.5 offset_h: 1" in found.help
-    assert (found.span.line, found.span.column) == position(own, '"loc_flat" bottom', after=own.index('"det"'))
+    assert (found.span.line, found.span.column) == position(
+        own, '"loc_flat" bottom', after=own.index('"det"')
+    )
 
 
 def test_a_textboxes_like_net_checks_compiles_and_runs_as_opencv_does():
