@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from netspec.diagnostics import Diagnostics, Severity, apply_lints, render_all
+from netspec.diagnostics import Diagnostics, Severity, apply_lints, group, render_all
 from netspec.diagnostics import to_json as diagnostics_json
 from netspec.files import CannotWrite
 from netspec.frontend.load import LoadError
@@ -187,13 +187,16 @@ def _finish(diagnostics: Diagnostics, sources, *, werror: bool = False, quiet_in
     shown = [d for d in diagnostics if not (quiet_info and d.severity is Severity.INFO)]
     # In source order, line by line; within a line, in the order the stages found them (causes first).
     shown.sort(key=lambda d: (1, d.span.file, d.span.line) if d.span else (0, "", 0))
-    if shown:
-        print(render_all(shown, sources), file=sys.stderr)
+    grouped = group(shown)
+    if grouped:
+        print(render_all(grouped, sources), file=sys.stderr)
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = sum(d.severity is Severity.WARNING for d in diagnostics)
     if errors or warnings:
         print(
-            f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr
+            f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+            + ("; repeats grouped (--format json lists each)" if len(grouped) < len(shown) else ""),
+            file=sys.stderr,
         )
     return SPEC_ERRORS if errors or (werror and warnings) else OK
 

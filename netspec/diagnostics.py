@@ -12,8 +12,10 @@ line.  Rendering follows the compilers people already read:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -116,6 +118,39 @@ def apply_lints(diagnostics: Diagnostics, *, warn: Iterable[str] = (), allow: It
     for d in diagnostics.items:
         if d.lint in warn and d.severity is Severity.INFO:
             d.severity = Severity.WARNING
+
+
+GROUP_NAMES = 8  # the other places a grouped diagnostic names
+
+
+def _likeness(d: Diagnostic) -> tuple:
+    """What repeats of one diagnostic share: severity, code, and the message but for the layer's
+    name, quoted names and numbers."""
+    message = d.message.replace(d.layer, "\0") if d.layer else d.message
+    message = re.sub(r"\d+", "#", re.sub(r"'[^']*'", "'?'", message))
+    return d.severity, d.code, message
+
+
+def group(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Repeats said once: the first of each set of like diagnostics (_likeness) in full, with a
+    note naming where the others are, so a fork field on 24 layers is one error, not 24."""
+    sets: dict[tuple, list[Diagnostic]] = {}
+    for d in diagnostics:
+        sets.setdefault(_likeness(d), []).append(d)
+    out = []
+    for first, *rest in sets.values():
+        if rest:
+            by_layer = all(d.layer for d in rest)
+            noun = "layers" if by_layer else "lines"
+            places = list(
+                dict.fromkeys(d.layer if by_layer else str(d.span.line) if d.span else "?" for d in rest)
+            )
+            shown = ", ".join(places[:GROUP_NAMES])
+            more = f" and {len(places) - GROUP_NAMES} more" if len(places) > GROUP_NAMES else ""
+            note = f"... and {len(rest)} more like it, at {noun} {shown}{more}"
+            first = dataclasses.replace(first, notes=[*first.notes, note])
+        out.append(first)
+    return out
 
 
 def render(diagnostic: Diagnostic, sources: dict[str, SourceFile] | None = None) -> str:

@@ -308,6 +308,7 @@ def _bind_file(
         if specs and all(b is not None for b in bound):
             out[layer.name] = bound
     _tie(analysis, out, {name: n for n, name in enumerate(stored)})
+    _verdict(analysis, weights, stored, covered, diagnostics)
     used = {info.layer.name for info in analysis.layers}
     extra = [name for name in stored if name not in used]
     if extra:
@@ -317,6 +318,43 @@ def _bind_file(
             f"this net does not have, ignored as Caffe ignores them: {_names(extra)}",
         )
     return out
+
+
+def _verdict(
+    analysis: Analysis,
+    weights: Mapping[str, list[np.ndarray]],
+    stored: list[str],
+    covered: set[int],
+    diagnostics: Diagnostics,
+) -> None:
+    """One line before the layer-by-layer errors (NS0421): how many of the net's weighted layers
+    found their blobs by name; when fewer than half did, the file likely belongs to another net,
+    and the help pairs a few of the net's layers with the file's closest names."""
+    weighted = [(i, info) for i, info in enumerate(analysis.layers) if _known(info) and info.weights]
+    missing = [info.layer.name for i, info in weighted if info.layer.name not in weights and i not in covered]
+    if not missing:
+        return
+    found = len(weighted) - len(missing)
+    few = 2 * found < len(weighted)
+    pairs = []
+    for name in missing:
+        near = difflib.get_close_matches(name, stored, n=1, cutoff=0.5)
+        if near:
+            pairs.append(f"{name} ~ {near[0]}")
+        if len(pairs) == 3:
+            break
+    diagnostics.error(
+        "NS0421",
+        f"{found} of the net's {len(weighted)} weighted layers found their blobs by name in "
+        f"{getattr(weights, 'path', 'the weights file')}"
+        + ("; these weights look like they belong to another net" if few else ""),
+        help=(
+            f"the file holds weights for {len(stored)} layers: {_names(stored)}"
+            + (f"; the closest names: {', '.join(pairs)}" if pairs else "")
+        )
+        if few
+        else "the layers below name what each one lacks",
+    )
 
 
 def _groups(analysis: Analysis) -> list[list[sharing.Key]]:

@@ -179,4 +179,32 @@ def test_the_lectures_bad_stride_still_warns_and_the_tiling_lint_turns_up_or_off
     assert main(["check", write(tmp_path, LECTURE), "--werror", "--allow", "tiling"]) == OK
     assert "NS0320" not in capsys.readouterr().err
     assert main(["check", "zoo:mobilenet_v1", "--warn", "tiling"]) == OK
-    assert capsys.readouterr().err.count("warning[NS0320]") == 5
+    assert "0 errors, 5 warnings" in capsys.readouterr().err
+
+
+def test_repeats_of_one_diagnostic_are_said_once_with_where_the_others_are(tmp_path, capsys):
+    layers = "".join(
+        f'layer {{ name: "c{i}" type: "Convolution" bottom: "{"data" if i == 0 else f"c{i - 1}"}" '
+        f'top: "c{i}" convolution_param {{ num_output: 2 kernel_size: 1 engine_fork: 1 }} }}\n'
+        for i in range(24)
+    )
+    spec = write(tmp_path, LECTURE.split('layer { name: "p"')[0] + layers)
+    assert main(["check", spec]) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    assert err.count("error[NS0103]") == 1 and "... and 23 more like it, at lines 4, 5, 6," in err
+    assert err.rstrip().endswith("24 errors, 0 warnings; repeats grouped (--format json lists each)")
+
+
+def test_weights_of_another_net_lead_with_one_verdict_and_fit_a_screen(tmp_path, capsys):
+    weights = tmp_path / "r18.caffemodel"
+    assert main(["init-weights", "zoo:resnet18", "-o", str(weights)]) == OK
+    capsys.readouterr()
+    args = ["compile", "zoo:resnet50", "--weights", str(weights), "-o", str(tmp_path / "m.onnx")]
+    assert main(args) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error[NS0421]: 61 of the net's 160 weighted layers found their blobs by name in "
+        f"{weights}; these weights look like they belong to another net"
+    )
+    assert "the closest names: res2a_branch1 ~ res5a_branch1" in err
+    assert len(err.splitlines()) <= 50
