@@ -7,6 +7,7 @@ picture: every box is a `<g class="node" data-layer=...>`, every folded layer a
 
 from __future__ import annotations
 
+from collections import Counter
 from html import escape
 
 from netspec.diagnostics import Severity
@@ -120,6 +121,40 @@ def _path(points: list[Point], flip) -> str:
     return f"M{start[0]:.1f},{start[1]:.1f}" + "".join(parts)
 
 
+def _labels(scene: Scene, routes: list[list[Point]], flip, rank_gap: float, across: bool) -> list[str]:
+    """Each blob's shape once, where it leaves its box.  Top to bottom: the box's leftmost blob left of
+    its leftmost arrow when the box has more to say (several blobs, or one read by several layers),
+    the others right of theirs, stacked, so that no two labels meet; left to right: above the arrow."""
+    leftmost: dict[tuple[str, str], Point] = {}
+    for edge, route in zip(scene.edges, routes):
+        key = edge.source, edge.blob
+        if key not in leftmost or route[0][0] < leftmost[key][0]:
+            leftmost[key] = route[0]
+    readers = Counter((e.source, e.blob) for e in scene.edges)
+    said = {(e.source, e.blob): e.label for e in scene.edges}
+    by_box: dict[str, list[tuple[Point, str]]] = {}
+    for (source, blob), start in leftmost.items():
+        by_box.setdefault(source, []).append((start, blob))
+    out = []
+    for source, starts in by_box.items():
+        starts.sort()
+        right = 0
+        for i, ((x0, y0), blob) in enumerate(starts):
+            x, y = flip(x0, y0 + (rank_gap / 2 if across else 12))
+            if across:
+                anchor, x, y = "middle", x, y - 4
+            elif i == 0 and (len(starts) > 1 or readers[source, blob] > 1):
+                anchor, x, y = "end", x - 6, y + 4
+            else:
+                anchor, x, y = "start", x + 5, y + 4 + 11 * right
+                right += 1
+            out.append(
+                f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">'
+                f"<title>{escape(blob)}</title>{escape(said[source, blob])}</text>"
+            )
+    return out
+
+
 def to_svg(scene: Scene, *, direction: str = "TB") -> str:
     """The SVG text of a scene; `direction` TB (top to bottom) or LR (left to right)."""
     across = direction == "LR"
@@ -156,25 +191,7 @@ def to_svg(scene: Scene, *, direction: str = "TB") -> str:
         '<g class="labels" font-size="10" fill="#333333" stroke="#ffffff" stroke-width="3" '
         'paint-order="stroke">'
     )
-    readers: dict[tuple[str, str], int] = {}
-    for edge in scene.edges:
-        readers[edge.source, edge.blob] = readers.get((edge.source, edge.blob), 0) + 1
-    labelled = set()
-    for edge, route in zip(scene.edges, placed.routes):
-        if (edge.source, edge.blob) in labelled:
-            continue  # one blob read by many: its shape said once, beside the leftmost arrow
-        labelled.add((edge.source, edge.blob))
-        x, y = flip(route[0][0], route[0][1] + (rank_gap / 2 if across else 12))
-        if across:
-            anchor, x, y = "middle", x, y - 4
-        elif readers[edge.source, edge.blob] > 1:
-            anchor, x, y = "end", x - 6, y + 4
-        else:
-            anchor, x, y = "start", x + 5, y + 4
-        out.append(
-            f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">'
-            f"<title>{escape(edge.blob)}</title>{escape(edge.label)}</text>"
-        )
+    out += _labels(scene, placed.routes, flip, rank_gap, across)
     out.append("</g>")
     out.append('<g class="nodes" fill="#111111">')
     for node, (w, h), centre in zip(scene.nodes, sizes, placed.centres):
