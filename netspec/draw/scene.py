@@ -196,7 +196,7 @@ def _segments(scene: Scene) -> list[tuple[int, int]]:
     """The net cut at every box that all paths go through: [start, end) ranges of boxes, each
     ending at such a box (a block's merge: ResNet's Eltwise, an inception module's Concat)."""
     position = {n.key: i for i, n in enumerate(scene.nodes)}
-    reach = [i for i in range(len(scene.nodes))]
+    reach = list(range(len(scene.nodes)))
     for e in scene.edges:
         s = position[e.source]
         reach[s] = max(reach[s], position[e.target])
@@ -220,6 +220,9 @@ def _signature(scene: Scene, start: int, end: int) -> tuple:
 
 
 def _same_run(scene: Scene, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Two blocks repeat each other: the same layer types wired the same way (inception modules,
+    dense layers), or merges named as one stage (ResNet's res4a and res4b: the first block of a
+    stage has a projection shortcut the others lack, yet belongs to the run)."""
     if _signature(scene, *a) == _signature(scene, *b):
         return True
     stems = [_STEM.fullmatch(scene.nodes[end - 1].title) for _, end in (a, b)]
