@@ -265,3 +265,11 @@ def test_boxes_are_coloured_by_what_the_layer_does_and_every_family_has_a_colour
     assert (by_type["Permute"], by_type["Convolution"]) == ("layout", "convolution")
     tags = {t.type: t.family for n in scene.nodes for t in n.tags}
     assert tags == {"BatchNorm": "normalization", "Scale": "normalization", "ReLU": "activation"}
+
+
+def test_key_parameters_are_what_the_spec_sets_shortest_first():
+    boxes = {n.title: n for n in build(check("zoo:alexnet").analysis).nodes}
+    assert boxes["conv2"].detail == "k5 p2 g2 out 256"  # kernel, stride, pad, dilation, group, outputs
+    assert boxes["pool1"].detail == "MAX k3 s2"  # an enum said by its name, first
+    assert boxes["norm1"].detail == "local_size 5 alpha 0.0001 beta 0.75"
+    assert boxes["fc8"].detail == "out 1000" and boxes["prob"].detail == ""

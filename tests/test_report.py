@@ -122,3 +122,14 @@ def test_weights_draw_the_first_convolutions_filters_and_every_blobs_statistics(
             assert numbers == pytest.approx(
                 [values.mean(), values.std(), values.min(), values.max()], rel=1e-3, abs=1e-7
             )
+
+
+def test_filters_of_other_than_three_channels_are_drawn_in_grey_from_their_first_channel():
+    from netspec.draw.weights import filter_grid
+
+    filters = np.array([[[[0.0, 1.0]], [[9.0, 9.0]]], [[[2.0, 3.0]], [[-9.0, -9.0]]]])  # (2, 2, 1, 2)
+    image = filter_grid(filters, cell=2, gap=1)
+    assert image.shape == (1 + 1 * (1 + 1), 1 + 2 * (2 + 1), 3)  # one row of two 1x2 filters, 1 pixel each
+    assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
+    # the first channel's values 0..3 scaled together to 0..255; the second channel is not drawn
+    assert image[1, 1:3, 0].tolist() == [0, 85] and image[1, 4:6, 0].tolist() == [170, 255]
