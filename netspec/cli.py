@@ -43,8 +43,11 @@ def _is_file_input(spec: str) -> bool:
     return spec.partition("=")[2].lower().endswith((".npy", ".npz"))
 
 
-def _add_net_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a .prototxt (V0, V1 or V2), a solver that embeds a net, or zoo:NAME")
+SPEC_HELP = "a .prototxt (V0, V1 or V2), a solver that embeds a net, or zoo:NAME"
+
+
+def _add_net_options(p: argparse.ArgumentParser, file_help: str = SPEC_HELP) -> None:
+    p.add_argument("file", help=file_help)
     p.add_argument(
         "--phase",
         choices=["test", "train"],
@@ -299,6 +302,7 @@ def cmd_draw(args) -> int:
         sys.stdout.write(data.decode())
     else:
         write_atomic(output, data)
+        print(f"wrote {output}", file=sys.stderr)
     return _finish(checked.diagnostics, checked.spec.sources)
 
 
@@ -503,7 +507,8 @@ def cmd_zoo(args) -> int:
     for name in zoo.names():
         entry = zoo.ENTRIES[name]
         totals = check(zoo.path(name)).analysis.totals
-        author = re.match(r"(?:[A-Z]\.\s*)+([\w-]+)", entry["paper"])  # "K. He, X. Zhang, ..." -> He
+        # "K. He, X. Zhang, ..." -> He; "A. van den Oord, ..." -> van den Oord
+        author = re.match(r"(?:[A-Z]\.\s*)+([^,.]+)", entry["paper"])
         cited = f"{author.group(1)} et al." if author else entry["paper"].split(",")[0][:30]
         rows.append(
             (
@@ -696,14 +701,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check a spec: syntax, schema, graph and every blob's shape")
     _add_net_options(p)
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: diagnostics as a compiler prints them (default); json: diagnostics, layers and totals",
+    )
     p.add_argument("--werror", action="store_true", help="treat warnings as errors")
     p.add_argument("-v", "--verbose", action="store_true", help="also show info diagnostics")
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("summary", help="per-layer shapes, parameters, multiply-adds, memory, receptive field")
     _add_net_options(p)
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument(
+        "--format", choices=["table", "json", "csv"], default="table", help="how to print it (default: table)"
+    )
     p.set_defaults(run=cmd_summary)
 
     p = sub.add_parser("draw", help="a picture of the net: layers, blob shapes, costs, diagnostics")
@@ -749,7 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_view)
 
     p = sub.add_parser("upgrade", help="print or write the V2 text of a V0/V1/V2 net")
-    p.add_argument("file")
+    p.add_argument("file", help=SPEC_HELP)
     p.add_argument("-o", "--output", help="write here instead of standard output")
     p.set_defaults(run=cmd_upgrade)
 
@@ -761,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("run", help="run an .onnx model, or a spec compiled on the fly, with onnxruntime")
-    _add_net_options(p)
+    _add_net_options(p, "an .onnx model (compiled already), or a spec to compile first: " + SPEC_HELP)
     _add_compile_options(p)
     p.add_argument(
         "--provider",

@@ -13,13 +13,24 @@ import json
 from netspec.infer import Analysis, LayerInfo
 from netspec.layers.base import shape_text
 
+APPROXIMATE = (
+    "~: after a resize (Interp, Upsample, a deconvolution) a receptive field is not a whole number of "
+    "input pixels; shown rounded"
+)
+
+
+def _pixels(x: float) -> str:
+    """A whole number of pixels as it is; a fraction (after a resize) rounded, marked ~."""
+    return f"{x:g}" if float(x).is_integer() else f"~{x:.3g}"
+
 
 def receptive_field_text(info: LayerInfo) -> str:
-    """ "11 /4": size and stride in input pixels, one number where every spatial axis agrees."""
+    """ "11 /4": size and stride in input pixels, one number where every spatial axis agrees;
+    "~975 /~8.14" after a resize, where they are fractions (APPROXIMATE)."""
     if not info.receptive:
         return ""
-    sizes = [f"{s:g}" for s, _ in info.receptive]
-    strides = [f"{j:g}" for _, j in info.receptive]
+    sizes = [_pixels(s) for s, _ in info.receptive]
+    strides = [_pixels(j) for _, j in info.receptive]
     size = sizes[0] if len(set(sizes)) == 1 else "x".join(sizes)
     stride = strides[0] if len(set(strides)) == 1 else "x".join(strides)
     return f"{size} /{stride}"
@@ -86,6 +97,8 @@ def table(analysis: Analysis) -> str:
         )
 
     out = [line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+    if any("~" in r[-1] for r in rows):
+        out.append(APPROXIMATE)
     out.append("")
     out.extend(totals_lines(analysis))
     return "\n".join(s.rstrip() for s in out)

@@ -208,3 +208,40 @@ def test_weights_of_another_net_lead_with_one_verdict_and_fit_a_screen(tmp_path,
     )
     assert "the closest names: res2a_branch1 ~ res5a_branch1" in err
     assert len(err.splitlines()) <= 50
+
+
+def test_small_visible_things_say_the_right_words(tmp_path, capsys):
+    assert main(["zoo", "list"]) == OK
+    assert "van den Oord et al." in capsys.readouterr().out
+    floor = LECTURE.replace("stride: 3 }", "stride: 3 round_mode: FLOOR }")
+    assert main(["check", write(tmp_path, floor), "--warn", "tiling"]) == OK
+    err = capsys.readouterr().err
+    assert "Caffe pools 2 windows" in err and "convolves" not in err
+    assert main(["draw", LENET, "-o", str(tmp_path / "n.dot")]) == OK
+    assert f"wrote {tmp_path / 'n.dot'}" in capsys.readouterr().err
+
+
+def test_receptive_fields_after_a_resize_are_shown_rounded_and_say_why(tmp_path, capsys):
+    spec = write(
+        tmp_path,
+        'name: "i"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 65 dim: 65 } } }\n'
+        'layer { name: "c" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 2 kernel_size: 3 stride: 2 } }\n'
+        'layer { name: "up" type: "Interp" bottom: "c" top: "up" interp_param { height: 59 width: 59 } }\n',
+    )
+    assert main(["summary", spec]) == OK
+    out = capsys.readouterr().out
+    assert "5 /~1.07" in out and "a receptive field is not a whole number of input pixels" in out
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["upgrade"], "a .prototxt (V0, V1 or V2)"),
+        (["check"], "text: diagnostics as a compiler prints them"),
+        (["run"], "an .onnx model (compiled already)"),
+    ],
+)
+def test_every_argument_has_help(command, said, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert said in " ".join(capsys.readouterr().out.split())
