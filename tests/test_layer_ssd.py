@@ -201,19 +201,23 @@ def test_prior_box_is_a_constant_of_the_shapes():
     assert [n.op_type for n in model.graph.node] == ["Identity"]  # the output is an initializer
 
 
-def textboxes_prior_box(fh, fw, ih, iw, min_size, max_size, ratios, clip) -> np.ndarray:
+def textboxes_prior_box(fh, fw, ih, iw, min_size, max_size, ratios, clip, offset=None) -> np.ndarray:
     """PriorBoxLayer::Forward_cpu of MhLiao/TextBoxes, loop for loop: each box twice per cell,
-    centred at (w + 0.5, h + 0.5) and (w + 0.5, h + 1) cells (flip false, four variances)."""
+    centred at (w + 0.5, h + 0.5) and (w + 0.5, h + 1) cells (four variances); `ratios` are the
+    ratios after flip.  With `offset`, TextBoxes++'s with denser_prior_boxes: (w + offset,
+    h + offset) and (w + offset, h + 1), and its min_size and max_size read as ints."""
     step_x, step_y = np.float32(iw) / fw, np.float32(ih) / fh
-    ratios = [1.0] + [r for r in ratios if abs(r - 1) >= 1e-6]
+    if offset is not None:  # TextBoxes++: int min_size_ = min_sizes_[s]
+        min_size, max_size = int(min_size), int(max_size)
+    offset = 0.5 if offset is None else offset
     out = []
     for h in range(fh):
         for w in range(fw):
-            cx, cy, cy_1 = (w + 0.5) * step_x, (h + 0.5) * step_y, (h + 1.0) * step_y
+            cx, cy, cy_1 = (w + offset) * step_x, (h + offset) * step_y, (h + 1.0) * step_y
             sizes = [(min_size, min_size)]
             if max_size > 0:
                 sizes.append((np.sqrt(min_size * max_size),) * 2)
-            sizes += [(min_size * np.sqrt(r), min_size / np.sqrt(r)) for r in ratios[1:]]
+            sizes += [(min_size * np.sqrt(r), min_size / np.sqrt(r)) for r in ratios if abs(r - 1) >= 1e-6]
             for bw, bh in sizes:
                 for y in (cy, cy_1):
                     out += [(cx - bw / 2) / iw, (y - bh / 2) / ih, (cx + bw / 2) / iw, (y + bh / 2) / ih]
@@ -239,6 +243,27 @@ def test_prior_box_centres_per_cell_follow_textboxes_and_opencv():
     ours = run_onnx(model, random_inputs(analysis))["pb"]
     assert rel_error(ours, textboxes_prior_box(3, 5, 37, 50, 12, 25, [2, 5, 10], True)) < 1e-6
     assert against_opencv(text, ["pb"])["pb"] < 1e-6
+
+
+@pytest.mark.parametrize("offset, sizes", [(0.5, (12, 25)), (0.25, (12.7, 25.5))])
+def test_prior_box_denser_prior_boxes_follow_textboxes_plus_plus(offset, sizes):
+    # TextBoxes++'s field for the same two centres: (offset, offset) and one cell down, (1, offset).
+    text = (
+        FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" prior_box_param { '
+        f"min_size: {sizes[0]} max_size: {sizes[1]} aspect_ratio: 2 aspect_ratio: 3 flip: true clip: false "
+        f"offset: {offset} "
+        "variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 denser_prior_boxes: true } }"
+    )
+    model, analysis, _ = compile_text(text)
+    assert analysis.info("pb").tops == [(1, 2, 3 * 5 * (2 + 4) * 2 * 4)]
+    ours = run_onnx(model, random_inputs(analysis))["pb"]
+    expected = textboxes_prior_box(3, 5, 37, 50, *sizes, [2, 1 / 2, 3, 1 / 3], False, offset=offset)
+    assert rel_error(ours, expected) < 1e-6
+    if offset == 0.5:  # the pairs OpenCV reads give the same boxes
+        pairs = text.replace("offset: 0.5", "").replace(
+            "denser_prior_boxes: true", "offset_h: 0.5 offset_w: 0.5 offset_h: 1 offset_w: 0.5"
+        )
+        assert against_opencv(pairs, ["pb"])["pb"] < 1e-6
 
 
 def test_prior_box_with_three_centres_per_cell_gives_each_box_three_times():
@@ -650,6 +675,8 @@ BROKEN = [
      "prior_box_param { min_size: 30 offset_h: 0.5 offset_h: 1 offset_w: 0.5 } }", "0.5 offset_h"),
     ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
      "prior_box_param { min_size: 30 offset: 0.5 offset_h: 1 offset_w: 0.5 } }", "0.5 offset_h"),
+    ("NS0323", FEAT + 'layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "img" top: "pb" '
+     "prior_box_param { min_size: 30 denser_prior_boxes: true offset_h: 1 offset_w: 0.5 } }", "true offset_h"),
     ("NS0324", detection_net("keep_top_k: 5").replace("num_classes: 4 ", ""), "detection_output_param"),
     ("NS0324", detection_net("keep_top_k: 5").replace("dim: 240 }", "dim: 236 }"), '"loc"'),
     ("NS0324", detection_net("background_label_id: 4"), "4 }"),

@@ -307,6 +307,7 @@ FORK_MESSAGES = {
     "PriorBoxParameter": {
         "min_size": 1, "max_size": 2, "aspect_ratio": 3, "flip": 4, "clip": 5, "variance": 6, "img_size": 7,
         "img_h": 8, "img_w": 9, "step": 10, "step_h": 11, "step_w": 12, "offset": 13,
+        "denser_prior_boxes": 14,  # MhLiao/TextBoxes_plusplus (39d4898) src/caffe/proto/caffe.proto
         "offset_h": 10001, "offset_w": 10002,
     },
     # OpenCV's caffe.proto (modules/dnn/src/caffe), which carried the first SSD port's NormalizeBBox

@@ -40,7 +40,10 @@ def _aspect_ratios(p) -> list[float]:
 
 def _centres(p) -> list[tuple[float, float]]:
     """Each box's centres in a cell, (down, across) in cells: offset_h/offset_w pairs (TextBoxes'
-    centres, as OpenCV reads them), else (offset, offset)."""
+    centres, as OpenCV reads them); with TextBoxes++'s denser_prior_boxes (offset, offset) and
+    (1, offset); else (offset, offset)."""
+    if p.denser_prior_boxes:
+        return [(p.offset, p.offset), (1.0, p.offset)]
     return list(zip(p.offset_h, p.offset_w)) or [(p.offset, p.offset)]
 
 
@@ -142,13 +145,15 @@ class PriorBox(LayerType):
                     help="give the centres as pairs, offset_h: 0.5 offset_w: 0.5 offset_h: 1 offset_w: 0.5 "
                     "(TextBoxes' two centres per cell)",
                 )
-            if p.HasField("offset"):
-                raise ctx.error(
-                    "NS0323",
-                    "offset and offset_h/offset_w are both given",
-                    "prior_box_param.offset",
-                    help="give the centres as offset_h/offset_w pairs, or one offset",
-                )
+            for other in ("offset", "denser_prior_boxes"):
+                if p.HasField(other):
+                    raise ctx.error(
+                        "NS0323",
+                        f"{other} and offset_h/offset_w are both given",
+                        f"prior_box_param.{other}",
+                        help="give the centres as offset_h/offset_w pairs, or one offset (with "
+                        "denser_prior_boxes: TextBoxes++'s second centre one cell down)",
+                    )
         img_h = p.img_h or p.img_size or img[2]
         img_w = p.img_w or p.img_size or img[3]
         step_h = p.step_h or p.step or np.float32(img_h) / np.float32(feat[2])
@@ -171,10 +176,12 @@ class PriorBox(LayerType):
         h, w = ctx.bottoms[0][2:]
         f32 = np.float32
         sizes = []  # (box width, box height) per prior, in the fork's order
+        whole = int if p.denser_prior_boxes else f32  # TextBoxes++ reads the sizes into ints
         for i, low in enumerate(p.min_size):
+            low = whole(low)
             sizes.append((f32(low), f32(low)))
             if p.max_size:
-                side = f32(np.sqrt(f32(low) * f32(p.max_size[i])))
+                side = f32(np.sqrt(low * whole(p.max_size[i])))
                 sizes.append((side, side))
             for r in _aspect_ratios(p):
                 if abs(r - 1.0) >= 1e-6:
