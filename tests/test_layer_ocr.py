@@ -1,8 +1,9 @@
-"""The OCR forks' layer types (netspec/layers/ocr.py): Lstm, Transpose, Reverse, CTCGreedyDecoder.
+"""The OCR forks' layer types: Lstm, Transpose, Reverse, ReverseTime, DenseBlock, CTCGreedyDecoder.
 OpenCV knows none of them, so each is held against its fork's Forward_cpu transcribed into numpy,
 loop for loop (senlinuc/caffe_ocr: lstm_layer_Junhyuk.cpp, transpose_layer.cpp, reverse_layer.cpp,
-ctc_decoder_layer.cpp; junhyukoh/caffe-lstm's lstm_layer.cpp is the same forward), and a small
-CRNN-like net written here checks, compiles and runs through all four."""
+reverse_time_layer.cpp, DenseBlock_layer.cpp, ctc_decoder_layer.cpp; junhyukoh/caffe-lstm's
+lstm_layer.cpp is the same forward), DenseBlock also against OpenCV running it written in BVLC
+layers, and small CRNN- and DenseNet-like nets written here check, compile and run through them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from oracles import (
     random_weights,
     rel_error,
     run_onnx,
+    run_opencv,
 )
 
 from netspec.diagnostics import Diagnostics
@@ -279,6 +281,55 @@ def test_dense_block_matches_the_forks_forward(bc):
     ours = run_onnx(model, {"x": x})["y"]
     assert rel_error(ours, fork_dense_block(x, weights["db"], 3, bc)) < 1e-5
     assert np.array_equal(ours[:, :3], x)  # the input channels pass through
+
+
+def dense_block_in_bvlc_layers(shape, transitions: int, growth: int, bc: bool, blobs) -> tuple[str, dict]:
+    """The same block written with BVLC layers (BatchNorm, Scale, ReLU, Convolution, Concat), and its
+    weights taken from the DenseBlock's blobs (each 3 x 3 filter flipped: Convolution correlates)."""
+    layers, weights, x = [], {}, "x"
+    t_ = transitions
+
+    def norm(name: str, bottom: str, k: int) -> str:  # blobs k..k+3: scale, bias, mean, variance
+        scale, bias, mean, var = (blobs[(k + j) * t_ + t].reshape(-1) for j in range(4))
+        layers.append(f'layer {{ name: "{name}" type: "BatchNorm" bottom: "{bottom}" top: "{name}" }}')
+        layers.append(f'layer {{ name: "{name}_s" type: "Scale" bottom: "{name}" top: "{name}" '
+                      "scale_param { bias_term: true } }")  # fmt: skip
+        layers.append(f'layer {{ name: "{name}_r" type: "ReLU" bottom: "{name}" top: "{name}" }}')
+        weights[name] = [mean, var, np.ones(1, np.float32)]
+        weights[f"{name}_s"] = [scale, bias]
+        return name
+
+    def conv(name: str, bottom: str, filt) -> str:
+        k = filt.shape[2]
+        layers.append(f'layer {{ name: "{name}" type: "Convolution" bottom: "{bottom}" top: "{name}" '
+                      f"convolution_param {{ num_output: {filt.shape[0]} kernel_size: {k} pad: {k // 2} "
+                      "bias_term: false } }")  # fmt: skip
+        weights[name] = [np.ascontiguousarray(filt[:, :, ::-1, ::-1])]
+        return name
+
+    for t in range(transitions):
+        y = norm(f"bn{t}", x, 1)
+        if bc:
+            y = norm(f"bnbc{t}", conv(f"bc{t}", y, blobs[5 * t_ + t]), 6)
+        y = conv(f"conv{t}", y, blobs[t])
+        layers.append(f'layer {{ name: "cat{t}" type: "Concat" bottom: "{x}" bottom: "{y}" top: "cat{t}" }}')
+        x = f"cat{t}"
+    return net({"x": shape}, "\n".join(layers) + "\n"), weights
+
+
+@pytest.mark.parametrize("bc", [False, True])
+def test_dense_block_equals_its_bvlc_layers_in_opencv_and_costs_what_they_do(bc):
+    shape = (2, 5, 6, 7)
+    text = net({"x": shape}, dense_block(f"numTransition: 3 growthRate: 4 use_BC: {str(bc).lower()}"))
+    model, analysis, _ = compile_text(text)
+    blobs = random_weights(analysis)["db"]
+    expanded, weights = dense_block_in_bvlc_layers(shape, 3, 4, bc, blobs)
+    x = random_inputs(analysis)["x"]
+    ours = run_onnx(model, {"x": x})["y"]  # compile_text's weights are random_weights(analysis)
+    theirs = run_opencv(expanded, weights, {"x": x}, ["cat2"])["cat2"]
+    assert rel_error(ours, theirs) < 1e-5
+    bvlc, _ = analyse(expanded)
+    assert analysis.info("db").macs == sum(i.macs for i in bvlc.layers if i.layer.type == "Convolution") > 0
 
 
 def test_dense_block_uses_the_stored_statistics_as_the_forks_gpu_path_does():
