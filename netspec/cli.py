@@ -66,6 +66,15 @@ def _add_net_options(p: argparse.ArgumentParser, file_help: str = SPEC_HELP) -> 
         "input's values from a .npy file (random values otherwise); repeatable",
     )
     p.add_argument("--batch", type=int, default=None, help="set the batch dimension of every input")
+    p.add_argument(
+        "--stub",
+        action="append",
+        default=[],
+        metavar="TYPE_OR_LAYER=identity|TYPE_OR_LAYER=shape:DIMS",
+        help="treat every layer of a type (Python, an unknown fork type), or one layer by name, as an "
+        "identity (shapes pass through; compiles as no node) or as writing tops of these shapes "
+        "(shape:1x3x8x8, one per top separated by commas; check only); repeatable",
+    )
     from netspec.diagnostics import LINTS
 
     lints = ", ".join(f"{name}: {what}" for name, what in LINTS.items())
@@ -141,6 +150,7 @@ def _check(args):
     if args.batch is not None and args.batch < 1:
         raise UsageError(f"--batch {args.batch}: must be at least 1")
     inputs = input_shapes(args.input)
+    stubs = stub_rules(args.stub)
     checked = check(
         args.file,
         phase=TRAIN if args.phase == "train" else TEST,
@@ -148,10 +158,44 @@ def _check(args):
         stages=args.stage,
         inputs=inputs,
         batch=args.batch,
+        stubs=stubs,
     )
     _refuse_unknown_inputs(checked, inputs)
+    _refuse_unknown_stubs(checked, stubs)
     apply_lints(checked.diagnostics, warn=args.warn, allow=args.allow)
     return checked
+
+
+def stub_rules(specs: list[str]) -> dict:
+    """--stub TYPE_OR_LAYER=identity|shape:DIMS, by target; a malformed one is a usage error."""
+    from netspec import stubs
+
+    rules = {}
+    for text in specs:
+        try:
+            rule = stubs.parse(text)
+        except ValueError as problem:
+            raise UsageError(f"--stub {text}: {problem}") from None
+        if rule.target in rules:
+            raise UsageError(f"--stub {text}: '{rule.target}' is stubbed twice")
+        rules[rule.target] = rule
+    return rules
+
+
+def _refuse_unknown_stubs(checked, rules: dict) -> None:
+    """A --stub that names no layer and no type of the net would be ignored: a usage error."""
+    if checked.net is None:
+        return
+    names = {layer.name for layer in checked.net.layers} | {layer.type for layer in checked.net.layers}
+    for target in rules:
+        if target not in names:
+            import difflib
+
+            near = difflib.get_close_matches(target, sorted(names), n=1)
+            raise UsageError(
+                f"--stub {target}=...: the net has no layer and no layer type '{target}'"
+                + (f"; did you mean '{near[0]}'?" if near else "")
+            )
 
 
 def _refuse_unknown_inputs(checked, given: dict) -> None:

@@ -24,6 +24,7 @@ from netspec.layers.base import (
     count,
     shape_text,
 )
+from netspec.stubs import Stubbed, StubRule, choose
 
 FLOAT_BYTES = 4
 INT_MAX = 2**31 - 1
@@ -185,6 +186,7 @@ def infer(
     inputs: dict[str, Shape] | None = None,
     batch: int | None = None,
     phase: int | None = None,
+    stubs: dict[str, StubRule] | None = None,
 ) -> Analysis:
     """Every blob's shape and every layer's costs, by Caffe's arithmetic.
 
@@ -192,13 +194,26 @@ def infer(
     deconvolutions, inner products and recurrent layers; pooling, normalisation
     and activations count 0.
     """
-    analysis = Analysis(net, diagnostics, options={"inputs": inputs, "batch": batch, "phase": phase})
+    analysis = Analysis(
+        net, diagnostics, options={"inputs": inputs, "batch": batch, "phase": phase, "stubs": stubs}
+    )
     options = {"inputs": dict(inputs or {}), "batch": batch}
     if phase is not None:
         options["phase"] = phase
     receptive: dict[str, list[tuple[float, float]] | None] = {}
     for layer in net.layers:
         kind = REGISTRY.get(layer.type)
+        rule = choose(stubs, layer.name, layer.type) if stubs else None
+        if rule is not None:
+            kind = Stubbed(rule)
+            say = diagnostics.info if rule.shapes is None else diagnostics.warning
+            say(
+                "NS0206",
+                f"{layer.name}: a {layer.type} layer stubbed as --stub asked: {rule}"
+                + ("" if rule.shapes is None else "; compile refuses a layer stubbed with a shape"),
+                net.source_map.span(layer.path + ("type",), value=True),
+                layer=layer.name,
+            )
         info = LayerInfo(layer, kind, [None] * len(layer.tops))
         analysis.layers.append(info)
         if kind is None:

@@ -25,7 +25,7 @@ from netspec.frontend.binary import encode_varint
 from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob, Layer
-from netspec.layers.base import Shape, ShapeContext
+from netspec.layers.base import LayerType, Shape, ShapeContext
 from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET, WEIGHTS
 
 
@@ -289,6 +289,7 @@ def lower(
     kept = {b.key for b in chosen or ()}  # values a fold must not swallow
     plan = plan_folds(analysis, weights, kept) if options.fold else FoldPlan()
     unneeded = 0
+    kinds = {id(i.layer): i.kind for i in analysis.layers}
     for info in analysis.layers:
         if needed is not None and info.layer not in needed:
             unneeded += 1
@@ -302,7 +303,7 @@ def lower(
             continue
         if kind is not None and kind.source:  # only the tops the graph reads need a shape
             for blob, shape in zip(layer.tops, info.tops):
-                if _consumed_by_deploy(blob, needed) or blob.key in kept:
+                if _consumed_by_deploy(blob, needed, kinds) or blob.key in kept:
                     if shape is None:
                         ok = False  # infer has said why (NS0375)
                         continue
@@ -419,13 +420,13 @@ def _type_span(layer, net):
     return net.source_map.span(layer.path + ("type",), value=True)
 
 
-def _consumed_by_deploy(blob: Blob, needed: set[Layer] | None) -> bool:
+def _consumed_by_deploy(blob: Blob, needed: set[Layer] | None, kinds: dict[int, LayerType | None]) -> bool:
     """Whether a layer of the inference graph (one `needed`, when given) reads `blob`.  A source
-    layer with bottoms (a Python proposal layer) reads it outside the graph, so does not count."""
-    from netspec.layers import REGISTRY
+    layer with bottoms (a Python proposal layer) reads it outside the graph, so does not count;
+    `kinds` are the layers' types as the analysis took them (a stubbed Python layer computes)."""
 
     def computes(layer: Layer) -> bool:
-        kind = REGISTRY.get(layer.type)
+        kind = kinds.get(id(layer))
         return kind is not None and kind.deploy and not kind.source and (needed is None or layer in needed)
 
     return any(computes(c) for c in blob.consumers)

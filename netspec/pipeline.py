@@ -13,6 +13,7 @@ from netspec.infer import Analysis, infer
 from netspec.ir import Net, build
 from netspec.layers.base import Shape
 from netspec.opsets import DEFAULT_OPSET
+from netspec.stubs import StubRule
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,13 +60,15 @@ def check(
     stages: list[str] | None = None,
     inputs: dict[str, Shape] | None = None,
     batch: int | None = None,
+    stubs: dict[str, StubRule] | None = None,
 ) -> Checked:
-    """Load, select and shape-check a spec; every problem found is in `.diagnostics`."""
+    """Load, select and shape-check a spec; every problem found is in `.diagnostics`.  `stubs`
+    (netspec.stubs) says how to treat layers by name or type: as identities, or of given shapes."""
     spec = load(path, content)
     if any(d.code == "NS0001" for d in spec.diagnostics.errors):
         return Checked(spec, None, None)
     net = select(spec, phase=phase, level=level, stages=stages)
-    analysis = infer(net, spec.diagnostics, inputs=inputs, batch=batch, phase=phase)
+    analysis = infer(net, spec.diagnostics, inputs=inputs, batch=batch, phase=phase, stubs=stubs)
     return Checked(spec, net, analysis)
 
 

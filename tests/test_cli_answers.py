@@ -245,3 +245,40 @@ def test_every_argument_has_help(command, said, capsys):
     with pytest.raises(SystemExit):
         main([*command, "--help"])
     assert said in " ".join(capsys.readouterr().out.split())
+
+
+MANY_PYTHON = (
+    'name: "py"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n'
+    'layer { name: "p1" type: "Python" bottom: "data" top: "p1" python_param { module: "m" layer: "A" } }\n'
+    'layer { name: "c" type: "Convolution" bottom: "p1" top: "c" convolution_param { num_output: 2 kernel_size: 3 } }\n'
+    'layer { name: "p2" type: "Python" bottom: "c" top: "p2" python_param { module: "m" layer: "B" } }\n'
+    'layer { name: "u" type: "FancyFork" bottom: "p2" top: "u" }\n'
+    'layer { name: "r" type: "ReLU" bottom: "u" top: "r" }\n'
+)
+
+
+def test_stub_says_once_how_to_treat_every_python_layer_and_an_unknown_type(tmp_path, capsys):
+    spec = write(tmp_path, MANY_PYTHON)
+    assert main(["check", spec]) == SPEC_ERRORS
+    stubs = ["--stub", "Python=identity", "--stub", "FancyFork=identity"]
+    assert main(["check", spec, *stubs, "-v"]) == OK
+    captured = capsys.readouterr()
+    assert "outputs r 1x2x6x6" in captured.out
+    assert "info[NS0206]: p1: a Python layer stubbed as --stub asked: identity" in captured.err
+    out = tmp_path / "m.onnx"
+    assert main(["compile", spec, *stubs, "-o", str(out)]) == OK
+    model = onnx.load(str(out))
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Relu"]
+    assert [i.name for i in model.graph.input] == ["data"]
+
+
+def test_a_shape_stub_checks_but_compile_refuses_it(tmp_path, capsys):
+    spec = write(tmp_path, MANY_PYTHON)
+    stubs = ["--stub", "Python=identity", "--stub", "u=shape:1x2x3x3"]
+    assert main(["check", spec, *stubs]) == OK
+    assert "outputs r 1x2x3x3" in capsys.readouterr().out
+    assert main(["compile", spec, *stubs, "-o", str(tmp_path / "m.onnx")]) == SPEC_ERRORS
+    assert "error[NS0402]: u: stubbed with a shape" in capsys.readouterr().err
+    assert main(["check", spec, "--stub", "Pyton=identity"]) == CANNOT_RUN
+    assert "no layer and no layer type 'Pyton'; did you mean 'Python'?" in capsys.readouterr().err
+    assert main(["check", spec, "--stub", "u=shape:3xfour"]) == CANNOT_RUN
