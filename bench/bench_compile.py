@@ -104,6 +104,7 @@ def stages(spec: str, weights: str, out: str) -> dict[str, float]:
     from netspec import weights as bind_weights
     from netspec.frontend import binary
     from netspec.pipeline import check
+    from netspec.proto import wire
 
     lap("imports")
     checked = check(spec)
@@ -114,7 +115,7 @@ def stages(spec: str, weights: str, out: str) -> dict[str, float]:
     lap("bind")
     model = lower.lower(checked.analysis, blobs, checked.diagnostics, lower.Options())
     lap("lower")
-    data = lower.serialize(model)
+    data = wire.serialize(model)
     lap("serialize")
     onnx.checker.check_model(data, full_check=True)
     lap("onnx checker")

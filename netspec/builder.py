@@ -42,6 +42,7 @@ from google.protobuf import text_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from netspec.proto import caffe_pb2
+from netspec.proto.wire import is_repeated
 
 __all__ = [
     "BuildError",
@@ -129,13 +130,6 @@ def _enum_value(field: FieldDescriptor, value: Any, where: str) -> int:
     return value
 
 
-def _repeated(field: FieldDescriptor) -> bool:
-    # protobuf >= 5 has is_repeated; `label` is gone in newer releases.
-    if hasattr(field, "is_repeated"):
-        return field.is_repeated
-    return field.label == FieldDescriptor.LABEL_REPEATED
-
-
 def _scalar(field: FieldDescriptor, value: Any, where: str) -> Any:
     if field.type == FieldDescriptor.TYPE_ENUM:
         return _enum_value(field, value, where)
@@ -161,7 +155,7 @@ def _assign(message, name: str, value: Any, where: str) -> None:
         names = [f.name for f in desc.fields]
         raise BuildError(f"{where}: {desc.name} has no field {name!r}{_did_you_mean(name, names)}")
     is_message = field.type == FieldDescriptor.TYPE_MESSAGE
-    if _repeated(field):
+    if is_repeated(field):
         items = list(value) if isinstance(value, (list, tuple)) else [value]
         target = getattr(message, name)
         for i, item in enumerate(items):

@@ -475,9 +475,9 @@ def write_atomic(path: str, data: bytes) -> None:
 
 def _compile(args, checked):
     """The ONNX model of a checked spec, or None with its diagnostics reported."""
-    from netspec import lower, pipeline
+    from netspec import pipeline, runtime
 
-    problem = lower.opset_problem(args.opset)  # here, so that no other ValueError is blamed on --opset
+    problem = runtime.opset_problem(args.opset)  # here, so that no other ValueError is blamed on --opset
     if problem:
         raise UsageError(f"--opset {args.opset}: {problem}")
     return pipeline.compile(
@@ -508,7 +508,7 @@ def cmd_compile(args) -> int:
     status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
     if model is None:
         return status or SPEC_ERRORS
-    from netspec.lower import serialize
+    from netspec.proto.wire import serialize
 
     data = serialize(model)  # once: the checker reads these bytes and the file gets them
     try:

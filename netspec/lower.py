@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import onnx
@@ -21,12 +20,10 @@ from netspec import __version__
 from netspec import outputs as outputs_of
 from netspec.diagnostics import Diagnostics
 from netspec.fold import FoldPlan, plan_folds
-from netspec.frontend.binary import encode_varint
-from netspec.frontend.bind import is_repeated
 from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob, Layer
 from netspec.layers.base import LayerType, Shape, ShapeContext
-from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET, WEIGHTS
+from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, WEIGHTS
 
 
 @dataclass
@@ -37,42 +34,6 @@ class Options:
     source: str = ""
     outputs: tuple[str, ...] = ()  # blob names: the model's outputs, in order (all the net's when empty)
     weights: str = ""  # where the weights came from, stamped for `netspec run` to say
-
-
-@cache
-def max_opset() -> int:
-    """The newest opset both onnx and the installed onnxruntime handle: found by loading a
-    one-node model at each opset above the default, since onnxruntime does not say."""
-    import onnxruntime as ort
-
-    newest = DEFAULT_OPSET
-    for opset in range(DEFAULT_OPSET + 1, onnx.defs.onnx_opset_version() + 1):
-        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-        model = helper.make_model(
-            helper.make_graph(
-                [helper.make_node("Relu", ["x"], ["y"])],
-                "probe",
-                [x],
-                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-            ),
-            opset_imports=[helper.make_opsetid("", opset)],
-        )
-        model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
-        try:
-            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        except Exception:
-            break
-        newest = opset
-    return newest
-
-
-def opset_problem(opset: int) -> str | None:
-    """Why netspec cannot write `opset`, or None.  Opsets up to the default need no probe of
-    onnxruntime (max_opset() is never below it)."""
-    if opset < MIN_OPSET or (opset > DEFAULT_OPSET and opset > max_opset()):
-        newest = max_opset()
-        return f"netspec writes opsets {MIN_OPSET} to {newest} (the newest the installed onnxruntime runs)"
-    return None
 
 
 def _attribute(key: str, value):
@@ -458,44 +419,3 @@ def _value_info(
     for axis in varying:
         dims[axis] = f"{name}_{axis}"
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
-
-
-def serialize(model: onnx.ModelProto) -> bytes:
-    """model.SerializeToString(), byte for byte, in about a third of the time for a model of
-    100 MB: upb encodes a whole message into one buffer that it grows by copying, and (with the
-    page faults of each fresh copy) that is most of the cost.  Here each initializer is encoded on
-    its own and spliced in where protobuf puts it (fields go in field-number order: the graph's
-    initializers, field 5, after its nodes and name; the graph, field 7, inside the model)."""
-    graph = model.graph
-    tensors = [t.SerializeToString() for t in graph.initializer]
-    if not tensors:
-        return model.SerializeToString()
-    key = encode_varint(_field_number(graph, "initializer") << 3 | 2)
-    initializers = [piece for t in tensors for piece in (key, encode_varint(len(t)), t)]
-    graph_low, graph_high = _split_encoding(graph, "initializer")
-    model_low, model_high = _split_encoding(model, "graph")
-    size = len(graph_low) + sum(map(len, initializers)) + len(graph_high)
-    head = encode_varint(_field_number(model, "graph") << 3 | 2) + encode_varint(size)
-    return b"".join((model_low, head, graph_low, *initializers, graph_high, model_high))  # one copy
-
-
-def _field_number(message, name: str) -> int:
-    return message.DESCRIPTOR.fields_by_name[name].number
-
-
-def _split_encoding(message, skip: str) -> tuple[bytes, bytes]:
-    """The encoding of `message` without its field `skip`, in two parts: the fields numbered below
-    it and those above it."""
-    number = _field_number(message, skip)
-    low, high = type(message)(), type(message)()
-    for field, value in message.ListFields():
-        if field.name == skip:
-            continue
-        part = low if field.number < number else high
-        if is_repeated(field):
-            getattr(part, field.name).extend(value)
-        elif field.message_type is not None:
-            getattr(part, field.name).CopyFrom(value)
-        else:
-            setattr(part, field.name, value)
-    return low.SerializeToString(), high.SerializeToString()

@@ -89,11 +89,11 @@ def compile(
     rewritten in place means its latest value); the layers they do not need are left out.
     Raises ValueError for an opset netspec cannot write.
     """
-    from netspec import lower
+    from netspec import lower, runtime
     from netspec import weights as binding
     from netspec.frontend import binary
 
-    problem = lower.opset_problem(opset)
+    problem = runtime.opset_problem(opset)
     if problem:
         raise ValueError(f"opset {opset}: {problem}")
     diagnostics = checked.diagnostics

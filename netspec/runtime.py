@@ -34,7 +34,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from netspec.diagnostics import Diagnostic, Severity
-from netspec.opsets import INDEX_INPUTS, WEIGHTS
+from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET, WEIGHTS
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -584,3 +584,39 @@ def time(session: Any, feeds: dict[str, np.ndarray], repeat: int = 10, *, warmup
         "batch": batch,
         "throughput_per_s": batch * 1000.0 / median if median > 0 else math.inf,
     }
+
+
+@functools.cache
+def max_opset() -> int:
+    """The newest opset both onnx and the installed onnxruntime handle: found by loading a
+    one-node model at each opset above the default, since onnxruntime does not say."""
+    import onnxruntime as ort
+
+    newest = DEFAULT_OPSET
+    for opset in range(DEFAULT_OPSET + 1, onnx.defs.onnx_opset_version() + 1):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+        model = helper.make_model(
+            helper.make_graph(
+                [helper.make_node("Relu", ["x"], ["y"])],
+                "probe",
+                [x],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+            ),
+            opset_imports=[helper.make_opsetid("", opset)],
+        )
+        model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:
+            break
+        newest = opset
+    return newest
+
+
+def opset_problem(opset: int) -> str | None:
+    """Why netspec cannot write `opset`, or None.  Opsets up to the default need no probe of
+    onnxruntime (max_opset() is never below it)."""
+    if opset < MIN_OPSET or (opset > DEFAULT_OPSET and opset > max_opset()):
+        newest = max_opset()
+        return f"netspec writes opsets {MIN_OPSET} to {newest} (the newest the installed onnxruntime runs)"
+    return None

@@ -13,7 +13,7 @@ from oracles import compile_text
 
 from netspec.diagnostics import Diagnostics
 from netspec.frontend import text
-from netspec.lower import serialize
+from netspec.proto.wire import serialize
 from netspec.source import SourceFile
 
 SPEC = """name: "tiny"

@@ -27,8 +27,8 @@ from netspec.diagnostics import Diagnostics
 from netspec.files import atomic_output
 from netspec.frontend.load import LoadError
 from netspec.frontend.upgrade import needs_v0_upgrade, upgrade
-from netspec.frontend.wire import LEN, ONNX, Corrupt, encode_varint, fields, kind_of
 from netspec.proto import caffe_pb2
+from netspec.proto.wire import LEN, ONNX, Corrupt, encode_varint, fields, kind_of
 from netspec.source import SourceMap
 
 # Field numbers (caffe.proto).

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from netspec.diagnostics import Diagnostics
 from netspec.frontend.text import Field
+from netspec.proto.wire import is_repeated
 from netspec.source import Path, SourceMap
 
 FD = FieldDescriptor
@@ -160,12 +161,6 @@ def _whole(text: str) -> str | None:
     except ValueError:
         return None
     return str(int(value)) if value.is_integer() else None
-
-
-def is_repeated(field: FieldDescriptor) -> bool:
-    """protobuf 6 and later say `is_repeated`; older releases only have `label`."""
-    flag = getattr(field, "is_repeated", None)
-    return flag if flag is not None else field.label == FD.LABEL_REPEATED
 
 
 @cache

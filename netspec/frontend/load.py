@@ -53,7 +53,7 @@ def read_file(path: str, errors: str = "replace") -> str:
 
 def _binary(data: bytes) -> str:
     """What a file with NUL bytes is, and what to do with it instead."""
-    from netspec.frontend.wire import CAFFEMODEL, ONNX, kind_of
+    from netspec.proto.wire import CAFFEMODEL, ONNX, kind_of
 
     kind = kind_of(data[:4096], len(data))
     if kind == ONNX:

@@ -28,6 +28,7 @@ import difflib
 
 from netspec.diagnostics import Diagnostics
 from netspec.proto import caffe_pb2
+from netspec.proto.wire import is_repeated
 from netspec.source import Path, SourceMap
 
 V1 = caffe_pb2.V1LayerParameter
@@ -208,12 +209,6 @@ def _has(message, name: str) -> bool:
         return message.HasField(name)
     except ValueError:
         return len(getattr(message, name)) > 0
-
-
-def _is_repeated(message, name: str) -> bool:
-    field = message.DESCRIPTOR.fields_by_name[name]
-    flag = getattr(field, "is_repeated", None)
-    return flag if flag is not None else field.label == field.LABEL_REPEATED
 
 
 def _index_path(index: dict[Path, list[Path]], path: Path) -> None:
@@ -449,7 +444,7 @@ class _Upgrade:
                     ),
                 )
                 target += (field,)
-            elif _is_repeated(message, field):
+            elif is_repeated(message.DESCRIPTOR.fields_by_name[field]):
                 getattr(message, field).append(value)
                 target += (field, len(getattr(message, field)) - 1)
             elif hasattr(value, "CopyFrom"):
