@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from netspec.layers.base import LayerType, Shape, ShapeContext, count, register, shape_text
-from netspec.layers.structure import reduce_node
+from netspec.layers.structure import last_axis, reduce_node
 from netspec.proto import caffe_pb2
 
 CodeType = caffe_pb2.PriorBoxParameter
@@ -414,7 +414,7 @@ def _adaptive_nms(ctx, boxes: str, candidates: str, sizes: tuple[int, int, int],
             "Unsqueeze", [ctx.node("Gather", [ranked, i], axis=1)[0], ctx.ints([1], "axis1")]
         )[0]
         close = ctx.node(
-            "Not", [ctx.node("LessOrEqual", [_jaccard(ctx, candidate, ranked), _rows(ctx, threshold)])[0]]
+            "Not", [ctx.node("LessOrEqual", [_jaccard(ctx, candidate, ranked), last_axis(ctx, threshold)])[0]]
         )[0]
         hits = ctx.node("Cast", [ctx.node("And", [close, kept])[0]], to=np.float32)[0]
         suppressed = ctx.node("Greater", [reduce_node(ctx, "ReduceMax", hits, [1], keepdims=0)[0],
@@ -424,7 +424,7 @@ def _adaptive_nms(ctx, boxes: str, candidates: str, sizes: tuple[int, int, int],
         )[0]
         keep = ctx.node("And", [above, ctx.node("Not", [suppressed])[0]])[0]  # (Q,)
         this = ctx.node("Equal", [rank, i])[0]  # (ranks,)
-        kept = ctx.node("Or", [kept, ctx.node("And", [_rows(ctx, keep), this])[0]])[0]
+        kept = ctx.node("Or", [kept, ctx.node("And", [last_axis(ctx, keep), this])[0]])[0]
         shrink = ctx.node(
             "And", [keep, ctx.node("Greater", [threshold, ctx.const(np.float32(0.5), "half")])[0]]
         )[0]
@@ -451,7 +451,7 @@ def _adaptive_nms(ctx, boxes: str, candidates: str, sizes: tuple[int, int, int],
     pair = ctx.node("Gather", [where, ctx.ints(0, "pair_row")], axis=0)[0]
     count = ctx.ints(classes, "classes_per_batch")
     columns = [ctx.node("Div", [pair, count])[0], ctx.node("Mod", [pair, count])[0], prior]
-    return ctx.node("Concat", [_rows(ctx, c) for c in columns], axis=1)[0]
+    return ctx.node("Concat", [last_axis(ctx, c) for c in columns], axis=1)[0]
 
 
 def _jaccard(ctx, a: str, b: str) -> str:
@@ -481,11 +481,6 @@ def _jaccard(ctx, a: str, b: str) -> str:
     )[0]
     ratio = ctx.node("Where", [overlaps, ctx.node("Div", [inter, union])[0], zero])[0]
     return ctx.node("Squeeze", [ratio, ctx.ints([2], "axis2")])[0]
-
-
-def _rows(ctx, x: str) -> str:
-    """x with a new last axis."""
-    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "last")])[0]
 
 
 def num_classes(ctx: ShapeContext, param: str) -> int:

@@ -19,7 +19,7 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
-from netspec.layers.structure import _not_in_place
+from netspec.layers.structure import _not_in_place, last_axis
 
 
 @register
@@ -220,13 +220,9 @@ class ReverseTime(LayerType):
         inside = ctx.node("Less", [time, length])[0]  # (T, N)
         mirrored = ctx.node("Sub", [ctx.node("Sub", [length, ctx.ints(1, "one")])[0], time])[0]
         source = ctx.node("Where", [inside, mirrored, time])[0]
-        source = ctx.node("Expand", [_last(ctx, source), ctx.node("Shape", [rows])[0]])[0]
+        source = ctx.node("Expand", [last_axis(ctx, source), ctx.node("Shape", [rows])[0]])[0]
         moved = ctx.node("GatherElements", [rows, source], axis=0)[0]
         if not ctx.param.reverse_time_param.copy_remaining:
-            moved = ctx.node("Where", [_last(ctx, inside), moved, ctx.const(np.float32(0), "unwritten")])[0]
+            unwritten = ctx.const(np.float32(0), "unwritten")
+            moved = ctx.node("Where", [last_axis(ctx, inside), moved, unwritten])[0]
         ctx.node("Reshape", [moved, ctx.ints(ctx.in_shapes[0], "shape")], [ctx.outputs[0]])
-
-
-def _last(ctx, x: str) -> str:
-    """x with a new last axis."""
-    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, count, register, shape_text
+from netspec.layers.structure import last_axis
 
 ROI_COLUMNS = 5  # [batch index, x1, y1, x2, y2]
 
@@ -109,20 +110,21 @@ class ROIPooling(LayerType):
             _bin_ranges(ctx, axis, bins, start, pooled[axis], (height, width)[axis]) for axis in (0, 1)
         )
         table = _sparse_table(ctx, height, width)
-        level_h = ctx.node("Mul", [_rows(ctx, level_h), ctx.ints(width.bit_length(), "levels_w")])[0]
+        level_h = ctx.node("Mul", [last_axis(ctx, level_h), ctx.ints(width.bit_length(), "levels_w")])[0]
         level = ctx.node("Add", [level_h, _columns(ctx, level_w)])[0]  # (R, ph, pw)
-        image = ctx.node("Expand", [_rows(ctx, _rows(ctx, image)), *ctx.node("Shape", [level])])[0]
+        image = ctx.node("Expand", [last_axis(ctx, last_axis(ctx, image)), *ctx.node("Shape", [level])])[0]
         picks = []
         for h in (first_h, second_h):
             for w in (first_w, second_w):
-                cell = ctx.node("Mul", [_rows(ctx, h), ctx.ints(width, "width")])[0]
+                cell = ctx.node("Mul", [last_axis(ctx, h), ctx.ints(width, "width")])[0]
                 cell = ctx.node("Add", [cell, _columns(ctx, w)])[0]
-                at = ctx.node("Concat", [_rows(ctx, image), _rows(ctx, level), _rows(ctx, cell)], axis=-1)[0]
+                at = [last_axis(ctx, x) for x in (image, level, cell)]
+                at = ctx.node("Concat", at, axis=-1)[0]
                 picks.append(ctx.node("GatherND", [table, at])[0])
         # Caffe starts each bin at -FLT_MAX, and writes 0 where a bin is empty.
         best = ctx.node("Max", [*picks, ctx.const(-FLT_MAX, "lowest")])[0]  # (R, ph, pw, C)
-        empty = ctx.node("Or", [_rows(ctx, empty_h), _columns(ctx, empty_w)])[0]
-        pooled_last = ctx.node("Where", [_rows(ctx, empty), ctx.const(0.0, "empty"), best])[0]
+        empty = ctx.node("Or", [last_axis(ctx, empty_h), _columns(ctx, empty_w)])[0]
+        pooled_last = ctx.node("Where", [last_axis(ctx, empty), ctx.const(0.0, "empty"), best])[0]
         ctx.node("Transpose", [pooled_last], [ctx.outputs[0]], perm=[0, 3, 1, 2])
 
 
@@ -190,7 +192,7 @@ class PSROIPooling(LayerType):
             ctx.node("Split", [x, ctx.ints([1, 1], "split")], 2, axis=1)
             for x in (low, high, ctx.node("Max", [ctx.node("Sub", [high, low])[0], ctx.ints(0, "zero")])[0])
         )  # (R, 1, G) each
-        area = ctx.node("Mul", [_rows(ctx, extent_h), _columns_last(ctx, extent_w)])[0]  # (R, 1, G, G)
+        area = ctx.node("Mul", [last_axis(ctx, extent_h), _columns_last(ctx, extent_w)])[0]  # (R, 1, G, G)
         area = ctx.node("Cast", [area], to=np.float32)[0]
         # Each bin's sum from a summed-area table of the maps (in double), at four corners of the bin.
         table = ctx.node("Cast", [ctx.inputs[0]], to=np.float64)[0]
@@ -211,8 +213,8 @@ class PSROIPooling(LayerType):
             (low_h, low_w, "Add"),
         ]
         for rows_at, columns_at, op in corners:
-            at = [image, channel, _rows(ctx, rows_at), _columns_last(ctx, columns_at)]
-            at = [_rows(ctx, ctx.node("Expand", [x, full])[0]) for x in at]  # (R, D, G, G, 1) each
+            at = [image, channel, last_axis(ctx, rows_at), _columns_last(ctx, columns_at)]
+            at = [last_axis(ctx, ctx.node("Expand", [x, full])[0]) for x in at]  # (R, D, G, G, 1) each
             picked = ctx.node("GatherND", [table, ctx.node("Concat", at, axis=-1)[0]])[0]
             total = picked if op is None else ctx.node(op, [total, picked])[0]
         total = ctx.node("Cast", [total], to=np.float32)[0]
@@ -258,7 +260,7 @@ def _ps_bins(ctx, rows: str, group: int) -> tuple[str, str]:
     size = ctx.node("Max", [ctx.node("Sub", [end, start])[0], ctx.const(np.float32(0.1), "least")])[0]
     bins = ctx.node("Div", [size, ctx.const(float(group), "group")])[0]
     steps = ctx.const(np.arange(group + 1, dtype=np.float32)[None, None, :], "steps")
-    edges = ctx.node("Add", [ctx.node("Mul", [_rows(ctx, bins), steps])[0], _rows(ctx, start)])[0]
+    edges = ctx.node("Add", [ctx.node("Mul", [last_axis(ctx, bins), steps])[0], last_axis(ctx, start)])[0]
     limits = ctx.ints(np.array([height, width])[None, :, None], "limits")
     clipped = []
     for rounding, first, last in (("Floor", 0, group), ("Ceil", 1, group + 1)):
@@ -335,11 +337,6 @@ def _doubled(ctx, level: str, axis: int, shift: int, size: int) -> str:
     pads = [0] * 8
     pads[4 + axis] = shift
     return ctx.node("Max", [level, *ctx.node("Pad", [*ahead, ctx.ints(pads, "pads")])])[0]
-
-
-def _rows(ctx, x: str) -> str:
-    """x with a new last axis."""
-    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]
 
 
 def _columns(ctx, x: str) -> str:

@@ -67,6 +67,11 @@ def _not_in_place(ctx: ShapeContext) -> None:
             )
 
 
+def last_axis(ctx, x: str) -> str:
+    """x with a new last axis (an Unsqueeze): a value per row becomes a column to broadcast."""
+    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]
+
+
 def reduce_node(
     ctx, op: str, x: str, axes: list[int], outputs: list[str] | int = 1, *, keepdims: int
 ) -> list[str]:
