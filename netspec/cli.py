@@ -1,5 +1,5 @@
 """The `netspec` command: check, summary, draw, report, view, upgrade, compile, run, init-weights, zoo,
-fmt, layers.
+fmt, lsp, layers.
 
 Exit status: 0 no errors, 1 the spec has errors, 2 the command could not run
 (usage, a missing or unreadable file), 3 an internal error (a bug in netspec).
@@ -729,6 +729,17 @@ def _refuse_compile_options(args) -> None:
             )
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from netspec.lsp.server import serve
+    except ImportError as problem:
+        raise UsageError(
+            f"the language server needs pygls and lsprotocol ({problem}): pip install 'netspec-compiler[lsp]'"
+        ) from None
+    serve()
+    return OK
+
+
 def cmd_layers(args) -> int:
     from netspec.layers import REGISTRY
 
@@ -855,6 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="list the files that would change; exit 1 if any")
     p.add_argument("--diff", action="store_true", help="print a unified diff instead of the text")
     p.set_defaults(run=cmd_fmt)
+
+    p = sub.add_parser("lsp", help="the language server, for editors (LSP over standard input and output)")
+    p.add_argument("--stdio", action="store_true", help="talk over standard input and output (the default)")
+    p.set_defaults(run=cmd_lsp)
 
     p = sub.add_parser("layers", help="list the layer types netspec knows")
     p.set_defaults(run=cmd_layers)

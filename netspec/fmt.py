@@ -18,9 +18,7 @@ net's meaning unnoticed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import cache
 
 from netspec.diagnostics import Diagnostics
 from netspec.frontend import text
@@ -57,24 +55,13 @@ Token = tuple[str, str, int, int]
 KIND, TEXT, LINE, BREAKS = range(4)
 
 
-@cache
-def _token_re() -> re.Pattern:
-    patterns = text.terminal_patterns()
-    return re.compile(
-        f"(?P<ws>{patterns['WS']})?(?:(?P<COMMENT>{patterns['COMMENT']})"
-        + "".join(f"|(?P<{name}>{patterns[name]})" for name in text.VALUED)
-        + f"|(?P<PUNCT>[{re.escape(''.join(text.PUNCTUATION))}]))",
-        re.S,
-    )
-
-
 def _tokens(source: str) -> list[Token]:
     """The tokens of text that parsed, comments included."""
     tokens: list[Token] = []
     append = tokens.append
     line = 1
     breaks = 1
-    for match in _token_re().finditer(source):
+    for match in text.lexeme_re().finditer(source):
         kind = match.lastgroup
         space = match.group("ws")
         if space:

@@ -135,6 +135,20 @@ def _tables() -> tuple:
     return _compile_tables(data)
 
 
+@cache
+def lexeme_re() -> re.Pattern:
+    """One token a match, comments included (for tools that keep them: fmt, the language server):
+    group "ws" holds the whitespace before it, and lastgroup names its terminal (PUNCT for
+    punctuation).  A character no token starts with is skipped over."""
+    patterns = terminal_patterns()
+    return re.compile(
+        f"(?P<ws>{patterns['WS']})?(?:(?P<COMMENT>{patterns['COMMENT']})"
+        + "".join(f"|(?P<{name}>{patterns[name]})" for name in VALUED)
+        + f"|(?P<PUNCT>[{re.escape(''.join(PUNCTUATION))}]))",
+        re.S,
+    )
+
+
 def terminal_patterns() -> dict[str, str]:
     """Each terminal of the grammar (NAME, NUMBER, STRING, COMMENT, WS, ...) as a regular expression."""
     return _tables()[4]

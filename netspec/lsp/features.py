@@ -1,0 +1,339 @@
+"""The editor features, each a function of one checked document (netspec.lsp.document.Analysis)
+and the request's position: hover, completion, definition, references, rename, symbols, code
+actions, formatting.  No ONNX, no lowering: everything here reads what `check` computed."""
+
+from __future__ import annotations
+
+import re
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from lsprotocol import types
+
+from netspec import summary
+from netspec.diagnostics import Diagnostics
+from netspec.frontend import text as syntax
+from netspec.infer import LayerInfo
+from netspec.layers.base import shape_text
+from netspec.lsp import schema
+from netspec.lsp.document import Analysis, descriptor_at
+from netspec.proto import caffe_pb2
+
+BLOB_FIELDS = ("top", "bottom")
+LAYER_FIELDS = ("name", "type", "top")
+OPENERS = {"{": "}", "<": ">"}
+
+# -- hover
+
+
+def hover(doc: Analysis, offset: int) -> types.Hover | None:
+    hit = doc.at(offset)
+    if hit is None:
+        return None
+    start, end, path, is_value = hit
+    text = _hover_text(doc, path, is_value, doc.text_of(start, end))
+    if not text:
+        return None
+    return types.Hover(
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text), range=doc.range(start, end)
+    )
+
+
+def _hover_text(doc: Analysis, path: tuple, is_value: bool, value: str) -> str | None:
+    found = descriptor_at(path)
+    if found is None:
+        return None
+    message, fd = found
+    names = [p for p in path if isinstance(p, str)]
+    in_layer = names[:1] in (["layer"], ["layers"]) and len(names) == 2
+    if is_value and in_layer and names[1] in LAYER_FIELDS:
+        located = doc.layer_at(doc.source_map.names.get(path[:2], (0, 0))[0])
+        if located is not None and located[1] is not None:
+            return _layer_text(located[1])
+    if is_value and in_layer and names[1] == "bottom":
+        located = doc.layer_at(doc.source_map.names.get(path[:2], (0, 0))[0])
+        info = located[1] if located else None
+        blob = next((b for b in info.layer.bottoms if b.name == value), None) if info else None
+        if blob is not None:
+            shape = doc.checked.analysis.shape(blob)
+            by = f" (written by '{blob.producer.name}')" if blob.producer else ""
+            return f"reads **{value}**: `{shape_text(shape)}`{by}"
+    if is_value and fd.type == FieldDescriptor.TYPE_ENUM:
+        enum_value = fd.enum_type.values_by_name.get(value)
+        if enum_value is not None:
+            return schema.enum_value_doc(enum_value)
+    return schema.field_doc(message, fd)
+
+
+def _layer_text(info: LayerInfo) -> str:
+    layer = info.layer
+    lines = [f"**{layer.name}** ({layer.type})", ""]
+    for blob, shape in zip(layer.tops, info.tops):
+        lines.append(f"- output **{blob.name}**: `{shape_text(shape)}`")
+    lines.append(
+        f"- parameters: {info.params:,}" + (f" (+{info.buffers:,} statistics)" if info.buffers else "")
+    )
+    lines.append(f"- multiply-adds: {summary.human(info.macs)}")
+    if info.receptive:
+        size = "x".join(f"{s:g}" for s, _ in info.receptive)
+        stride = "x".join(f"{t:g}" for _, t in info.receptive)
+        lines.append(f"- receptive field: {size}, stride {stride}")
+    return "\n".join(lines)
+
+
+# -- completion
+
+
+def completion(doc: Analysis, offset: int) -> list[types.CompletionItem]:
+    """What may be typed at `offset`, from the text before it (which may not parse)."""
+    line_start = doc.text.rfind("\n", 0, offset) + 1
+    before = doc.text[line_start:offset]
+    blocks, layer_start = _enclosing(doc.text, offset)
+    message = _message_of(blocks)
+    if message is None:
+        return []
+    quoted = re.search(r"(\w+)\s*:\s*[\"']([^\"']*)$", before)
+    if quoted:
+        name = quoted.group(1)
+        if name == "type" and blocks[-1:] in (["layer"], ["layers"]):
+            from netspec.layers import REGISTRY
+
+            return [_item(t, types.CompletionItemKind.Class, REGISTRY[t].family) for t in sorted(REGISTRY)]
+        if name == "bottom" and blocks[-1:] in (["layer"], ["layers"]):
+            return [
+                _item(b, types.CompletionItemKind.Variable, "a blob above")
+                for b in _blobs_above(doc, layer_start)
+            ]
+        return []
+    bare = re.search(r"(\w+)\s*:\s*(\w*)$", before)
+    if bare:
+        fd = message.fields_by_name.get(bare.group(1))
+        if fd is not None and fd.type == FieldDescriptor.TYPE_ENUM:
+            return [
+                _item(v.name, types.CompletionItemKind.EnumMember, schema.enum_value_doc(v))
+                for v in fd.enum_type.values
+            ]
+        if fd is not None and fd.type == FieldDescriptor.TYPE_BOOL:
+            return [_item(v, types.CompletionItemKind.Value, None) for v in ("true", "false")]
+        return []
+    if re.search(r"(?:^|[\s{<;,])\w*$", before):
+        return [
+            _item(
+                fd.name,
+                types.CompletionItemKind.Module
+                if fd.type == FieldDescriptor.TYPE_MESSAGE
+                else types.CompletionItemKind.Field,
+                schema.field_doc(message, fd),
+            )
+            for fd in message.fields
+        ]
+    return []
+
+
+def _item(label: str, kind: types.CompletionItemKind, doc: str | None) -> types.CompletionItem:
+    return types.CompletionItem(
+        label=label,
+        kind=kind,
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=doc) if doc else None,
+    )
+
+
+def _enclosing(source: str, offset: int) -> tuple[list[str], int]:
+    """The names of the blocks open at `offset` (outermost first), and where the last top-level
+    block before it starts (the layer it is in, when it is in one)."""
+    blocks: list[str] = []
+    last_name, last_at = None, 0
+    outer = 0
+    for match in syntax.lexeme_re().finditer(source, 0, offset):
+        kind = match.lastgroup
+        token = match.group(kind)
+        if kind == "NAME":
+            last_name, last_at = token, match.start(kind)
+        elif kind == "PUNCT" and token in OPENERS:
+            blocks.append(last_name or "?")
+            if len(blocks) == 1:
+                outer = last_at
+        elif kind == "PUNCT" and token in ("}", ">") and blocks:
+            blocks.pop()
+    return blocks, outer
+
+
+def _message_of(blocks: list[str]) -> Descriptor | None:
+    message = caffe_pb2.NetParameter.DESCRIPTOR
+    for name in blocks:
+        fd = message.fields_by_name.get(name)
+        if fd is None or fd.type != FieldDescriptor.TYPE_MESSAGE:
+            return None
+        message = fd.message_type
+    return message
+
+
+def _blobs_above(doc: Analysis, before: int) -> list[str]:
+    """The tops of the layers written above offset `before`, in order, once each."""
+    seen: dict[str, None] = {}
+    for i, layer in enumerate(doc.checked.spec.param.layer):
+        where = doc.source_map.names.get(("layer", i))
+        if where is not None and where[0] < before:
+            seen.update(dict.fromkeys(layer.top))
+    return list(seen)
+
+
+# -- blobs: definition, references, rename
+
+
+def _blob_at(doc: Analysis, offset: int) -> tuple[int, int, tuple, str] | None:
+    hit = doc.at(offset)
+    if hit is None or not hit[3] or len(hit[2]) < 2 or hit[2][-2] not in BLOB_FIELDS:
+        return None
+    start, end, path, _ = hit
+    return start, end, path, doc.text_of(start, end)
+
+
+def definition(doc: Analysis, offset: int) -> types.Location | None:
+    """On a bottom: the top that wrote the value it reads (in an in-place chain, the last)."""
+    found = _blob_at(doc, offset)
+    if found is None or found[2][-2] != "bottom":
+        return None
+    located = doc.layer_at(doc.source_map.names.get(found[2][:2], (0, 0))[0])
+    info = located[1] if located else None
+    blob = next((b for b in info.layer.bottoms if b.name == found[3]), None) if info else None
+    if blob is None or blob.producer is None:
+        return None
+    producer = blob.producer
+    k = next(i for i, t in enumerate(producer.tops) if t is blob)
+    span = doc.source_map.span(producer.path + ("top", k), value=True)
+    return types.Location(uri=doc.uri, range=doc.span_range(span))
+
+
+def references(doc: Analysis, offset: int) -> list[types.Location]:
+    """Every top and bottom that names the blob under `offset`."""
+    found = _blob_at(doc, offset)
+    if found is None:
+        return []
+    return [
+        types.Location(uri=doc.uri, range=doc.range(s, e))
+        for s, e, _ in doc.values_of(BLOB_FIELDS)
+        if doc.text_of(s, e) == found[3]
+    ]
+
+
+def rename(doc: Analysis, offset: int, new_name: str) -> types.WorkspaceEdit | None:
+    """Rename a blob: every top and bottom of that name (an in-place chain is one name)."""
+    found = _blob_at(doc, offset)
+    if found is None or not new_name or re.search(r"[\"'\\\n]", new_name):
+        return None
+    edits = []
+    for s, e, _ in doc.values_of(BLOB_FIELDS):
+        if doc.text_of(s, e) == found[3]:
+            quote = doc.text[s] if doc.text[s] in "\"'" else '"'
+            edits.append(types.TextEdit(range=doc.range(s, e), new_text=f"{quote}{new_name}{quote}"))
+    return types.WorkspaceEdit(changes={doc.uri: edits})
+
+
+# -- outline
+
+
+def symbols(doc: Analysis) -> list[types.DocumentSymbol]:
+    """The layers, with their types and output shapes: the outline and the breadcrumb."""
+    out = []
+    starts = doc.layer_starts
+    for k, (start, info, path) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(doc.text)
+        while end > start and doc.text[end - 1].isspace():
+            end -= 1
+        param = doc.checked.spec.param.layer[path[1]]
+        name_at = doc.source_map.values.get(path + ("name",))
+        select = doc.range(name_at[0], name_at[0] + name_at[1]) if name_at else doc.range(start, start + 5)
+        detail = param.type
+        if info is not None:
+            detail += " → " + ", ".join(shape_text(s) for s in info.tops)
+        out.append(
+            types.DocumentSymbol(
+                name=param.name or f"layer {path[1]}",
+                detail=detail,
+                kind=types.SymbolKind.Class,
+                range=doc.range(start, max(end, doc.offset(select.end))),
+                selection_range=select,
+            )
+        )
+    return out
+
+
+# -- code actions
+
+
+MEANT = re.compile(r"did you mean '?([^'?]+)'?(?: or|\?)")
+
+
+def code_actions(doc: Analysis, diagnostics: list[types.Diagnostic]) -> list[types.CodeAction]:
+    """Each 'did you mean' becomes a quick fix, and an unclosed block gets its '}'."""
+    actions = []
+    for d in diagnostics:
+        if d.source != "netspec":
+            continue
+        helps = [r.message for r in d.related_information or [] if r.message.startswith("help: ")]
+        for help_ in helps:
+            for meant in MEANT.findall(help_)[:1]:
+                start, end = doc.offset(d.range.start), doc.offset(d.range.end)
+                old = doc.text[start:end]
+                new = f"{old[0]}{meant}{old[0]}" if old[:1] in ("'", '"') else meant
+                actions.append(
+                    _fix(doc, f"change to {new}", d, [types.TextEdit(range=d.range, new_text=new)])
+                )
+        if "is never closed" in d.message:
+            actions.append(_fix(doc, "insert the missing '}'", d, [_closer_edit(doc, d)]))
+    return actions
+
+
+def _fix(doc: Analysis, title: str, d: types.Diagnostic, edits: list[types.TextEdit]) -> types.CodeAction:
+    return types.CodeAction(
+        title=title,
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[d],
+        is_preferred=True,
+        edit=types.WorkspaceEdit(changes={doc.uri: edits}),
+    )
+
+
+def _closer_edit(doc: Analysis, d: types.Diagnostic) -> types.TextEdit:
+    """The '}' goes on its own line, indented as the brace's line, before the line where the
+    parser found the block had ended (or at the end of the file)."""
+    brace = doc.offset(d.range.start)
+    line_start = doc.text.rfind("\n", 0, brace) + 1
+    indent = doc.text[line_start:brace][
+        : len(doc.text[line_start:brace]) - len(doc.text[line_start:brace].lstrip())
+    ]
+    closer = "}" if doc.text[brace] == "{" else ">"
+    ran_out = re.search(r"line (\d+)", " ".join(r.message for r in d.related_information or []))
+    if ran_out and "file ends" not in d.message + str(d.related_information):
+        line = int(ran_out.group(1)) - 1
+        at = types.Position(line=line, character=0)
+        return types.TextEdit(range=types.Range(start=at, end=at), new_text=f"{indent}{closer}\n")
+    end = doc.position(len(doc.text))
+    prefix = "" if doc.text.endswith("\n") or not doc.text else "\n"
+    return types.TextEdit(range=types.Range(start=end, end=end), new_text=f"{prefix}{indent}{closer}\n")
+
+
+# -- formatting
+
+
+def formatting(doc: Analysis, within: types.Range | None = None) -> list[types.TextEdit] | None:
+    """`netspec fmt`'s edit; None when the text does not parse (fmt leaves such text as it is).
+    For a range: the top-level fields on its lines, each from the start of its line to the next
+    one's, are laid out as fmt lays them out, and the rest of the file is left as it is."""
+    from netspec import fmt
+
+    result, _ = fmt.format_source(doc.source)
+    if result is None:
+        return None
+    if within is None:
+        return (
+            [types.TextEdit(range=doc.range(0, len(doc.text)), new_text=result)] if result != doc.text else []
+        )
+    tree = syntax.parse(doc.source, Diagnostics())
+    bounds = sorted({doc.text.rfind("\n", 0, f.offset) + 1 for f in tree} | {len(doc.text)})
+    first, last = doc.offset(types.Position(line=within.start.line, character=0)), doc.offset(within.end)
+    start = max([b for b in bounds if b <= first] or [0])
+    end = min([b for b in bounds if b > last] or [len(doc.text)])
+    old = doc.text[start:end]
+    new = fmt.layout(old) + ("\n" if re.search(r"\n[ \t]*\n\s*$", old) else "")
+    return [types.TextEdit(range=doc.range(start, end), new_text=new)] if new != old else []

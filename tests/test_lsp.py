@@ -1,0 +1,436 @@
+"""`netspec lsp`, driven over stdio as an editor drives it (pytest-lsp runs the real server in a
+subprocess): diagnostics are `netspec check`'s, kept fresh through every change, and hover,
+completion, definition, references, rename, symbols, code actions and formatting answer from
+the same analysis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.protocol import default_converter
+from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+
+from netspec import zoo
+from netspec.diagnostics import Severity
+from netspec.fmt import format_source
+from netspec.pipeline import check
+from netspec.source import SourceFile
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = (ROOT / "docs" / "demo.prototxt").read_text()
+WAIT_S = 60
+
+
+def recording_client() -> LanguageClient:
+    """pytest-lsp's client, also keeping every publishDiagnostics with its version."""
+    client = LanguageClient(converter_factory=default_converter)
+
+    def publish(client: LanguageClient, params: types.PublishDiagnosticsParams) -> None:
+        client.diagnostics[params.uri] = params.diagnostics
+        client.published.append(params)
+
+    register_lsp_features(
+        client, {**DEFAULT_CLIENT_FEATURES, types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: publish}
+    )
+    client.published = []
+    return client
+
+
+def server() -> ClientServerConfig:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return ClientServerConfig(
+        server_command=[sys.executable, "-m", "netspec", "lsp", "--stdio"],
+        server_env=env,
+        client_factory=recording_client,
+    )
+
+
+async def start(client: LanguageClient, options: dict | None = None) -> None:
+    await client.initialize_session(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+    )
+
+
+@pytest_lsp.fixture(config=server(), scope="module")
+async def client(lsp_client: LanguageClient):
+    await start(lsp_client)
+    yield
+    await lsp_client.shutdown_session()
+
+
+module_loop = pytest.mark.asyncio(loop_scope="module")
+
+
+def uri_of(name: str) -> str:
+    return (ROOT / "tests" / name).as_uri()
+
+
+async def published(client: LanguageClient, uri: str, version: int) -> list[types.Diagnostic]:
+    """The diagnostics the server publishes for `version` of the document."""
+    for _ in range(WAIT_S * 100):
+        for params in reversed(client.published):
+            if params.uri == uri and params.version == version:
+                return list(params.diagnostics)
+        assert client.error is None, client.error
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no diagnostics for version {version} of {uri}")
+
+
+async def open_document(client: LanguageClient, name: str, text: str) -> str:
+    uri = uri_of(name)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="prototxt", version=1, text=text)
+        )
+    )
+    await published(client, uri, 1)
+    return uri
+
+
+def edit(client: LanguageClient, uri: str, version: int, start, end, new_text: str) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(*start), end=types.Position(*end)), text=new_text
+                )
+            ],
+        )
+    )
+
+
+def as_check_says(uri: str, text: str) -> list[tuple]:
+    """What `netspec check` reports for the text: code, severity, 0-based line and column, message."""
+    checked = check(Path(uri[len("file://") :]).as_posix(), content=text)
+    return sorted(
+        (
+            d.code,
+            int(d.severity),
+            d.span.line - 1 if d.span else 0,
+            d.span.column - 1 if d.span else 0,
+            d.message,
+        )
+        for d in checked.diagnostics
+        if d.severity is not Severity.INFO
+    )
+
+
+SEVERITIES = {
+    types.DiagnosticSeverity.Error: int(Severity.ERROR),
+    types.DiagnosticSeverity.Warning: int(Severity.WARNING),
+}
+
+
+def as_server_says(diagnostics: list[types.Diagnostic]) -> list[tuple]:
+    return sorted(
+        (
+            d.code,
+            SEVERITIES[d.severity],
+            d.range.start.line,
+            d.range.start.character,
+            d.message.split("\n")[0],
+        )
+        for d in diagnostics
+    )
+
+
+def position_of(text: str, token: str, occurrence: int = 1, inside: int = 1) -> types.Position:
+    at = -1
+    for _ in range(occurrence):
+        at = text.index(token, at + 1)
+    at += inside
+    return types.Position(line=text.count("\n", 0, at), character=at - (text.rfind("\n", 0, at) + 1))
+
+
+def apply(text: str, edits: list[types.TextEdit]) -> str:
+    """The text after the edits (non-overlapping), applied from the last."""
+    starts = [0]
+    for line in text.splitlines(True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(p: types.Position) -> int:
+        return (starts[p.line] if p.line < len(starts) else len(text)) + p.character
+
+    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        text = text[: offset(e.range.start)] + e.new_text + text[offset(e.range.end) :]
+    return text
+
+
+@module_loop
+async def test_diagnostics_on_open_are_checks_own_with_ranges_codes_and_help(client: LanguageClient):
+    uri = await open_document(client, "demo.prototxt", DEMO)
+    said = client.diagnostics[uri]
+    assert as_server_says(said) == as_check_says(uri, DEMO)
+    typo = next(d for d in said if d.code == "NS0103")
+    start = position_of(DEMO, "kernal_size", inside=0)
+    assert (typo.range.start, typo.range.end.character) == (start, start.character + len("kernal_size"))
+    assert typo.severity == types.DiagnosticSeverity.Error and typo.source == "netspec"
+    assert [r.message for r in typo.related_information] == ["help: did you mean 'kernel_size'?"]
+
+
+@module_loop
+async def test_an_incremental_change_publishes_fresh_diagnostics_for_its_version(client: LanguageClient):
+    uri = await open_document(client, "change.prototxt", DEMO)
+    at = position_of(DEMO, "kernal_size", inside=0)
+    edit(client, uri, 2, (at.line, at.character), (at.line, at.character + len("kernal")), "kernel")
+    fixed = DEMO.replace("kernal_size", "kernel_size")
+    after = await published(client, uri, 2)
+    assert as_server_says(after) == as_check_says(uri, fixed)
+    assert "NS0103" not in [d.code for d in after]
+
+
+@module_loop
+async def test_hover_says_shapes_costs_and_the_schemas_documentation(client: LanguageClient):
+    uri = await open_document(client, "hover.prototxt", DEMO)
+
+    async def hover(token: str, occurrence: int = 1) -> str:
+        answer = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=position_of(DEMO, token, occurrence),
+            )
+        )
+        return answer.contents.value if answer else ""
+
+    conv1 = await hover('"conv1"')
+    assert "**conv1** (Convolution)" in conv1 and "`1x16x10x10`" in conv1
+    assert "parameters: 448" in conv1 and "receptive field: 3x3, stride 3x3" in conv1
+    assert "reads **conv1**: `1x16x10x10`" in await hover('"conv1"', 3)
+    assert "ConvolutionParameter.kernel_size" in await hover("kernel_size")
+    assert "Either one value for every spatial axis" in await hover("kernel_size")  # caffe.proto's comment
+    assert "**PoolMethod.MAX** = 0" in await hover("MAX")
+    assert "PoolingParameter.pool**: an enum (PoolMethod), default `MAX`" in await hover("pool:")
+
+
+@module_loop
+async def test_completion_offers_what_the_schema_and_the_net_allow_here(client: LanguageClient):
+    text = (
+        DEMO
+        + 'layer { name: "x" type: "Con" bottom: "p" top: "x"\n  convolution_param { nu }\n  pooling_param { pool: }\n}\n'
+    )
+    uri = await open_document(client, "complete.prototxt", text)
+
+    async def labels(token: str, inside: int) -> set[str]:
+        answer = await client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=position_of(text, token, occurrence=1, inside=inside),
+            )
+        )
+        return {item.label for item in answer.items}
+
+    types_offered = await labels('type: "Con"', len('type: "Con'))
+    assert {"Convolution", "Deconvolution", "ReLU", "Permute", "ShuffleChannel"} <= types_offered
+    fields = await labels("{ nu }", len("{ nu"))
+    assert {"num_output", "kernel_size", "group"} <= fields and "pool" not in fields
+    assert {"MAX", "AVE", "STOCHASTIC"} <= await labels("pool: }", len("pool: "))
+    assert await labels('bottom: "p"', len('bottom: "p')) == {"data", "conv1", "pool1", "conv2", "fc"}
+
+
+INPLACE = (
+    'name: "n"\ninput: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+    'layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 4 kernel_size: 3 } }\n'
+    'layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }\n'
+    'layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 } }\n'
+)
+
+
+@module_loop
+async def test_definition_of_a_bottom_is_the_last_in_place_top_that_wrote_it(client: LanguageClient):
+    uri = await open_document(client, "definition.prototxt", INPLACE)
+    found = await client.text_document_definition_async(
+        types.DefinitionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position_of(INPLACE, '"conv1"', 5)
+        )
+    )
+    assert found.range.start == position_of(INPLACE, '"conv1"', 4, inside=0)  # relu1's top
+
+
+@module_loop
+async def test_references_and_rename_cover_every_top_and_bottom_of_the_blob(client: LanguageClient):
+    uri = await open_document(client, "rename.prototxt", INPLACE)
+    where = types.TextDocumentIdentifier(uri=uri)
+    at = position_of(INPLACE, '"conv1"', 3)
+    refs = await client.text_document_references_async(
+        types.ReferenceParams(
+            text_document=where, position=at, context=types.ReferenceContext(include_declaration=True)
+        )
+    )
+    assert sorted((r.range.start.line, r.range.start.character) for r in refs) == sorted(
+        (p.line, p.character) for p in (position_of(INPLACE, '"conv1"', k, inside=0) for k in (2, 3, 4, 5))
+    )
+    renamed = await client.text_document_rename_async(
+        types.RenameParams(text_document=where, position=at, new_name="features")
+    )
+    after = apply(INPLACE, renamed.changes[uri])
+    assert after == INPLACE.replace('top: "conv1"', 'top: "features"').replace(
+        'bottom: "conv1"', 'bottom: "features"'
+    )
+    assert not check("r.prototxt", content=after).diagnostics.has_errors
+
+
+@module_loop
+async def test_document_symbols_are_the_layers_with_types_and_output_shapes(client: LanguageClient):
+    uri = await open_document(client, "symbols.prototxt", INPLACE)
+    found = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert [(s.name, s.detail) for s in found] == [
+        ("input", "Input → 1x3x8x8"),  # the net-level input, as Caffe reads it
+        ("conv1", "Convolution → 1x4x6x6"),
+        ("relu1", "ReLU → 1x4x6x6"),
+        ("pool1", "Pooling → 1x4x5x5"),
+    ]
+    assert found[2].selection_range.start == position_of(INPLACE, '"relu1"', inside=0)
+    assert found[0].selection_range.start == position_of(INPLACE, '"data"', inside=0)
+
+
+async def quick_fix(client: LanguageClient, uri: str, d: types.Diagnostic) -> types.CodeAction:
+    """The one code action the server offers for `d`, a quick fix."""
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=d.range,
+            context=types.CodeActionContext(diagnostics=[d]),
+        )
+    )
+    (action,) = actions
+    assert action.kind == types.CodeActionKind.QuickFix
+    return action
+
+
+@module_loop
+async def test_code_actions_turn_each_did_you_mean_into_a_fix(client: LanguageClient):
+    uri = await open_document(client, "actions.prototxt", DEMO)
+    fixed = DEMO
+    for code in ("NS0103", "NS0201"):
+        d = next(d for d in client.diagnostics[uri] if d.code == code)
+        action = await quick_fix(client, uri, d)
+        fixed = apply(fixed, action.edit.changes[uri])
+    assert fixed == DEMO.replace("kernal_size", "kernel_size").replace('bottom: "pool2"', 'bottom: "pool1"')
+    assert not check("d.prototxt", content=fixed).diagnostics.has_errors
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        INPLACE.replace("kernel_size: 2 } }", "kernel_size: 2 }"),  # at the end of the file
+        INPLACE.replace("\n", "\n\n").replace('top: "conv1" }', 'top: "conv1"', 1),  # before a layer
+    ],
+    ids=["at_the_end", "before_the_next_layer"],
+)
+@module_loop
+async def test_an_unclosed_block_gets_its_closing_brace_as_a_fix(client: LanguageClient, broken: str):
+    uri = await open_document(client, f"brace-{len(broken)}.prototxt", broken)
+    (d,) = [d for d in client.diagnostics[uri] if d.code == "NS0101"]
+    action = await quick_fix(client, uri, d)
+    fixed = apply(broken, action.edit.changes[uri])
+    assert not check("b.prototxt", content=fixed).diagnostics.has_errors
+
+
+@module_loop
+async def test_formatting_is_netspec_fmt(client: LanguageClient):
+    uri = await open_document(client, "format.prototxt", DEMO)
+    where = types.TextDocumentIdentifier(uri=uri)
+    options = types.FormattingOptions(tab_size=2, insert_spaces=True)
+    edits = await client.text_document_formatting_async(
+        types.DocumentFormattingParams(text_document=where, options=options)
+    )
+    assert apply(DEMO, edits) == format_source(SourceFile("f", DEMO))[0]
+    only = types.Range(start=types.Position(line=4, character=0), end=types.Position(line=5, character=0))
+    edits = await client.text_document_range_formatting_async(
+        types.DocumentRangeFormattingParams(text_document=where, range=only, options=options)
+    )
+    after = apply(DEMO, edits).splitlines()
+    assert after[:2] == DEMO.splitlines()[:2] and after[-1] == DEMO.splitlines()[-1]
+    assert 'layer {\n  name: "pool1"' in "\n".join(after)
+
+
+def typing_steps(text: str) -> list[int]:
+    """Where typing pauses: every character through the first layers (every kind of partial
+    token: a half name, a half string, an open brace, a lone '-'), then strides that fall at
+    changing places in the tokens."""
+    every = 0
+    for _ in range(8):  # data, conv1 with its BatchNorm, Scale and ReLU, pool1, res2a_branch1, ...
+        every = text.index("layer {", every + 1)
+    steps = list(range(1, every))
+    at, stride = every, 997
+    while at < len(text):
+        steps.append(at)
+        at += stride
+    return [*steps, len(text)]
+
+
+@module_loop
+async def test_typing_resnet50_from_empty_never_crashes_nor_leaves_stale_diagnostics(client: LanguageClient):
+    text = Path(zoo.path("resnet50")).read_text()
+    uri = await open_document(client, "typing.prototxt", "")
+    typed, version = 0, 1
+    line, character = 0, 0
+    for k, upto in enumerate(typing_steps(text)):
+        chunk = text[typed:upto]
+        version += 1
+        edit(client, uri, version, (line, character), (line, character), chunk)
+        newlines = chunk.count("\n")
+        line += newlines
+        character = len(chunk) - chunk.rfind("\n") - 1 if newlines else character + len(chunk)
+        typed = upto
+        if k % 150 == 0 or upto == len(text):  # now and then, and at the end: exactly check's
+            said = await published(client, uri, version)
+            assert as_server_says(said) == as_check_says(uri, text[:upto]), text[:upto][-80:]
+    await asyncio.sleep(0.2)
+    assert [p.version for p in client.published if p.uri == uri][-1] == version  # nothing older after
+    assert not client.diagnostics[uri] or all(
+        d.severity != types.DiagnosticSeverity.Error for d in client.diagnostics[uri]
+    )
+    assert client.error is None
+    assert not [m for m in client.log_messages + client.messages if m.type == types.MessageType.Error]
+
+
+@pytest_lsp.fixture(config=server())
+async def configured(lsp_client: LanguageClient):
+    await start(lsp_client, {"netspec": {"input": {"data": [1, 3, 64, 64]}, "phase": "test"}})
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_settings_are_checks_options(configured: LanguageClient):
+    uri = await open_document(configured, "settings.prototxt", DEMO)
+    conv1 = await configured.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position_of(DEMO, '"conv1"')
+        )
+    )
+    assert "`1x16x21x21`" in conv1.contents.value  # (64 - 3) / 3 + 1, the input given in the settings
+
+
+def test_the_schema_documentation_is_read_from_caffe_proto_for_every_field_and_enum_value():
+    """Hover's documentation comes from the .proto caffe_pb2 is built from, so the two cannot
+    drift: every field and enum value the descriptors know is read from it, and no other."""
+    from netspec.lsp import schema
+    from netspec.proto import caffe_pb2
+
+    declared: set[str] = set()
+
+    def walk(message) -> None:
+        declared.update(f.full_name for f in message.fields)
+        for enum in message.enum_types:
+            declared.update(f"{enum.full_name}.{v.name}" for v in enum.values)
+        for inner in message.nested_types:
+            walk(inner)
+
+    for message in caffe_pb2.DESCRIPTOR.message_types_by_name.values():
+        walk(message)
+    for enum in caffe_pb2.DESCRIPTOR.enum_types_by_name.values():
+        declared.update(f"{enum.full_name}.{v.name}" for v in enum.values)
+    assert set(schema.comments()) == declared
+    assert schema.comments()["caffe.ConvolutionParameter.axis"] == "the channel axis"
