@@ -11,6 +11,7 @@ from oracles import analyse, compile_text, diagnostic, position, random_weights,
 
 from netspec.diagnostics import Severity
 from netspec.pipeline import check
+from netspec.proto import caffe_pb2
 
 F32 = np.float32
 
@@ -318,6 +319,63 @@ def test_an_rfcn_like_net_checks_compiles_and_runs_as_the_fork_and_opencv_do():
     theirs = run_opencv(RFCN, random_weights(analysis), feeds, ["cls_prob", "bbox_pred"])
     for name in ("cls_prob", "bbox_pred"):
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5, atol=1e-5)
+
+
+# R-FCN's online hard example mining, as py-R-FCN's train_agnostic_ohem.prototxt writes it (the
+# ProposalTargetLayer's tops as inputs, (R, ..., 1, 1) as it shapes them): per-ROI losses with
+# loss_weight 0, their sum, BoxAnnotatorOHEM, then the losses on the chosen ROIs (PRE_FIXED).
+OHEM = """name: "ohem"
+input: "cls_score" input_shape { dim: 128 dim: 21 }
+input: "bbox_pred" input_shape { dim: 128 dim: 8 }
+input: "rois" input_shape { dim: 128 dim: 5 dim: 1 dim: 1 }
+input: "labels" input_shape { dim: 128 dim: 1 dim: 1 dim: 1 }
+input: "bbox_targets" input_shape { dim: 128 dim: 8 dim: 1 dim: 1 }
+input: "bbox_inside_weights" input_shape { dim: 128 dim: 8 dim: 1 dim: 1 }
+layer { name: "per_roi_loss_cls" type: "SoftmaxWithLossOHEM" bottom: "cls_score" bottom: "labels"
+  top: "temp_loss_cls" top: "temp_prob_cls" top: "per_roi_loss_cls" loss_weight: 0 loss_weight: 0 loss_weight: 0 }
+layer { name: "per_roi_loss_bbox" type: "SmoothL1LossOHEM" bottom: "bbox_pred" bottom: "bbox_targets"
+  bottom: "bbox_inside_weights" top: "temp_loss_bbox" top: "per_roi_loss_bbox" loss_weight: 0 loss_weight: 0 }
+layer { name: "per_roi_loss" type: "Eltwise" bottom: "per_roi_loss_cls" bottom: "per_roi_loss_bbox" top: "per_roi_loss" }
+layer { name: "annotator_detector" type: "BoxAnnotatorOHEM" bottom: "rois" bottom: "per_roi_loss" bottom: "labels"
+  bottom: "bbox_inside_weights" top: "labels_ohem" top: "bbox_loss_weights_ohem"
+  box_annotator_ohem_param { roi_per_img: 64 ignore_label: -1 } }
+layer { name: "silence" type: "Silence" bottom: "temp_loss_cls" bottom: "temp_prob_cls" bottom: "temp_loss_bbox" }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "cls_score" bottom: "labels_ohem" top: "loss_cls"
+  loss_param { ignore_label: -1 } }
+layer { name: "loss_bbox" type: "SmoothL1LossOHEM" bottom: "bbox_pred" bottom: "bbox_targets"
+  bottom: "bbox_loss_weights_ohem" top: "loss_bbox" loss_param { normalization: PRE_FIXED pre_fixed_normalizer: 64 } }
+"""
+
+
+def test_rfcn_hard_example_mining_checks_as_the_forks_reshape_says():
+    analysis, diagnostics = analyse(OHEM)
+    assert problems(diagnostics) == []
+    assert analysis.info("per_roi_loss_cls").tops == [(), (128, 21), (128, 1, 1, 1)]  # loss, probs, labels'
+    assert analysis.info("per_roi_loss_bbox").tops == [(), (128, 1, 1, 1)]  # per ROI: (num, 1, h, w)
+    assert analysis.info("annotator_detector").tops == [(128, 1, 1, 1), (128, 8, 1, 1)]
+    assert analysis.info("loss_bbox").tops == [()]
+    loss = analysis.net.layer("loss_bbox").param.loss_param
+    assert loss.normalization == caffe_pb2.LossParameter.PRE_FIXED and loss.pre_fixed_normalizer == 64
+    # Training only: compiling leaves them out of inference graphs, as BVLC's losses.
+    names = ("per_roi_loss_cls", "per_roi_loss_bbox", "annotator_detector", "loss_bbox")
+    assert not any(analysis.info(name).kind.deploy for name in names)
+
+
+OHEM_BROKEN = [  # (code, text, token the diagnostic points at, what the message says)
+    ("NS0611", OHEM.replace("roi_per_img: 64 ", ""), "box_annotator_ohem_param", "roi_per_img is not given"),
+    ("NS0611", OHEM.replace('bottom: "rois" bottom: "per_roi_loss"', 'bottom: "bbox_targets" bottom: "per_roi_loss"'),
+     '"bbox_targets" bottom: "per_roi_loss"', "(128, 5, 1, 1)"),
+    ("NS0611", OHEM.replace('bottom: "bbox_targets"\n  bottom: "bbox_inside_weights" top: "temp_loss_bbox"',
+                            'bottom: "labels"\n  bottom: "bbox_inside_weights" top: "temp_loss_bbox"'),
+     '"labels"\n  bottom: "bbox_inside_weights" top: "temp_loss_bbox"', "same channels, height and width"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "text", "token", "says"), OHEM_BROKEN)
+def test_rfcn_hard_example_mining_diagnostics(code, text, token, says):
+    found = diagnostic(text, code)
+    assert says in found.message and found.help
+    assert (found.span.line, found.span.column) == position(text, token, after=text.index("layer {"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -230,6 +230,8 @@ FORK_FIELDS = {
     "roi_pooling_param": 8266711, "smooth_l1_loss_param": 8266712,
     # daijifeng001/caffe-rfcn (543f8f6a) src/caffe/proto/caffe.proto: inside netspec's range, left free
     "psroi_pooling_param": 10001,
+    # Microsoft/caffe (1a2be8e), py-R-FCN's Caffe: its number (caffe-rfcn's is 10000)
+    "box_annotator_ohem_param": 150,
     # the first SSD port's NormalizeBBox (OpenCV's caffe.proto: 149, the YOLOv3 ports' upsample_param)
     "normalize_bbox_param": 10149,
 }  # fmt: skip
@@ -293,6 +295,10 @@ FORK_MESSAGES = {
     "SmoothL1LossParameter": {"sigma": 1},
     # daijifeng001/caffe-rfcn (543f8f6a); the fork marks all three required
     "PSROIPoolingParameter": {"spatial_scale": 1, "output_dim": 2, "group_size": 3},
+    # Microsoft/caffe (1a2be8e) src/caffe/proto/caffe.proto: BoxAnnotatorOHEMParameter, and LossParameter's
+    # pre_fixed_normalizer (BVLC's ignore_label 1, normalize 2, normalization 3)
+    "BoxAnnotatorOHEMParameter": {"roi_per_img": 1, "ignore_label": 2},
+    "LossParameter": {"ignore_label": 1, "normalize": 2, "normalization": 3, "pre_fixed_normalizer": 4},
     "DropoutParameter": {"dropout_ratio": 1, "scale_train": 2},  # BVLC's 1, the fork's 2
     # weiliu89/caffe branch ssd (4817bf8b); nms_threshold and top_k, which the first SSD deploy files
     # write here rather than in nms_param, are numbered by no caffe.proto: 10000 + their nms_param number
@@ -323,6 +329,12 @@ FORK_MESSAGES = {
 def test_fork_messages_have_their_forks_field_names_and_numbers(message):
     fields = getattr(caffe_pb2, message).DESCRIPTOR.fields
     assert {fd.name: fd.number for fd in fields} == FORK_MESSAGES[message]
+
+
+def test_rfcn_pre_fixed_normalization_joins_bvlcs_modes_without_moving_them():
+    # The R-FCN forks number PRE_FIXED 3 and move NONE to 4; BVLC's NONE keeps 3.
+    modes = dict(caffe_pb2.LossParameter.NormalizationMode.items())
+    assert modes == {"FULL": 0, "VALID": 1, "BATCH_SIZE": 2, "NONE": 3, "PRE_FIXED": 10003}
 
 
 def test_segnet_bn_modes_keep_their_values():

@@ -1,4 +1,5 @@
-"""Losses (BVLC Caffe's, SSD's MultiBoxLoss, Fast R-CNN's SmoothL1Loss): checked, never compiled.
+"""Losses (BVLC Caffe's, SSD's MultiBoxLoss, Fast R-CNN's SmoothL1Loss, R-FCN's hard example mining):
+checked, never compiled.
 
 Every type here is `deploy = False`: lowering leaves it out of the inference
 graph (and says so).  Their shape rules still run, so a train_val net's label
@@ -312,3 +313,97 @@ class SmoothL1Loss(LossLayer):
                     ("bottom", index),
                     help="targets and weights come one per predicted value (4 per class for boxes)",
                 )
+
+
+# ---------------------------------------------------------------------------------------------
+# R-FCN's online hard example mining (py-R-FCN's Caffe, Microsoft/caffe 1a2be8e): training only
+
+
+@register
+class SoftmaxWithLossOHEM(LossLayer):
+    """SoftmaxWithLoss that also writes each label's loss: tops the loss, the probabilities (as the
+    predictions) and the per-label losses (as the labels).  It clears its loss_weights before its
+    inner Softmax, so the second top works, unlike BVLC's (NS0379)."""
+
+    type = "SoftmaxWithLossOHEM"
+    family = "loss"
+    dialect = "rfcn"
+    param = "loss_param"
+    extra_params = ("softmax_param",)
+    tops = (1, 3)
+
+    def check(self, ctx: ShapeContext) -> None:
+        labels_match(ctx, ctx.layer.param.softmax_param.axis, "softmax_param.axis")
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        return [*super().shapes(ctx), ctx.bottoms[1]][: len(ctx.layer.tops)]
+
+
+@register
+class SmoothL1LossOHEM(LossLayer):
+    """Smooth L1 (σ 1) of the predictions against the targets, times the weights (bottom 2) if given;
+    top 1, if written, each item's loss summed over the channels, (num, 1, height, width)."""
+
+    type = "SmoothL1LossOHEM"
+    family = "loss"
+    dialect = "rfcn"
+    param = "loss_param"
+    bottoms = (2, 3)
+    tops = (1, 2)
+
+    def check(self, ctx: ShapeContext) -> None:
+        x = _legacy(ctx, "NS0611", 0)
+        for index in range(1, len(ctx.bottoms)):
+            if _legacy(ctx, "NS0611", index)[1:] != x[1:]:
+                raise ctx.error(
+                    "NS0611",
+                    f"bottom {index} is {shape_text(ctx.bottoms[index])} but the predictions are "
+                    f"{shape_text(ctx.bottoms[0])}: the fork needs the same channels, height and width",
+                    ("bottom", index),
+                    help="targets and weights come one per predicted value (4 per class for boxes)",
+                )
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        loss = super().shapes(ctx)[0]
+        n, _, h, w = _legacy(ctx, "NS0611", 0)
+        return [loss, (n, 1, h, w)][: len(ctx.layer.tops)]
+
+
+@register
+class BoxAnnotatorOHEM(LayerType):
+    """R-FCN's hard example selection: from the rois (R, 5), each ROI's loss (R, 1), its labels
+    (R, 1) and box-loss weights (R, C), the labels and weights of the roi_per_img hardest ROIs (the
+    others ignored); tops (R, 1) and (R, C), as its bottoms' (num, channels, height, width)."""
+
+    type = "BoxAnnotatorOHEM"
+    family = "loss"
+    dialect = "rfcn"
+    param = "box_annotator_ohem_param"
+    bottoms = (4, 4)
+    tops = (2, 2)
+    deploy = False
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.box_annotator_ohem_param
+        if p.roi_per_img < 1:
+            raise ctx.error(
+                "NS0611",
+                "roi_per_img is not given (the fork requires it above 0)",
+                "box_annotator_ohem_param.roi_per_img"
+                if p.HasField("roi_per_img")
+                else ctx.block("box_annotator_ohem_param"),
+                help="py-R-FCN writes box_annotator_ohem_param { roi_per_img: 128 ignore_label: -1 }",
+            )
+        rois, loss, labels, weights = (_legacy(ctx, "NS0611", i) for i in range(4))
+        wanted = {0: (rois[0], 5), 1: (rois[0], 1), 2: (rois[0], 1), 3: (rois[0], weights[1])}
+        for index, shape in enumerate((rois, loss, labels, weights)):
+            if shape[:2] != wanted[index] or shape[2:] != rois[2:]:
+                raise ctx.error(
+                    "NS0611",
+                    f"bottom {index} is {shape_text(ctx.bottoms[index])}; the fork wants "
+                    f"({', '.join(map(str, wanted[index]))}, {rois[2]}, {rois[3]}) for {rois[0]} ROIs",
+                    ("bottom", index),
+                    help="bottoms: rois (R, 5), each ROI's loss (R, 1), labels (R, 1), box-loss weights "
+                    "(R, C)",
+                )
+        return [(rois[0], 1, *rois[2:]), (rois[0], weights[1], *rois[2:])]
