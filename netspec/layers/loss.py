@@ -282,6 +282,21 @@ def _legacy(ctx: ShapeContext, code: str, index: int) -> Shape:
     return (*shape, *(1,) * (4 - len(shape)))
 
 
+def _like_predictions(ctx: ShapeContext, code: str) -> None:
+    """Every bottom after the predictions with their channels, height and width, as the forks'
+    smooth L1 losses CHECK (their legacy (num, channels, height, width) view)."""
+    x = _legacy(ctx, code, 0)
+    for index in range(1, len(ctx.bottoms)):
+        if _legacy(ctx, code, index)[1:] != x[1:]:
+            raise ctx.error(
+                code,
+                f"bottom {index} is {shape_text(ctx.bottoms[index])} but the predictions are "
+                f"{shape_text(ctx.bottoms[0])}: the fork needs the same channels, height and width",
+                ("bottom", index),
+                help="targets and weights come one per predicted value (4 per class for boxes)",
+            )
+
+
 @register
 class SmoothL1Loss(LossLayer):
     """Faster R-CNN's box-regression loss: Σ w_out · f(w_in · (x − t)) / N, f(d) = 0.5 (σd)² where
@@ -302,17 +317,7 @@ class SmoothL1Loss(LossLayer):
                 ("bottom", 2),
                 help="add the outside weights as bottom 3 (py-faster-rcnn's bbox_outside_weights)",
             )
-        x = _legacy(ctx, "NS0605", 0)
-        for index in range(1, len(ctx.bottoms)):
-            other = _legacy(ctx, "NS0605", index)
-            if other[1:] != x[1:]:
-                raise ctx.error(
-                    "NS0605",
-                    f"bottom {index} is {shape_text(ctx.bottoms[index])} but the predictions are "
-                    f"{shape_text(ctx.bottoms[0])}: the fork needs the same channels, height and width",
-                    ("bottom", index),
-                    help="targets and weights come one per predicted value (4 per class for boxes)",
-                )
+        _like_predictions(ctx, "NS0605")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,16 +325,13 @@ class SmoothL1Loss(LossLayer):
 
 
 @register
-class SoftmaxWithLossOHEM(LossLayer):
+class SoftmaxWithLossOHEM(SoftmaxWithLoss):
     """SoftmaxWithLoss that also writes each label's loss: tops the loss, the probabilities (as the
     predictions) and the per-label losses (as the labels).  It clears its loss_weights before its
     inner Softmax, so the second top works, unlike BVLC's (NS0379)."""
 
     type = "SoftmaxWithLossOHEM"
-    family = "loss"
     dialect = "rfcn"
-    param = "loss_param"
-    extra_params = ("softmax_param",)
     tops = (1, 3)
 
     def check(self, ctx: ShapeContext) -> None:
@@ -352,16 +354,7 @@ class SmoothL1LossOHEM(LossLayer):
     tops = (1, 2)
 
     def check(self, ctx: ShapeContext) -> None:
-        x = _legacy(ctx, "NS0611", 0)
-        for index in range(1, len(ctx.bottoms)):
-            if _legacy(ctx, "NS0611", index)[1:] != x[1:]:
-                raise ctx.error(
-                    "NS0611",
-                    f"bottom {index} is {shape_text(ctx.bottoms[index])} but the predictions are "
-                    f"{shape_text(ctx.bottoms[0])}: the fork needs the same channels, height and width",
-                    ("bottom", index),
-                    help="targets and weights come one per predicted value (4 per class for boxes)",
-                )
+        _like_predictions(ctx, "NS0611")
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         loss = super().shapes(ctx)[0]
