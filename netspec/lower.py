@@ -87,6 +87,38 @@ class LowerContext:
         self.graph.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
         return outputs
 
+    def op(self, op: str, inputs: list[str], output: str | None = None, **attrs) -> str:
+        """Add a node with one output, `output` or a fresh name, and return that name."""
+        return self.node(op, inputs, [output] if output else 1, **attrs)[0]
+
+    # -- operators whose signature changed across the opsets netspec writes: one place each ----
+
+    def reduce(
+        self, op: str, x: str, axes: list[int], outputs: list[str] | int = 1, *, keepdims: int
+    ) -> list[str]:
+        """A Reduce* node: ReduceSum takes its axes as an input from opset 13, the others from 18."""
+        if self.opset >= (13 if op == "ReduceSum" else 18):
+            return self.node(op, [x, self.ints(axes, "axes")], outputs, keepdims=keepdims)
+        return self.node(op, [x], outputs, axes=axes, keepdims=keepdims)
+
+    def resize(self, x: str, y: str, sizes, **attrs) -> None:
+        """Resize of the axes after N and C to exactly `sizes` (sizes, not scales, so no rounding can
+        change them), the batch left open: from opset 18 Resize takes the axes it resizes; before,
+        its sizes cover N and C too, taken from x at run time."""
+        if self.opset >= 18:
+            axes = list(range(2, 2 + len(sizes)))
+            self.node("Resize", [x, "", "", self.ints(list(sizes), "sizes")], [y], axes=axes, **attrs)
+            return
+        nc = self.node("Slice", [*self.node("Shape", [x]), self.ints([0], "start"), self.ints([2], "end")])
+        full = self.node("Concat", [*nc, self.ints(list(sizes), "sizes")], axis=0)
+        self.node("Resize", [x, "", "", *full], [y], **attrs)
+
+    @property
+    def maxpool_clips_ceil(self) -> bool:
+        """Whether MaxPool's ceil_mode drops a last window that starts in the end padding, as Caffe
+        does: from MaxPool-22 on (onnx PR 5741); before it, ONNX's shape inference keeps that window."""
+        return self.opset >= 22
+
     def const(self, array, hint: str, dtype=np.float32) -> str:
         """An initializer holding `array`, named after this layer."""
         return self.graph.initializer(f"{self.layer.name}/{hint}", np.asarray(array, dtype=dtype))

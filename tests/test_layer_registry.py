@@ -49,3 +49,10 @@ def test_a_type_without_a_family_is_refused():
             type = "Nameless"
 
     assert "Nameless" not in REGISTRY
+
+
+def test_no_layer_module_branches_on_the_opset():
+    """Operators whose signature changed across opsets are built by LowerContext's helpers
+    (reduce, resize, maxpool_clips_ceil), in one place, not by each layer."""
+    layers = Path(__file__).resolve().parents[1] / "netspec" / "layers"
+    assert [p.name for p in sorted(layers.glob("*.py")) if "ctx.opset" in p.read_text()] == []

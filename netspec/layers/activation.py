@@ -50,7 +50,7 @@ def _chain(ctx: LowerContext, steps: list[Step]) -> None:
 
 def _fill(ctx: LowerContext, value: float) -> None:
     """A top of the bottom's shape holding `value` everywhere (the input is ignored, as in Caffe)."""
-    shape = ctx.node("Shape", [ctx.inputs[0]])[0]
+    shape = ctx.op("Shape", [ctx.inputs[0]])
     ctx.node(
         "ConstantOfShape",
         [shape],
@@ -378,17 +378,9 @@ class Swish(LayerType):
 
     def lower(self, ctx: LowerContext) -> None:
         beta = _f32(ctx.param.swish_param.beta)
-        scaled = ctx.node("Mul", [ctx.inputs[0], ctx.const(beta, "beta")])[0] if beta != 1 else ctx.inputs[0]
-        gate = ctx.node("Sigmoid", [scaled])[0]
+        scaled = ctx.op("Mul", [ctx.inputs[0], ctx.const(beta, "beta")]) if beta != 1 else ctx.inputs[0]
+        gate = ctx.op("Sigmoid", [scaled])
         ctx.node("Mul", [ctx.inputs[0], gate], [ctx.outputs[0]])
-
-
-def _reduce_max(ctx, x: str, axis: int, y: str) -> None:
-    """ReduceMax over one axis, dropping it: axes is an input from opset 18, an attribute before."""
-    if ctx.opset >= 18:
-        ctx.node("ReduceMax", [x, ctx.ints([axis], "axes")], [y], keepdims=0)
-    else:
-        ctx.node("ReduceMax", [x], [y], axes=[axis], keepdims=0)
 
 
 @register
@@ -438,7 +430,7 @@ class Maxout(LayerType):
         k = self.group(ctx.shape_context)
         shape = ctx.in_shapes[0]
         grouped = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, shape[1] // k, k, *shape[2:]], "groups")])
-        _reduce_max(ctx, grouped[0], 2, ctx.outputs[0])
+        ctx.reduce("ReduceMax", grouped[0], [2], [ctx.outputs[0]], keepdims=0)
 
 
 @register

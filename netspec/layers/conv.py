@@ -281,7 +281,7 @@ class _ConvBase(LayerType):
             end = end_pads(list(shape[axis + 1 :]), extent, stride, pad, end, ctx.out_shapes[0][axis + 1 :])
         for x, y in zip(ctx.inputs, ctx.outputs):
             if axis != 1:
-                x = ctx.node("Reshape", [x, folded])[0]
+                x = ctx.op("Reshape", [x, folded])
             out = ctx.node(
                 "ConvTranspose" if self.transposed else "Conv",
                 [x, *weights],
@@ -401,7 +401,7 @@ class Im2col(LayerType):
         one_hot = np.eye(k, dtype=np.float32)[np.arange(channels * k) % k].reshape(channels * k, 1, *kernel)
         x, y = ctx.inputs[0], ctx.outputs[0]
         if axis != 1:  # ONNX Conv reads (batch, channels, spatial...): fold the leading axes into one
-            x = ctx.node("Reshape", [x, ctx.ints([-1, *shape[axis:]], "shape")])[0]
+            x = ctx.op("Reshape", [x, ctx.ints([-1, *shape[axis:]], "shape")])
             y = ctx.tmp("columns")
         ctx.node(
             "Conv",
@@ -538,10 +538,10 @@ class DenseBlock(LayerType):
         for t in range(transitions):
             y = _bn_relu(ctx, x, *(blobs[k * per + t] for k in range(1, 5)))
             if bc:
-                y = ctx.node("Conv", [y, ctx.const(blobs[5 * per + t], "filter_1x1")], kernel_shape=[1, 1])[0]
+                y = ctx.op("Conv", [y, ctx.const(blobs[5 * per + t], "filter_1x1")], kernel_shape=[1, 1])
                 y = _bn_relu(ctx, y, *(blobs[k * per + t] for k in range(6, 10)))
             flipped = np.ascontiguousarray(blobs[t][:, :, ::-1, ::-1])  # convolution, not correlation
-            y = ctx.node("Conv", [y, ctx.const(flipped, "filter")], kernel_shape=[3, 3], pads=[1, 1, 1, 1])[0]
+            y = ctx.op("Conv", [y, ctx.const(flipped, "filter")], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
             last = t == transitions - 1
             x = ctx.node("Concat", [x, y], [ctx.outputs[0]] if last else 1, axis=1)[0]
 
@@ -550,6 +550,6 @@ def _bn_relu(ctx, x: str, scale, bias, mean, variance) -> str:
     """ReLU(scale · (x − mean) / sqrt(variance + eps) + bias), per channel, as one Mul and one Add."""
     factor = scale.astype(np.float64) / np.sqrt(variance.astype(np.float64) + BN_EPS)
     shift = bias.astype(np.float64) - mean.astype(np.float64) * factor
-    y = ctx.node("Mul", [x, ctx.const(factor.astype(np.float32), "bn_scale")])[0]
-    y = ctx.node("Add", [y, ctx.const(shift.astype(np.float32), "bn_shift")])[0]
-    return ctx.node("Relu", [y])[0]
+    y = ctx.op("Mul", [x, ctx.const(factor.astype(np.float32), "bn_scale")])
+    y = ctx.op("Add", [y, ctx.const(shift.astype(np.float32), "bn_shift")])
+    return ctx.op("Relu", [y])

@@ -75,19 +75,19 @@ class InnerProduct(LayerType):
         bias = [ctx.const(ctx.blobs[1].reshape(-1), "bias")] if p.bias_term else []
         if axis == 1:  # (N, K) x (K, outputs): Gemm, with the weights kept in Caffe's layout
             if len(shape) != 2:
-                x = ctx.node("Flatten", [x], axis=1)[0]
+                x = ctx.op("Flatten", [x], axis=1)
             matrix = ctx.const(weights, "weights")
             ctx.node("Gemm", [x, matrix, *bias], ctx.outputs, transB=0 if p.transpose else 1)
             return
         # Any other axis: fold the axes from `axis` on into one, then MatMul (+ Add) on the last axis.
         if axis != len(shape) - 1:
             target = reshape_target((*shape[:axis], -1), axis, axis)
-            x = ctx.node("Reshape", [x, ctx.ints(target, "shape")])[0]
+            x = ctx.op("Reshape", [x, ctx.ints(target, "shape")])
         matrix = ctx.const(weights if p.transpose else weights.T, "weights")
         if not bias:
             ctx.node("MatMul", [x, matrix], ctx.outputs)
             return
-        product = ctx.node("MatMul", [x, matrix])[0]
+        product = ctx.op("MatMul", [x, matrix])
         ctx.node("Add", [product, *bias], ctx.outputs)
 
 
@@ -122,10 +122,10 @@ class Embed(LayerType):
 
     def lower(self, ctx) -> None:
         # Caffe reads each index as static_cast<int>(float): truncation, as Cast does.
-        index = ctx.node("Cast", ctx.inputs, to=np.int64)[0]
+        index = ctx.op("Cast", ctx.inputs, to=np.int64)
         table = ctx.const(ctx.blobs[0], "weights")
         if not ctx.param.embed_param.bias_term:
             ctx.node("Gather", [table, index], ctx.outputs, axis=0)
             return
-        rows = ctx.node("Gather", [table, index], axis=0)[0]
+        rows = ctx.op("Gather", [table, index], axis=0)
         ctx.node("Add", [rows, ctx.const(np.asarray(ctx.blobs[1]).reshape(-1), "bias")], ctx.outputs)

@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from netspec.layers.base import LayerType, Shape, ShapeContext, count, register, shape_text
-from netspec.layers.structure import last_axis, reduce_node
+from netspec.layers.structure import last_axis
 from netspec.proto import caffe_pb2
 
 CodeType = caffe_pb2.PriorBoxParameter
@@ -288,37 +288,37 @@ class DetectionOutput(LayerType):
         # Per-class boxes (share_location false): each (image, class) is an NMS batch of its own,
         # with one class; image = batch // classes, label = batch % classes.
         loc_classes = 1 if p.share_location else classes
-        prior = ctx.node("Reshape", [ctx.inputs[2], ctx.ints([2, priors, 1, 4], "prior_shape")])[0]
+        prior = ctx.op("Reshape", [ctx.inputs[2], ctx.ints([2, priors, 1, 4], "prior_shape")])
         corners, variance = (
-            ctx.node("Squeeze", [x, ctx.ints([0], "axis0")])[0]
+            ctx.op("Squeeze", [x, ctx.ints([0], "axis0")])
             for x in ctx.node("Split", [prior, ctx.ints([1, 1], "halves")], 2, axis=0)
         )  # (P, 1, 4) each
-        loc = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, priors, loc_classes, 4], "loc_shape")])[0]
+        loc = ctx.op("Reshape", [ctx.inputs[0], ctx.ints([0, priors, loc_classes, 4], "loc_shape")])
         decoded = _decode(ctx, p, loc, corners, variance)  # (N, P, loc classes, 4)
-        by_class = ctx.node("Transpose", [decoded], perm=[0, 2, 1, 3])[0]
-        boxes = ctx.node("Reshape", [by_class, ctx.ints([-1, priors, 4], "box_shape")])[0]
-        conf = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, priors, classes], "conf_shape")])[0]
-        scores = ctx.node("Transpose", [conf], perm=[0, 2, 1])[0]  # (N, C, P)
+        by_class = ctx.op("Transpose", [decoded], perm=[0, 2, 1, 3])
+        boxes = ctx.op("Reshape", [by_class, ctx.ints([-1, priors, 4], "box_shape")])
+        conf = ctx.op("Reshape", [ctx.inputs[1], ctx.ints([0, priors, classes], "conf_shape")])
+        scores = ctx.op("Transpose", [conf], perm=[0, 2, 1])  # (N, C, P)
         mask = np.zeros((classes, 1), np.float32)
         if p.background_label_id >= 0:
             mask[p.background_label_id] = -np.inf
-        candidates = ctx.node("Add", [scores, ctx.const(mask, "background")])[0]
+        candidates = ctx.op("Add", [scores, ctx.const(mask, "background")])
         if top_k is not None and 0 <= top_k < priors:  # only a class's top_k best scores are NMS candidates
             minus_inf = ctx.const(np.float32(-np.inf), "minus_inf")
             if top_k == 0:
-                candidates = ctx.node("Mul", [candidates, minus_inf])[0]
+                candidates = ctx.op("Mul", [candidates, minus_inf])
             else:
                 best = ctx.node("TopK", [candidates, ctx.ints([top_k], "top_k")], 2, axis=-1)[0]
-                kth = ctx.node(
+                kth = ctx.op(
                     "Slice",
                     [best, ctx.ints([top_k - 1], "kth"), ctx.ints([top_k], "k"), ctx.ints([2], "axis2")],
-                )[0]
-                low = ctx.node("Less", [candidates, kth])[0]
-                candidates = ctx.node("Where", [low, minus_inf, candidates])[0]
+                )
+                low = ctx.op("Less", [candidates, kth])
+                candidates = ctx.op("Where", [low, minus_inf, candidates])
         if not p.share_location:
             one_class = ctx.ints([-1, 1, priors], "one_class")
-            scores = ctx.node("Reshape", [scores, one_class])[0]
-            candidates = ctx.node("Reshape", [candidates, one_class])[0]
+            scores = ctx.op("Reshape", [scores, one_class])
+            candidates = ctx.op("Reshape", [candidates, one_class])
         threshold = p.confidence_threshold if p.HasField("confidence_threshold") else -FLT_MAX
         if eta < 1:  # adaptive NMS: the threshold shrinks as boxes are kept, one after another
             ranks = priors if top_k is None else min(max(top_k, 0), priors)
@@ -327,7 +327,7 @@ class DetectionOutput(LayerType):
                 ctx, boxes, candidates, (per_batch, priors, ranks), (iou, eta, threshold)
             )
         else:
-            selected = ctx.node(
+            selected = ctx.op(
                 "NonMaxSuppression",
                 [
                     boxes,
@@ -336,55 +336,43 @@ class DetectionOutput(LayerType):
                     ctx.const([iou], "iou_threshold"),
                     ctx.const([threshold], "score_threshold"),
                 ],
-            )[0]  # (K, 3) rows [batch, class, prior], by batch, class, then score
-        score = ctx.node("Unsqueeze", [ctx.node("GatherND", [scores, selected])[0], ctx.ints([1], "axis1")])[
-            0
-        ]
-        box = ctx.node(
-            "GatherND", [boxes, ctx.node("Gather", [selected, ctx.ints([0, 2], "batch_prior")], axis=1)[0]]
-        )[0]
+            )  # (K, 3) rows [batch, class, prior], by batch, class, then score
+        score = ctx.node("Unsqueeze", [ctx.op("GatherND", [scores, selected]), ctx.ints([1], "axis1")])[0]
+        box = ctx.op(
+            "GatherND", [boxes, ctx.op("Gather", [selected, ctx.ints([0, 2], "batch_prior")], axis=1)]
+        )
         if p.share_location:
-            pairs = ctx.node("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)[0]
+            pairs = ctx.op("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)
         else:
-            batch = ctx.node("Gather", [selected, ctx.ints([0], "batch_column")], axis=1)[0]
+            batch = ctx.op("Gather", [selected, ctx.ints([0], "batch_column")], axis=1)
             count = ctx.ints(classes, "classes")
-            pairs = ctx.node(
-                "Concat", [ctx.node("Div", [batch, count])[0], ctx.node("Mod", [batch, count])[0]], axis=1
-            )[0]
-        image_class = ctx.node("Cast", [pairs], to=np.float32)[0]
-        rows = ctx.node("Concat", [image_class, score, box], axis=1)[0]
+            pairs = ctx.op("Concat", [ctx.op("Div", [batch, count]), ctx.op("Mod", [batch, count])], axis=1)
+        image_class = ctx.op("Cast", [pairs], to=np.float32)
+        rows = ctx.op("Concat", [image_class, score, box], axis=1)
         if p.keep_top_k > -1:
             rows = _keep_top_k(ctx, rows, p.keep_top_k)
         # No detection at all: one row [i, -1, -1, -1, -1, -1, -1] per image, as the fork writes.
-        images = ctx.node(
-            "Slice", [ctx.node("Shape", [ctx.inputs[0]])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")]
-        )[0]
-        index = ctx.node(
+        images = ctx.op(
+            "Slice", [ctx.op("Shape", [ctx.inputs[0]]), ctx.ints([0], "zero"), ctx.ints([1], "one")]
+        )
+        index = ctx.op(
             "Cast",
-            [
-                ctx.node(
-                    "Range", [ctx.ints(0, "start"), ctx.node("Squeeze", [images])[0], ctx.ints(1, "step")]
-                )[0]
-            ],
+            [ctx.op("Range", [ctx.ints(0, "start"), ctx.op("Squeeze", [images]), ctx.ints(1, "step")])],
             to=np.float32,
-        )[0]
-        fill = ctx.node(
+        )
+        fill = ctx.op(
             "Expand",
             [
                 ctx.const(np.full((1, 6), -1, np.float32), "fill"),
-                ctx.node("Concat", [images, ctx.ints([6], "six")], axis=0)[0],
+                ctx.op("Concat", [images, ctx.ints([6], "six")], axis=0),
             ],
-        )[0]
-        none = ctx.node("Concat", [ctx.node("Unsqueeze", [index, ctx.ints([1], "axis1")])[0], fill], axis=1)[
-            0
-        ]
-        padded = ctx.node("Concat", [rows, none], axis=0)[0]
-        total = ctx.node(
-            "Slice", [ctx.node("Shape", [rows])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")]
-        )[0]
-        empty = ctx.node("Cast", [ctx.node("Equal", [total, ctx.ints([0], "zero")])[0]], to=np.int64)[0]
-        end = ctx.node("Add", [total, ctx.node("Mul", [empty, images])[0]])[0]
-        kept = ctx.node("Slice", [padded, ctx.ints([0], "zero"), end, ctx.ints([0], "zero")])[0]
+        )
+        none = ctx.node("Concat", [ctx.op("Unsqueeze", [index, ctx.ints([1], "axis1")]), fill], axis=1)[0]
+        padded = ctx.op("Concat", [rows, none], axis=0)
+        total = ctx.op("Slice", [ctx.op("Shape", [rows]), ctx.ints([0], "zero"), ctx.ints([1], "one")])
+        empty = ctx.op("Cast", [ctx.op("Equal", [total, ctx.ints([0], "zero")])], to=np.int64)
+        end = ctx.op("Add", [total, ctx.op("Mul", [empty, images])])
+        kept = ctx.op("Slice", [padded, ctx.ints([0], "zero"), end, ctx.ints([0], "zero")])
         ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, 7], "layout")], [ctx.outputs[0]])
 
 
@@ -398,39 +386,33 @@ def _adaptive_nms(ctx, boxes: str, candidates: str, sizes: tuple[int, int, int],
     (B, C, P) with −inf for none; `sizes` is (C, P, ranks)."""
     classes, priors, ranks = sizes
     iou, eta, score_threshold = nms
-    scores = ctx.node("Reshape", [candidates, ctx.ints([-1, priors], "pair_scores")])[0]  # (Q, P)
+    scores = ctx.op("Reshape", [candidates, ctx.ints([-1, priors], "pair_scores")])  # (Q, P)
     best, order = ctx.node("TopK", [scores, ctx.ints([ranks], "ranks")], 2, axis=1, largest=1, sorted=1)
-    wide = ctx.node("Expand", [ctx.node("Unsqueeze", [boxes, ctx.ints([1], "axis1")])[0],
-                               ctx.ints([1, classes, 1, 1], "per_class")])[0]  # fmt: skip
-    wide = ctx.node("Reshape", [wide, ctx.ints([-1, priors, 4], "pair_boxes")])[0]  # (Q, P, 4)
+    wide = ctx.op("Expand", [ctx.op("Unsqueeze", [boxes, ctx.ints([1], "axis1")]),
+                               ctx.ints([1, classes, 1, 1], "per_class")])  # fmt: skip
+    wide = ctx.op("Reshape", [wide, ctx.ints([-1, priors, 4], "pair_boxes")])  # (Q, P, 4)
     picks = ctx.node(
-        "Expand", [ctx.node("Unsqueeze", [order, ctx.ints([2], "axis2")])[0], ctx.ints([1, 1, 4], "xyxy")]
+        "Expand", [ctx.op("Unsqueeze", [order, ctx.ints([2], "axis2")]), ctx.ints([1, 1, 4], "xyxy")]
     )
-    ranked = ctx.node("GatherElements", [wide, picks[0]], axis=1)[0]  # (Q, ranks, 4), best first
+    ranked = ctx.op("GatherElements", [wide, picks[0]], axis=1)  # (Q, ranks, 4), best first
     rank = ctx.ints(np.arange(ranks), "rank")
 
     def step(i: str, go: str, kept: str, threshold: str) -> list[tuple[str, type]]:
-        candidate = ctx.node(
-            "Unsqueeze", [ctx.node("Gather", [ranked, i], axis=1)[0], ctx.ints([1], "axis1")]
-        )[0]
-        close = ctx.node(
-            "Not", [ctx.node("LessOrEqual", [_jaccard(ctx, candidate, ranked), last_axis(ctx, threshold)])[0]]
-        )[0]
-        hits = ctx.node("Cast", [ctx.node("And", [close, kept])[0]], to=np.float32)[0]
-        suppressed = ctx.node("Greater", [reduce_node(ctx, "ReduceMax", hits, [1], keepdims=0)[0],
-                                          ctx.const(np.float32(0), "none")])[0]  # fmt: skip
-        above = ctx.node(
-            "Greater", [ctx.node("Gather", [best, i], axis=1)[0], ctx.const(score_threshold, "score")]
-        )[0]
-        keep = ctx.node("And", [above, ctx.node("Not", [suppressed])[0]])[0]  # (Q,)
-        this = ctx.node("Equal", [rank, i])[0]  # (ranks,)
-        kept = ctx.node("Or", [kept, ctx.node("And", [last_axis(ctx, keep), this])[0]])[0]
-        shrink = ctx.node(
-            "And", [keep, ctx.node("Greater", [threshold, ctx.const(np.float32(0.5), "half")])[0]]
-        )[0]
-        smaller = ctx.node("Mul", [threshold, ctx.const(np.float32(eta), "eta")])[0]
-        threshold = ctx.node("Where", [shrink, smaller, threshold])[0]
-        return [(ctx.node("Identity", [go])[0], np.bool_), (kept, np.bool_), (threshold, np.float32)]
+        candidate = ctx.op("Unsqueeze", [ctx.op("Gather", [ranked, i], axis=1), ctx.ints([1], "axis1")])
+        close = ctx.op(
+            "Not", [ctx.op("LessOrEqual", [_jaccard(ctx, candidate, ranked), last_axis(ctx, threshold)])]
+        )
+        hits = ctx.op("Cast", [ctx.op("And", [close, kept])], to=np.float32)
+        suppressed = ctx.op("Greater", [ctx.reduce("ReduceMax", hits, [1], keepdims=0)[0],
+                                          ctx.const(np.float32(0), "none")])  # fmt: skip
+        above = ctx.op("Greater", [ctx.op("Gather", [best, i], axis=1), ctx.const(score_threshold, "score")])
+        keep = ctx.op("And", [above, ctx.op("Not", [suppressed])])  # (Q,)
+        this = ctx.op("Equal", [rank, i])  # (ranks,)
+        kept = ctx.op("Or", [kept, ctx.op("And", [last_axis(ctx, keep), this])])
+        shrink = ctx.op("And", [keep, ctx.op("Greater", [threshold, ctx.const(np.float32(0.5), "half")])])
+        smaller = ctx.op("Mul", [threshold, ctx.const(np.float32(eta), "eta")])
+        threshold = ctx.op("Where", [shrink, smaller, threshold])
+        return [(ctx.op("Identity", [go]), np.bool_), (kept, np.bool_), (threshold, np.float32)]
 
     body = ctx.subgraph(
         [
@@ -441,17 +423,17 @@ def _adaptive_nms(ctx, boxes: str, candidates: str, sizes: tuple[int, int, int],
         ],
         step,
     )
-    none_kept = ctx.node("ConstantOfShape", [ctx.node("Shape", [best])[0]], value=np.zeros(1, np.bool_))[0]
-    pairs = ctx.node("Slice", [ctx.node("Shape", [best])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")])[0]
-    start = ctx.node("Expand", [ctx.const([iou], "iou_threshold"), pairs])[0]
+    none_kept = ctx.op("ConstantOfShape", [ctx.op("Shape", [best])], value=np.zeros(1, np.bool_))
+    pairs = ctx.op("Slice", [ctx.op("Shape", [best]), ctx.ints([0], "zero"), ctx.ints([1], "one")])
+    start = ctx.op("Expand", [ctx.const([iou], "iou_threshold"), pairs])
     trips, go = ctx.ints(ranks, "trips"), ctx.const(True, "go", np.bool_)
     kept = ctx.node("Loop", [trips, go, none_kept, start], 2, body=body)[0]  # (Q, ranks)
-    where = ctx.node("NonZero", [kept])[0]  # (2, K): pair, rank, in row-major order
-    prior = ctx.node("GatherND", [order, ctx.node("Transpose", [where], perm=[1, 0])[0]])[0]
-    pair = ctx.node("Gather", [where, ctx.ints(0, "pair_row")], axis=0)[0]
+    where = ctx.op("NonZero", [kept])  # (2, K): pair, rank, in row-major order
+    prior = ctx.op("GatherND", [order, ctx.op("Transpose", [where], perm=[1, 0])])
+    pair = ctx.op("Gather", [where, ctx.ints(0, "pair_row")], axis=0)
     count = ctx.ints(classes, "classes_per_batch")
-    columns = [ctx.node("Div", [pair, count])[0], ctx.node("Mod", [pair, count])[0], prior]
-    return ctx.node("Concat", [last_axis(ctx, c) for c in columns], axis=1)[0]
+    columns = [ctx.op("Div", [pair, count]), ctx.op("Mod", [pair, count]), prior]
+    return ctx.op("Concat", [last_axis(ctx, c) for c in columns], axis=1)
 
 
 def _jaccard(ctx, a: str, b: str) -> str:
@@ -462,25 +444,21 @@ def _jaccard(ctx, a: str, b: str) -> str:
     bx1, by1, bx2, by2 = ctx.node("Split", [b, ctx.ints([1, 1, 1, 1], "sides")], 4, axis=2)
 
     def extent(low_a, high_a, low_b, high_b) -> str:
-        high = ctx.node("Min", [high_a, high_b])[0]
-        return ctx.node("Sub", [high, ctx.node("Max", [low_a, low_b])[0]])[0]
+        high = ctx.op("Min", [high_a, high_b])
+        return ctx.op("Sub", [high, ctx.op("Max", [low_a, low_b])])
 
     def size(x1, y1, x2, y2) -> str:
-        area = ctx.node("Mul", [ctx.node("Sub", [x2, x1])[0], ctx.node("Sub", [y2, y1])[0]])[0]
-        reversed_ = ctx.node("Or", [ctx.node("Less", [x2, x1])[0], ctx.node("Less", [y2, y1])[0]])[0]
-        return ctx.node("Where", [reversed_, ctx.const(np.float32(0), "empty"), area])[0]
+        area = ctx.op("Mul", [ctx.op("Sub", [x2, x1]), ctx.op("Sub", [y2, y1])])
+        reversed_ = ctx.op("Or", [ctx.op("Less", [x2, x1]), ctx.op("Less", [y2, y1])])
+        return ctx.op("Where", [reversed_, ctx.const(np.float32(0), "empty"), area])
 
     width, height = extent(ax1, ax2, bx1, bx2), extent(ay1, ay2, by1, by2)
-    inter = ctx.node("Mul", [width, height])[0]
-    union = ctx.node(
-        "Sub", [ctx.node("Add", [size(ax1, ay1, ax2, ay2), size(bx1, by1, bx2, by2)])[0], inter]
-    )[0]
+    inter = ctx.op("Mul", [width, height])
+    union = ctx.op("Sub", [ctx.op("Add", [size(ax1, ay1, ax2, ay2), size(bx1, by1, bx2, by2)]), inter])
     zero = ctx.const(np.float32(0), "empty")
-    overlaps = ctx.node(
-        "And", [ctx.node("Greater", [width, zero])[0], ctx.node("Greater", [height, zero])[0]]
-    )[0]
-    ratio = ctx.node("Where", [overlaps, ctx.node("Div", [inter, union])[0], zero])[0]
-    return ctx.node("Squeeze", [ratio, ctx.ints([2], "axis2")])[0]
+    overlaps = ctx.op("And", [ctx.op("Greater", [width, zero]), ctx.op("Greater", [height, zero])])
+    ratio = ctx.op("Where", [overlaps, ctx.op("Div", [inter, union]), zero])
+    return ctx.op("Squeeze", [ratio, ctx.ints([2], "axis2")])
 
 
 def num_classes(ctx: ShapeContext, param: str) -> int:
@@ -531,47 +509,45 @@ def prior_heads(ctx: ShapeContext, classes: int, share_location: bool) -> int:
 def _keep_top_k(ctx, rows: str, keep: int) -> str:
     """The rows among the `keep` best scores of their image, in their order: a row's rank is the
     number of rows of its image that score higher (or as high and come first)."""
-    image = ctx.node("Gather", [rows, ctx.ints(0, "image_column")], axis=1)[0]
-    score = ctx.node("Gather", [rows, ctx.ints(2, "score_column")], axis=1)[0]
-    n = ctx.node(
+    image = ctx.op("Gather", [rows, ctx.ints(0, "image_column")], axis=1)
+    score = ctx.op("Gather", [rows, ctx.ints(2, "score_column")], axis=1)
+    n = ctx.op(
         "Squeeze",
-        [ctx.node("Slice", [ctx.node("Shape", [rows])[0], ctx.ints([0], "zero"), ctx.ints([1], "one")])[0]],
-    )[0]
-    position = ctx.node("Range", [ctx.ints(0, "start"), n, ctx.ints(1, "step")])[0]
+        [ctx.op("Slice", [ctx.op("Shape", [rows]), ctx.ints([0], "zero"), ctx.ints([1], "one")])],
+    )
+    position = ctx.op("Range", [ctx.ints(0, "start"), n, ctx.ints(1, "step")])
 
     def pairs(op: str, x: str) -> str:  # (i, j) -> x[j] op x[i]
-        column = ctx.node("Unsqueeze", [x, ctx.ints([1], "axis1")])[0]
-        row = ctx.node("Unsqueeze", [x, ctx.ints([0], "axis0")])[0]
-        return ctx.node(op, [row, column])[0]
+        column = ctx.op("Unsqueeze", [x, ctx.ints([1], "axis1")])
+        row = ctx.op("Unsqueeze", [x, ctx.ints([0], "axis0")])
+        return ctx.op(op, [row, column])
 
-    ahead = ctx.node(
-        "Or", [pairs("Greater", score), ctx.node("And", [pairs("Equal", score), pairs("Less", position)])[0]]
-    )[0]
-    same = ctx.node("And", [ahead, pairs("Equal", image)])[0]
-    rank = reduce_node(ctx, "ReduceSum", ctx.node("Cast", [same], to=np.int64)[0], [1], keepdims=0)[0]
-    kept = ctx.node("Less", [rank, ctx.ints(keep, "keep_top_k")])[0]
-    return ctx.node("Compress", [rows, kept], axis=0)[0]
+    ahead = ctx.op(
+        "Or", [pairs("Greater", score), ctx.op("And", [pairs("Equal", score), pairs("Less", position)])]
+    )
+    same = ctx.op("And", [ahead, pairs("Equal", image)])
+    rank = ctx.reduce("ReduceSum", ctx.op("Cast", [same], to=np.int64), [1], keepdims=0)[0]
+    kept = ctx.op("Less", [rank, ctx.ints(keep, "keep_top_k")])
+    return ctx.op("Compress", [rows, kept], axis=0)
 
 
 def _decode(ctx, p, loc: str, corners: str, variance: str) -> str:
     """Corner boxes from the offsets `loc` (N, P, L, 4) and the priors (P, 1, 4), by the code type."""
-    scaled = loc if p.variance_encoded_in_target else ctx.node("Mul", [loc, variance])[0]
+    scaled = loc if p.variance_encoded_in_target else ctx.op("Mul", [loc, variance])
     if p.code_type == CodeType.CORNER:
-        return ctx.node("Add", [corners, scaled])[0]
+        return ctx.op("Add", [corners, scaled])
     low, high = ctx.node("Split", [corners, ctx.ints([2, 2], "pairs")], 2, axis=-1)
-    size = ctx.node("Sub", [high, low])[0]
+    size = ctx.op("Sub", [high, low])
     if p.code_type == CodeType.CORNER_SIZE:
-        wide = ctx.node("Concat", [size, size], axis=-1)[0]
-        return ctx.node("Add", [corners, ctx.node("Mul", [scaled, wide])[0]])[0]
-    centre = ctx.node("Mul", [ctx.node("Add", [low, high])[0], ctx.const(np.float32(0.5), "half")])[0]
+        wide = ctx.op("Concat", [size, size], axis=-1)
+        return ctx.op("Add", [corners, ctx.op("Mul", [scaled, wide])])
+    centre = ctx.op("Mul", [ctx.op("Add", [low, high]), ctx.const(np.float32(0.5), "half")])
     shift, stretch = ctx.node("Split", [scaled, ctx.ints([2, 2], "pairs")], 2, axis=-1)
-    middle = ctx.node("Add", [ctx.node("Mul", [shift, size])[0], centre])[0]
-    half = ctx.node(
-        "Mul", [ctx.node("Mul", [ctx.node("Exp", [stretch])[0], size])[0], ctx.const(np.float32(0.5), "half")]
-    )[0]
-    return ctx.node(
-        "Concat", [ctx.node("Sub", [middle, half])[0], ctx.node("Add", [middle, half])[0]], axis=-1
-    )[0]
+    middle = ctx.op("Add", [ctx.op("Mul", [shift, size]), centre])
+    half = ctx.op(
+        "Mul", [ctx.op("Mul", [ctx.op("Exp", [stretch]), size]), ctx.const(np.float32(0.5), "half")]
+    )
+    return ctx.op("Concat", [ctx.op("Sub", [middle, half]), ctx.op("Add", [middle, half])], axis=-1)
 
 
 def label_rows(ctx: ShapeContext, index: int, width: int, what: str) -> int:

@@ -51,8 +51,8 @@ class ShuffleChannel(LayerType):
     def lower(self, ctx) -> None:
         g = self.group(ctx.shape_context)
         _, c, h, w = ctx.in_shapes[0]
-        grid = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, g, c // g, h * w], "groups")])[0]
-        swapped = ctx.node("Transpose", [grid], perm=[0, 2, 1, 3])[0]
+        grid = ctx.op("Reshape", [ctx.inputs[0], ctx.ints([0, g, c // g, h * w], "groups")])
+        swapped = ctx.op("Transpose", [grid], perm=[0, 2, 1, 3])
         ctx.node("Reshape", [swapped, ctx.ints([0, c, h, w], "shape")], [ctx.outputs[0]])
 
 
@@ -211,18 +211,18 @@ class ReverseTime(LayerType):
 
     def lower(self, ctx) -> None:
         steps, streams = ctx.in_shapes[0][:2]
-        rows = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([steps, streams, -1], "rows")])[0]
+        rows = ctx.op("Reshape", [ctx.inputs[0], ctx.ints([steps, streams, -1], "rows")])
         # L_n truncated as the fork's int does, kept to [0, T]: outside it the fork reads and writes
         # outside its blobs.
-        length = ctx.node("Cast", [ctx.inputs[1]], to=np.int64)[0]
-        length = ctx.node("Min", [ctx.node("Max", [length, ctx.ints(0, "zero")])[0], ctx.ints(steps, "T")])[0]
+        length = ctx.op("Cast", [ctx.inputs[1]], to=np.int64)
+        length = ctx.op("Min", [ctx.op("Max", [length, ctx.ints(0, "zero")]), ctx.ints(steps, "T")])
         time = ctx.ints(np.arange(steps)[:, None], "time")  # (T, 1) against (N,)
-        inside = ctx.node("Less", [time, length])[0]  # (T, N)
-        mirrored = ctx.node("Sub", [ctx.node("Sub", [length, ctx.ints(1, "one")])[0], time])[0]
-        source = ctx.node("Where", [inside, mirrored, time])[0]
-        source = ctx.node("Expand", [last_axis(ctx, source), ctx.node("Shape", [rows])[0]])[0]
-        moved = ctx.node("GatherElements", [rows, source], axis=0)[0]
+        inside = ctx.op("Less", [time, length])  # (T, N)
+        mirrored = ctx.op("Sub", [ctx.op("Sub", [length, ctx.ints(1, "one")]), time])
+        source = ctx.op("Where", [inside, mirrored, time])
+        source = ctx.op("Expand", [last_axis(ctx, source), ctx.op("Shape", [rows])])
+        moved = ctx.op("GatherElements", [rows, source], axis=0)
         if not ctx.param.reverse_time_param.copy_remaining:
             unwritten = ctx.const(np.float32(0), "unwritten")
-            moved = ctx.node("Where", [last_axis(ctx, inside), moved, unwritten])[0]
+            moved = ctx.op("Where", [last_axis(ctx, inside), moved, unwritten])
         ctx.node("Reshape", [moved, ctx.ints(ctx.in_shapes[0], "shape")], [ctx.outputs[0]])

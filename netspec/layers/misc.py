@@ -79,7 +79,7 @@ class BatchReindex(LayerType):
         return {1: ctx.bottoms[0][0]} if ctx.bottoms[0] else {}
 
     def lower(self, ctx) -> None:
-        index = ctx.node("Cast", [ctx.inputs[1]], to=np.int64)[0]
+        index = ctx.op("Cast", [ctx.inputs[1]], to=np.int64)
         ctx.node("Gather", [ctx.inputs[0], index], ctx.outputs, axis=0)
 
 
@@ -141,7 +141,7 @@ class Filter(LayerType):
     def lower(self, ctx) -> None:
         selector = ctx.inputs[-1]
         if len(ctx.in_shapes[-1]) > 1:
-            selector = ctx.node("Reshape", [selector, ctx.ints([-1], "shape")])[0]
-        keep = ctx.node("Cast", [selector], to=np.bool_)[0]
+            selector = ctx.op("Reshape", [selector, ctx.ints([-1], "shape")])
+        keep = ctx.op("Cast", [selector], to=np.bool_)
         for x, y in zip(ctx.inputs, ctx.outputs):
             ctx.node("Compress", [x, keep], [y], axis=0)

@@ -35,7 +35,6 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
-from netspec.layers.structure import reduce_node
 from netspec.proto import caffe_pb2
 
 TEST = caffe_pb2.TEST
@@ -46,28 +45,21 @@ def _fmt(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-def _reduce_mean(ctx, x: str, axes: list[int]) -> str:
-    """ReduceMean keeping dims; its axes are an attribute before opset 18 and an input from 18."""
-    if ctx.opset >= 18:
-        return ctx.node("ReduceMean", [x, ctx.ints(axes, "axes")], keepdims=1)[0]
-    return ctx.node("ReduceMean", [x], axes=axes, keepdims=1)[0]
-
-
 def _normalize(
     ctx, x: str, out: str, axes: list[int], eps: float, *, variance: bool, eps_in_sqrt: bool
 ) -> None:
     """out = (x − mean) [/ sqrt(var + eps) or / (sqrt(var) + eps)] over `axes`, var = E((x − mean)²)."""
-    mean = _reduce_mean(ctx, x, axes)
+    mean = ctx.reduce("ReduceMean", x, axes, keepdims=1)[0]
     if not variance:
         ctx.node("Sub", [x, mean], [out])
         return
-    centred = ctx.node("Sub", [x, mean])[0]
-    var = _reduce_mean(ctx, ctx.node("Mul", [centred, centred])[0], axes)
+    centred = ctx.op("Sub", [x, mean])
+    var = ctx.reduce("ReduceMean", ctx.op("Mul", [centred, centred]), axes, keepdims=1)[0]
     eps_name = ctx.const(np.float32(eps), "eps")
     if eps_in_sqrt:
-        denom = ctx.node("Sqrt", ctx.node("Add", [var, eps_name]))[0]
+        denom = ctx.op("Sqrt", ctx.node("Add", [var, eps_name]))
     else:
-        denom = ctx.node("Add", [ctx.node("Sqrt", [var])[0], eps_name])[0]
+        denom = ctx.op("Add", [ctx.op("Sqrt", [var]), eps_name])
     ctx.node("Div", [centred, denom], [out])
 
 
@@ -118,17 +110,17 @@ class LRN(LayerType):
         size, pad = p.local_size, (p.local_size - 1) // 2
         # Stride 1 and pad (size − 1)/2 keep every window inside the padded input, so Caffe's
         # divisor (padding counted) is size² everywhere: count_include_pad=1 is exact.
-        pooled = ctx.node(
+        pooled = ctx.op(
             "AveragePool",
             ctx.node("Mul", [x, x]),
             kernel_shape=[size, size],
             pads=[pad] * 4,
             count_include_pad=1,
-        )[0]
+        )
         if p.alpha != 1:
-            pooled = ctx.node("Mul", [pooled, ctx.const(np.float32(p.alpha), "alpha")])[0]
-        base = ctx.node("Add", [pooled, ctx.const(np.float32(1), "one")])[0]
-        factor = ctx.node("Pow", [base, ctx.const(np.float32(-p.beta), "minus_beta")])[0]
+            pooled = ctx.op("Mul", [pooled, ctx.const(np.float32(p.alpha), "alpha")])
+        base = ctx.op("Add", [pooled, ctx.const(np.float32(1), "one")])
+        factor = ctx.op("Pow", [base, ctx.const(np.float32(-p.beta), "minus_beta")])
         ctx.node("Mul", [x, factor], [y])
 
 
@@ -314,9 +306,9 @@ class _Broadcast(LayerType):
         if len(ctx.inputs) > 1:
             first = ctx.inputs[1]
             if trailing:
-                first = ctx.node(
+                first = ctx.op(
                     "Reshape", [first, ctx.ints([0] * len(operand) + [1] * len(trailing), "shape")]
-                )[0]
+                )
             rest = ctx.blobs
         else:
             first = ctx.const(ctx.blobs[0].reshape(operand + trailing), self.what)
@@ -324,7 +316,7 @@ class _Broadcast(LayerType):
         if not rest:
             ctx.node(self.op, [ctx.inputs[0], first], [ctx.outputs[0]])
             return
-        scaled = ctx.node(self.op, [ctx.inputs[0], first])[0]
+        scaled = ctx.op(self.op, [ctx.inputs[0], first])
         ctx.node("Add", [scaled, ctx.const(rest[0].reshape(operand + trailing), "bias")], [ctx.outputs[0]])
 
 
@@ -406,7 +398,7 @@ class MVN(LayerType):
         p = ctx.param.mvn_param
         x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
         if rank < 4:
-            x = ctx.node("Reshape", [x, ctx.ints([0] * rank + [1] * (4 - rank), "shape")])[0]
+            x = ctx.op("Reshape", [x, ctx.ints([0] * rank + [1] * (4 - rank), "shape")])
         axes = [1, 2, 3] if p.across_channels else [2, 3]
         _normalize(ctx, x, ctx.outputs[0], axes, p.eps, variance=p.normalize_variance, eps_in_sqrt=False)
 
@@ -497,8 +489,8 @@ class BN(LayerType):
             return
         slope, bias, mean, variance = (np.asarray(b, np.float32).reshape(1, -1, 1, 1) for b in ctx.blobs)
         inverse = (variance + np.float32(ctx.param.bn_param.eps)) ** np.float32(-0.5)
-        centred = ctx.node("Sub", [ctx.inputs[0], ctx.const(mean, "mean")])[0]
-        scaled = ctx.node("Mul", [centred, ctx.const(slope * inverse, "scale")])[0]
+        centred = ctx.op("Sub", [ctx.inputs[0], ctx.const(mean, "mean")])
+        scaled = ctx.op("Mul", [centred, ctx.const(slope * inverse, "scale")])
         ctx.node("Add", [scaled, ctx.const(bias, "bias")], [ctx.outputs[0]])
 
     def _lower_segnet(self, ctx) -> None:
@@ -509,12 +501,12 @@ class BN(LayerType):
         x, outputs = ctx.inputs[0], ctx.outputs
         if ctx.param.bn_param.bn_mode == BNMode.LEARN:  # BNLayer::Forward_cpu's LEARN branch
             axes = [0, 2, 3]
-            mean = reduce_node(ctx, "ReduceMean", x, axes, outputs[1:2] or 1, keepdims=1)[0]
-            squares = reduce_node(ctx, "ReduceMean", ctx.node("Mul", [x, x])[0], axes, keepdims=1)[0]
-            variance = ctx.node("Sub", [squares, ctx.node("Mul", [mean, mean])[0]], outputs[2:3] or 1)[0]
-            root = ctx.node("Sqrt", [ctx.node("Add", [variance, ctx.const(np.float32(1e-9), "eps")])[0]])[0]
-            x = ctx.node("Div", [ctx.node("Sub", [x, mean])[0], root])[0]
-        ctx.node("Add", [ctx.node("Mul", [x, scale])[0], shift], [outputs[0]])
+            mean = ctx.reduce("ReduceMean", x, axes, outputs[1:2] or 1, keepdims=1)[0]
+            squares = ctx.reduce("ReduceMean", ctx.op("Mul", [x, x]), axes, keepdims=1)[0]
+            variance = ctx.node("Sub", [squares, ctx.op("Mul", [mean, mean])], outputs[2:3] or 1)[0]
+            root = ctx.op("Sqrt", [ctx.op("Add", [variance, ctx.const(np.float32(1e-9), "eps")])])
+            x = ctx.op("Div", [ctx.op("Sub", [x, mean]), root])
+        ctx.node("Add", [ctx.op("Mul", [x, scale]), shift], [outputs[0]])
 
 
 @register
@@ -560,10 +552,10 @@ class Normalize(LayerType):
         p = self.settings(ctx.shape_context)[1]
         x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
         axes = list(range(1, rank)) if p.across_spatial else [1]
-        sums = reduce_node(ctx, "ReduceSumSquare", x, axes, keepdims=1)[0]
-        norm = ctx.node("Sqrt", [ctx.node("Add", [sums, ctx.const(np.float32(p.eps), "eps")])[0]])[0]
+        sums = ctx.reduce("ReduceSumSquare", x, axes, keepdims=1)[0]
+        norm = ctx.op("Sqrt", [ctx.op("Add", [sums, ctx.const(np.float32(p.eps), "eps")])])
         scale = ctx.blobs[0].reshape(-1) if p.channel_shared else ctx.blobs[0].reshape(-1, *[1] * (rank - 2))
-        normed = ctx.node("Div", [x, norm])[0]
+        normed = ctx.op("Div", [x, norm])
         ctx.node("Mul", [normed, ctx.const(scale, "scale")], [ctx.outputs[0]])
 
 

@@ -218,9 +218,7 @@ def lower_pool(ctx, pool: Pool, x: str, y: str, mask: str | None = None) -> None
         if pool.is_global and mask is None:
             ctx.node("GlobalMaxPool", [x], [y])
             return
-        # From MaxPool-22 on, ONNX's ceil_mode drops a last window that starts in the end padding, as
-        # Caffe does (onnx PR 5741); before it, ONNX's shape inference keeps that window.
-        ceil = ctx.opset >= 22 and any(over)
+        ceil = ctx.maxpool_clips_ceil and any(over)
         outputs = ctx.node(
             "MaxPool",
             [x],
@@ -257,7 +255,7 @@ def lower_pool(ctx, pool: Pool, x: str, y: str, mask: str | None = None) -> None
     mean = ctx.node("AveragePool", [x], **attrs)
     zero = ctx.const(np.zeros(()), "zero")
     ratio = ctx.node("Div", squares + mean)
-    ctx.node("Where", [*ctx.node("Greater", [*mean, zero]), *ratio, zero], [y])
+    ctx.node("Where", [ctx.op("Greater", [*mean, zero]), *ratio, zero], [y])
 
 
 class _PoolBase(LayerType):

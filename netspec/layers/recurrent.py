@@ -145,27 +145,27 @@ class _Recurrent(LayerType):
         extra = self.constants(ctx, blobs[3 + static :])
         x = ctx.inputs[0]
         if len(ctx.in_shapes[0]) != 3:
-            x = ctx.node("Reshape", [x, ctx.ints([0, 0, -1], "x_shape")])[0]
-        x = ctx.node("MatMul", [x, ctx.const(x_weights.T, "W_x")])[0]
-        x = ctx.node("Add", [x, ctx.const(x_bias, "b_x")])[0]
+            x = ctx.op("Reshape", [x, ctx.ints([0, 0, -1], "x_shape")])
+        x = ctx.op("MatMul", [x, ctx.const(x_weights.T, "W_x")])
+        x = ctx.op("Add", [x, ctx.const(x_bias, "b_x")])
         if static:
             x_static = ctx.inputs[2]
             if len(ctx.in_shapes[2]) != 2:
-                x_static = ctx.node("Reshape", [x_static, ctx.ints([0, -1], "static_shape")])[0]
-            x_static = ctx.node("MatMul", [x_static, ctx.const(blobs[2].T, "W_static")])[0]
-            x = ctx.node("Add", [x, x_static])[0]  # (T, N, G) + (N, G): the same at every step
+                x_static = ctx.op("Reshape", [x_static, ctx.ints([0, -1], "static_shape")])
+            x_static = ctx.op("MatMul", [x_static, ctx.const(blobs[2].T, "W_static")])
+            x = ctx.op("Add", [x, x_static])  # (T, N, G) + (N, G): the same at every step
         # Every per-step value keeps a leading axis of 1, as in Caffe's unrolled net: (1, N, ...).
-        cont = ctx.node("Unsqueeze", [ctx.inputs[1], ctx.ints([2], "axis_2")])[0]  # (T, N, 1)
+        cont = ctx.op("Unsqueeze", [ctx.inputs[1], ctx.ints([2], "axis_2")])  # (T, N, 1)
         exposed = len(ctx.outputs) > 1
         state: list[str | None] = list(ctx.inputs[2 + static :]) if exposed else [None] * len(self.states)
         outputs = []
         for t in range(steps):
             index = ctx.ints([t], f"t{t + 1}")
-            gate = ctx.node("Gather", [x, index], axis=0)[0]
-            keep = ctx.node("Gather", [cont, index], axis=0)[0]  # 0 where a new sequence starts
+            gate = ctx.op("Gather", [x, index], axis=0)
+            keep = ctx.op("Gather", [cont, index], axis=0)  # 0 where a new sequence starts
             if state[0] is not None:
-                conted = ctx.node("Mul", [keep, state[0]])[0]
-                gate = ctx.node("Add", [ctx.node("MatMul", [conted, h_weights])[0], gate])[0]
+                conted = ctx.op("Mul", [keep, state[0]])
+                gate = ctx.op("Add", [ctx.op("MatMul", [conted, h_weights]), gate])
             names = list(ctx.outputs[1:]) if exposed and t == steps - 1 else [None] * len(self.states)
             output, state = self.step(ctx, gate, keep, state, extra, names)
             outputs.append(output)
@@ -213,12 +213,12 @@ class LSTM(_Recurrent):
     ) -> tuple[str, list[str | None]]:
         """Caffe's LSTMUnit: gates (i, f, o, g); f is scaled by cont, so a new sequence forgets c."""
         i, f, o, g = ctx.node("Split", [gate, *extra], 4, axis=2)
-        i, o = (ctx.node("Sigmoid", [v])[0] for v in (i, o))
-        c = ctx.node("Mul", [i, ctx.node("Tanh", [g])[0]])[0]
+        i, o = (ctx.op("Sigmoid", [v]) for v in (i, o))
+        c = ctx.op("Mul", [i, ctx.op("Tanh", [g])])
         if state[1] is not None:
-            f = ctx.node("Mul", [keep, ctx.node("Sigmoid", [f])[0]])[0]
-            c = ctx.node("Add", [ctx.node("Mul", [f, state[1]])[0], c], _to(names[1]))[0]
-        h = ctx.node("Mul", [o, ctx.node("Tanh", [c])[0]], _to(names[0]))[0]
+            f = ctx.op("Mul", [keep, ctx.op("Sigmoid", [f])])
+            c = ctx.node("Add", [ctx.op("Mul", [f, state[1]]), c], _to(names[1]))[0]
+        h = ctx.node("Mul", [o, ctx.op("Tanh", [c])], _to(names[0]))[0]
         return h, [h, c]
 
 
@@ -248,8 +248,8 @@ class RNN(_Recurrent):
     ) -> tuple[str, list[str | None]]:
         h = ctx.node("Tanh", [gate], _to(names[0]))[0]
         w_o, b_o = extra
-        o = ctx.node("Add", [ctx.node("MatMul", [h, w_o])[0], b_o])[0]
-        return ctx.node("Tanh", [o])[0], [h]
+        o = ctx.op("Add", [ctx.op("MatMul", [h, w_o]), b_o])
+        return ctx.op("Tanh", [o]), [h]
 
 
 @register
@@ -344,9 +344,9 @@ class Lstm(LSTM):
         x_weights, h_weights, bias = ctx.blobs
         x = ctx.inputs[0]
         if not ocr:
-            x = ctx.node("Reshape", [x, ctx.ints([steps, streams, features], "x_shape")])[0]
-        x = ctx.node("MatMul", [x, ctx.const(np.asarray(x_weights).T, "W_x")])[0]
-        x = ctx.node("Add", [x, ctx.const(bias, "b")])[0]
+            x = ctx.op("Reshape", [x, ctx.ints([steps, streams, features], "x_shape")])
+        x = ctx.op("MatMul", [x, ctx.const(np.asarray(x_weights).T, "W_x")])
+        x = ctx.op("Add", [x, ctx.const(bias, "b")])
         w_h = ctx.const(np.asarray(h_weights).T, "W_h")
         keep = self._cont(ctx, steps, streams) if len(ctx.inputs) == 2 else None
         one = None if keep else ctx.const(np.ones((1, 1, 1), np.float32), "one")  # no clip: no resets
@@ -355,28 +355,28 @@ class Lstm(LSTM):
         outputs = []
         for t in range(steps):
             index = ctx.ints([t], f"t{t + 1}")
-            gate = ctx.node("Gather", [x, index], axis=0)[0]
-            step_keep = ctx.node("Gather", [keep, index], axis=0)[0] if keep else one
+            gate = ctx.op("Gather", [x, index], axis=0)
+            step_keep = ctx.op("Gather", [keep, index], axis=0) if keep else one
             if state[0] is not None:
-                h = ctx.node("Mul", [step_keep, state[0]])[0] if keep else state[0]
-                gate = ctx.node("Add", [ctx.node("MatMul", [h, w_h])[0], gate])[0]
+                h = ctx.op("Mul", [step_keep, state[0]]) if keep else state[0]
+                gate = ctx.op("Add", [ctx.op("MatMul", [h, w_h]), gate])
             output, state = self.step(ctx, gate, step_keep, state, sizes, [None, None])
             outputs.append(output)
         if ocr:
             ctx.node("Concat", outputs, [ctx.outputs[0]], axis=0)
             return
-        joined = ctx.node("Concat", outputs, axis=0)[0]
+        joined = ctx.op("Concat", outputs, axis=0)
         ctx.node("Reshape", [joined, ctx.ints([steps * streams, hidden], "top_shape")], [ctx.outputs[0]])
 
     @staticmethod
     def _cont(ctx, steps: int, streams: int) -> str:
         """(T, N, 1): 1 where clip[t + n] ≠ 0, else 0 (the fork reads clip as a bool)."""
-        flat = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([-1], "flat")])[0]
+        flat = ctx.op("Reshape", [ctx.inputs[1], ctx.ints([-1], "flat")])
         index = np.arange(steps)[:, None] + np.arange(streams)[None, :]
-        clip = ctx.node("Gather", [flat, ctx.const(index, "clip_index", np.int64)], axis=0)[0]
-        zero = ctx.node("Equal", [clip, ctx.const(np.float32(0), "zero")])[0]
-        keep = ctx.node("Cast", [ctx.node("Not", [zero])[0]], to=np.float32)[0]
-        return ctx.node("Unsqueeze", [keep, ctx.ints([2], "axis_2")])[0]
+        clip = ctx.op("Gather", [flat, ctx.const(index, "clip_index", np.int64)], axis=0)
+        zero = ctx.op("Equal", [clip, ctx.const(np.float32(0), "zero")])
+        keep = ctx.op("Cast", [ctx.op("Not", [zero])], to=np.float32)
+        return ctx.op("Unsqueeze", [keep, ctx.ints([2], "axis_2")])
 
 
 @register
@@ -435,24 +435,24 @@ class CTCGreedyDecoder(LayerType):
                 "the accuracy form of CTCGreedyDecoder (labels as bottom 1) evaluates against labels",
                 help="for inference, decode with one bottom: remove the labels bottom",
             )
-        best = ctx.node("ArgMax", [ctx.inputs[0]], axis=2, keepdims=0)[0]  # (T, N): the first maximum
-        kept = ctx.node("Not", [ctx.node("Equal", [best, ctx.const(blank, "blank", np.int64)])[0]])[0]
+        best = ctx.op("ArgMax", [ctx.inputs[0]], axis=2, keepdims=0)  # (T, N): the first maximum
+        kept = ctx.op("Not", [ctx.op("Equal", [best, ctx.const(blank, "blank", np.int64)])])
         if ctx.param.ctc_decoder_param.ctc_merge_repeated:
             before = [ctx.ints([1, 0, 0, 0], "pads"), ctx.const(-1, "before", np.int64)]  # k_{-1} = -1
-            padded = ctx.node("Pad", [best, *before])[0]
+            padded = ctx.op("Pad", [best, *before])
             bounds = [ctx.ints([0], "zero"), ctx.ints([steps], "T"), ctx.ints([0], "axis_0")]
-            previous = ctx.node("Slice", [padded, *bounds])[0]
-            repeat = ctx.node("Equal", [best, previous])[0]
-            kept = ctx.node("And", [kept, ctx.node("Not", [repeat])[0]])[0]
+            previous = ctx.op("Slice", [padded, *bounds])
+            repeat = ctx.op("Equal", [best, previous])
+            kept = ctx.op("And", [kept, ctx.op("Not", [repeat])])
         # The kept steps first, in order: TopK (smallest) of t + T·(not kept), keys all distinct.
-        dropped = ctx.node("Cast", [ctx.node("Not", [kept])[0]], to=np.int64)[0]
+        dropped = ctx.op("Cast", [ctx.op("Not", [kept])], to=np.int64)
         time = ctx.const(np.arange(steps)[:, None], "time", np.int64)
-        keys = ctx.node("Add", [time, ctx.node("Mul", [dropped, ctx.const(steps, "steps", np.int64)])[0]])[0]
+        keys = ctx.op("Add", [time, ctx.op("Mul", [dropped, ctx.const(steps, "steps", np.int64)])])
         order = ctx.node("TopK", [keys, ctx.ints([steps], "k")], 2, axis=0, largest=0, sorted=1)[1]
-        labels = ctx.node("GatherElements", [best, order], axis=0)[0]
-        length = ctx.node("ReduceSum", [ctx.node("Cast", [kept], to=np.int64)[0], ctx.ints([0], "axis")],
-                          keepdims=1)[0]  # fmt: skip
-        inside = ctx.node("Less", [time, length])[0]
-        rows = ctx.node("Where", [inside, labels, ctx.const(-1, "pad", np.int64)])[0]
-        values = ctx.node("Cast", [ctx.node("Transpose", [rows], perm=[1, 0])[0]], to=np.float32)[0]
+        labels = ctx.op("GatherElements", [best, order], axis=0)
+        length = ctx.op("ReduceSum", [ctx.op("Cast", [kept], to=np.int64), ctx.ints([0], "axis")],
+                          keepdims=1)  # fmt: skip
+        inside = ctx.op("Less", [time, length])
+        rows = ctx.op("Where", [inside, labels, ctx.const(-1, "pad", np.int64)])
+        values = ctx.op("Cast", [ctx.op("Transpose", [rows], perm=[1, 0])], to=np.float32)
         ctx.node("Unsqueeze", [values, ctx.ints([2, 3], "axes_2_3")], [ctx.outputs[0]])

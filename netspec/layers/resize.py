@@ -122,11 +122,11 @@ class Unpooling(LayerType):
         values, mask = ctx.inputs[0], ctx.inputs[1]
         # MaxUnpool indexes the flat N x C x H' x W' output, Caffe's mask one H' x W' plane: add plane
         # j's offset j·H'·W', with N read at run time so that any batch size works.
-        planes = ctx.node("Div", [*ctx.node("Size", [values]), ctx.ints(h * w, "plane_in")])
+        planes = ctx.node("Div", [ctx.op("Size", [values]), ctx.ints(h * w, "plane_in")])
         offsets = ctx.node("Range", [ctx.ints(0, "zero"), *planes, ctx.ints(1, "one")])
         offsets = ctx.node("Mul", [*offsets, ctx.ints(oh * ow, "plane_out")])
         offsets = ctx.node("Reshape", [*offsets, ctx.ints([-1, c, 1, 1], "planes")])
-        indices = ctx.node("Add", [*ctx.node("Cast", [mask], to=np.int64), *offsets])
+        indices = ctx.node("Add", [ctx.op("Cast", [mask], to=np.int64), *offsets])
         axes = [_unpool_axis(h, oh), _unpool_axis(w, ow)]
         ctx.node(
             "MaxUnpool",
@@ -254,7 +254,7 @@ class Resize(LayerType):
             axes = [a for a, (i, o) in enumerate(zip(spatial, out)) if i != o]
             for n, a in enumerate(axes):
                 index = ctx.ints([o * spatial[a] // out[a] for o in range(out[a])], f"index{a + 2}")
-                x = ctx.node("Gather", [x, index], [y] if n == len(axes) - 1 else 1, axis=a + 2)[0]
+                x = ctx.op("Gather", [x, index], y if n == len(axes) - 1 else None, axis=a + 2)
             return
         attrs: dict = dict(
             mode="nearest" if p.mode == NEAREST else "linear",
@@ -268,24 +268,8 @@ class Resize(LayerType):
         if whole:  # whole ratios are exact as float scales, and keep the batch size open
             scales = ctx.const([1.0, 1.0, *(o / i for i, o in zip(spatial, out))], "scales")
             ctx.node("Resize", [x, "", scales], [y], **attrs)
-        elif ctx.opset >= 18:  # sizes of the spatial axes only
-            axes = list(range(2, 2 + len(spatial)))
-            ctx.node("Resize", [x, "", "", ctx.ints(out, "sizes")], [y], axes=axes, **attrs)
-        else:  # before opset 18 sizes covers N and C too: take them from the input at run time
-            nc = ctx.node("Slice", [*ctx.node("Shape", [x]), ctx.ints([0], "start"), ctx.ints([2], "end")])
-            sizes = ctx.node("Concat", [*nc, ctx.ints(out, "sizes")], axis=0)
-            ctx.node("Resize", [x, "", "", *sizes], [y], **attrs)
-
-
-def resize(ctx, x: str, y: str, out: tuple[int, int], **attrs) -> None:
-    """ONNX Resize of the two spatial axes of a 4-D x to exactly `out` (sizes, not scales, so no
-    rounding can change the size); the batch stays open."""
-    if ctx.opset >= 18:
-        ctx.node("Resize", [x, "", "", ctx.ints(list(out), "sizes")], [y], axes=[2, 3], **attrs)
-        return
-    nc = ctx.node("Slice", [*ctx.node("Shape", [x]), ctx.ints([0], "start"), ctx.ints([2], "end")])
-    sizes = ctx.node("Concat", [*nc, ctx.ints(list(out), "sizes")], axis=0)
-    ctx.node("Resize", [x, "", "", *sizes], [y], **attrs)
+        else:
+            ctx.resize(x, y, out, **attrs)
 
 
 @register
@@ -363,7 +347,7 @@ class Interp(LayerType):
         x = ctx.inputs[0]
         if p.pad_beg or p.pad_end:
             start = -p.pad_beg
-            x = ctx.node(
+            x = ctx.op(
                 "Slice",
                 [
                     x,
@@ -371,8 +355,8 @@ class Interp(LayerType):
                     ctx.ints([start + ch, start + cw], "crop_end"),
                     ctx.ints([2, 3], "hw"),
                 ],
-            )[0]
-        resize(ctx, x, ctx.outputs[0], out, mode="linear", coordinate_transformation_mode="align_corners")
+            )
+        ctx.resize(x, ctx.outputs[0], out, mode="linear", coordinate_transformation_mode="align_corners")
 
 
 @register
@@ -451,8 +435,7 @@ class Upsample(Unpooling):
             super().lower(ctx)
             return
         out = self.out_size(ctx.shape_context)
-        resize(
-            ctx,
+        ctx.resize(
             ctx.inputs[0],
             ctx.outputs[0],
             out,

@@ -95,36 +95,36 @@ class ROIPooling(LayerType):
         height, width = ctx.in_shapes[0][2:]
         pooled = self.pooled(ctx.shape_context)
         scale = ctx.param.roi_pooling_param.spatial_scale
-        rows = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])[0]
+        rows = ctx.op("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])
         image = _image(ctx, rows)
-        rounded = ctx.node("Cast", [_rounded_corners(ctx, rows, scale)], to=np.int64)[0]
+        rounded = ctx.op("Cast", [_rounded_corners(ctx, rows, scale)], to=np.int64)
         start, end = (
-            ctx.node("Squeeze", [half, ctx.ints([1], "axis")])[0]
+            ctx.op("Squeeze", [half, ctx.ints([1], "axis")])
             for half in ctx.node("Split", [rounded, ctx.ints([1, 1], "split")], 2, axis=1)
         )
-        size = ctx.node("Sub", [*ctx.node("Add", [end, ctx.ints(1, "one")]), start])[0]
-        size = ctx.node("Max", [size, ctx.ints(1, "one")])[0]  # malformed ROIs are 1 x 1
-        size = ctx.node("Cast", [size], to=np.float32)[0]
-        bins = ctx.node("Div", [size, ctx.const(list(pooled), "pooled")])[0]  # (R, 2) bin sizes
+        size = ctx.op("Sub", [ctx.op("Add", [end, ctx.ints(1, "one")]), start])
+        size = ctx.op("Max", [size, ctx.ints(1, "one")])  # malformed ROIs are 1 x 1
+        size = ctx.op("Cast", [size], to=np.float32)
+        bins = ctx.op("Div", [size, ctx.const(list(pooled), "pooled")])  # (R, 2) bin sizes
         (first_h, second_h, level_h, empty_h), (first_w, second_w, level_w, empty_w) = (
             _bin_ranges(ctx, axis, bins, start, pooled[axis], (height, width)[axis]) for axis in (0, 1)
         )
         table = _sparse_table(ctx, height, width)
-        level_h = ctx.node("Mul", [last_axis(ctx, level_h), ctx.ints(width.bit_length(), "levels_w")])[0]
-        level = ctx.node("Add", [level_h, _columns(ctx, level_w)])[0]  # (R, ph, pw)
-        image = ctx.node("Expand", [last_axis(ctx, last_axis(ctx, image)), *ctx.node("Shape", [level])])[0]
+        level_h = ctx.op("Mul", [last_axis(ctx, level_h), ctx.ints(width.bit_length(), "levels_w")])
+        level = ctx.op("Add", [level_h, _columns(ctx, level_w)])  # (R, ph, pw)
+        image = ctx.op("Expand", [last_axis(ctx, last_axis(ctx, image)), ctx.op("Shape", [level])])
         picks = []
         for h in (first_h, second_h):
             for w in (first_w, second_w):
-                cell = ctx.node("Mul", [last_axis(ctx, h), ctx.ints(width, "width")])[0]
-                cell = ctx.node("Add", [cell, _columns(ctx, w)])[0]
+                cell = ctx.op("Mul", [last_axis(ctx, h), ctx.ints(width, "width")])
+                cell = ctx.op("Add", [cell, _columns(ctx, w)])
                 at = [last_axis(ctx, x) for x in (image, level, cell)]
-                at = ctx.node("Concat", at, axis=-1)[0]
-                picks.append(ctx.node("GatherND", [table, at])[0])
+                at = ctx.op("Concat", at, axis=-1)
+                picks.append(ctx.op("GatherND", [table, at]))
         # Caffe starts each bin at -FLT_MAX, and writes 0 where a bin is empty.
-        best = ctx.node("Max", [*picks, ctx.const(-FLT_MAX, "lowest")])[0]  # (R, ph, pw, C)
-        empty = ctx.node("Or", [last_axis(ctx, empty_h), _columns(ctx, empty_w)])[0]
-        pooled_last = ctx.node("Where", [last_axis(ctx, empty), ctx.const(0.0, "empty"), best])[0]
+        best = ctx.op("Max", [*picks, ctx.const(-FLT_MAX, "lowest")])  # (R, ph, pw, C)
+        empty = ctx.op("Or", [last_axis(ctx, empty_h), _columns(ctx, empty_w)])
+        pooled_last = ctx.op("Where", [last_axis(ctx, empty), ctx.const(0.0, "empty"), best])
         ctx.node("Transpose", [pooled_last], [ctx.outputs[0]], perm=[0, 3, 1, 2])
 
 
@@ -186,25 +186,25 @@ class PSROIPooling(LayerType):
 
     def lower(self, ctx) -> None:
         output_dim, group = self.grid(ctx.shape_context)
-        rows = ctx.node("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])[0]
+        rows = ctx.op("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])
         low, high = _ps_bins(ctx, rows, group)  # (R, 2, G) each, [rows, columns]
         (low_h, low_w), (high_h, high_w), (extent_h, extent_w) = (
             ctx.node("Split", [x, ctx.ints([1, 1], "split")], 2, axis=1)
-            for x in (low, high, ctx.node("Max", [ctx.node("Sub", [high, low])[0], ctx.ints(0, "zero")])[0])
+            for x in (low, high, ctx.op("Max", [ctx.op("Sub", [high, low]), ctx.ints(0, "zero")]))
         )  # (R, 1, G) each
-        area = ctx.node("Mul", [last_axis(ctx, extent_h), _columns_last(ctx, extent_w)])[0]  # (R, 1, G, G)
-        area = ctx.node("Cast", [area], to=np.float32)[0]
+        area = ctx.op("Mul", [last_axis(ctx, extent_h), _columns_last(ctx, extent_w)])  # (R, 1, G, G)
+        area = ctx.op("Cast", [area], to=np.float32)
         # Each bin's sum from a summed-area table of the maps (in double), at four corners of the bin.
-        table = ctx.node("Cast", [ctx.inputs[0]], to=np.float64)[0]
+        table = ctx.op("Cast", [ctx.inputs[0]], to=np.float64)
         for axis in (2, 3):
-            table = ctx.node("CumSum", [table, ctx.ints(axis, f"axis_{axis}")])[0]
-        table = ctx.node("Pad", [table, ctx.ints([0, 0, 1, 1, 0, 0, 0, 0], "corner")])[0]  # (N, C, H+1, W+1)
-        image = ctx.node("Reshape", [_image(ctx, rows), ctx.ints([-1, 1, 1, 1], "per_roi")])[0]
+            table = ctx.op("CumSum", [table, ctx.ints(axis, f"axis_{axis}")])
+        table = ctx.op("Pad", [table, ctx.ints([0, 0, 1, 1, 0, 0, 0, 0], "corner")])  # (N, C, H+1, W+1)
+        image = ctx.op("Reshape", [_image(ctx, rows), ctx.ints([-1, 1, 1, 1], "per_roi")])
         channel = ctx.ints(
             np.arange(output_dim * group * group).reshape(1, output_dim, group, group), "channel"
         )
-        roi_count = ctx.node("Slice", [ctx.node("Shape", [rows])[0], *_span(ctx, 0, 1)])[0]
-        full = ctx.node("Concat", [roi_count, ctx.ints([output_dim, group, group], "grid")], axis=0)[0]
+        roi_count = ctx.op("Slice", [ctx.op("Shape", [rows]), *_span(ctx, 0, 1)])
+        full = ctx.op("Concat", [roi_count, ctx.ints([output_dim, group, group], "grid")], axis=0)
         total = None
         corners = [
             (high_h, high_w, None),
@@ -214,35 +214,33 @@ class PSROIPooling(LayerType):
         ]
         for rows_at, columns_at, op in corners:
             at = [image, channel, last_axis(ctx, rows_at), _columns_last(ctx, columns_at)]
-            at = [last_axis(ctx, ctx.node("Expand", [x, full])[0]) for x in at]  # (R, D, G, G, 1) each
-            picked = ctx.node("GatherND", [table, ctx.node("Concat", at, axis=-1)[0]])[0]
-            total = picked if op is None else ctx.node(op, [total, picked])[0]
-        total = ctx.node("Cast", [total], to=np.float32)[0]
-        empty = ctx.node("Equal", [area, ctx.const(np.float32(0), "none")])[0]
-        area = ctx.node("Where", [empty, ctx.const(np.float32(1), "unit"), area])[0]
-        mean = ctx.node("Div", [total, area])[0]
+            at = [last_axis(ctx, ctx.op("Expand", [x, full])) for x in at]  # (R, D, G, G, 1) each
+            picked = ctx.op("GatherND", [table, ctx.op("Concat", at, axis=-1)])
+            total = picked if op is None else ctx.op(op, [total, picked])
+        total = ctx.op("Cast", [total], to=np.float32)
+        empty = ctx.op("Equal", [area, ctx.const(np.float32(0), "none")])
+        area = ctx.op("Where", [empty, ctx.const(np.float32(1), "unit"), area])
+        mean = ctx.op("Div", [total, area])
         ctx.node("Where", [empty, ctx.const(np.float32(0), "empty"), mean], [ctx.outputs[0]])
 
 
 def _image(ctx, rows: str) -> str:
     """Each ROI's image, column 0 truncated (static_cast<int>); one below 0, which the forks would
     read outside the batch, is made one past it, which GatherND refuses."""
-    image = ctx.node(
-        "Cast", [ctx.node("Gather", [rows, ctx.ints(0, "batch_column")], axis=1)[0]], to=np.int64
-    )[0]
-    below = ctx.node("Less", [image, ctx.ints(0, "zero")])[0]
-    return ctx.node("Where", [below, ctx.ints(2**62, "outside"), image])[0]
+    image = ctx.op("Cast", [ctx.op("Gather", [rows, ctx.ints(0, "batch_column")], axis=1)], to=np.int64)
+    below = ctx.op("Less", [image, ctx.ints(0, "zero")])
+    return ctx.op("Where", [below, ctx.ints(2**62, "outside"), image])
 
 
 def _rounded_corners(ctx, rows: str, scale: float | None = None) -> str:
     """The ROIs' corners (R, 2, 2), [start, end] × [y, x], times `scale` in float when given, then
     rounded half away from zero (C's round), in double: in float, |v| + 0.5 can round up."""
-    corners = ctx.node("Gather", [rows, ctx.ints([[2, 1], [4, 3]], "corners")], axis=1)[0]
+    corners = ctx.op("Gather", [rows, ctx.ints([[2, 1], [4, 3]], "corners")], axis=1)
     if scale is not None:
-        corners = ctx.node("Mul", [corners, ctx.const(scale, "scale")])[0]
-    wide = ctx.node("Cast", [corners], to=np.float64)[0]
-    half_up = ctx.node("Add", [ctx.node("Abs", [wide])[0], ctx.const(0.5, "half", np.float64)])[0]
-    return ctx.node("Mul", [ctx.node("Sign", [wide])[0], ctx.node("Floor", [half_up])[0]])[0]
+        corners = ctx.op("Mul", [corners, ctx.const(scale, "scale")])
+    wide = ctx.op("Cast", [corners], to=np.float64)
+    half_up = ctx.op("Add", [ctx.op("Abs", [wide]), ctx.const(0.5, "half", np.float64)])
+    return ctx.op("Mul", [ctx.op("Sign", [wide]), ctx.op("Floor", [half_up])])
 
 
 def _ps_bins(ctx, rows: str, group: int) -> tuple[str, str]:
@@ -250,23 +248,23 @@ def _ps_bins(ctx, rows: str, group: int) -> tuple[str, str]:
     PSROIPoolingForward's float arithmetic, clipped to the map."""
     height, width = ctx.in_shapes[0][2:]
     scale = ctx.param.psroi_pooling_param.spatial_scale
-    corners = ctx.node("Cast", [_rounded_corners(ctx, rows)], to=np.float32)[0]
-    corners = ctx.node("Add", [corners, ctx.const([[0, 0], [1, 1]], "one_past")])[0]  # round(x2) + 1
-    scaled = ctx.node("Mul", [corners, ctx.const(scale, "scale")])[0]
+    corners = ctx.op("Cast", [_rounded_corners(ctx, rows)], to=np.float32)
+    corners = ctx.op("Add", [corners, ctx.const([[0, 0], [1, 1]], "one_past")])  # round(x2) + 1
+    scaled = ctx.op("Mul", [corners, ctx.const(scale, "scale")])
     start, end = (
-        ctx.node("Squeeze", [half, ctx.ints([1], "axis")])[0]
+        ctx.op("Squeeze", [half, ctx.ints([1], "axis")])
         for half in ctx.node("Split", [scaled, ctx.ints([1, 1], "split")], 2, axis=1)
     )  # (R, 2) each, [y, x]
-    size = ctx.node("Max", [ctx.node("Sub", [end, start])[0], ctx.const(np.float32(0.1), "least")])[0]
-    bins = ctx.node("Div", [size, ctx.const(float(group), "group")])[0]
+    size = ctx.op("Max", [ctx.op("Sub", [end, start]), ctx.const(np.float32(0.1), "least")])
+    bins = ctx.op("Div", [size, ctx.const(float(group), "group")])
     steps = ctx.const(np.arange(group + 1, dtype=np.float32)[None, None, :], "steps")
-    edges = ctx.node("Add", [ctx.node("Mul", [last_axis(ctx, bins), steps])[0], last_axis(ctx, start)])[0]
+    edges = ctx.op("Add", [ctx.op("Mul", [last_axis(ctx, bins), steps]), last_axis(ctx, start)])
     limits = ctx.ints(np.array([height, width])[None, :, None], "limits")
     clipped = []
     for rounding, first, last in (("Floor", 0, group), ("Ceil", 1, group + 1)):
-        edge = ctx.node(rounding, [ctx.node("Slice", [edges, *_span(ctx, first, last)])[0]])[0]
-        edge = ctx.node("Max", [ctx.node("Cast", [edge], to=np.int64)[0], ctx.ints(0, "zero")])[0]
-        clipped.append(ctx.node("Min", [edge, limits])[0])
+        edge = ctx.op(rounding, [ctx.op("Slice", [edges, *_span(ctx, first, last)])])
+        edge = ctx.op("Max", [ctx.op("Cast", [edge], to=np.int64), ctx.ints(0, "zero")])
+        clipped.append(ctx.op("Min", [edge, limits]))
     return clipped[0], clipped[1]
 
 
@@ -277,7 +275,7 @@ def _span(ctx, first: int, last: int) -> list[str]:
 
 def _columns_last(ctx, x: str) -> str:
     """x (..., G) as (..., 1, G): the bins along the last axis become columns."""
-    return ctx.node("Unsqueeze", [x, ctx.ints([-2], "axis")])[0]
+    return ctx.op("Unsqueeze", [x, ctx.ints([-2], "axis")])
 
 
 def _bin_ranges(ctx, axis: int, bins: str, start: str, pooled: int, size: int) -> list[str]:
@@ -285,24 +283,24 @@ def _bin_ranges(ctx, axis: int, bins: str, start: str, pooled: int, size: int) -
     whose runs of 2^level cover the bin, the level, and whether the bin is empty (Forward_cpu's
     floor/ceil of the bin edges, offset by the ROI's start and clipped to [0, size])."""
     pick = ctx.ints([axis], "axis")
-    bin_size = ctx.node("Gather", [bins, pick], axis=1)[0]  # (R, 1)
-    offset = ctx.node("Gather", [start, pick], axis=1)[0]
+    bin_size = ctx.op("Gather", [bins, pick], axis=1)  # (R, 1)
+    offset = ctx.op("Gather", [start, pick], axis=1)
     steps = np.arange(pooled + 1, dtype=np.float32)
     edges = []
     for rounding, at in (("Floor", steps[:-1]), ("Ceil", steps[1:])):
-        edge = ctx.node(rounding, [*ctx.node("Mul", [bin_size, ctx.const(at, "steps")])])[0]
-        edge = ctx.node("Add", [*ctx.node("Cast", [edge], to=np.int64), offset])[0]
-        edge = ctx.node("Max", [edge, ctx.ints(0, "zero")])[0]
-        edges.append(ctx.node("Min", [edge, ctx.ints(size, "size")])[0])
-    extent = ctx.node("Sub", [edges[1], edges[0]])[0]
-    empty = ctx.node("LessOrEqual", [extent, ctx.ints(0, "zero")])[0]
-    extent = ctx.node("Max", [extent, ctx.ints(1, "one")])[0]  # an empty bin reads a valid cell
+        edge = ctx.op(rounding, [ctx.op("Mul", [bin_size, ctx.const(at, "steps")])])
+        edge = ctx.op("Add", [ctx.op("Cast", [edge], to=np.int64), offset])
+        edge = ctx.op("Max", [edge, ctx.ints(0, "zero")])
+        edges.append(ctx.op("Min", [edge, ctx.ints(size, "size")]))
+    extent = ctx.op("Sub", [edges[1], edges[0]])
+    empty = ctx.op("LessOrEqual", [extent, ctx.ints(0, "zero")])
+    extent = ctx.op("Max", [extent, ctx.ints(1, "one")])  # an empty bin reads a valid cell
     lengths = np.maximum(np.arange(size + 1), 1)
     levels = np.array([n.bit_length() - 1 for n in lengths.tolist()], np.int64)
-    first = ctx.node("Min", [edges[0], ctx.ints(size - 1, "last")])[0]
-    tail = ctx.node("Gather", [ctx.ints(lengths - (1 << levels), "tail"), extent])[0]
-    second = ctx.node("Add", [first, tail])[0]  # the end − 2^level
-    level = ctx.node("Gather", [ctx.ints(levels, "levels"), extent])[0]
+    first = ctx.op("Min", [edges[0], ctx.ints(size - 1, "last")])
+    tail = ctx.op("Gather", [ctx.ints(lengths - (1 << levels), "tail"), extent])
+    second = ctx.op("Add", [first, tail])  # the end − 2^level
+    level = ctx.op("Gather", [ctx.ints(levels, "levels"), extent])
     return [first, second, level, empty]
 
 
@@ -312,7 +310,7 @@ def _sparse_table(ctx, height: int, width: int) -> str:
     entries are never read), L = the bits of the size.  A bin's maximum is then the maximum of four
     entries whose runs overlap to cover it: exact, whatever the ROIs."""
     levels_h, levels_w = height.bit_length(), width.bit_length()
-    along_w = [ctx.node("Transpose", [ctx.inputs[0]], perm=[0, 2, 3, 1])[0]]  # (N, H, W, C)
+    along_w = [ctx.op("Transpose", [ctx.inputs[0]], perm=[0, 2, 3, 1])]  # (N, H, W, C)
     for k in range(1, levels_w):
         along_w.append(_doubled(ctx, along_w[-1], 2, 1 << (k - 1), width))
     by_level = {}
@@ -320,13 +318,13 @@ def _sparse_table(ctx, height: int, width: int) -> str:
         by_level[0, kw] = level
         for kh in range(1, levels_h):
             by_level[kh, kw] = _doubled(ctx, by_level[kh - 1, kw], 1, 1 << (kh - 1), height)
-    stacked = ctx.node(
+    stacked = ctx.op(
         "Concat",
         [_columns(ctx, by_level[kh, kw]) for kh in range(levels_h) for kw in range(levels_w)],
         axis=1,
-    )[0]
+    )
     shape = [0, levels_h * levels_w, height * width, ctx.in_shapes[0][1]]
-    return ctx.node("Reshape", [stacked, ctx.ints(shape, "table")])[0]
+    return ctx.op("Reshape", [stacked, ctx.ints(shape, "table")])
 
 
 def _doubled(ctx, level: str, axis: int, shift: int, size: int) -> str:
@@ -336,9 +334,9 @@ def _doubled(ctx, level: str, axis: int, shift: int, size: int) -> str:
     )
     pads = [0] * 8
     pads[4 + axis] = shift
-    return ctx.node("Max", [level, *ctx.node("Pad", [*ahead, ctx.ints(pads, "pads")])])[0]
+    return ctx.op("Max", [level, ctx.op("Pad", [*ahead, ctx.ints(pads, "pads")])])
 
 
 def _columns(ctx, x: str) -> str:
     """x with a new axis 1."""
-    return ctx.node("Unsqueeze", [x, ctx.ints([1], "axis")])[0]
+    return ctx.op("Unsqueeze", [x, ctx.ints([1], "axis")])

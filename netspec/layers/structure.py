@@ -69,16 +69,7 @@ def _not_in_place(ctx: ShapeContext) -> None:
 
 def last_axis(ctx, x: str) -> str:
     """x with a new last axis (an Unsqueeze): a value per row becomes a column to broadcast."""
-    return ctx.node("Unsqueeze", [x, ctx.ints([-1], "axis")])[0]
-
-
-def reduce_node(
-    ctx, op: str, x: str, axes: list[int], outputs: list[str] | int = 1, *, keepdims: int
-) -> list[str]:
-    """A Reduce* node: ReduceSum takes its axes as an input from opset 13, the others from 18."""
-    if ctx.opset >= (13 if op == "ReduceSum" else 18):
-        return ctx.node(op, [x, ctx.ints(axes, "axes")], outputs, keepdims=keepdims)
-    return ctx.node(op, [x], outputs, axes=axes, keepdims=keepdims)
+    return ctx.op("Unsqueeze", [x, ctx.ints([-1], "axis")])
 
 
 def reshape_target(shape: Shape, lead: int, infer: int | None = None) -> list[int]:
@@ -496,7 +487,7 @@ def _weighted_sum(ctx, terms: list[tuple[str, float]], out: str) -> None:
         plus, minus = [(minus[0], -1.0)], minus[1:]
     alone = len(plus) == 1 and not minus
     xs = [
-        x if c == 1 else ctx.node("Mul", [x, ctx.const(np.float32(c), "coeff")], [out] if alone else 1)[0]
+        x if c == 1 else ctx.op("Mul", [x, ctx.const(np.float32(c), "coeff")], out if alone else None)
         for x, c in plus
     ]
     if alone:
@@ -513,7 +504,7 @@ def _chain(ctx, op: str, inputs: list[str], out: str) -> None:
     """Fold a binary op over `inputs` left to right; the last node writes `out`."""
     acc = inputs[0]
     for i, x in enumerate(inputs[1:], 2):
-        acc = ctx.node(op, [acc, x], [out] if i == len(inputs) else 1)[0]
+        acc = ctx.op(op, [acc, x], out if i == len(inputs) else None)
 
 
 @register
@@ -630,11 +621,11 @@ class ArgMax(LayerType):
             )
             return
         if len(ctx.in_shapes[0]) != 2:
-            x = ctx.node("Flatten", [x], axis=1)[0]
+            x = ctx.op("Flatten", [x], axis=1)
         size = count(ctx.in_shapes[0][1:])
         index, values = _top_k(ctx, x, 1, k, size, index=1, values=1 if p.out_max_val else None)
         if values is not None:  # Caffe lays out, per sample, top_k indices then top_k values
-            index = ctx.node("Concat", [index, values], axis=1)[0]
+            index = ctx.op("Concat", [index, values], axis=1)
         target = reshape_target(ctx.out_shapes[0], 1)
         ctx.node("Reshape", [index, ctx.ints(target, "shape")], [out])
 
@@ -658,17 +649,17 @@ def _top_k(
             raw = ctx.node("ArgMax", [x], axis=axis, keepdims=1, select_last_index=1)
             index = ctx.node("Cast", raw, names(index), to=np.float32)[0]
         if values is not None:
-            values = reduce_node(ctx, "ReduceMax", x, [axis], names(values), keepdims=1)[0]
+            values = ctx.reduce("ReduceMax", x, [axis], names(values), keepdims=1)[0]
         return index, values
     if index is not None:
         starts, ends = ctx.ints([-1], "starts"), ctx.ints([np.iinfo(np.int64).min], "ends")
-        x = ctx.node("Slice", [x, starts, ends, ctx.ints([axis], "axes"), ctx.ints([-1], "steps")])[0]
+        x = ctx.op("Slice", [x, starts, ends, ctx.ints([axis], "axes"), ctx.ints([-1], "steps")])
     values_name = values if isinstance(values, str) else ctx.tmp("values")
     top_values, raw = ctx.node(
         "TopK", [x, ctx.ints([k], "k")], [values_name, ctx.tmp("indices")], axis=axis, largest=1, sorted=1
     )
     if index is not None:
-        raw = ctx.node("Sub", [ctx.ints(size - 1, "last"), raw])[0]
+        raw = ctx.op("Sub", [ctx.ints(size - 1, "last"), raw])
         index = ctx.node("Cast", [raw], names(index), to=np.float32)[0]
     return index, top_values if values is not None else None
 
@@ -704,9 +695,9 @@ class Reduction(LayerType):
         axis = self._axis(ctx.shape_context)
         axes = list(range(axis, len(ctx.in_shapes[0])))
         if p.coeff == 1:
-            reduce_node(ctx, self.OPS[p.operation], ctx.inputs[0], axes, ctx.outputs, keepdims=0)
+            ctx.reduce(self.OPS[p.operation], ctx.inputs[0], axes, ctx.outputs, keepdims=0)
             return
-        total = reduce_node(ctx, self.OPS[p.operation], ctx.inputs[0], axes, keepdims=0)
+        total = ctx.reduce(self.OPS[p.operation], ctx.inputs[0], axes, keepdims=0)
         ctx.node("Mul", [total[0], ctx.const(np.float32(p.coeff), "coeff")], ctx.outputs)
 
 
@@ -740,5 +731,5 @@ class Axpy(LayerType):
         return [x]
 
     def lower(self, ctx) -> None:
-        scaled = ctx.node("Mul", [ctx.inputs[0], ctx.inputs[1]])[0]
+        scaled = ctx.op("Mul", [ctx.inputs[0], ctx.inputs[1]])
         ctx.node("Add", [scaled, ctx.inputs[2]], [ctx.outputs[0]])
