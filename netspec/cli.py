@@ -15,8 +15,7 @@ from collections.abc import Sequence
 
 from netspec.diagnostics import Diagnostics, Severity, apply_lints, group, render_all
 from netspec.diagnostics import to_json as diagnostics_json
-from netspec.files import CannotWrite
-from netspec.frontend.load import LoadError
+from netspec.files import CannotWrite, LoadError
 from netspec.frontend.select import TEST, TRAIN
 
 OK, SPEC_ERRORS, CANNOT_RUN, INTERNAL_ERROR = 0, 1, 2, 3
@@ -440,9 +439,11 @@ def _check_outputs(args) -> None:
     """Before anything runs: an output that cannot be written (its folder missing, ...) is a usage
     error, and so is one that names a file the command reads (the spec, --weights, an --input
     .npy): netspec never overwrites what it was given."""
-    from netspec.frontend.load import resolve
+    given = []
+    if getattr(args, "file", None):
+        from netspec.frontend.load import resolve  # here: fmt and lsp need none of the front end's imports
 
-    given = [("the spec", resolve(args.file))] if getattr(args, "file", None) else []
+        given.append(("the spec", resolve(args.file)))
     if getattr(args, "weights", None):
         given.append(("the --weights file", args.weights))
     given += [("an --input file", spec.partition("=")[2]) for spec in getattr(args, "input", []) or []]
@@ -670,7 +671,7 @@ def cmd_fmt(args) -> int:
     import difflib
 
     from netspec import fmt
-    from netspec.frontend.load import read_file
+    from netspec.files import read_file
     from netspec.source import SourceFile
 
     if len(args.files) > 1 and not (args.in_place or args.check or args.diff):

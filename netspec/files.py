@@ -1,4 +1,5 @@
-"""Output files that are whole or absent: what netspec writes never leaves half a file."""
+"""Files: a spec's text read (or a LoadError that says why not); output files that are whole or
+absent: what netspec writes never leaves half a file."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from typing import BinaryIO
 
 class CannotWrite(OSError):
     """An output path netspec cannot write: its message says which and why (a usage error)."""
+
+
+class LoadError(Exception):
+    """An input could not be read at all (missing file, not text, not a net); exit status 2."""
 
 
 def writable_problem(path: str) -> str | None:
@@ -65,3 +70,37 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def read_file(path: str, errors: str = "replace") -> str:
+    """A spec file's text.  Bytes that are not UTF-8 (a comment saved as GBK or Latin-1, as
+    real files have them) read as U+FFFD, which load_text reports; protobuf's tokenizer, and
+    so Caffe, reads such files.  (errors="surrogateescape" keeps them, for a tool that writes
+    the text back.)  A file with NUL bytes is binary: most likely a .caffemodel."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise LoadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path}: is a directory, not a network file") from None
+    except OSError as problem:
+        raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
+    if b"\0" in data:
+        raise LoadError(f"{path}: {_binary(data)}")
+    return data.decode("utf-8", errors=errors)
+
+
+def _binary(data: bytes) -> str:
+    """What a file with NUL bytes is, and what to do with it instead."""
+    from netspec.proto.wire import CAFFEMODEL, ONNX, kind_of
+
+    kind = kind_of(data[:4096], len(data))
+    if kind == ONNX:
+        return "is an ONNX model, not a network spec: `netspec run FILE` runs it"
+    if kind == CAFFEMODEL:
+        return (
+            "is a binary Caffe weights file (.caffemodel), not a network spec: pass it with "
+            "--weights, beside the .prototxt that defines the net"
+        )
+    return f"is not a text file (byte {data.index(0)} is NUL); netspec reads .prototxt text"

@@ -10,14 +10,16 @@ one line when it fits in WIDTH columns.  Values keep their text exactly
 optional ':' before a message, '<' '>' for braces, ',' and ';' separators,
 whitespace.
 
-Text that does not parse is not formatted: format_text returns None with the
-syntax diagnostics.  As black does with its AST check, the result is parsed
-again and compared with the input's tree, so a formatter bug cannot change a
-net's meaning unnoticed.
+Text that does not parse is not formatted: format_source returns None with
+the syntax diagnostics.  As black checks its output's AST, the result is read
+again and its tokens compared with the input's (those that carry meaning, and
+every comment, in order), so a formatter bug cannot change a net's meaning or
+lose a comment unnoticed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netspec.diagnostics import Diagnostics
@@ -55,13 +57,18 @@ Token = tuple[str, str, int, int]
 KIND, TEXT, LINE, BREAKS = range(4)
 
 
-def _tokens(source: str) -> list[Token]:
-    """The tokens of text that parsed, comments included."""
+def _tokens(source: str) -> tuple[list[Token], bool]:
+    """The tokens of the text, comments included, and whether they cover it (no character
+    that starts no token was passed over)."""
     tokens: list[Token] = []
     append = tokens.append
     line = 1
     breaks = 1
+    covered = 0
     for match in text.lexeme_re().finditer(source):
+        if match.start() != covered:
+            return tokens, False
+        covered = match.end()
         kind = match.lastgroup
         space = match.group("ws")
         if space:
@@ -75,7 +82,17 @@ def _tokens(source: str) -> list[Token]:
             line += chunk.count("\n")
         append((kind, chunk, line, breaks))
         breaks = 0
-    return tokens
+    return tokens, not source[covered:].strip(" \t\f\r\n")
+
+
+def _terminals(tokens: list[Token]) -> Iterator[str]:
+    """What the parser's tables call each token (comments are not for it)."""
+    punctuation = text.PUNCTUATION
+    for kind, token, _, _ in tokens:
+        if kind == "PUNCT":
+            yield punctuation[token]
+        elif kind != "COMMENT":
+            yield kind
 
 
 class _Reader:
@@ -192,21 +209,29 @@ def _emit(items: list[Node | Comment], depth: int, out: list[str]) -> None:
 
 def layout(source: str) -> str:
     """The canonical text of `source`, which must parse."""
-    reader = _Reader(_tokens(source))
+    return _layout(_tokens(source)[0])
+
+
+def _layout(tokens: list[Token]) -> str:
+    reader = _Reader(tokens)
     items, _ = reader.block(None)
     out: list[str] = []
     _emit(items, 0, out)
     return "\n".join(out) + "\n" if out else ""
 
 
-def meaning(fields: list) -> list:
-    """A parse tree without positions: two texts with equal meanings have equal meaning()."""
-    return [
-        (f.kind, f.name, meaning(f.value))
-        if f.kind == "message"
-        else (f.kind, f.name, f.value if isinstance(f.value, str) else [t for t, _ in f.value])
-        for f in fields
-    ]
+def _essence(tokens: list[Token]) -> list[str]:
+    """The tokens that carry meaning, and the comments, in order: what formatting must keep.
+    Dropped: ',' and ';' (separators, or between list items), a ':' before a block; '<' '>'
+    read as braces."""
+    out: list[str] = []
+    for i, (kind, token, _, _) in enumerate(tokens):
+        if kind == "PUNCT":
+            if token in ",;" or (token == ":" and i + 1 < len(tokens) and tokens[i + 1][TEXT] in CLOSERS):
+                continue
+            token = {"<": "{", ">": "}"}.get(token, token)
+        out.append(token)
+    return out
 
 
 class FormatterBug(Exception):
@@ -214,13 +239,15 @@ class FormatterBug(Exception):
 
 
 def format_source(source: SourceFile) -> tuple[str | None, Diagnostics]:
-    """The canonical layout of `source`, or None with the syntax diagnostics when it does not parse."""
+    """The canonical layout of `source`, or None with the syntax diagnostics when it does not parse.
+
+    The grammar's tables recognize the tokens fmt reads (no tree is built: the cheap way to know
+    the text parses); text they refuse is parsed for its diagnostics."""
     diagnostics = Diagnostics()
-    tree = text.parse(source, diagnostics)
-    if tree is None:
+    tokens, covered = _tokens(source.text)
+    if not (covered and text.recognizes(_terminals(tokens))) and text.parse(source, diagnostics) is None:
         return None, diagnostics
-    result = layout(source.text)
-    again = text.parse(SourceFile(source.path, result), Diagnostics())
-    if again is None or meaning(again) != meaning(tree):
+    result = _layout(tokens)
+    if _essence(_tokens(result)[0]) != _essence(tokens):
         raise FormatterBug(f"{source.path}: formatting would change the net's meaning; left as it is")
     return result, diagnostics

@@ -39,3 +39,17 @@ def test_readme_tour_is_what_check_prints(monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     assert main(["check", "docs/demo.prototxt"]) == SPEC_ERRORS
     assert capsys.readouterr().err == tour.group(1)
+
+
+def test_readme_fmt_tour_is_what_fmt_prints(monkeypatch, capsysbinary):
+    import io
+
+    from netspec.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+    tour = re.search(r"```text\n\$ printf '(.*?)' \| netspec fmt -\n(.*?)```", readme, re.S)
+    assert tour, "README's tour shows `netspec fmt -`"
+    given = tour.group(1).replace("\\n", "\n").encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(given)))
+    assert main(["fmt", "-"]) == 0
+    assert capsysbinary.readouterr().out.decode() == tour.group(2)

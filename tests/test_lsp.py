@@ -434,3 +434,24 @@ def test_the_schema_documentation_is_read_from_caffe_proto_for_every_field_and_e
         declared.update(f"{enum.full_name}.{v.name}" for v in enum.values)
     assert set(schema.comments()) == declared
     assert schema.comments()["caffe.ConvolutionParameter.axis"] == "the channel axis"
+
+
+def test_the_typing_path_imports_no_onnx():
+    """A keystroke checks the text and nothing slower: no lowering, so neither onnx nor onnxruntime
+    is even imported by the analysis the server runs on every change, nor by its features."""
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from netspec import zoo\n"
+        "from netspec.lsp import features\n"
+        "from netspec.lsp.document import Analysis, Options\n"
+        "text = open(zoo.path('resnet50')).read()\n"
+        "doc = Analysis('file:///r.prototxt', 'r.prototxt', text, 1, Options())\n"
+        "doc.diagnostics(); features.symbols(doc); features.hover(doc, text.index('res2a_branch1'))\n"
+        "features.completion(doc, text.index('bottom:') + 9)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "[]"

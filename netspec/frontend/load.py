@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from netspec.diagnostics import Diagnostics
+from netspec.files import LoadError, read_file  # noqa: F401  (LoadError: where callers import it)
 from netspec.frontend import bind as binder
 from netspec.frontend import text
 from netspec.frontend.upgrade import upgrade
@@ -17,10 +18,6 @@ SOLVER_FIELDS = set(caffe_pb2.SolverParameter.DESCRIPTOR.fields_by_name)
 SOLVER_NETS = ("net_param", "train_net_param")
 
 
-class LoadError(Exception):
-    """The input could not be read at all (missing file, not text, not a net); exit status 2."""
-
-
 @dataclass
 class Spec:
     """A network definition as read: V2 form, with where each field came from."""
@@ -30,40 +27,6 @@ class Spec:
     diagnostics: Diagnostics
     sources: dict[str, SourceFile] = field(default_factory=dict)
     test_state: caffe_pb2.NetState | None = None  # a solver's first test_state, for its embedded net
-
-
-def read_file(path: str, errors: str = "replace") -> str:
-    """A spec file's text.  Bytes that are not UTF-8 (a comment saved as GBK or Latin-1, as
-    real files have them) read as U+FFFD, which load_text reports; protobuf's tokenizer, and
-    so Caffe, reads such files.  (errors="surrogateescape" keeps them, for a tool that writes
-    the text back.)  A file with NUL bytes is binary: most likely a .caffemodel."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise LoadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{path}: is a directory, not a network file") from None
-    except OSError as problem:
-        raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
-    if b"\0" in data:
-        raise LoadError(f"{path}: {_binary(data)}")
-    return data.decode("utf-8", errors=errors)
-
-
-def _binary(data: bytes) -> str:
-    """What a file with NUL bytes is, and what to do with it instead."""
-    from netspec.proto.wire import CAFFEMODEL, ONNX, kind_of
-
-    kind = kind_of(data[:4096], len(data))
-    if kind == ONNX:
-        return "is an ONNX model, not a network spec: `netspec run FILE` runs it"
-    if kind == CAFFEMODEL:
-        return (
-            "is a binary Caffe weights file (.caffemodel), not a network spec: pass it with "
-            "--weights, beside the .prototxt that defines the net"
-        )
-    return f"is not a text file (byte {data.index(0)} is NUL); netspec reads .prototxt text"
 
 
 def _report_undecodable(source: SourceFile, diagnostics: Diagnostics) -> None:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -335,6 +335,28 @@ def _parse_clean(text: str) -> list[Field] | None:
             return None
         reduce(action[1], states, state_stack, value_stack)
     return value_stack[-1]
+
+
+def recognizes(terminals: Iterable[str]) -> bool:
+    """Whether the grammar accepts a sequence of terminals (NAME, LBRACE, ...): the parser's
+    tables run with no tree built, for a tool that has the tokens already (fmt)."""
+    _, states, start, end, _ = _tables()
+    stack = [start]
+    for kind in (*terminals, "$END"):
+        while True:
+            if kind == "$END" and stack[-1] == end:
+                return True
+            action = states[stack[-1]].get(kind)
+            if action is None:
+                return False
+            if action[0]:
+                stack.append(action[1])
+                break
+            size, _, symbol = action[1]
+            if size:
+                del stack[-size:]
+            stack.append(states[stack[-1]][symbol][1])
+    return stack[-1] == end
 
 
 def reduce(rule: tuple, states: dict, state_stack: list, value_stack: list) -> None:
