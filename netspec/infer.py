@@ -244,20 +244,42 @@ def infer(
 
 
 def _report_names_used_twice(analysis: Analysis, diagnostics: Diagnostics) -> None:
-    """NS0203 for a layer name given twice where either layer has weights: Caffe accepts the name
-    (mnist_autoencoder has two 'loss' layers, HED four 'crop'), but binds trained weights by name."""
+    """NS0203 for a layer name given twice.  Caffe accepts it (HED has four 'crop' layers), but
+    binds trained weights by name: where either layer has weights, compile refuses the pair;
+    between weightless layers it is almost always a copy-paste mistake, said in the lint group
+    `names` that `--allow names` turns off."""
     source_map = analysis.net.source_map
-    for earlier, info in analysis.names_shared_with_weights():
+    weighted = {id(info) for _, info in analysis.names_shared_with_weights()}
+    first: dict[str, LayerInfo] = {}
+    for info in analysis.layers:
+        name = info.layer.param.name
+        earlier = first.setdefault(name, info) if name else info
+        if earlier is info:
+            continue
         where = source_map.span(earlier.layer.path + ("name",), value=True)
-        diagnostics.warning(
-            "NS0203",
-            f"layer name '{info.layer.name}' is used twice, and weights are bound to layers by name",
-            source_map.span(info.layer.path + ("name",), value=True),
-            notes=[f"first used at line {where.line}"] if where else [],
-            help="give each layer its own name: Caffe copies a .caffemodel's blobs into the first layer "
-            "of a name only, and netspec compile refuses the two (NS0420)",
-            layer=info.layer.name,
-        )
+        notes = [f"first used at line {where.line}"] if where else []
+        span = source_map.span(info.layer.path + ("name",), value=True)
+        if id(info) in weighted:
+            diagnostics.warning(
+                "NS0203",
+                f"layer name '{name}' is used twice, and weights are bound to layers by name",
+                span,
+                notes=notes,
+                help="give each layer its own name: Caffe copies a .caffemodel's blobs into the first layer "
+                "of a name only, and netspec compile refuses the two (NS0420)",
+                layer=name,
+            )
+        else:
+            diagnostics.warning(
+                "NS0203",
+                f"layer name '{name}' is used twice",
+                span,
+                notes=notes,
+                help="give each layer its own name: Caffe accepts the two, but a second layer of a name is "
+                "usually a copy-paste left unrenamed, and weights and logs go by layer name",
+                layer=name,
+                lint="names",
+            )
 
 
 def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:

@@ -455,11 +455,32 @@ def test_a_byte_order_mark_is_refused_as_caffe_does_with_a_fix():
     assert "byte-order mark" in found.message and found.help == "save the file as UTF-8 without a BOM"
 
 
-def test_weightless_layers_may_share_a_name_as_in_caffe():
+def test_weightless_layers_sharing_a_name_are_a_warning_in_the_names_lint():
+    """Caffe accepts them (HED's four 'crop' layers), but it is usually a copy-paste mistake."""
     text = HEAD + "".join(
         f'layer {{ name: "crop" type: "ReLU" bottom: "data" top: "r{i}" }}\n' for i in range(3)
     )
-    assert not [d for d in check("t.prototxt", content=text).diagnostics if d.code == "NS0203"]
+    found = [d for d in check("t.prototxt", content=text).diagnostics if d.code == "NS0203"]
+    assert [(d.severity, d.lint, d.span.line) for d in found] == [
+        (Severity.WARNING, "names", n) for n in (4, 5)
+    ]
+    assert found[0].message == "layer name 'crop' is used twice" and found[0].notes == [
+        "first used at line 3"
+    ]
+    assert not check("t.prototxt", content=text).diagnostics.has_errors
+
+
+def test_the_names_lint_is_turned_off_by_allow(tmp_path, capsys):
+    from netspec.cli import main
+
+    spec = tmp_path / "t.prototxt"
+    spec.write_text(
+        HEAD + "".join(f'layer {{ name: "a" type: "ReLU" bottom: "data" top: "r{i}" }}\n' for i in (1, 2))
+    )
+    assert main(["check", str(spec)]) == 0
+    assert "warning[NS0203]" in capsys.readouterr().err
+    assert main(["check", str(spec), "--allow", "names"]) == 0
+    assert "NS0203" not in capsys.readouterr().err
 
 
 LEGACY_INPUT_NET = """name: "t"
