@@ -474,14 +474,15 @@ def write_atomic(path: str, data: bytes) -> None:
         out.write(data)
 
 
-def _compile(args, checked):
-    """The ONNX model of a checked spec, or None with its diagnostics reported."""
+def _compile(args, checked, progress):
+    """The lowered model of a checked spec (its weights apart: lower.Lowered), or None with its
+    diagnostics reported."""
     from netspec import pipeline, runtime
 
     problem = runtime.opset_problem(args.opset)  # here, so that no other ValueError is blamed on --opset
     if problem:
         raise UsageError(f"--opset {args.opset}: {problem}")
-    return pipeline.compile(
+    return pipeline.compile_apart(
         checked,
         weights=args.weights,
         opset=args.opset,
@@ -489,6 +490,7 @@ def _compile(args, checked):
         fold=not args.no_fold,
         seed=args.seed,
         outputs=_output_names(args.outputs),
+        stage=progress.stage,
     )
 
 
@@ -502,18 +504,40 @@ def _output_names(text: str | None) -> list[str] | None:
 
 
 def cmd_compile(args) -> int:
+    import math
+
     import onnx
 
-    checked = _check(args)
-    model = _compile(args, checked) if not checked.diagnostics.has_errors and checked.analysis else None
-    status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
-    if model is None:
-        return status or SPEC_ERRORS
-    from netspec.proto.wire import serialize
+    from netspec.files import atomic_output
+    from netspec.progress import Progress
+    from netspec.proto import wire
 
-    data = serialize(model)  # once: the checker reads these bytes and the file gets them
+    progress = Progress()
+    checked = _check(args)
+    done = (
+        _compile(args, checked, progress) if not checked.diagnostics.has_errors and checked.analysis else None
+    )
+    status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
+    if done is None:
+        return status or SPEC_ERRORS
+    model = done.model
+    params = sum(math.prod(t.dims) for t in model.graph.initializer)
+    output = (
+        args.output or os.path.splitext(os.path.basename(checked.spec.source_map.source.path))[0] + ".onnx"
+    )
+
+    probe = done.probe()  # the model as ONNX's checker needs it, without the weights' values
+
+    def checked_by_onnx(path: str) -> None:
+        """ONNX's full check, before the file appears: on the probe, since the checker on the file
+        itself would hold the weights twice over (its bytes and the model parsed from them)."""
+        done.values.clear()  # written: the weights need not stay in memory any longer
+        with progress.stage("checking the model"):
+            onnx.checker.check_model(probe, full_check=True)
+
     try:
-        onnx.checker.check_model(data, full_check=True)
+        with progress.stage("writing"), atomic_output(output, check=checked_by_onnx) as out:
+            wire.write(out, model, done.values)  # straight from the weights' memory
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as problem:
         diagnostic = checked.diagnostics.error(
             "NS0499",
@@ -522,11 +546,6 @@ def cmd_compile(args) -> int:
         )
         print(render_all([diagnostic]), file=sys.stderr)
         return SPEC_ERRORS
-    output = (
-        args.output or os.path.splitext(os.path.basename(checked.spec.source_map.source.path))[0] + ".onnx"
-    )
-    write_atomic(output, data)
-    params = sum(int(__import__("numpy").prod(t.dims)) for t in model.graph.initializer)
     print(
         f"wrote {output}: opset {args.opset}, {len(model.graph.node)} nodes, {params:,} weights"
         f"{', dynamic batch' if args.dynamic_batch else ''}"
@@ -610,13 +629,18 @@ def cmd_run(args) -> int:
             model = args.file
             asked = dict(parse_dims(s) for s in args.input if not _is_file_input(s))
         else:
+            from netspec.progress import Progress
+
             checked = _check(args)
-            model = (
-                _compile(args, checked) if checked.analysis and not checked.diagnostics.has_errors else None
+            done = (
+                _compile(args, checked, Progress())
+                if checked.analysis and not checked.diagnostics.has_errors
+                else None
             )
             status = _finish(checked.diagnostics, checked.spec.sources, quiet_info=not args.verbose)
-            if model is None:
+            if done is None:
                 return status or SPEC_ERRORS
+            model = done.inline()
             asked = {}
         providers, note = runtime.choose_providers(args.provider)
         session, info = runtime.session(model, providers, note=note, threads=args.threads, tf32=args.tf32)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 
@@ -35,10 +35,11 @@ def writable_problem(path: str) -> str | None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[BinaryIO]:
+def atomic_output(path: str, check: Callable[[str], None] | None = None) -> Iterator[BinaryIO]:
     """A binary file that appears at `path` when the block ends without error, and not at all
     otherwise: written beside it under a temporary name, synced, renamed over it, with the
-    permissions a plain open() would have given (the umask's, not mkstemp's 0600).  Every output
+    permissions a plain open() would have given (the umask's, not mkstemp's 0600).  `check`, given
+    the temporary file's path once it is whole, may raise to keep it from appearing.  Every output
     netspec writes goes through here; a place that cannot be written raises CannotWrite."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -54,6 +55,8 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
             yield out
             out.flush()
             os.fsync(out.fileno())
+        if check is not None:
+            check(temporary)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,8 @@ from netspec.stubs import StubRule
 if TYPE_CHECKING:
     import numpy as np
     import onnx
+
+    from netspec.lower import Lowered
 
 
 @dataclass
@@ -72,7 +76,19 @@ def check(
     return Checked(spec, net, analysis)
 
 
-def compile(
+def compile(checked: Checked, **options) -> onnx.ModelProto | None:
+    """The ONNX model of a checked spec, or None with the reasons in `checked.diagnostics`.
+
+    Options (compile_apart's): `weights`, a .caffemodel bound by layer name (else the spec's
+    fillers seeded with `seed`); `opset`; `dynamic_batch`; `fold`; `outputs`, the blobs the model
+    outputs, in order (a blob rewritten in place means its latest value; the layers they do not
+    need are left out).  Raises ValueError for an opset netspec cannot write.
+    """
+    done = compile_apart(checked, **options)
+    return done.inline() if done is not None else None
+
+
+def compile_apart(
     checked: Checked,
     *,
     weights: str | None = None,
@@ -81,14 +97,11 @@ def compile(
     fold: bool = True,
     seed: int = 0,
     outputs: list[str] | None = None,
-) -> onnx.ModelProto | None:
-    """The ONNX model of a checked spec, or None with the reasons in `checked.diagnostics`.
-
-    Weights come from `weights` (a .caffemodel, bound by layer name), else from the spec's
-    fillers seeded with `seed`.  `outputs` names the blobs the model outputs, in order (a blob
-    rewritten in place means its latest value); the layers they do not need are left out.
-    Raises ValueError for an opset netspec cannot write.
-    """
+    stage: Callable[[str], AbstractContextManager] = lambda what: nullcontext(),
+) -> Lowered | None:
+    """compile(), with the weights kept apart from the model until it is written (lower.Lowered):
+    a model's file is then written straight from them, the weights in memory once.  `stage` is
+    entered around each step that may take a while (netspec.progress)."""
     from netspec import lower, runtime
     from netspec import weights as binding
     from netspec.frontend import binary
@@ -99,10 +112,13 @@ def compile(
     diagnostics = checked.diagnostics
     if checked.analysis is None or diagnostics.has_errors:
         return None
-    given = binary.read_weights(weights) if weights else None
+    with stage("reading weights"):
+        given = binary.read_weights(weights) if weights else None
     if given is not None:
         diagnostics.extend(given.diagnostics)
-    blobs = binding.bind(checked.analysis, given, diagnostics, seed=seed)
+    with stage("binding weights" if weights else "drawing weights from the spec's fillers"):
+        blobs = binding.bind(checked.analysis, given, diagnostics, seed=seed)
+    del given  # the arrays bound are the ones read: let go of everything else the file held
     if diagnostics.has_errors:
         return None
     options = lower.Options(
@@ -115,16 +131,20 @@ def compile(
         if weights
         else f"random, from the spec's fillers (seed {seed}); pass --weights W.caffemodel for trained ones",
     )
-    model = lower.lower(checked.analysis, blobs, diagnostics, options)
-    if model is None and not diagnostics.has_errors:  # never a failure without a reason
+    with stage("lowering"):
+        done = lower.lower_apart(checked.analysis, blobs, diagnostics, options)
+    del blobs  # the lowered model holds the arrays it needs (folded ones in place of the originals)
+    if done is None and not diagnostics.has_errors:  # never a failure without a reason
         diagnostics.error(
             "NS0499",
             "netspec could not compile this net and found no error to report; this is a bug in "
             "netspec, please report it with this spec",
         )
-    if model is not None and dynamic_batch and not _runs_at_another_batch(model, checked):
-        return None
-    return model
+    if done is not None and dynamic_batch:
+        with stage("proving the batch symbolic"):
+            if not _runs_at_another_batch(done.inline(), checked):
+                return None
+    return done
 
 
 def _runs_at_another_batch(model: onnx.ModelProto, checked: Checked) -> bool:

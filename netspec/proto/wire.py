@@ -6,9 +6,11 @@ front end (reading caffemodels) and the back end (writing models) both use it.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
+    import numpy as np
     from google.protobuf.descriptor import FieldDescriptor
     from google.protobuf.message import Message
 
@@ -18,6 +20,7 @@ LEN, I64, I32, VARINT = 2, 1, 5, 0  # wire types
 ONNX_MODEL = {1: VARINT, 2: LEN, 3: LEN, 4: LEN, 5: VARINT, 6: LEN, 7: LEN, 8: LEN, 14: LEN, 20: LEN, 25: LEN}
 CAFFE_NET = {1: LEN, 2: LEN, 3: LEN, 4: VARINT, 5: VARINT, 6: LEN, 7: VARINT, 8: LEN, 100: LEN}
 ONNX, CAFFEMODEL = "an ONNX model", "a Caffe weights file"
+RAW_DATA = 9  # onnx.TensorProto.raw_data
 
 
 class Corrupt(Exception):
@@ -108,17 +111,52 @@ def serialize(model: Message) -> bytes:
     page faults of each fresh copy) that is most of the cost.  Here each initializer is encoded on
     its own and spliced in where protobuf puts it (fields go in field-number order: the graph's
     initializers, field 5, after its nodes and name; the graph, field 7, inside the model)."""
+    return b"".join(pieces(model))  # one copy
+
+
+def write(out: BinaryIO, model: Message, values: Mapping[str, np.ndarray]) -> None:
+    """Write what serialize() would give for `model` with each initializer's raw_data taken from
+    `values` (by name), straight from the arrays' memory: no copy of the weights is made."""
+    for piece in pieces(model, values):
+        out.write(piece)
+
+
+def pieces(model: Message, values: Mapping[str, np.ndarray] | None = None) -> Iterator[bytes | memoryview]:
+    """The encoding of `model` in pieces that join to its SerializeToString(); an initializer
+    without raw_data whose values are in `values` gets them spliced in, as raw_data (field 9, after
+    the dims, data_type and name netspec sets, before any field it does not)."""
     graph = model.graph
-    tensors = [t.SerializeToString() for t in graph.initializer]
-    if not tensors:
-        return model.SerializeToString()
+    if not graph.initializer:
+        yield model.SerializeToString()
+        return
     key = encode_varint(_field_number(graph, "initializer") << 3 | 2)
-    initializers = [piece for t in tensors for piece in (key, encode_varint(len(t)), t)]
+    tensors: list[tuple[bytes, memoryview | None]] = []
+    for tensor in graph.initializer:
+        head = tensor.SerializeToString()
+        array = None if tensor.HasField("raw_data") or values is None else values.get(tensor.name)
+        if array is None:
+            tensors.append((key + encode_varint(len(head)) + head, None))
+            continue
+        later = [f.name for f, _ in tensor.ListFields() if f.number > RAW_DATA]
+        if later:
+            raise ValueError(f"initializer {tensor.name} sets {', '.join(later)}, which follow raw_data")
+        data = memoryview(array).cast("B")  # C order, as lower.GraphBuilder keeps them
+        raw = encode_varint(RAW_DATA << 3 | 2) + encode_varint(data.nbytes)
+        size = len(head) + len(raw) + data.nbytes
+        tensors.append((key + encode_varint(size) + head + raw, data))
     graph_low, graph_high = _split_encoding(graph, "initializer")
     model_low, model_high = _split_encoding(model, "graph")
-    size = len(graph_low) + sum(map(len, initializers)) + len(graph_high)
-    head = encode_varint(_field_number(model, "graph") << 3 | 2) + encode_varint(size)
-    return b"".join((model_low, head, graph_low, *initializers, graph_high, model_high))  # one copy
+    size = len(graph_low) + sum(len(h) + (d.nbytes if d is not None else 0) for h, d in tensors)
+    size += len(graph_high)
+    yield model_low
+    yield encode_varint(_field_number(model, "graph") << 3 | 2) + encode_varint(size)
+    yield graph_low
+    for head, data in tensors:
+        yield head
+        if data is not None:
+            yield data
+    yield graph_high
+    yield model_high
 
 
 def _field_number(message, name: str) -> int:
