@@ -14,7 +14,8 @@ Wiring in `lower.lower()`, at the top of its loop over the layers:
         info, blobs = plan.rewrite(info, weights)  # then info.layer and blobs as before
 
 The rewritten LayerInfo's layer is a copy of the convolution whose param has bias_term set
-and whose single top is the chain's last blob, so its output takes that blob's name.
+and whose single top is the chain's last blob, so its output takes that blob's name; its config
+(what setup() read) is the original's, so lowering reads bias_term from the layer itself.
 """
 
 from __future__ import annotations
@@ -106,8 +107,13 @@ def _next_affine(
         or infos[consumer.name].tops[0] is None
     ):
         return None
+    info = infos[consumer.name]
     ctx = ShapeContext(
-        consumer, [analysis.shape(b) for b in consumer.bottoms], Diagnostics(), analysis.net.source_map
+        consumer,
+        [analysis.shape(b) for b in consumer.bottoms],
+        Diagnostics(),
+        analysis.net.source_map,
+        config=info.config,
     )
     affine = kind.channel_affine(ctx, weights[consumer.name])
     return None if affine is None else (consumer, affine)

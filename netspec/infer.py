@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 from netspec import fillers, sharing
 from netspec.diagnostics import Diagnostics
@@ -40,6 +41,7 @@ class LayerInfo:
     weights: list[WeightSpec] = field(default_factory=list)
     macs: int = 0
     receptive: list[tuple[float, float]] | None = None  # (size, stride) in input pixels per spatial axis
+    config: Any = None  # the layer's parameters as its type's setup() read them
 
     @property
     def params(self) -> int:
@@ -132,7 +134,7 @@ class Analysis:
             if info.kind is None or any(s is None for s in info.tops):
                 continue
             shapes = [self.shape(b) for b in info.layer.bottoms]
-            ctx = ShapeContext(info.layer, shapes, Diagnostics(), self.net.source_map)
+            ctx = ShapeContext(info.layer, shapes, Diagnostics(), self.net.source_map, config=info.config)
             for j, bound in info.kind.index_bounds(ctx).items():
                 blob = info.layer.bottoms[j]
                 if blob.producer is not None and id(blob.producer) in sources:
@@ -287,6 +289,7 @@ def _run(kind: LayerType, ctx: ShapeContext, info: LayerInfo) -> None:
     if not _counts_ok(kind, ctx):
         return
     try:
+        ctx.config = info.config = kind.setup(ctx)
         tops = kind.shapes(ctx)
         if len(tops) != len(layer.tops):
             raise ctx.error("NS0399", f"netspec computed {len(tops)} shapes for {len(layer.tops)} tops")

@@ -68,6 +68,7 @@ class LowerContext:
         self.out_shapes: list[Shape] = list(info.tops)
         self.blobs = blobs
         self.shape_context = shape_context
+        self.config = info.config  # the layer's parameters as its type's setup() read them
         self.opset = graph.opset
         self._count = 0
 
@@ -369,7 +370,7 @@ def lower_apart(
             [names[t.key] for t in layer.tops],
             in_shapes,
             blobs,
-            ShapeContext(layer, in_shapes, Diagnostics(), net.source_map),
+            ShapeContext(layer, in_shapes, Diagnostics(), net.source_map, config=info.config),
         )
         try:
             kind.lower(ctx)

@@ -73,13 +73,14 @@ class ShapeContext:
         diagnostics: Diagnostics,
         source_map: SourceMap,
         options: dict | None = None,
+        config=None,
     ) -> None:
         self.layer = layer
         self.bottoms = bottoms
         self.diagnostics = diagnostics
         self.source_map = source_map
         self.options = options or {}
-        self.memo: dict = {}  # what a layer type computes once and reuses across its hooks
+        self.config = config  # the layer's parameters as its type's setup() read them (LayerSetUp)
 
     @property
     def name(self) -> str:
@@ -160,6 +161,12 @@ class LayerType:
     def params(self, layer: Layer):
         """This layer's *_param message (the schema's default when the spec omits it)."""
         return getattr(layer.param, self.param) if self.param else None
+
+    def setup(self, ctx: ShapeContext):
+        """Caffe's LayerSetUp: read and validate this layer's parameters once, into a small typed
+        object (reporting what is wrong and raising the ShapeError).  infer keeps it on the layer's
+        LayerInfo.config; every other hook reads it as ctx.config, lowering and folding too."""
+        return None
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         return [ctx.bottoms[0]] * len(ctx.layer.tops)

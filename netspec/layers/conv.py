@@ -10,6 +10,8 @@ inputs ≤ t and the output is as long as the input; ONNX Conv's pads say it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from netspec.layers.arith import Axis, end_pads, windows
@@ -142,17 +144,36 @@ def _causal_pad(ctx: ShapeContext, p, kernel: int, stride: int, pad: int, dilati
     return (kernel - 1) * dilation
 
 
+@dataclass(frozen=True)
+class Conv:
+    """A convolution's parameters as BaseConvolutionLayer::LayerSetUp reads them, per spatial axis."""
+
+    p: caffe_pb2.ConvolutionParameter
+    shape: Shape  # bottom 0's (every bottom's)
+    axis: int  # the channel axis
+    kernel: list[int]
+    stride: list[int]
+    pad: list[int]
+    dilation: list[int]
+    channels: int
+    group: int
+    end: list[int]  # the end pad: the pad but on a causal convolution's time axis
+
+    @property
+    def spatial(self) -> Shape:
+        return self.shape[self.axis + 1 :]
+
+    @property
+    def extent(self) -> list[int]:
+        """Each kernel's extent, its dilation included."""
+        return [d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation)]
+
+
 class _ConvBase(LayerType):
     param = "convolution_param"
     transposed = False
 
-    def _geometry(self, ctx: ShapeContext):
-        """Read once per layer and kept on the context: shapes, weights, macs and window share it."""
-        if "conv" not in ctx.memo:
-            ctx.memo["conv"] = self._read_geometry(ctx)
-        return ctx.memo["conv"]
-
-    def _read_geometry(self, ctx: ShapeContext):
+    def setup(self, ctx: ShapeContext) -> Conv:
         p = ctx.layer.param.convolution_param
         shape = ctx.bottoms[0]
         bottoms, tops = len(ctx.layer.param.bottom), len(ctx.layer.param.top)
@@ -209,12 +230,20 @@ class _ConvBase(LayerType):
                 help=f"use a multiple of {group}: "
                 + " or ".join(str(m) for m in (below, below + group) if m),
             )
-        return p, shape, axis, kernel, stride, pad, dilation, channels, group, end
+        return Conv(p, shape, axis, kernel, stride, pad, dilation, channels, group, end)
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        p, shape, axis, kernel, stride, pad, dilation, _, _, end = self._geometry(ctx)
-        extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-        spatial = shape[axis + 1 :]
+        c: Conv = ctx.config
+        p, shape, axis, stride, pad, end, extent, spatial = (
+            c.p,
+            c.shape,
+            c.axis,
+            c.stride,
+            c.pad,
+            c.end,
+            c.extent,
+            c.spatial,
+        )
         if self.transposed:
             out = [s * (i - 1) + e - 2 * q for i, e, s, q in zip(spatial, extent, stride, pad)]
             for j, (i, e, s, q, o) in enumerate(zip(spatial, extent, stride, pad, out)):
@@ -233,7 +262,7 @@ class _ConvBase(LayerType):
                 ctx,
                 [
                     Axis(i, e, s, q, d) if q == z else Axis(i + q + z, e, s, 0, d)
-                    for i, e, s, q, z, d in zip(spatial, extent, stride, pad, end, dilation)
+                    for i, e, s, q, z, d in zip(spatial, extent, stride, pad, end, c.dilation)
                 ],
                 pooling=False,
                 field=f"convolution_param.{_axis_field(p, 'kernel_size', 0)}",
@@ -241,7 +270,8 @@ class _ConvBase(LayerType):
         return [shape[:axis] + (p.num_output, *out) for _ in ctx.layer.tops]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
-        p, _, _, kernel, _, _, _, channels, group, _ = self._geometry(ctx)
+        c: Conv = ctx.config
+        p, kernel, channels, group = c.p, c.kernel, c.channels, c.group
         if self.transposed:
             shape = (channels, p.num_output // group, *kernel)
         else:
@@ -254,31 +284,37 @@ class _ConvBase(LayerType):
         return specs
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
-        p, shape, _, kernel, _, _, _, channels, group, _ = self._geometry(ctx)
-        per_output = channels // group * count(kernel)
+        c: Conv = ctx.config
+        per_output = c.channels // c.group * count(c.kernel)
         if self.transposed:  # each input element scatters into num_output/group x kernel outputs
-            return count(shape) * (p.num_output // group) * count(kernel) * len(tops)
+            return count(c.shape) * (c.p.num_output // c.group) * count(c.kernel) * len(tops)
         return count(tops[0]) * per_output * len(tops)
 
     def window(self, ctx: ShapeContext) -> list[Window]:
-        _, _, _, kernel, stride, pad, dilation, _, _, _ = self._geometry(ctx)
-        return [
-            Window(d * (k - 1) + 1, s, q, self.transposed)
-            for k, s, q, d in zip(kernel, stride, pad, dilation)
-        ]
+        c: Conv = ctx.config
+        return [Window(e, s, q, self.transposed) for e, s, q in zip(c.extent, c.stride, c.pad)]
 
     def lower(self, ctx) -> None:
-        p, shape, axis, kernel, stride, pad, dilation, _, group, end = self._geometry(ctx.shape_context)
+        c: Conv = ctx.config
+        shape, axis, kernel, stride, pad, dilation, group, end = (
+            c.shape,
+            c.axis,
+            c.kernel,
+            c.stride,
+            c.pad,
+            c.dilation,
+            c.group,
+            c.end,
+        )
         weights = [ctx.const(ctx.blobs[0], "weights")]
-        if p.bias_term:
+        if ctx.param.convolution_param.bias_term:  # a fold turns it on (netspec.fold)
             weights.append(ctx.const(ctx.blobs[1].reshape(-1), "bias"))
         if axis != 1:  # ONNX reads (batch, channels, spatial...): fold the leading axes into one
             folded = ctx.ints([-1, *shape[axis:]], "shape")
             top = ctx.out_shapes[0]
             unfolded = ctx.ints([-1, *top[1:]] if axis else list(top), "top_shape")  # axis 0: no batch axis
         if not self.transposed:
-            extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-            end = end_pads(list(shape[axis + 1 :]), extent, stride, pad, end, ctx.out_shapes[0][axis + 1 :])
+            end = end_pads(list(c.spatial), c.extent, stride, pad, end, ctx.out_shapes[0][axis + 1 :])
         for x, y in zip(ctx.inputs, ctx.outputs):
             if axis != 1:
                 x = ctx.op("Reshape", [x, folded])
@@ -331,8 +367,9 @@ class ConvolutionDepthwise(Convolution):
     bottoms = (1, 1)
     tops = (1, 1)
 
-    def _read_geometry(self, ctx: ShapeContext):
-        p, shape, axis, kernel, stride, pad, dilation, channels, group, end = super()._read_geometry(ctx)
+    def setup(self, ctx: ShapeContext) -> Conv:
+        c = super().setup(ctx)
+        p, channels, group = c.p, c.channels, c.group
         if p.num_output != channels:
             raise ctx.error(
                 "NS0329",
@@ -348,7 +385,7 @@ class ConvolutionDepthwise(Convolution):
                 "convolution_param.group",
                 help="leave group out: it is the channels",
             )
-        return p, shape, axis, kernel, stride, pad, dilation, channels, channels, end
+        return replace(c, group=channels)
 
 
 @register
@@ -365,14 +402,12 @@ class Im2col(LayerType):
     family = "convolution"
     param = "convolution_param"
 
-    def _geometry(self, ctx: ShapeContext):
-        """(channel axis, kernel, stride, pad, dilation, end pad), read once per layer."""
-        if "im2col" not in ctx.memo:
-            ctx.memo["im2col"] = conv_geometry(ctx, ctx.layer.param.convolution_param, len(ctx.bottoms[0]))
-        return ctx.memo["im2col"]
+    def setup(self, ctx: ShapeContext) -> tuple[int, list[int], list[int], list[int], list[int], list[int]]:
+        """(channel axis, kernel, stride, pad, dilation, end pad)."""
+        return conv_geometry(ctx, ctx.layer.param.convolution_param, len(ctx.bottoms[0]))
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        axis, kernel, stride, pad, dilation, end = self._geometry(ctx)
+        axis, kernel, stride, pad, dilation, end = ctx.config
         shape = ctx.bottoms[0]
         extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
         # A causal time axis counts its one-sided padding as input, as Convolution does.
@@ -388,11 +423,11 @@ class Im2col(LayerType):
         return [(*shape[:axis], shape[axis] * count(kernel), *out)]
 
     def window(self, ctx: ShapeContext) -> list[Window]:
-        _, kernel, stride, pad, dilation, _ = self._geometry(ctx)
+        _, kernel, stride, pad, dilation, _ = ctx.config
         return [Window(d * (k - 1) + 1, s, q) for k, s, q, d in zip(kernel, stride, pad, dilation)]
 
     def lower(self, ctx) -> None:
-        axis, kernel, stride, pad, dilation, end = self._geometry(ctx.shape_context)
+        axis, kernel, stride, pad, dilation, end = ctx.config
         shape, top = ctx.in_shapes[0], ctx.out_shapes[0]
         channels, k = shape[axis], count(kernel)
         extent = [d * (t - 1) + 1 for t, d in zip(kernel, dilation)]

@@ -40,7 +40,7 @@ class InnerProduct(LayerType):
     param_share = "fc"
     param = "inner_product_param"
 
-    def _geometry(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
+    def setup(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
         """(axis, M independent products, K inputs, N outputs)."""
         p = ctx.layer.param.inner_product_param
         shape = ctx.bottoms[0]
@@ -49,19 +49,19 @@ class InnerProduct(LayerType):
         return axis, count(shape[:axis]), count(shape[axis:]), n
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        axis, _, _, n = self._geometry(ctx)
+        axis, _, _, n = ctx.config
         return [(*ctx.bottoms[0][:axis], n)]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         p = ctx.layer.param.inner_product_param
-        _, _, k, n = self._geometry(ctx)
+        _, _, k, n = ctx.config
         specs = [WeightSpec("weights", (k, n) if p.transpose else (n, k), _filler(p, "weight_filler"))]
         if p.bias_term:
             specs.append(WeightSpec("bias", (n,), _filler(p, "bias_filler")))
         return specs
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
-        _, m, k, n = self._geometry(ctx)
+        _, m, k, n = ctx.config
         return m * k * n
 
     def window(self, ctx: ShapeContext) -> str:
@@ -69,7 +69,7 @@ class InnerProduct(LayerType):
 
     def lower(self, ctx) -> None:
         p = ctx.param.inner_product_param
-        axis, _, _, _ = self._geometry(ctx.shape_context)
+        axis, _, _, _ = ctx.config
         x, shape = ctx.inputs[0], ctx.in_shapes[0]
         weights = ctx.blobs[0]
         bias = [ctx.const(ctx.blobs[1].reshape(-1), "bias")] if p.bias_term else []

@@ -271,8 +271,11 @@ class Pooling(_PoolBase):
     param = "pooling_param"
     tops = (1, 2)  # MAX may write its argmax mask as a second top
 
+    def setup(self, ctx: ShapeContext) -> Pool:
+        return _pool(ctx, ctx.layer.param.pooling_param)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        pool = _pool(ctx, ctx.layer.param.pooling_param)
+        pool: Pool = ctx.config
         return [(*ctx.bottoms[0][:2], *pool.out)] * len(ctx.layer.tops)
 
     def window(self, ctx: ShapeContext) -> list[Window] | str:
@@ -282,8 +285,9 @@ class Pooling(_PoolBase):
         return [Window(a.kernel, a.stride, a.pad) for a in _geometry(ctx, p)[0]]
 
     def lower(self, ctx) -> None:
-        pool = _pool(ctx.shape_context, ctx.param.pooling_param)
-        lower_pool(ctx, pool, ctx.inputs[0], ctx.outputs[0], ctx.outputs[1] if len(ctx.outputs) > 1 else None)
+        lower_pool(
+            ctx, ctx.config, ctx.inputs[0], ctx.outputs[0], ctx.outputs[1] if len(ctx.outputs) > 1 else None
+        )
 
 
 @register
@@ -298,7 +302,7 @@ class SPP(_PoolBase):
     family = "pooling"
     param = "spp_param"
 
-    def levels(self, ctx: ShapeContext) -> list[Pool]:
+    def setup(self, ctx: ShapeContext) -> list[Pool]:
         """Each level's pooling, with the kernel, stride and pad of Caffe's SPPLayer::GetPoolingParam."""
         p = ctx.layer.param.spp_param
         size = _spatial(ctx)
@@ -336,7 +340,7 @@ class SPP(_PoolBase):
         return pools
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        levels = self.levels(ctx)
+        levels: list[Pool] = ctx.config
         n, c = ctx.bottoms[0][:2]
         if len(levels) == 1:
             return [(n, c, *levels[0].out)]
@@ -346,7 +350,7 @@ class SPP(_PoolBase):
         return GLOBAL
 
     def lower(self, ctx) -> None:
-        levels = self.levels(ctx.shape_context)
+        levels: list[Pool] = ctx.config
         if len(levels) == 1:
             lower_pool(ctx, levels[0], ctx.inputs[0], ctx.outputs[0])
             return
