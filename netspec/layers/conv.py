@@ -234,16 +234,7 @@ class _ConvBase(LayerType):
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         c: Conv = ctx.config
-        p, shape, axis, stride, pad, end, extent, spatial = (
-            c.p,
-            c.shape,
-            c.axis,
-            c.stride,
-            c.pad,
-            c.end,
-            c.extent,
-            c.spatial,
-        )
+        p, stride, pad, extent, spatial = c.p, c.stride, c.pad, c.extent, c.spatial
         if self.transposed:
             out = [s * (i - 1) + e - 2 * q for i, e, s, q in zip(spatial, extent, stride, pad)]
             for j, (i, e, s, q, o) in enumerate(zip(spatial, extent, stride, pad, out)):
@@ -262,12 +253,12 @@ class _ConvBase(LayerType):
                 ctx,
                 [
                     Axis(i, e, s, q, d) if q == z else Axis(i + q + z, e, s, 0, d)
-                    for i, e, s, q, z, d in zip(spatial, extent, stride, pad, end, c.dilation)
+                    for i, e, s, q, z, d in zip(spatial, extent, stride, pad, c.end, c.dilation)
                 ],
                 pooling=False,
                 field=f"convolution_param.{_axis_field(p, 'kernel_size', 0)}",
             )
-        return [shape[:axis] + (p.num_output, *out) for _ in ctx.layer.tops]
+        return [c.shape[: c.axis] + (p.num_output, *out) for _ in ctx.layer.tops]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         c: Conv = ctx.config
@@ -296,25 +287,16 @@ class _ConvBase(LayerType):
 
     def lower(self, ctx) -> None:
         c: Conv = ctx.config
-        shape, axis, kernel, stride, pad, dilation, group, end = (
-            c.shape,
-            c.axis,
-            c.kernel,
-            c.stride,
-            c.pad,
-            c.dilation,
-            c.group,
-            c.end,
-        )
+        axis, end = c.axis, c.end
         weights = [ctx.const(ctx.blobs[0], "weights")]
         if ctx.param.convolution_param.bias_term:  # a fold turns it on (netspec.fold)
             weights.append(ctx.const(ctx.blobs[1].reshape(-1), "bias"))
         if axis != 1:  # ONNX reads (batch, channels, spatial...): fold the leading axes into one
-            folded = ctx.ints([-1, *shape[axis:]], "shape")
+            folded = ctx.ints([-1, *c.shape[axis:]], "shape")
             top = ctx.out_shapes[0]
             unfolded = ctx.ints([-1, *top[1:]] if axis else list(top), "top_shape")  # axis 0: no batch axis
         if not self.transposed:
-            end = end_pads(list(c.spatial), c.extent, stride, pad, end, ctx.out_shapes[0][axis + 1 :])
+            end = end_pads(list(c.spatial), c.extent, c.stride, c.pad, end, ctx.out_shapes[0][axis + 1 :])
         for x, y in zip(ctx.inputs, ctx.outputs):
             if axis != 1:
                 x = ctx.op("Reshape", [x, folded])
@@ -322,11 +304,11 @@ class _ConvBase(LayerType):
                 "ConvTranspose" if self.transposed else "Conv",
                 [x, *weights],
                 [y] if axis == 1 else 1,
-                kernel_shape=kernel,
-                strides=stride,
-                pads=pad + end,
-                dilations=dilation,
-                group=group,
+                kernel_shape=c.kernel,
+                strides=c.stride,
+                pads=c.pad + end,
+                dilations=c.dilation,
+                group=c.group,
             )
             if axis != 1:
                 ctx.node("Reshape", [out[0], unfolded], [y])
