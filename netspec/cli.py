@@ -774,6 +774,18 @@ def cmd_layers(args) -> int:
     return OK
 
 
+def cmd_explain(args) -> int:
+    from netspec import codes
+
+    text = codes.explain(args.code)
+    if text is None:
+        raise UsageError(
+            f"no diagnostic code {args.code!r}: netspec's codes are listed in docs/diagnostics.md"
+        )
+    print(text, end="")
+    return OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netspec", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"netspec {_version()}")
@@ -898,6 +910,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("layers", help="list the layer types netspec knows")
     p.set_defaults(run=cmd_layers)
+
+    p = sub.add_parser("explain", help="what a diagnostic code means, and what to do about it")
+    p.add_argument("code", metavar="CODE", help="a code as netspec prints it, e.g. NS0320")
+    p.set_defaults(run=cmd_explain)
     return parser
 
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from netspec.codes import CODES
 from netspec.source import SourceFile, Span
 
 
@@ -41,6 +42,13 @@ class Diagnostic:
     help: str | None = None
     layer: str | None = None  # the Caffe layer the diagnostic is about, when there is one
     lint: str | None = None  # the lint group (LINTS) that --warn / --allow name, when it has one
+    labels: list[tuple[Span, str]] = field(default_factory=list)  # secondary places, each with its label
+
+    @property
+    def stops_check(self) -> bool:
+        """Whether checking cannot go on past it (the catalogue, netspec.codes, says which codes)."""
+        entry = CODES.get(self.code)
+        return entry is not None and entry.stops
 
     def to_json(self) -> dict:
         record = {
@@ -55,6 +63,10 @@ class Diagnostic:
             record["layer"] = self.layer
         if self.lint is not None:
             record["lint"] = self.lint
+        if self.labels:
+            record["labels"] = [
+                {"file": s.file, "line": s.line, "column": s.column, "label": text} for s, text in self.labels
+            ]
         if self.notes:
             record["notes"] = list(self.notes)
         if self.help:
@@ -155,8 +167,18 @@ def group(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
+def _excerpt(span: Span, source: SourceFile, mark: str, label: str, gutter: int) -> list[str]:
+    """A source line and, under `span`, a run of `mark` (^ for the primary place, - for a secondary
+    one) followed by its label, as rustc draws them."""
+    text = source.line_text(span.line).rstrip()
+    width = max(1, min(span.length, len(text) - span.column + 1))
+    underline = f"{' ' * (span.column - 1)}{mark * width}" + (f" {label}" if label else "")
+    return [f" {span.line:>{gutter}} | {text}", f" {' ' * gutter} | {underline}"]
+
+
 def render(diagnostic: Diagnostic, sources: dict[str, SourceFile] | None = None) -> str:
-    """The text form: a location header, the source line with a caret, then notes and help."""
+    """The text form: a location header, the source line with a caret, each labelled secondary place
+    of the same file, then notes and help."""
     d = diagnostic
     head = f"{d.severity}[{d.code}]: {d.message}"
     if d.span is not None:
@@ -164,11 +186,12 @@ def render(diagnostic: Diagnostic, sources: dict[str, SourceFile] | None = None)
     lines = [head]
     source = (sources or {}).get(d.span.file) if d.span else None
     if source is not None and d.span is not None:
-        text = source.line_text(d.span.line).rstrip()
-        gutter = " " * len(str(d.span.line))
-        lines.append(f" {d.span.line} | {text}")
-        width = max(1, min(d.span.length, len(text) - d.span.column + 1))
-        lines.append(f" {gutter} | {' ' * (d.span.column - 1)}{'^' * width}")
+        shown = [s for s, _ in d.labels if s.file == d.span.file]
+        gutter = len(str(max(s.line for s in [d.span, *shown])))
+        lines += _excerpt(d.span, source, "^", "", gutter)
+        for span, label in d.labels:
+            if span.file == d.span.file:
+                lines += _excerpt(span, source, "-", label, gutter)
     pad = "   " if d.span is not None else " "
     lines += [f"{pad}= note: {note}" for note in d.notes]
     if d.lint is not None and d.severity is not Severity.INFO:

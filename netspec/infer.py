@@ -259,14 +259,14 @@ def _report_names_used_twice(analysis: Analysis, diagnostics: Diagnostics) -> No
         if earlier is info:
             continue
         where = source_map.span(earlier.layer.path + ("name",), value=True)
-        notes = [f"first used at line {where.line}"] if where else []
+        labels = [(where, "first used here")] if where else []
         span = source_map.span(info.layer.path + ("name",), value=True)
         if id(info) in weighted:
             diagnostics.warning(
                 "NS0203",
                 f"layer name '{name}' is used twice, and weights are bound to layers by name",
                 span,
-                notes=notes,
+                labels=labels,
                 help="give each layer its own name: Caffe copies a .caffemodel's blobs into the first layer "
                 "of a name only, and netspec compile refuses the two (NS0420)",
                 layer=name,
@@ -276,7 +276,7 @@ def _report_names_used_twice(analysis: Analysis, diagnostics: Diagnostics) -> No
                 "NS0203",
                 f"layer name '{name}' is used twice",
                 span,
-                notes=notes,
+                labels=labels,
                 help="give each layer its own name: Caffe accepts the two, but a second layer of a name is "
                 "usually a copy-paste left unrenamed, and weights and logs go by layer name",
                 layer=name,

@@ -69,7 +69,7 @@ def check(
     """Load, select and shape-check a spec; every problem found is in `.diagnostics`.  `stubs`
     (netspec.stubs) says how to treat layers by name or type: as identities, or of given shapes."""
     spec = load(path, content)
-    if any(d.code == "NS0001" for d in spec.diagnostics.errors):
+    if any(d.stops_check for d in spec.diagnostics.errors):
         return Checked(spec, None, None)
     net = select(spec, phase=phase, level=level, stages=stages)
     analysis = infer(net, spec.diagnostics, inputs=inputs, batch=batch, phase=phase, stubs=stubs)

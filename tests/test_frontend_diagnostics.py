@@ -281,7 +281,7 @@ CASES = [
         "NS0203",
         '"data"',
         3,
-        ["layer name 'data' is used twice, and weights are bound to layers by name", "first used at line 2"],
+        ["layer name 'data' is used twice, and weights are bound to layers by name", "first used here"],
     ),
     (
         "unknown_layer_type_suggests_nearest",
@@ -317,7 +317,7 @@ def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, wor
     d = diagnostic(text, code)
     assert d.severity is (Severity.WARNING if code in WARNINGS else Severity.ERROR)
     assert (d.span.line, d.span.column) == position(text, token, occurrence)
-    said = d.message + " " + (d.help or "") + " " + " ".join(d.notes)
+    said = " ".join([d.message, d.help or "", *d.notes, *(label for _, label in d.labels)])
     for word in words:
         assert word in said, f"{word!r} not in {said!r}"
 
@@ -464,9 +464,8 @@ def test_weightless_layers_sharing_a_name_are_a_warning_in_the_names_lint():
     assert [(d.severity, d.lint, d.span.line) for d in found] == [
         (Severity.WARNING, "names", n) for n in (4, 5)
     ]
-    assert found[0].message == "layer name 'crop' is used twice" and found[0].notes == [
-        "first used at line 3"
-    ]
+    assert found[0].message == "layer name 'crop' is used twice"
+    assert [(s.line, s.column, label) for s, label in found[0].labels] == [(3, 15, "first used here")]
     assert not check("t.prototxt", content=text).diagnostics.has_errors
 
 

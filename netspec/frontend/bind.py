@@ -215,7 +215,7 @@ class Binder:
                     "NS0106",
                     f"field '{f.name}' is given twice; {descriptor.name}.{f.name} holds one value",
                     self.source.span(f.offset, len(f.name)),
-                    notes=[f"first given at line {self.source.span(first[0]).line}"] if first else [],
+                    labels=[(self.source.span(first[0], len(f.name)), "first given here")] if first else [],
                     help="remove one of them, or merge them" if is_message else "remove one of them",
                 )
                 continue
