@@ -10,13 +10,15 @@ Three views of the same command:
   stages          the command's steps timed one by one in a fresh process, as the
                   command runs them (first calls, so one-time setup such as building
                   the parser tables is counted where it happens): imports, parse+check,
-                  read_weights, bind, lower, serialize, onnx checker (full), write;
-                  median over the runs
+                  read_weights, bind, lower (with the checker's probe), write (streamed from
+                  the weights), onnx checker (full, on the probe); median over the runs
+  --fresh         pip install . into a new virtual environment and the import time of each
+                  package there, with the versions pip resolved
 
 The weights are tests/oracles-style random weights (bench_runtime.write_random_weights),
 written once to a temporary directory.
 
-usage: python bench/bench_compile.py [--runs N] [SPEC]
+usage: python bench/bench_compile.py [--runs N] [--fresh] [SPEC]
 """
 
 from __future__ import annotations
@@ -100,8 +102,9 @@ def stages(spec: str, weights: str, out: str) -> dict[str, float]:
 
     import onnx
 
-    from netspec import cli, lower
+    from netspec import lower
     from netspec import weights as bind_weights
+    from netspec.files import atomic_output
     from netspec.frontend import binary
     from netspec.pipeline import check
     from netspec.proto import wire
@@ -113,15 +116,38 @@ def stages(spec: str, weights: str, out: str) -> dict[str, float]:
     lap("read_weights")
     blobs = bind_weights.bind(checked.analysis, given, checked.diagnostics)
     lap("bind")
-    model = lower.lower(checked.analysis, blobs, checked.diagnostics, lower.Options())
+    done = lower.lower_apart(checked.analysis, blobs, checked.diagnostics, lower.Options())
+    probe = done.probe()
     lap("lower")
-    data = wire.serialize(model)
-    lap("serialize")
-    onnx.checker.check_model(data, full_check=True)
-    lap("onnx checker")
-    cli.write_atomic(out, data)
+    with atomic_output(out) as handle:
+        wire.write(handle, done.model, done.values)
     lap("write")
+    onnx.checker.check_model(probe, full_check=True)
+    lap("onnx checker")
     return times
+
+
+def fresh_imports(tmp: str) -> None:
+    """Import time per package as a fresh `pip install .` leaves netspec: a new virtual environment,
+    the dependencies as pip resolves them today (their versions printed), bytecode as pip writes
+    it; so a dependency's release that imports slowly (ml_dtypes 0.7.0: about 0.75 s) shows."""
+    venv = Path(tmp, "fresh")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", str(ROOT)], check=True)
+    versions = subprocess.run(
+        [python, "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True
+    )
+    shown = {p["name"].lower(): p["version"] for p in json.loads(versions.stdout)}
+    wanted = ("numpy", "onnx", "ml-dtypes", "ml_dtypes", "protobuf", "onnxruntime-gpu", "lark")
+    print("fresh install: " + ", ".join(f"{k} {v}" for k, v in shown.items() if k in wanted))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+    for command in (["check", str(RESNET50)], ["compile", str(RESNET50), "-o", str(Path(tmp, "f.onnx"))]):
+        total, packages = import_times([python, "-m", "netspec", *command], env)
+        print(
+            f"fresh install, imports of `netspec {command[0]}`: {total:.2f} s; "
+            + ", ".join(f"{name} {seconds:.3f}" for name, seconds in packages[:SHOWN])
+        )
 
 
 def main() -> int:
@@ -129,6 +155,12 @@ def main() -> int:
     parser.add_argument("spec", nargs="?", type=Path, default=RESNET50)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--stages", nargs=3, metavar=("SPEC", "WEIGHTS", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="also pip install . into a new virtual environment (minutes, needs the package index) "
+        "and print each package's import time there",
+    )
     args = parser.parse_args()
     if args.stages:  # the child process of the stage breakdown
         print(json.dumps(stages(*args.stages)))
@@ -173,6 +205,8 @@ def main() -> int:
             + ", ".join(f"{name} {seconds:.3f}" for name, seconds in medians.items())
             + f"; sum {sum(medians.values()):.2f} s"
         )
+        if args.fresh:
+            fresh_imports(tmp)
     return 0 if met else 1
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -46,6 +45,8 @@ def atomic_output(path: str, check: Callable[[str], None] | None = None) -> Iter
     problem = writable_problem(path)
     if problem:
         raise CannotWrite(f"cannot write {path}: {problem}")
+    import tempfile  # here: `netspec check` writes nothing and need not import it
+
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     except OSError as error:

@@ -6,10 +6,6 @@ format: the aligned table a person reads, JSON and CSV for tools.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
 from netspec.infer import Analysis, LayerInfo
 from netspec.layers.base import shape_text
 
@@ -127,10 +123,15 @@ def to_json(analysis: Analysis, diagnostics=None, *, file: str | None = None) ->
     doc = {"file": file, "layers": layer_records(analysis), "totals": analysis.totals}
     if diagnostics is not None:
         doc["diagnostics"] = [d.to_json() for d in diagnostics]
+    import json
+
     return json.dumps(doc, indent=2)
 
 
 def to_csv(analysis: Analysis) -> str:
+    import csv
+    import io
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(

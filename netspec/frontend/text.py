@@ -21,10 +21,10 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
+from netspec import grammars
 from netspec.diagnostics import Diagnostics
 from netspec.source import SourceFile
 
@@ -118,7 +118,7 @@ def _tables() -> tuple:
     ResNet-50.  A cache file that cannot be read or used is rebuilt; one that
     cannot be written is done without.
     """
-    grammar = resources.files("netspec.grammars").joinpath("prototxt.lark").read_text()
+    grammar = (Path(grammars.__file__).parent / "prototxt.lark").read_text()  # not importlib.resources: 30 ms
     key = hashlib.sha256(f"{TABLES_FORMAT}\n{grammar}".encode()).hexdigest()[:20]
     path = cache_dir() / f"prototxt-lalr-{key}.json"
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError, re.error):

@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, bottom_rank, register
+from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
 if TYPE_CHECKING:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from netspec.layers.arith import Axis, end_pads, windows
 from netspec.layers.base import (
     LayerType,
@@ -27,6 +25,7 @@ from netspec.layers.base import (
     shape_text,
 )
 from netspec.layers.structure import dims
+from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
 

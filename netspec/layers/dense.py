@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from netspec.layers.base import (
     GLOBAL,
     LayerType,
@@ -15,6 +13,7 @@ from netspec.layers.base import (
     register,
 )
 from netspec.layers.structure import reshape_target
+from netspec.lazy import numpy as np
 
 
 def _filler(p, field: str):

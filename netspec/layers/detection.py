@@ -14,16 +14,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from netspec.layers.base import LayerType, Shape, ShapeContext, count, register, shape_text
 from netspec.layers.structure import last_axis
+from netspec.lazy import FLT_MAX
+from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
 CodeType = caffe_pb2.PriorBoxParameter
-
-
-FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def _aspect_ratios(p) -> list[float]:

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from netspec.layers.base import (
     LayerType,
     Shape,
@@ -20,6 +18,7 @@ from netspec.layers.base import (
     shape_text,
 )
 from netspec.layers.structure import _not_in_place, last_axis
+from netspec.lazy import numpy as np
 
 
 @register

@@ -7,11 +7,10 @@ output batch is known only at run time.
 
 from __future__ import annotations
 
-import numpy as np
-
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, count, register
 from netspec.layers.data import given_shape
 from netspec.layers.structure import dims
+from netspec.lazy import numpy as np
 
 
 def _bottom(ctx: ShapeContext, i: int) -> str:

@@ -19,8 +19,6 @@ as they fold into the convolution before them at inference and published counts 
 
 from __future__ import annotations
 
-import numpy as np
-
 from netspec.layers.base import (
     GLOBAL,
     Affine,
@@ -35,6 +33,7 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
+from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
 TEST = caffe_pb2.TEST

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from netspec.layers.arith import Axis, overhang, pool_out, windows
 from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, Window, register
+from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
 Pool_ = caffe_pb2.PoolingParameter

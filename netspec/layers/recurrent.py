@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
-
 from netspec.layers.base import (
     LayerType,
     NotLowered,
@@ -24,6 +22,7 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
+from netspec.lazy import numpy as np
 
 if TYPE_CHECKING:
     from netspec.lower import LowerContext

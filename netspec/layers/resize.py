@@ -12,8 +12,6 @@ None has weights or multiply-adds.  Diagnostics NS0325-NS0329, NS0390-NS0398.
 
 from __future__ import annotations
 
-import numpy as np
-
 from netspec.layers.base import (
     LayerType,
     Shape,
@@ -24,6 +22,7 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
+from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
 NEAREST, BILINEAR = caffe_pb2.ResizeParameter.NEAREST, caffe_pb2.ResizeParameter.BILINEAR

@@ -11,15 +11,12 @@ sized with --input and enters the ONNX graph as an input.  Diagnostics NS0604-NS
 
 from __future__ import annotations
 
-import numpy as np
-
 from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, count, register, shape_text
 from netspec.layers.structure import last_axis
+from netspec.lazy import FLT_MAX
+from netspec.lazy import numpy as np
 
 ROI_COLUMNS = 5  # [batch index, x1, y1, x2, y2]
-
-
-FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def _positive(ctx: ShapeContext, code: str, param: str, names: tuple[str, ...], help: str) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 from typing import ClassVar
 
-import numpy as np
-
 from netspec.layers.base import (
     GLOBAL,
     LayerType,
@@ -23,6 +21,7 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
+from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
 ELTWISE = caffe_pb2.EltwiseParameter
