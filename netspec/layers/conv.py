@@ -10,7 +10,7 @@ inputs ≤ t and the output is as long as the input; ONNX Conv's pads say it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 
 from netspec.layers.arith import Axis, end_pads, windows
 from netspec.layers.base import (
@@ -447,6 +447,16 @@ IGNORED = {
 }
 
 
+@dataclass(frozen=True)
+class Block:
+    """A DenseBlock's setup: the bottom's channels, the transitions, the growth rate, use_BC."""
+
+    channels: int
+    transitions: int
+    growth: int
+    bc: bool
+
+
 @register
 class DenseBlock(LayerType):
     """caffe_ocr's DenseBlockLayer at TEST: numTransition times, on the channels so far, BN (the stored
@@ -467,8 +477,7 @@ class DenseBlock(LayerType):
     dialect = "ocr"
     param = "denseblock_param"
 
-    def geometry(self, ctx: ShapeContext) -> tuple[int, int, int, bool]:
-        """(input channels, transitions, growth rate, use_BC)."""
+    def setup(self, ctx: ShapeContext) -> Block:
         p = ctx.layer.param.denseblock_param
         x = ctx.bottoms[0]
         if len(x) != 4:
@@ -493,11 +502,6 @@ class DenseBlock(LayerType):
                 ("param", 0),
                 help="remove the param blocks: the block sets its statistics' learning rates itself",
             )
-        return x[1], p.numTransition, p.growthRate, p.use_BC
-
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        channels, transitions, growth, _ = self.geometry(ctx)
-        p = ctx.layer.param.denseblock_param
         for name, value in IGNORED.items():
             if getattr(p, name) != value:
                 ctx.warning(
@@ -507,11 +511,15 @@ class DenseBlock(LayerType):
                     f"denseblock_param.{name}",
                     help=f"remove {name}",
                 )
+        return Block(x[1], p.numTransition, p.growthRate, p.use_BC)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        block: Block = ctx.config
         n, _, h, w = ctx.bottoms[0]
-        return [(n, channels + transitions * growth, h, w)]
+        return [(n, block.channels + block.transitions * block.growth, h, w)]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
-        channels, transitions, growth, bc = self.geometry(ctx)
+        channels, transitions, growth, bc = astuple(ctx.config)
         p = ctx.layer.param.denseblock_param
 
         def filler(name: str) -> caffe_pb2.FillerParameter | None:
@@ -534,7 +542,7 @@ class DenseBlock(LayerType):
         return [*specs, WeightSpec("scale_factor", (1,), zero, learnable=False)]
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
-        channels, transitions, growth, bc = self.geometry(ctx)
+        channels, transitions, growth, bc = astuple(ctx.config)
         n, _, h, w = ctx.bottoms[0]
         per_pixel = sum(
             (4 * growth * c + growth * 4 * growth * 9) if bc else growth * c * 9
@@ -543,11 +551,11 @@ class DenseBlock(LayerType):
         return n * h * w * per_pixel
 
     def window(self, ctx: ShapeContext) -> list[Window]:
-        transitions = self.geometry(ctx)[1]
+        transitions = ctx.config.transitions
         return [Window(2 * transitions + 1, 1, transitions)] * 2  # the 3 x 3 convolutions in a chain
 
     def lower(self, ctx) -> None:
-        _, transitions, _, bc = self.geometry(ctx.shape_context)
+        transitions, bc = ctx.config.transitions, ctx.config.bc
         blobs = [np.asarray(b, np.float32) for b in ctx.blobs]
         per = transitions
         x = ctx.inputs[0]

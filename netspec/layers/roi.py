@@ -140,7 +140,7 @@ class PSROIPooling(LayerType):
     param = "psroi_pooling_param"
     bottoms = (2, 2)
 
-    def grid(self, ctx: ShapeContext) -> tuple[int, int]:
+    def setup(self, ctx: ShapeContext) -> tuple[int, int]:
         """(output_dim, group_size), checked as the fork's LayerSetUp and Reshape do."""
         p = ctx.layer.param.psroi_pooling_param
         help = (
@@ -168,7 +168,7 @@ class PSROIPooling(LayerType):
         return p.output_dim, p.group_size
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        output_dim, group = self.grid(ctx)
+        output_dim, group = ctx.config
         return [(ctx.bottoms[1][0], output_dim, group, group)]
 
     def window(self, ctx: ShapeContext) -> str:
@@ -182,7 +182,7 @@ class PSROIPooling(LayerType):
         return count(ctx.bottoms[0]) + 4 * count(tops[0])
 
     def lower(self, ctx) -> None:
-        output_dim, group = self.grid(ctx.shape_context)
+        output_dim, group = ctx.config
         rows = ctx.op("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])
         low, high = _ps_bins(ctx, rows, group)  # (R, 2, G) each, [rows, columns]
         (low_h, low_w), (high_h, high_w), (extent_h, extent_w) = (
