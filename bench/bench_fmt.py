@@ -52,6 +52,9 @@ def main() -> int:
     args = parser.parse_args()
     text = args.file.read_text()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # Both processes start as an installed netspec does, from compiled bytecode (pip writes it);
+    # PYTHONDONTWRITEBYTECODE would have every start compile netspec's modules from source.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     ours_cmd = [sys.executable, "-m", "netspec", "fmt", str(args.file)]
     theirs_cmd = [sys.executable, "-c", PROTOBUF, str(args.file)]
     timed(ours_cmd, env), timed(theirs_cmd, env)  # warm the page cache and the tables' cache file

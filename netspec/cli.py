@@ -692,8 +692,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    import difflib
-
     from netspec import fmt
     from netspec.files import read_file
     from netspec.source import SourceFile
@@ -716,6 +714,8 @@ def cmd_fmt(args) -> int:
             continue
         out = sys.stdout.buffer
         if args.diff and result != content:
+            import difflib
+
             lines = difflib.unified_diff(
                 content.splitlines(True), result.splitlines(True), f"{name}", f"{name} (formatted)"
             )

@@ -29,6 +29,7 @@ from netspec.source import SourceFile
 WIDTH = 100
 INDENT = "  "
 CLOSERS = {"{": "}", "<": ">"}
+ANGLES = {"<": "{", ">": "}"}
 
 
 @dataclass
@@ -62,27 +63,24 @@ def _tokens(source: str) -> tuple[list[Token], bool]:
     that starts no token was passed over)."""
     tokens: list[Token] = []
     append = tokens.append
+    kinds, kind_of = text.LEXEME_KINDS, text.lexeme_kind
     line = 1
     breaks = 1
     covered = 0
-    for match in text.lexeme_re().finditer(source):
-        if match.start() != covered:
-            return tokens, False
-        covered = match.end()
-        kind = match.lastgroup
-        space = match.group("ws")
+    for space, token in text.lexeme_pairs_re().findall(source):
+        covered += len(space) + len(token)
         if space:
             count = space.count("\n")
             line += count
             breaks += count
-        chunk = match.group(kind)
+        kind = kinds.get(token[0]) or kind_of(token)
         if kind == "COMMENT":
-            chunk = chunk.rstrip()
-        elif kind == "NUMBER" and "\n" in chunk:  # '-\n5'
-            line += chunk.count("\n")
-        append((kind, chunk, line, breaks))
+            token = token.rstrip()
+        elif kind == "NUMBER" and "\n" in token:  # '-\n5'
+            line += token.count("\n")
+        append((kind, token, line, breaks))
         breaks = 0
-    return tokens, not source[covered:].strip(" \t\f\r\n")
+    return tokens, covered == len(source.rstrip(" \t\f\r\n"))
 
 
 def _terminals(tokens: list[Token]) -> Iterator[str]:
@@ -220,17 +218,15 @@ def _layout(tokens: list[Token]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def _essence(tokens: list[Token]) -> list[str]:
+def _essence(texts: list[str]) -> list[str]:
     """The tokens that carry meaning, and the comments, in order: what formatting must keep.
     Dropped: ',' and ';' (separators, or between list items), a ':' before a block; '<' '>'
     read as braces."""
     out: list[str] = []
-    for i, (kind, token, _, _) in enumerate(tokens):
-        if kind == "PUNCT":
-            if token in ",;" or (token == ":" and i + 1 < len(tokens) and tokens[i + 1][TEXT] in CLOSERS):
-                continue
-            token = {"<": "{", ">": "}"}.get(token, token)
-        out.append(token)
+    for i, token in enumerate(texts):
+        if token in ",;" or (token == ":" and i + 1 < len(texts) and texts[i + 1] in CLOSERS):
+            continue
+        out.append(ANGLES.get(token, token))
     return out
 
 
@@ -248,6 +244,7 @@ def format_source(source: SourceFile) -> tuple[str | None, Diagnostics]:
     if not (covered and text.recognizes(_terminals(tokens))) and text.parse(source, diagnostics) is None:
         return None, diagnostics
     result = _layout(tokens)
-    if _essence(_tokens(result)[0]) != _essence(tokens):
+    again = [token for _, token in text.lexeme_pairs_re().findall(result)]
+    if _essence(again) != _essence([token[TEXT] for token in tokens]):
         raise FormatterBug(f"{source.path}: formatting would change the net's meaning; left as it is")
     return result, diagnostics

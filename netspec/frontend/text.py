@@ -149,6 +149,25 @@ def lexeme_re() -> re.Pattern:
     )
 
 
+@cache
+def lexeme_pairs_re() -> re.Pattern:
+    """lexeme_re's tokens for findall, the fast way through a file: (whitespace before, token)
+    pairs; what terminal a token is, its first character says (lexeme_kind)."""
+    patterns = terminal_patterns()
+    tokens = "|".join([patterns["COMMENT"], *(patterns[name] for name in VALUED)])
+    return re.compile(f"((?:{patterns['WS']})?)({tokens}|[{re.escape(''.join(PUNCTUATION))}])", re.S)
+
+
+LEXEME_KINDS = {"#": "COMMENT", '"': "STRING", "'": "STRING", **dict.fromkeys(PUNCTUATION, "PUNCT")}
+
+
+def lexeme_kind(token: str) -> str:
+    """COMMENT, STRING, PUNCT, NUMBER or NAME: a number starts with a digit, '.' or '-' (bare
+    inf and nan are names, as the grammar lexes them)."""
+    first = token[0]
+    return LEXEME_KINDS.get(first) or ("NUMBER" if first.isdigit() or first in "-." else "NAME")
+
+
 def terminal_patterns() -> dict[str, str]:
     """Each terminal of the grammar (NAME, NUMBER, STRING, COMMENT, WS, ...) as a regular expression."""
     return _tables()[4]

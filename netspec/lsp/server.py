@@ -21,7 +21,7 @@ from netspec import __version__
 from netspec.lsp import features
 from netspec.lsp.document import Analysis, Options, options_from
 
-DEBOUNCE_S = 0.02  # a burst of keystrokes is checked once, at its end
+DEBOUNCE_S = 0.005  # a burst of keystrokes is checked once, at its end
 
 
 class NetspecServer(LanguageServer):
