@@ -282,3 +282,11 @@ def test_a_shape_stub_checks_but_compile_refuses_it(tmp_path, capsys):
     assert main(["check", spec, "--stub", "Pyton=identity"]) == CANNOT_RUN
     assert "no layer and no layer type 'Pyton'; did you mean 'Python'?" in capsys.readouterr().err
     assert main(["check", spec, "--stub", "u=shape:3xfour"]) == CANNOT_RUN
+
+
+def test_the_readmes_first_commands_print_no_warning(tmp_path, capsys):
+    model = tmp_path / "mobilenet_v1.onnx"
+    assert main(["compile", "zoo:mobilenet_v1", "-o", str(model)]) == OK
+    assert main(["run", str(model), "--repeat", "2"]) == OK
+    err = capsys.readouterr().err
+    assert "warning" not in err.lower() and "ran on CPUExecutionProvider" in err
