@@ -309,14 +309,33 @@ async def quick_fix(client: LanguageClient, uri: str, d: types.Diagnostic) -> ty
 
 @module_loop
 async def test_code_actions_turn_each_did_you_mean_into_a_fix(client: LanguageClient):
-    uri = await open_document(client, "actions.prototxt", DEMO)
-    fixed = DEMO
-    for code in ("NS0103", "NS0201"):
+    text = DEMO.replace("pool: MAX", "pool: MAXX")
+    uri = await open_document(client, "actions.prototxt", text)
+    fixed = text
+    for code in ("NS0103", "NS0201", "NS0104"):  # a field, a blob, an enum value
         d = next(d for d in client.diagnostics[uri] if d.code == code)
         action = await quick_fix(client, uri, d)
         fixed = apply(fixed, action.edit.changes[uri])
     assert fixed == DEMO.replace("kernal_size", "kernel_size").replace('bottom: "pool2"', 'bottom: "pool1"')
     assert not check("d.prototxt", content=fixed).diagnostics.has_errors
+
+
+@module_loop
+async def test_a_file_with_a_syntax_error_is_still_hovered_and_completed(client: LanguageClient):
+    text = INPLACE.replace('top: "conv1" }', 'top: "conv1"', 1).replace("\n", "\n\n")  # relu1 unclosed
+    uri = await open_document(client, "unclosed.prototxt", text)
+    assert [d.code for d in client.diagnostics[uri]] == ["NS0101"]
+    where = types.TextDocumentIdentifier(uri=uri)
+    pool1 = await client.text_document_hover_async(
+        types.HoverParams(text_document=where, position=position_of(text, '"pool1"'))
+    )
+    assert "`1x4x5x5`" in pool1.contents.value
+    answer = await client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=where, position=position_of(text, "pool: MAX", inside=len("pool: "))
+        )
+    )
+    assert {"MAX", "AVE"} <= {item.label for item in answer.items}
 
 
 @pytest.mark.parametrize(
@@ -403,7 +422,7 @@ async def configured(lsp_client: LanguageClient):
 
 
 @pytest.mark.asyncio
-async def test_settings_are_checks_options(configured: LanguageClient):
+async def test_initialization_options_are_checks_options(configured: LanguageClient):
     uri = await open_document(configured, "settings.prototxt", DEMO)
     conv1 = await configured.text_document_hover_async(
         types.HoverParams(
@@ -455,3 +474,65 @@ def test_the_typing_path_imports_no_onnx():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def pulling_client() -> LanguageClient:
+    """A client that answers workspace/configuration: {"netspec": {"phase": "train", ...}}."""
+    client = recording_client()
+    client.set_configuration({"phase": "train", "input": ["data=1x3x16x16"]}, section="netspec")
+    return client
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=server().server_command, server_env=server().server_env, client_factory=pulling_client
+    )
+)
+async def pulling(lsp_client: LanguageClient):
+    capabilities = types.ClientCapabilities(workspace=types.WorkspaceClientCapabilities(configuration=True))
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=capabilities))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_workspace_configuration_is_pulled_and_its_changes_applied(pulling: LanguageClient):
+    """The server asks for the "netspec" section once initialized, and checks again on didChangeConfiguration."""
+    text = INPLACE.replace("input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }", "")
+    text = text.replace(
+        'layer { name: "conv1"',
+        'layer { name: "d" type: "Input" top: "data" include { phase: TRAIN } }\nlayer { name: "conv1"',
+    )
+    uri = await open_document(pulling, "pulled.prototxt", text)
+    where = types.TextDocumentIdentifier(uri=uri)
+    for _ in range(WAIT_S * 100):  # the answer to the server's request arrives after the open
+        conv1 = await pulling.text_document_hover_async(
+            types.HoverParams(text_document=where, position=position_of(text, '"conv1"'))
+        )
+        if conv1 and "`1x4x14x14`" in conv1.contents.value:
+            break
+        await asyncio.sleep(0.01)
+    assert "`1x4x14x14`" in conv1.contents.value  # the TRAIN phase's Input, at the configured 16x16
+    pulling.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"netspec": {"phase": "train", "input": ["data=1x3x10x10"]}}
+        )
+    )
+    for _ in range(WAIT_S * 100):
+        conv1 = await pulling.text_document_hover_async(
+            types.HoverParams(text_document=where, position=position_of(text, '"conv1"'))
+        )
+        if "`1x4x8x8`" in conv1.contents.value:
+            break
+        await asyncio.sleep(0.01)
+    assert "`1x4x8x8`" in conv1.contents.value
+    pulling.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"netspec": {"phase": "dev"}})
+    )
+    for _ in range(WAIT_S * 100):
+        if pulling.messages:
+            break
+        await asyncio.sleep(0.01)
+    assert [m.message for m in pulling.messages] == [
+        "netspec: setting phase='dev' is not one netspec can use; left out"
+    ]

@@ -139,7 +139,8 @@ def _item(label: str, kind: types.CompletionItemKind, doc: str | None) -> types.
 
 def _enclosing(source: str, offset: int) -> tuple[list[str], int]:
     """The names of the blocks open at `offset` (outermost first), and where the last top-level
-    block before it starts (the layer it is in, when it is in one)."""
+    block before it starts (the layer it is in, when it is in one).  A block of the outermost one's
+    name opened at the start of a line starts anew, as the tolerant parser reads it."""
     blocks: list[str] = []
     last_name, last_at = None, 0
     outer = 0
@@ -149,6 +150,8 @@ def _enclosing(source: str, offset: int) -> tuple[list[str], int]:
         if kind == "NAME":
             last_name, last_at = token, match.start(kind)
         elif kind == "PUNCT" and token in OPENERS:
+            if blocks and blocks[0] == last_name and source[last_at - 1 : last_at] in ("", "\n"):
+                blocks.clear()  # the block above was left open
             blocks.append(last_name or "?")
             if len(blocks) == 1:
                 outer = last_at
