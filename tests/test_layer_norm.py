@@ -509,12 +509,17 @@ FOLD_CHAINS = {  # the last layer is named after its top: OpenCV fetches outputs
 }
 
 
-@pytest.mark.parametrize("oracle", ["opencv", "caffe"])
-@pytest.mark.parametrize("chain", list(FOLD_CHAINS))
+FOLD_ORACLES = [  # OpenCV has no Bias layer: real Caffe alone holds that chain
+    (oracle, chain)
+    for chain in FOLD_CHAINS
+    for oracle in ("opencv", "caffe")
+    if not (oracle == "opencv" and chain == "bn_scale_bias")
+]
+
+
+@pytest.mark.parametrize(("oracle", "chain"), FOLD_ORACLES)
 @pytest.mark.parametrize("bias", ["false", "true"])
 def test_folded_convolution_matches_the_unfolded_chain(oracle, chain, bias):
-    if oracle == "opencv" and chain == "bn_scale_bias":
-        pytest.skip("OpenCV has no Bias layer")
     text = conv_chain(*FOLD_CHAINS[chain], bias=bias)
     analysis, _ = analyse(text)
     weights = random_weights(analysis)
