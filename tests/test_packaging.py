@@ -66,12 +66,13 @@ def test_wheel_install_carries_grammar_schema_and_zoo(tmp_path):
     import sysconfig
 
     Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel, not a source tree
     ran = subprocess.run(
         [str(python), "-m", "netspec", "check", "zoo:lenet"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        env=clean,
     )
     assert ran.returncode == 0, ran.stderr
     page = subprocess.run(  # the page's style and script come from the installed package
@@ -79,7 +80,7 @@ def test_wheel_install_carries_grammar_schema_and_zoo(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        env=clean,
     )
     assert page.returncode == 0, page.stderr
     assert "document.getElementById" in (tmp_path / "lenet.html").read_text()
@@ -88,6 +89,7 @@ def test_wheel_install_carries_grammar_schema_and_zoo(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=clean,
         check=True,
     ).stdout
     assert str(ROOT) not in where, f"the test imported the source tree, not the wheel: {where}"
