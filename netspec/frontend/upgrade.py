@@ -203,14 +203,6 @@ DATA_LAYER_PARAMS = {
 }
 
 
-def _has(message, name: str) -> bool:
-    """Presence of a singular field, or a non-empty repeated field."""
-    try:
-        return message.HasField(name)
-    except ValueError:
-        return len(getattr(message, name)) > 0
-
-
 def _index_path(index: dict[Path, list[Path]], path: Path) -> None:
     """File `path` under its first two steps (see _Upgrade.index)."""
     if len(path) > 1:
