@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from netspec.diagnostics import Diagnostics, Severity, apply_lints, group, render_all
 from netspec.diagnostics import to_json as diagnostics_json
 from netspec.files import CannotWrite, LoadError
-from netspec.frontend.select import TEST, TRAIN
 
 OK, SPEC_ERRORS, CANNOT_RUN, INTERNAL_ERROR = 0, 1, 2, 3
 
@@ -144,6 +143,7 @@ def input_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
 
 
 def _check(args):
+    from netspec.frontend.select import TEST, TRAIN
     from netspec.pipeline import check
 
     if args.batch is not None and args.batch < 1:
