@@ -391,6 +391,7 @@ def cmd_report(args) -> int:
             extra = weights.section(checked.analysis, given, args.weights)
     parts = page.sections(checked, direction=args.direction, collapse=args.collapse)
     write_atomic(args.output, page.render_page(args.file, parts, extra=extra).encode())
+    print(f"wrote {args.output}", file=sys.stderr)
     return _finish(checked.diagnostics, checked.spec.sources)
 
 

@@ -217,8 +217,9 @@ def test_small_visible_things_say_the_right_words(tmp_path, capsys):
     assert main(["check", write(tmp_path, floor), "--warn", "tiling"]) == OK
     err = capsys.readouterr().err
     assert "Caffe pools 2 windows" in err and "convolves" not in err
-    assert main(["draw", LENET, "-o", str(tmp_path / "n.dot")]) == OK
-    assert f"wrote {tmp_path / 'n.dot'}" in capsys.readouterr().err
+    for command, name in (("draw", "n.dot"), ("report", "n.html")):
+        assert main([command, LENET, "-o", str(tmp_path / name)]) == OK
+        assert f"wrote {tmp_path / name}" in capsys.readouterr().err
 
 
 def test_receptive_fields_after_a_resize_are_shown_rounded_and_say_why(tmp_path, capsys):
