@@ -353,11 +353,14 @@ def fork_detection_output(
     encoded=False,
     share=True,
     eta=1.0,
+    polygon=False,
 ):
     """DetectionOutputLayer::Forward_cpu of weiliu89/caffe (ssd), loop for loop: GetLocPredictions
     (loc as priors x loc classes x 4), DecodeBBox, GetMaxScoreIndex (stable sort), ApplyNMSFast
     (with eta < 1 the threshold times eta after each kept box while above 0.5), JaccardOverlap.
-    With share=False each class has its own boxes (share_location)."""
+    With share=False each class has its own boxes (share_location).  With polygon=True, TextBoxes++'s
+    (MhLiao/TextBoxes_plusplus): 12 offsets per prior, GetLocPredictions' box then quadrilateral,
+    DecodeBBoxPolygon's corners (CENTER_SIZE), rows of 15."""
     boxes, variances = prior[0, 0].reshape(-1, 4), prior[0, 1].reshape(-1, 4)
 
     def decode(p, v, b):
@@ -378,15 +381,27 @@ def fork_detection_output(
         size = lambda x: 0.0 if x[2] < x[0] or x[3] < x[1] else (x[2] - x[0]) * (x[3] - x[1])  # noqa: E731
         return inter / (size(a) + size(b) - inter)
 
+    def quadrilateral(p, v, q):  # DecodeBBoxPolygon: x_k = v0 · q · prior width + the prior's corner k
+        w, h = p[2] - p[0], p[3] - p[1]
+        corners = [p[0], p[1], p[2], p[1], p[2], p[3], p[0], p[3]]
+        return [v[k % 2] * q[k] * (w if k % 2 == 0 else h) + corners[k] for k in range(8)]
+
     out = []
     for i in range(loc.shape[0]):
-        offsets = loc[i].reshape(len(boxes), 1 if share else classes, 4)
+        offsets = loc[i].reshape(len(boxes), 1 if share else classes, 12 if polygon else 4)
         scores = conf[i].reshape(-1, classes)
         kept, by_class = {}, {}
         for c in range(classes):
             if c == background:
                 continue
-            decoded = by_class[c] = [decode(*a) for a in zip(boxes, variances, offsets[:, 0 if share else c])]
+            mine = offsets[:, 0 if share else c]
+            decoded = [decode(*a) for a in zip(boxes, variances, mine[:, :4])]
+            quads = (
+                [quadrilateral(*a) for a in zip(boxes, variances, mine[:, 4:])]
+                if polygon
+                else [[]] * len(mine)
+            )
+            by_class[c] = [[*b, *q] for b, q in zip(decoded, quads)]
             order = [
                 j for j in sorted(range(len(boxes)), key=lambda j: -scores[j, c]) if scores[j, c] > threshold
             ]
@@ -404,7 +419,7 @@ def fork_detection_output(
         for c in sorted({c for _, c, _ in pairs}):
             for s, _, j in sorted([p for p in pairs if p[1] == c], key=lambda p: -p[0]):
                 out.append([i, c, s, *by_class[c][j]])
-    return np.asarray(out).reshape(1, 1, -1, 7)
+    return np.asarray(out).reshape(1, 1, -1, 15 if polygon else 7)
 
 
 def against_the_fork(detection: str, reference: dict, seed: int):
@@ -440,6 +455,33 @@ def test_detection_output_cases_opencv_cannot_run_follow_the_fork(detection, ref
     ours, expected, _ = against_the_fork(detection, reference, seed=2)
     assert ours.shape == expected.shape and ours.shape[2] > 2
     assert rel_error(ours, expected) < 1e-5
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_textboxes_plus_plus_polygons_follow_the_fork(share):
+    # use_polygon: 12 offsets per prior (a box, then a quadrilateral), NMS on the boxes, rows of 15
+    # [image, label, score, xmin, ymin, xmax, ymax, x1, y1, x2, y2, x3, y3, x4, y4].
+    detection = ("background_label_id: 0 nms_param { nms_threshold: 0.45 top_k: 20 } code_type: CENTER_SIZE "
+                 "keep_top_k: 30 confidence_threshold: 0.2 use_polygon: true")  # fmt: skip
+    per_image = 3 * 5 * 4 * 12 * (1 if share else 4)
+    text = detection_net(detection, images=2, share=share).replace(
+        f"dim: {per_image // 3} }}", f"dim: {per_image} }}", 1
+    )
+    model, analysis, _ = compile_text(text)
+    assert analysis.info("det").tops == [(1, 1, 2 * 30, 15)]
+    feeds = random_inputs(analysis, 4)
+    feeds["loc"] *= 0.3
+    ours = run_onnx(model, feeds)["det"]
+    conf = np.exp(feeds["conf_raw"]) / np.exp(feeds["conf_raw"]).sum(axis=2, keepdims=True)
+    prior = fork_prior_box(3, 5, 37, 50, {"min_size": [12], "max_size": [25], "aspect_ratio": [2],
+                                          "variance": [0.1, 0.1, 0.2, 0.2]})  # fmt: skip
+    expected = fork_detection_output(feeds["loc"].astype(np.float64), conf, prior.astype(np.float64), 4,
+                                     nms=0.45, top_k=20, keep_top_k=30, threshold=0.2, share=share, polygon=True)  # fmt: skip
+    assert ours.shape == expected.shape and ours.shape[2] > 4
+    assert rel_error(ours, expected) < 1e-5
+    nothing = run_onnx(compile_text(text.replace("0.2 use_polygon", "0.99 use_polygon"))[0], feeds)["det"]
+    np.testing.assert_array_equal(nothing, [[[[0] + [-1] * 14, [1] + [-1] * 14]]])
+    assert "write use_polygon: true" in diagnostic(text.replace(" use_polygon: true", ""), "NS0324").help
 
 
 def test_detection_output_with_nothing_found_writes_one_row_per_image():
@@ -680,6 +722,7 @@ BROKEN = [
     ("NS0324", detection_net("keep_top_k: 5").replace("num_classes: 4 ", ""), "detection_output_param"),
     ("NS0324", detection_net("keep_top_k: 5").replace("dim: 240 }", "dim: 236 }"), '"loc"'),
     ("NS0324", detection_net("background_label_id: 4"), "4 }"),
+    ("NS0324", detection_net("code_type: CORNER use_polygon: true"), "true } }"),
     ("NS0324", detection_net("nms_threshold: 0.5 nms_param { nms_threshold: 0.4 }"), "0.5 nms_param"),
     ("NS0324", detection_net("nms_threshold: 1.5"), "1.5"),
     ("NS0321", DATA + 'layer { name: "n" type: "NormalizeBBox" bottom: "data" top: "n" '

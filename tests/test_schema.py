@@ -301,12 +301,14 @@ FORK_MESSAGES = {
     "LossParameter": {"ignore_label": 1, "normalize": 2, "normalization": 3, "pre_fixed_normalizer": 4},
     "DropoutParameter": {"dropout_ratio": 1, "scale_train": 2},  # BVLC's 1, the fork's 2
     # weiliu89/caffe branch ssd (4817bf8b); nms_threshold and top_k, which the first SSD deploy files
-    # write here rather than in nms_param, are numbered by no caffe.proto: 10000 + their nms_param number
+    # write here rather than in nms_param, are numbered by no caffe.proto: 10000 + their nms_param number;
+    # TextBoxes++'s use_polygon
     "DetectionOutputParameter": {
         "num_classes": 1, "share_location": 2, "background_label_id": 3, "nms_param": 4,
         "save_output_param": 5, "code_type": 6, "keep_top_k": 7, "variance_encoded_in_target": 8,
         "confidence_threshold": 9, "visualize": 10, "visualize_threshold": 11, "save_file": 12,
         "nms_threshold": 10001, "top_k": 10002,
+        "use_polygon": 13,  # MhLiao/TextBoxes_plusplus (39d4898): its number, netspec's default false
     },
     # weiliu89/caffe branch ssd (4817bf8b); offset_h and offset_w (TextBoxes' centres, as OpenCV reads
     # them) are declared by no caffe.proto: netspec's range
@@ -335,6 +337,11 @@ def test_rfcn_pre_fixed_normalization_joins_bvlcs_modes_without_moving_them():
     # The R-FCN forks number PRE_FIXED 3 and move NONE to 4; BVLC's NONE keeps 3.
     modes = dict(caffe_pb2.LossParameter.NormalizationMode.items())
     assert modes == {"FULL": 0, "VALID": 1, "BATCH_SIZE": 2, "NONE": 3, "PRE_FIXED": 10003}
+
+
+def test_textboxes_plus_plus_use_polygon_is_off_unless_written():
+    # TextBoxes++ defaults it to true; SSD's files leave it out and mean boxes.
+    assert caffe_pb2.DetectionOutputParameter().use_polygon is False
 
 
 def test_segnet_bn_modes_keep_their_values():

@@ -236,7 +236,16 @@ class DetectionOutput(LayerType):
                 f"{classes} (0 to {classes - 1}, or -1 for none)",
                 "detection_output_param.background_label_id",
             )
-        priors = prior_heads(ctx, classes, p.share_location)
+        if p.use_polygon and (p.code_type != CodeType.CENTER_SIZE or p.variance_encoded_in_target):
+            raise ctx.error(
+                "NS0324",
+                "use_polygon decodes quadrilaterals only with code_type CENTER_SIZE and the variances "
+                "applied: TextBoxes++'s DecodeBBoxPolygon leaves them unset otherwise",
+                "detection_output_param.use_polygon",
+                help="set code_type: CENTER_SIZE (and variance_encoded_in_target: false), as TextBoxes++ "
+                "does",
+            )
+        priors = prior_heads(ctx, classes, p.share_location, 12 if p.use_polygon else 4)
         if loc[0] != conf[0]:
             raise ctx.error("NS0324", f"loc has {loc[0]} images, conf {conf[0]}", ("bottom", 1))
         threshold, _, eta = self.nms(ctx)
@@ -276,7 +285,7 @@ class DetectionOutput(LayerType):
         per_image = per_class * foreground
         if p.keep_top_k > -1:
             per_image = min(per_image, p.keep_top_k)
-        return [(1, 1, max(images * per_image, images), 7)]
+        return [(1, 1, max(images * per_image, images), 15 if p.use_polygon else 7)]
 
     def lower(self, ctx) -> None:
         p = ctx.param.detection_output_param
@@ -290,7 +299,10 @@ class DetectionOutput(LayerType):
             ctx.op("Squeeze", [x, ctx.ints([0], "axis0")])
             for x in ctx.node("Split", [prior, ctx.ints([1, 1], "halves")], 2, axis=0)
         )  # (P, 1, 4) each
-        loc = ctx.op("Reshape", [ctx.inputs[0], ctx.ints([0, priors, loc_classes, 4], "loc_shape")])
+        per_box = 12 if p.use_polygon else 4  # TextBoxes++: a box, then a quadrilateral's 8 offsets
+        loc = ctx.op("Reshape", [ctx.inputs[0], ctx.ints([0, priors, loc_classes, per_box], "loc_shape")])
+        if p.use_polygon:
+            loc, quad = ctx.node("Split", [loc, ctx.ints([4, 8], "box_quad")], 2, axis=-1)
         decoded = _decode(ctx, p, loc, corners, variance)  # (N, P, loc classes, 4)
         by_class = ctx.op("Transpose", [decoded], perm=[0, 2, 1, 3])
         boxes = ctx.op("Reshape", [by_class, ctx.ints([-1, priors, 4], "box_shape")])
@@ -335,9 +347,8 @@ class DetectionOutput(LayerType):
                 ],
             )  # (K, 3) rows [batch, class, prior], by batch, class, then score
         score = ctx.node("Unsqueeze", [ctx.op("GatherND", [scores, selected]), ctx.ints([1], "axis1")])[0]
-        box = ctx.op(
-            "GatherND", [boxes, ctx.op("Gather", [selected, ctx.ints([0, 2], "batch_prior")], axis=1)]
-        )
+        batch_prior = ctx.op("Gather", [selected, ctx.ints([0, 2], "batch_prior")], axis=1)
+        box = ctx.op("GatherND", [boxes, batch_prior])
         if p.share_location:
             pairs = ctx.op("Gather", [selected, ctx.ints([0, 1], "image_class")], axis=1)
         else:
@@ -345,10 +356,20 @@ class DetectionOutput(LayerType):
             count = ctx.ints(classes, "classes")
             pairs = ctx.op("Concat", [ctx.op("Div", [batch, count]), ctx.op("Mod", [batch, count])], axis=1)
         image_class = ctx.op("Cast", [pairs], to=np.float32)
-        rows = ctx.op("Concat", [image_class, score, box], axis=1)
+        columns = [image_class, score, box]
+        if p.use_polygon:  # the kept boxes' quadrilaterals, (K, 8)
+            quads = ctx.op("Transpose", [_decode_quad(ctx, quad, corners, variance)], perm=[0, 2, 1, 3])
+            columns.append(
+                ctx.op(
+                    "GatherND",
+                    [ctx.op("Reshape", [quads, ctx.ints([-1, priors, 8], "quad_shape")]), batch_prior],
+                )
+            )
+        rows = ctx.op("Concat", columns, axis=1)
         if p.keep_top_k > -1:
             rows = _keep_top_k(ctx, rows, p.keep_top_k)
-        # No detection at all: one row [i, -1, -1, -1, -1, -1, -1] per image, as the fork writes.
+        # No detection at all: one row [i, -1, -1, ...] per image, as the fork writes.
+        width = 15 if p.use_polygon else 7
         images = ctx.op(
             "Slice", [ctx.op("Shape", [ctx.inputs[0]]), ctx.ints([0], "zero"), ctx.ints([1], "one")]
         )
@@ -360,8 +381,10 @@ class DetectionOutput(LayerType):
         fill = ctx.op(
             "Expand",
             [
-                ctx.const(np.full((1, 6), -1, np.float32), "fill"),
-                ctx.op("Concat", [images, ctx.ints([6], "six")], axis=0),
+                ctx.const(np.full((1, width - 1), -1, np.float32), "fill"),
+                ctx.op(
+                    "Concat", [images, ctx.ints([width - 1], "six" if width == 7 else "fourteen")], axis=0
+                ),
             ],
         )
         none = ctx.node("Concat", [ctx.op("Unsqueeze", [index, ctx.ints([1], "axis1")]), fill], axis=1)[0]
@@ -370,7 +393,7 @@ class DetectionOutput(LayerType):
         empty = ctx.op("Cast", [ctx.op("Equal", [total, ctx.ints([0], "zero")])], to=np.int64)
         end = ctx.op("Add", [total, ctx.op("Mul", [empty, images])])
         kept = ctx.op("Slice", [padded, ctx.ints([0], "zero"), end, ctx.ints([0], "zero")])
-        ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, 7], "layout")], [ctx.outputs[0]])
+        ctx.node("Reshape", [kept, ctx.ints([1, 1, -1, width], "layout")], [ctx.outputs[0]])
 
 
 def _adaptive_nms(ctx, boxes: str, candidates: str, sizes: tuple[int, int, int], nms: tuple) -> str:
@@ -471,10 +494,10 @@ def num_classes(ctx: ShapeContext, param: str) -> int:
     return p.num_classes
 
 
-def prior_heads(ctx: ShapeContext, classes: int, share_location: bool) -> int:
+def prior_heads(ctx: ShapeContext, classes: int, share_location: bool, per_box: int = 4) -> int:
     """The number of priors P, checking bottoms loc (N, P·4, or P·classes·4 without
-    share_location), conf (N, P·classes) and priors (1, 2, P·4) against each other, as
-    DetectionOutput and MultiBoxLoss do."""
+    share_location; `per_box` values a box instead of 4, as TextBoxes++'s 12), conf (N, P·classes)
+    and priors (1, 2, P·4) against each other, as DetectionOutput and MultiBoxLoss do."""
     loc, conf, prior = ctx.bottoms[:3]
     if len(prior) != 3 or prior[1] != 2 or prior[2] % 4:
         raise ctx.error(
@@ -484,21 +507,24 @@ def prior_heads(ctx: ShapeContext, classes: int, share_location: bool) -> int:
             help="bottom 2 is the Concat of the PriorBox layers' tops (axis 2)",
         )
     priors = prior[2] // 4
-    per_loc = 4 * (1 if share_location else classes)
+    per_loc = per_box * (1 if share_location else classes)
     for i, (shape, per, what) in enumerate(((loc, per_loc, "box offsets"), (conf, classes, "scores"))):
         held = count(shape[1:]) if len(shape) > 1 else 0
         if held != priors * per:
-            twice = held == 2 * priors * per  # TextBoxes' own files: two centres per cell, unwritten
+            if held == 2 * priors * per:  # TextBoxes' own files: two centres per cell, unwritten
+                help = ("the heads predict for twice the priors: TextBoxes' PriorBox centres every box "
+                        "twice per cell without a field for it; write offset_h: 0.5 offset_w: 0.5 "
+                        "offset_h: 1 offset_w: 0.5 in its PriorBox layers")  # fmt: skip
+            elif i == 0 and per_box == 4 and held == 3 * priors * per:  # TextBoxes++'s 12 per prior
+                help = "12 values per prior are TextBoxes++'s box and quadrilateral: write use_polygon: true"
+            else:
+                help = ("the loc and conf heads must cover the same cells and priors per cell as the "
+                        "PriorBox layers (and conf must have num_classes per prior)")  # fmt: skip
             raise ctx.error(
                 "NS0324",
                 f"bottom {i} holds {held} {what} per image; {priors} priors need {priors * per}",
                 ("bottom", i),
-                help="the heads predict for twice the priors: TextBoxes' PriorBox centres every box twice "
-                "per cell without a field for it; write offset_h: 0.5 offset_w: 0.5 offset_h: 1 "
-                "offset_w: 0.5 in its PriorBox layers"
-                if twice
-                else "the loc and conf heads must cover the same cells and priors per cell as the "
-                "PriorBox layers (and conf must have num_classes per prior)",
+                help=help,
             )
     return priors
 
@@ -545,6 +571,19 @@ def _decode(ctx, p, loc: str, corners: str, variance: str) -> str:
         "Mul", [ctx.op("Mul", [ctx.op("Exp", [stretch]), size]), ctx.const(np.float32(0.5), "half")]
     )
     return ctx.op("Concat", [ctx.op("Sub", [middle, half]), ctx.op("Add", [middle, half])], axis=-1)
+
+
+def _decode_quad(ctx, quad: str, corners: str, variance: str) -> str:
+    """TextBoxes++'s quadrilaterals (DecodeBBoxPolygon, CENTER_SIZE): from the offsets (N, P, L, 8)
+    [x1, y1, ..., x4, y4] and the priors (P, 1, 4), corner k at variance · offset · prior size +
+    the prior's corner k (top-left, top-right, bottom-right, bottom-left)."""
+    low, high = ctx.node("Split", [corners, ctx.ints([2, 2], "pairs")], 2, axis=-1)
+    size = ctx.op("Sub", [high, low])  # (P, 1, 2): width, height
+    xy = ctx.ints([0, 1] * 4, "xy")
+    scale = ctx.op("Gather", [variance, xy], axis=-1)  # variance[0] for x, [1] for y
+    spread = ctx.op("Mul", [ctx.op("Mul", [scale, quad]), ctx.op("Gather", [size, xy], axis=-1)])
+    anchor = ctx.op("Gather", [corners, ctx.ints([0, 1, 2, 1, 2, 3, 0, 3], "quad_corners")], axis=-1)
+    return ctx.op("Add", [spread, anchor])
 
 
 def label_rows(ctx: ShapeContext, index: int, width: int, what: str) -> int:
