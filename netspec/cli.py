@@ -732,7 +732,10 @@ def cmd_fmt(args) -> int:
     return status
 
 
-COMPILE_ONLY = (  # options that choose how a spec is compiled: a compiled .onnx cannot honour them
+COMPILE_ONLY = (  # options that choose how a spec is read or compiled: a compiled .onnx cannot honour them
+    ("stub", "--stub"),
+    ("warn", "--warn"),
+    ("allow", "--allow"),
     ("weights", "--weights"),
     ("opset", "--opset"),
     ("dynamic_batch", "--dynamic-batch"),
@@ -750,7 +753,7 @@ def _refuse_compile_options(args) -> None:
     for dest, flag in COMPILE_ONLY:
         if getattr(args, dest) != args.parser.get_default(dest):
             raise UsageError(
-                f"{flag} chooses how a spec is compiled; {args.file} is compiled already: run its "
+                f"{flag} chooses how a spec is read or compiled; {args.file} is compiled already: run its "
                 f".prototxt with {flag}, or compile it again with {flag}"
             )
 

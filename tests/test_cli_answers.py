@@ -85,7 +85,8 @@ def test_run_of_a_model_at_another_batch_runs_there_or_is_refused(tmp_path, caps
     assert "compile the spec with --batch 4, or with --dynamic-batch" in capsys.readouterr().err
     assert main(["run", str(fixed), "--input", "data=1x1x32x32"]) == CANNOT_RUN
     assert main(["run", str(fixed), "--weights", "w.caffemodel"]) == CANNOT_RUN
-    assert "--weights chooses how a spec is compiled" in capsys.readouterr().err
+    assert "--weights chooses how a spec is read or compiled" in capsys.readouterr().err
+    assert main(["run", str(fixed), "--stub", "Python=identity"]) == CANNOT_RUN
 
 
 @pytest.mark.parametrize("command", [["init-weights"], ["compile"], ["draw"], ["upgrade"], ["run", "--out"]])
