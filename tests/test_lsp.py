@@ -536,3 +536,33 @@ async def test_workspace_configuration_is_pulled_and_its_changes_applied(pulling
     assert [m.message for m in pulling.messages] == [
         "netspec: setting phase='dev' is not one netspec can use; left out"
     ]
+
+
+@pytest.mark.parametrize("name", ["lenet", "squeezenet1_1"])
+def test_every_feature_answers_on_mutated_specs_anywhere_without_an_exception(name):
+    """A seeded slice of fuzzing, in process: texts with tokens deleted, duplicated or swapped, or
+    cut short, and every feature asked at random places in them."""
+    import random
+
+    from test_fuzz import _tokens
+
+    from netspec.lsp import features
+    from netspec.lsp.document import Analysis, Options
+
+    rng = random.Random(name)
+    base = Path(zoo.path(name)).read_text()
+    base = base[base.index("\nname:") :]
+    for _ in range(12):
+        text = _tokens(rng, base)
+        text = text[: rng.randrange(len(text))] if rng.random() < 0.3 else text
+        doc = Analysis("file:///f.prototxt", "f.prototxt", text, 1, Options())
+        features.code_actions(doc, doc.diagnostics())
+        features.symbols(doc)
+        for offset in [rng.randrange(len(text) + 1) for _ in range(10)]:
+            features.hover(doc, offset)
+            features.completion(doc, offset)
+            features.definition(doc, offset)
+            features.rename(doc, offset, "renamed")
+            here = doc.position(offset)
+            assert doc.offset(here) == offset
+            features.formatting(doc, types.Range(start=here, end=here))
