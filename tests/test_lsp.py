@@ -177,6 +177,16 @@ async def test_diagnostics_on_open_are_checks_own_with_ranges_codes_and_help(cli
 
 
 @module_loop
+async def test_a_diagnostics_secondary_place_is_related_information_where_it_points(client: LanguageClient):
+    text = INPLACE.replace('name: "relu1"', 'name: "conv1"')
+    uri = await open_document(client, "twice.prototxt", text)
+    (twice,) = [d for d in client.diagnostics[uri] if d.code == "NS0203"]
+    assert twice.range.start == position_of(text, '"conv1"', 3, inside=0)  # the second 'conv1' layer
+    first = twice.related_information[0]
+    assert first.location.range.start == position_of(text, '"conv1"', inside=0)  # the first
+
+
+@module_loop
 async def test_an_incremental_change_publishes_fresh_diagnostics_for_its_version(client: LanguageClient):
     uri = await open_document(client, "change.prototxt", DEMO)
     at = position_of(DEMO, "kernal_size", inside=0)

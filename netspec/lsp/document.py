@@ -137,12 +137,17 @@ class Analysis:
         return [self._diagnostic(d) for d in self.checked.diagnostics if d.severity is not Severity.INFO]
 
     def _diagnostic(self, d: Diagnostic) -> types.Diagnostic:
+        """The LSP form: the secondary places (labels) are related information where they point,
+        the notes and the help related information at the diagnostic itself."""
         where = self.span_range(d.span)
+        said = [
+            *((self.span_range(span), label) for span, label in d.labels),
+            *((where, f"note: {n}") for n in d.notes),
+            *([(where, f"help: {d.help}")] if d.help else []),
+        ]
         related = [
-            types.DiagnosticRelatedInformation(
-                location=types.Location(uri=self.uri, range=where), message=f"{kind}: {text}"
-            )
-            for kind, text in [*(("note", n) for n in d.notes), *([("help", d.help)] if d.help else [])]
+            types.DiagnosticRelatedInformation(location=types.Location(uri=self.uri, range=at), message=text)
+            for at, text in said
         ]
         return types.Diagnostic(
             range=where,
