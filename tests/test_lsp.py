@@ -576,3 +576,13 @@ def test_every_feature_answers_on_mutated_specs_anywhere_without_an_exception(na
             here = doc.position(offset)
             assert doc.offset(here) == offset
             features.formatting(doc, types.Range(start=here, end=here))
+
+
+def test_lsp_without_its_extra_installed_says_how_to_install_it(monkeypatch, capsys):
+    from netspec.cli import CANNOT_RUN, main
+
+    monkeypatch.setitem(sys.modules, "pygls", None)  # as if `pip install netspec-compiler` alone
+    monkeypatch.delitem(sys.modules, "pygls.lsp.server", raising=False)
+    monkeypatch.delitem(sys.modules, "netspec.lsp.server", raising=False)
+    assert main(["lsp"]) == CANNOT_RUN
+    assert "pip install 'netspec-compiler[lsp]'" in capsys.readouterr().err
