@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from netspec.frontend.binary import write_weights  # noqa: E402
+from netspec.caffemodel import write_weights  # noqa: E402
 
 CONV = [  # VGG16: (name, out, in)
     ("conv1_1", 64, 3), ("conv1_2", 64, 64),

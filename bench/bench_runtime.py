@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from oracles import random_weights, rel_error  # noqa: E402
 
 from netspec import cli, runtime  # noqa: E402
-from netspec.frontend.binary import write_weights  # noqa: E402
+from netspec.caffemodel import write_weights  # noqa: E402
 from netspec.pipeline import check  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"

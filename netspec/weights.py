@@ -468,8 +468,8 @@ def _blob(
 
 def init_weights(analysis: Analysis, path: str, *, seed: int = 0, diagnostics: Diagnostics) -> None:
     """Write a .caffemodel of the filled weights (Caffe's own format); nothing when filling failed."""
-    from netspec.frontend import binary
+    from netspec import caffemodel
 
     blobs = _fill_all(analysis, diagnostics, seed)
     if not diagnostics.has_errors:
-        binary.write_weights(path, analysis.net.layers, blobs)
+        caffemodel.write_weights(path, analysis.net.layers, blobs)

@@ -118,7 +118,7 @@ def write_caffemodel(path: str | Path, text: str, weights: dict[str, list[np.nda
     their blobs, in Caffe's binary format."""
     from google.protobuf import text_format
 
-    from netspec.frontend.binary import write_weights
+    from netspec.caffemodel import write_weights
     from netspec.frontend.upgrade import upgrade
     from netspec.source import SourceMap
 

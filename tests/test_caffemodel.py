@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netspec.frontend.binary import Weights, read_weights, write_weights
+from netspec.caffemodel import write_weights
+from netspec.frontend.binary import Weights, read_weights
 from netspec.frontend.load import LoadError
 from netspec.proto import caffe_pb2
 

@@ -24,11 +24,10 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from netspec.diagnostics import Diagnostics
-from netspec.files import atomic_output
 from netspec.frontend.load import LoadError
 from netspec.frontend.upgrade import needs_v0_upgrade, upgrade
 from netspec.proto import caffe_pb2
-from netspec.proto.wire import LEN, ONNX, Corrupt, encode_varint, fields, kind_of
+from netspec.proto.wire import LEN, ONNX, Corrupt, encode_varint, field_key, fields, kind_of
 from netspec.source import SourceMap
 
 # Field numbers (caffe.proto).
@@ -154,10 +153,6 @@ def _map(handle, size: int):
         return handle.read(), False
 
 
-def _key(number: int, wire: int) -> bytes:
-    return encode_varint(number << 3 | wire)
-
-
 class _Blob:
     """One blob as read: its header (shape fields) and its values."""
 
@@ -217,7 +212,7 @@ class _Reader:
             else:
                 parts.append(bytes(buffer[first:end]))
         body = b"".join(parts)
-        return _key(number, LEN) + encode_varint(len(body)) + body
+        return field_key(number, LEN) + encode_varint(len(body)) + body
 
     def _blob(self, start: int, stop: int) -> _Blob:
         buffer = self.buffer
@@ -310,68 +305,3 @@ def _collect(weights: Weights, net: caffe_pb2.NetParameter, reader: _Reader) -> 
                 )
             arrays.append(blob.array.reshape(shape))
         weights[name] = arrays
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-
-def write_weights(
-    path: str,
-    net: caffe_pb2.NetParameter | Iterable,
-    blobs: Mapping[str, list[np.ndarray]],
-) -> None:
-    """Write a V2 binary caffemodel: every layer of `net` (name and type) with its blobs from `blobs`.
-
-    `net` is a NetParameter (its `layer` list), or any iterable of (name, type) pairs
-    or of objects with `.name` and `.type`.  Blobs are stored as float32 with
-    `shape { dim ... }`.  The file appears atomically: it is written to a temporary
-    file beside `path`, synced, then renamed over it.
-    """
-    name, layers = _layer_list(net)
-    known = {layer_name for layer_name, _ in layers}
-    unknown = [layer_name for layer_name in blobs if layer_name not in known]
-    if unknown:
-        raise ValueError(f"blobs for layers the net does not have: {', '.join(unknown)}")
-    with atomic_output(path) as out:
-        if name:
-            out.write(caffe_pb2.NetParameter(name=name).SerializeToString())
-        for layer_name, layer_type in layers:
-            _write_layer(out, layer_name, layer_type, blobs.get(layer_name, ()))
-
-
-def _layer_list(net) -> tuple[str, list[tuple[str, str]]]:
-    if isinstance(net, caffe_pb2.NetParameter):
-        if net.layers and not net.layer:
-            net = upgrade(net, SourceMap(), Diagnostics())
-        return net.name, [(layer.name, layer.type) for layer in net.layer]
-    layers = []
-    for item in net:
-        if isinstance(item, tuple):
-            layers.append((str(item[0]), str(item[1])))
-        else:
-            layers.append((item.name, item.type))
-    return getattr(net, "name", ""), layers
-
-
-def _write_layer(out, name: str, layer_type: str, arrays) -> None:
-    header = caffe_pb2.LayerParameter(name=name, type=layer_type).SerializeToString()
-    blobs = []
-    for array in arrays:
-        values = np.asarray(array, dtype="<f4")
-        if not values.flags.c_contiguous:
-            values = values.copy(order="C")  # (not ascontiguousarray: it turns a 0-d array into 1-d)
-        shape = caffe_pb2.BlobProto()
-        shape.shape.dim.extend(int(d) for d in values.shape)
-        shape.shape.SetInParent()
-        tail = shape.SerializeToString()
-        data = _key(BLOB_DATA, LEN) + encode_varint(values.nbytes) if values.size else b""
-        blobs.append((data, values, tail))
-    sizes = [len(data) + (values.nbytes if data else 0) + len(tail) for data, values, tail in blobs]
-    body = len(header) + sum(len(_key(LAYER_BLOBS, LEN)) + len(encode_varint(s)) + s for s in sizes)
-    out.write(_key(NET_LAYER, LEN) + encode_varint(body) + header)
-    for (data, values, tail), size in zip(blobs, sizes):
-        out.write(_key(LAYER_BLOBS, LEN) + encode_varint(size) + data)
-        if data:
-            out.write(memoryview(values.reshape(-1)).cast("B"))
-        out.write(tail)

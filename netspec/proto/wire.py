@@ -68,6 +68,11 @@ def fields(buffer, start: int, end: int, *, limit: int | None = None):
         pos = stop
 
 
+def field_key(number: int, wire: int) -> bytes:
+    """The key that starts a field: its number and wire type."""
+    return encode_varint(number << 3 | wire)
+
+
 def encode_varint(value: int) -> bytes:
     """A protobuf base-128 varint."""
     out = bytearray()
