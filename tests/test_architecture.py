@@ -70,7 +70,9 @@ def imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                ).strip(".")
             if base == "netspec":  # `from netspec import lower` imports the module netspec.lower
                 found |= {f"netspec.{a.name}" for a in node.names}
             elif base.startswith("netspec."):  # a module, and what it holds (perhaps submodules)
