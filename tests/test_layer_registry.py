@@ -56,3 +56,23 @@ def test_no_layer_module_branches_on_the_opset():
     (reduce, resize, maxpool_clips_ceil), in one place, not by each layer."""
     layers = Path(__file__).resolve().parents[1] / "netspec" / "layers"
     assert [p.name for p in sorted(layers.glob("*.py")) if "ctx.opset" in p.read_text()] == []
+
+
+def test_docs_architecture_md_lists_each_family_in_its_modules():
+    """Each row of its family table: the modules, the families, and every type they hold."""
+    rows = re.findall(
+        r"^\| (`[\w.]+`(?:, `[\w.]+`)*) \| ([\w, ]+) \| (.+) \|$",
+        (DOCS / "architecture.md").read_text(),
+        re.M,
+    )
+    documented, listed = {}, {}
+    for modules, families, types in rows:
+        for module in re.findall(r"`(\w+)\.py`", modules):
+            documented[module] = set(families.replace(" ", "").split(","))
+            listed[module] = set(re.findall(r"\w+", types))
+    found: dict[str, set[str]] = {}
+    for name, kind in REGISTRY.items():
+        module = type(kind).__module__.rsplit(".", 1)[1]
+        found.setdefault(module, set()).add(kind.family)
+        assert name in listed[module], f"{name} is not in the row of {module}.py"
+    assert found == documented
