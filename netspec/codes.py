@@ -213,7 +213,7 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             Code(
                 "NS0324",
                 "error",
-                "DetectionOutput, MultiBoxLoss, DetectionEvaluate: no `num_classes`, a background label outside the classes, loc/conf/prior sizes that disagree, an `nms_threshold` outside [0, 1] or `eta` outside (0, 1], `nms_threshold` or `top_k` given both in `nms_param` and directly, negative mining without `share_location`, an `overlap_threshold` ≤ 0, detections or labels not (1, 1, rows, 7 or 8)",
+                "DetectionOutput, MultiBoxLoss, DetectionEvaluate: no `num_classes`, a background label outside the classes, loc/conf/prior sizes that disagree, an `nms_threshold` outside [0, 1] or `eta` outside (0, 1], `nms_threshold` or `top_k` given both in `nms_param` and directly, `use_polygon` with a code type other than CENTER_SIZE or with `variance_encoded_in_target`, negative mining without `share_location`, an `overlap_threshold` ≤ 0, detections or labels not (1, 1, rows, 7 or 8)",
             ),
             Code(
                 "NS0325",
