@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from oracles import CORPUS
@@ -123,6 +124,15 @@ name: "v0"
 input: "data" input_dim: 1 input_dim: 1 input_dim: 8 input_dim: 8
 layers { layer { name: "ip" type: "innerproduct" num_output: 2 } bottom: "data" top: "ip" }
 """
+
+
+def test_a_net_with_mistakes_keeps_the_same_diagnostics():
+    """An unknown field and a misspelt enum value are read back the same after formatting."""
+    demo = (Path(__file__).resolve().parents[1] / "docs" / "demo.prototxt").read_text()
+    text = demo.replace("pool: MAX", "pool: MAXX")
+    before, after = read_back("d.prototxt", text), read_back("d.prototxt", fmt(text))
+    assert after == before
+    assert {"NS0103", "NS0104"} <= {code for code, _ in before[1]}
 
 
 @pytest.mark.parametrize("text", [V1_NET, V0_NET], ids=["V1", "V0"])
