@@ -388,7 +388,7 @@ def typing_steps(text: str) -> list[int]:
     token: a half name, a half string, an open brace, a lone '-'), then strides that fall at
     changing places in the tokens."""
     every = 0
-    for _ in range(8):  # data, conv1 with its BatchNorm, Scale and ReLU, pool1, res2a_branch1, ...
+    for _ in range(12):  # data, conv1 with its BatchNorm, Scale and ReLU, pool1, res2a_branch1, ...
         every = text.index("layer {", every + 1)
     steps = list(range(1, every))
     at, stride = every, 997
