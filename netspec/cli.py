@@ -772,9 +772,10 @@ def cmd_lsp(args) -> int:
 def cmd_layers(args) -> int:
     from netspec.layers import REGISTRY
 
+    print(f"{'type':24} {'family':14} {'dialect':8} role")
     for name, kind in sorted(REGISTRY.items()):
         role = "data" if kind.source else "deploy" if kind.deploy else "training only"
-        print(f"{name:28} {role}")
+        print(f"{name:24} {kind.family:14} {kind.dialect or 'BVLC':8} {role}")
     return OK
 
 

@@ -76,3 +76,15 @@ def test_docs_architecture_md_lists_each_family_in_its_modules():
         found.setdefault(module, set()).add(kind.family)
         assert name in listed[module], f"{name} is not in the row of {module}.py"
     assert found == documented
+
+
+def test_netspec_layers_lists_each_type_with_its_family_dialect_and_role(capsys):
+    from netspec.cli import main
+
+    assert main(["layers"]) == 0
+    rows = {line.split()[0]: line.split(maxsplit=3)[1:] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["ConvolutionDepthwise"] == ["convolution", "forks", "deploy"]
+    assert rows["Convolution"] == ["convolution", "BVLC", "deploy"]
+    assert rows["MultiBoxLoss"] == ["loss", "ssd", "training only"]
+    assert rows["Input"] == ["data", "BVLC", "data"]
+    assert set(rows) == set(REGISTRY)
