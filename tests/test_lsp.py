@@ -426,7 +426,9 @@ async def test_typing_resnet50_from_empty_never_crashes_nor_leaves_stale_diagnos
 
 @pytest_lsp.fixture(config=server())
 async def configured(lsp_client: LanguageClient):
-    await start(lsp_client, {"netspec": {"input": {"data": [1, 3, 64, 64]}, "phase": "test"}})
+    await start(
+        lsp_client, {"netspec": {"input": {"data": [1, 3, 64, 64]}, "phase": "test", "allow": ["tiling"]}}
+    )
     yield
     await lsp_client.shutdown_session()
 
@@ -440,6 +442,8 @@ async def test_initialization_options_are_checks_options(configured: LanguageCli
         )
     )
     assert "`1x16x21x21`" in conv1.contents.value  # (64 - 3) / 3 + 1, the input given in the settings
+    assert "NS0320" not in [d.code for d in configured.diagnostics[uri]]  # conv1's tiling, allowed
+    assert "NS0320" in [d.code for d in check("d.prototxt", content=DEMO).diagnostics]
 
 
 def test_the_schema_documentation_is_read_from_caffe_proto_for_every_field_and_enum_value():

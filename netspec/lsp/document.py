@@ -16,7 +16,7 @@ from functools import cached_property
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from lsprotocol import types
 
-from netspec.diagnostics import Diagnostic, Severity
+from netspec.diagnostics import LINTS, Diagnostic, Severity, apply_lints
 from netspec.frontend.select import TEST, TRAIN
 from netspec.infer import LayerInfo
 from netspec.pipeline import Checked, check
@@ -39,13 +39,17 @@ class Options:
     level: int | None = None
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     batch: int | None = None
+    stubs: dict = field(default_factory=dict)  # netspec.stubs rules, by target
+    warn: list[str] = field(default_factory=list)  # lints
+    allow: list[str] = field(default_factory=list)
 
 
 def options_from(settings: dict | None) -> tuple[Options, list[str]]:
     """Options from the client's settings ({"phase": "train", "stage": ["deploy"], "level": 1,
-    "input": {"data": [1, 3, 224, 224]} or ["data=1x3x224x224"], "batch": 8}), and a line for
-    each setting that could not be used: said to the user, never ignored in silence."""
-    from netspec.cli import UsageError, parse_dims
+    "input": {"data": [1, 3, 224, 224]} or ["data=1x3x224x224"], "batch": 8, "stub":
+    ["Python=identity"], "warn": ["tiling"], "allow": ["names"]}, as `check` takes them), and a
+    line for each setting that could not be used: said to the user, never ignored in silence."""
+    from netspec.cli import UsageError, parse_dims, stub_rules
 
     options, problems = Options(), []
     for key, value in (settings or {}).items():
@@ -64,6 +68,10 @@ def options_from(settings: dict | None) -> tuple[Options, list[str]]:
                 }
             elif key == "input" and isinstance(value, list):
                 options.inputs = dict(parse_dims(str(v)) for v in value)
+            elif key == "stub" and isinstance(value, list):
+                options.stubs = stub_rules([str(v) for v in value])
+            elif key in ("warn", "allow") and isinstance(value, list) and set(value) <= set(LINTS):
+                setattr(options, key, list(value))
             else:
                 problems.append(f"netspec: setting {key}={value!r} is not one netspec can use; left out")
         except (UsageError, TypeError) as problem:
@@ -84,7 +92,9 @@ class Analysis:
             stages=options.stages,
             inputs=options.inputs,
             batch=options.batch,
+            stubs=options.stubs,
         )
+        apply_lints(self.checked.diagnostics, warn=options.warn, allow=options.allow)
         self.source_map = self.checked.spec.source_map
         self.source: SourceFile = self.source_map.source
 
