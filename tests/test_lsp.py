@@ -550,6 +550,17 @@ async def test_workspace_configuration_is_pulled_and_its_changes_applied(pulling
     assert [m.message for m in pulling.messages] == [
         "netspec: setting phase='dev' is not one netspec can use; left out"
     ]
+    pulling.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"netspec": {"phase": "train", "input": ["dta=1x3x8x8"]}})
+    )
+    for _ in range(WAIT_S * 100):  # an input the net does not have: said as check says it, once
+        if len(pulling.messages) > 1:
+            break
+        await asyncio.sleep(0.01)
+    edit(pulling, uri, 2, (0, 0), (0, 0), "# a change\n")
+    await published(pulling, uri, 2)
+    (unused,) = pulling.messages[1:]
+    assert "'dta'" in unused.message and unused.type == types.MessageType.Warning
 
 
 @pytest.mark.parametrize("name", ["lenet", "squeezenet1_1"])

@@ -79,6 +79,20 @@ def options_from(settings: dict | None) -> tuple[Options, list[str]]:
     return options, problems
 
 
+def _unused(checked: Checked, options: Options) -> list[str]:
+    """Settings this text gives nothing to act on (an input it does not have, a stub for no layer
+    of it), said as `check` says them for --input and --stub."""
+    from netspec.cli import UsageError, _refuse_unknown_inputs, _refuse_unknown_stubs
+
+    said = []
+    for refuse, given in ((_refuse_unknown_inputs, options.inputs), (_refuse_unknown_stubs, options.stubs)):
+        try:
+            refuse(checked, given)
+        except UsageError as problem:
+            said.append(f"netspec: setting {problem}; left out")
+    return said
+
+
 class Analysis:
     """One version of a document's text, checked."""
 
@@ -95,6 +109,7 @@ class Analysis:
             stubs=options.stubs,
         )
         apply_lints(self.checked.diagnostics, warn=options.warn, allow=options.allow)
+        self.unused_settings = _unused(self.checked, options)
         self.source_map = self.checked.spec.source_map
         self.source: SourceFile = self.source_map.source
 

@@ -29,6 +29,7 @@ class NetspecServer(LanguageServer):
         super().__init__("netspec", __version__)
         self.analyses: dict[str, Analysis] = {}
         self.options = Options()
+        self.said: set[str] = set()  # the messages about settings shown already
 
     def analysis(self, uri: str) -> Analysis:
         """The analysis of the document's current text."""
@@ -41,6 +42,7 @@ class NetspecServer(LanguageServer):
 
     def publish(self, uri: str) -> None:
         checked = self.analysis(uri)
+        self.say([problem for problem in checked.unused_settings if problem not in self.said])
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=uri, version=checked.version, diagnostics=checked.diagnostics()
@@ -53,11 +55,17 @@ class NetspecServer(LanguageServer):
         if not isinstance(settings, dict):
             return
         self.options, problems = options_from(settings)
-        for problem in problems:
-            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=problem))
+        self.said.clear()
+        self.say(problems)
         self.analyses.clear()
         for uri in list(self.workspace.text_documents):
             self.publish(uri)
+
+    def say(self, problems: list[str]) -> None:
+        """A warning for each setting that could not be used, once until the settings change."""
+        for problem in problems:
+            self.said.add(problem)
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=problem))
 
 
 server = NetspecServer()
