@@ -12,6 +12,7 @@ The helpers that read the heads' class and prior counts serve SSD's training lay
 
 from __future__ import annotations
 
+from dataclasses import astuple, dataclass
 from typing import ClassVar
 
 from netspec.layers.base import LayerType, Shape, ShapeContext, count, register, shape_text
@@ -64,7 +65,7 @@ class PriorBox(LayerType):
     param = "prior_box_param"
     bottoms = (2, 2)
 
-    def geometry(self, ctx: ShapeContext) -> tuple[float, float, float, float]:
+    def setup(self, ctx: ShapeContext) -> tuple[float, float, float, float]:
         """(img_h, img_w, step_h, step_w), checking the parameters as the fork does."""
         p = ctx.layer.param.prior_box_param
         feat, img = ctx.bottoms
@@ -162,14 +163,13 @@ class PriorBox(LayerType):
         return (len(_aspect_ratios(p)) * len(p.min_size) + len(p.max_size)) * len(_centres(p))
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        self.geometry(ctx)
         h, w = ctx.bottoms[0][2:]
         return [(1, 2, h * w * self.priors(ctx) * 4)]
 
     def boxes(self, ctx: ShapeContext) -> np.ndarray:
         """The layer's output, computed as the fork does (float32 centres and sizes)."""
         p = ctx.layer.param.prior_box_param
-        img_h, img_w, step_h, step_w = self.geometry(ctx)
+        img_h, img_w, step_h, step_w = ctx.config
         h, w = ctx.bottoms[0][2:]
         f32 = np.float32
         sizes = []  # (box width, box height) per prior, in the fork's order
@@ -204,6 +204,18 @@ class PriorBox(LayerType):
         ctx.alias(0, ctx.const(self.boxes(ctx.shape_context), "priors"))
 
 
+@dataclass(frozen=True)
+class Detection:
+    """A DetectionOutput's setup: its sizes and NMS settings, from either spelling of them."""
+
+    images: int
+    priors: int
+    classes: int
+    iou: float  # nms_threshold
+    top_k: int | None
+    eta: float
+
+
 @register
 class DetectionOutput(LayerType):
     """SSD's detections: decode each prior's box, keep per class the boxes NMS keeps among the
@@ -223,8 +235,9 @@ class DetectionOutput(LayerType):
     bottoms = (3, 3)
     data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {0: (2,)}
 
-    def sizes(self, ctx: ShapeContext) -> tuple[int, int, int]:
-        """(images N, priors P, classes C), checking the bottoms against each other."""
+    def sizes(self, ctx: ShapeContext, nms: tuple[float, int | None, float]) -> tuple[int, int, int]:
+        """(images N, priors P, classes C), checking the bottoms against each other and the NMS
+        settings (`nms`) against their ranges."""
         p = ctx.layer.param.detection_output_param
         loc, conf, _ = ctx.bottoms
         num_classes(ctx, "detection_output_param")
@@ -248,7 +261,7 @@ class DetectionOutput(LayerType):
         priors = prior_heads(ctx, classes, p.share_location, 12 if p.use_polygon else 4)
         if loc[0] != conf[0]:
             raise ctx.error("NS0324", f"loc has {loc[0]} images, conf {conf[0]}", ("bottom", 1))
-        threshold, _, eta = self.nms(ctx)
+        threshold, _, eta = nms
         if not 0 <= threshold <= 1 or not 0 < eta <= 1:
             bad = "nms_threshold" if not 0 <= threshold <= 1 else "eta"
             field = "nms_threshold" if bad == "nms_threshold" and p.HasField(bad) else f"nms_param.{bad}"
@@ -276,10 +289,13 @@ class DetectionOutput(LayerType):
         top_k = flat.top_k if flat.HasField("top_k") else nested.top_k if nested.HasField("top_k") else None
         return threshold, top_k, nested.eta
 
+    def setup(self, ctx: ShapeContext) -> Detection:
+        nms = self.nms(ctx)
+        return Detection(*self.sizes(ctx, nms), *nms)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         p = ctx.layer.param.detection_output_param
-        images, priors, classes = self.sizes(ctx)
-        top_k = self.nms(ctx)[1]
+        images, priors, classes, _, top_k, _ = astuple(ctx.config)
         per_class = priors if top_k is None else min(top_k, priors)
         foreground = classes - (p.background_label_id >= 0)
         per_image = per_class * foreground
@@ -289,8 +305,7 @@ class DetectionOutput(LayerType):
 
     def lower(self, ctx) -> None:
         p = ctx.param.detection_output_param
-        _, priors, classes = self.sizes(ctx.shape_context)
-        iou, top_k, eta = self.nms(ctx.shape_context)
+        _, priors, classes, iou, top_k, eta = astuple(ctx.config)
         # Per-class boxes (share_location false): each (image, class) is an NMS batch of its own,
         # with one class; image = batch // classes, label = batch % classes.
         loc_classes = 1 if p.share_location else classes

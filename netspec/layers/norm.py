@@ -522,7 +522,7 @@ class Normalize(LayerType):
         """(the field the layer's parameters come from, its message)."""
         return "norm_param", ctx.layer.param.norm_param
 
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+    def setup(self, ctx: ShapeContext) -> caffe_pb2.NormalizeParameter:
         shape = ctx.bottoms[0]
         if len(shape) < 2:
             raise ctx.error(
@@ -539,16 +539,19 @@ class Normalize(LayerType):
                 f"{field}.eps",
                 help="leave eps out: the fork's default is 1e-10",
             )
-        return [shape]
+        return p
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        return [ctx.bottoms[0]]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
-        p = self.settings(ctx)[1]
+        p = ctx.config
         one = caffe_pb2.FillerParameter(type="constant", value=1)  # the fork's default scale
         filler = p.scale_filler if p.HasField("scale_filler") else one
         return [WeightSpec("scale", (1,) if p.channel_shared else (ctx.bottoms[0][1],), filler)]
 
     def lower(self, ctx) -> None:
-        p = self.settings(ctx.shape_context)[1]
+        p = ctx.config
         x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
         axes = list(range(1, rank)) if p.across_spatial else [1]
         sums = ctx.reduce("ReduceSumSquare", x, axes, keepdims=1)[0]
