@@ -197,7 +197,7 @@ CASES = [
         "NS0101",
         "{",
         HEAD.count("{") + 1,
-        ["'layer {') is never closed", "the file ends at line 4", "add the '}' that ends 'layer'"],
+        ["'layer {') is never closed", "the file ends here", "add the '}' that ends 'layer'"],
     ),
     (
         "stray_closing_brace",
@@ -222,7 +222,7 @@ CASES = [
         "NS0101",
         "{",
         HEAD.count("{") + 2,
-        ["'convolution_param {') is never closed", "the '}' on line 9 is indented as line 3"],
+        ["'convolution_param {') is never closed", "indented as line 3, this '}' closes 'layer {'"],
     ),
     (
         "unclosed_layer_before_the_next_layer_at_the_start_of_a_line",
@@ -230,7 +230,7 @@ CASES = [
         "NS0101",
         "{",
         HEAD.count("{") + 1,
-        ["'layer {') is never closed", "a 'layer {' starts line 7, still inside this block"],
+        ["'layer {') is never closed", "'layer {' starts here, still inside the block"],
     ),
     (
         "missing_opening_quote_is_one_error_at_the_word",
@@ -358,6 +358,23 @@ def test_syntax_errors_on_separate_lines_are_all_reported():
     )
     found = [(d.code, d.span.line) for d in diagnose(text) if d.code in ("NS0101", "NS0102")]
     assert found == [("NS0101", 3), ("NS0102", 4), ("NS0101", 5)]
+
+
+@pytest.mark.parametrize(
+    ("text", "ran_out"),
+    [
+        (HEAD + 'layer {\n  name: "c"\n  type: "ReLU"\n', ('"ReLU"', 1, 5)),  # its last character
+        (HEAD + 'layer {\n  name: "c"\n\nlayer {\n  name: "d"\n}\n', ("layer", 3, 0)),
+        (HEAD + 'layer {\n  name: "c"\n  param {\n    lr_mult: 1\n}\n', ("}", HEAD.count("}") + 1, 0)),
+    ],
+    ids=["end_of_file", "next_layer", "closer_indented_as_the_layer"],
+)
+def test_an_unclosed_block_is_labelled_where_the_parser_found_it_ended(text, ran_out):
+    token, occurrence, inside = ran_out
+    d = diagnostic(text, "NS0101")
+    ((span, _),) = d.labels
+    line, column = position(text, token, occurrence)
+    assert (span.line, span.column) == (line, column + inside)
 
 
 @pytest.mark.parametrize(

@@ -353,8 +353,9 @@ async def test_a_file_with_a_syntax_error_is_still_hovered_and_completed(client:
     [
         INPLACE.replace("kernel_size: 2 } }", "kernel_size: 2 }"),  # at the end of the file
         INPLACE.replace("\n", "\n\n").replace('top: "conv1" }', 'top: "conv1"', 1),  # before a layer
+        INPLACE.replace("{ num_output: 4 kernel_size: 3 } }", "{\n    num_output: 4\n    kernel_size: 3\n}"),
     ],
-    ids=["at_the_end", "before_the_next_layer"],
+    ids=["at_the_end", "before_the_next_layer", "before_a_closer_indented_as_the_layer"],
 )
 @module_loop
 async def test_an_unclosed_block_gets_its_closing_brace_as_a_fix(client: LanguageClient, broken: str):

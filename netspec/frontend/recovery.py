@@ -40,7 +40,7 @@ from netspec.frontend.text import (
     _tables,
     reduce,
 )
-from netspec.source import SourceFile
+from netspec.source import SourceFile, Span
 
 RECOVERY_SHIFTS = 3
 CLOSER = {"LBRACE": "RBRACE", "LESSTHAN": "MORETHAN"}
@@ -208,7 +208,8 @@ class _Parser:
             and self.indent(token.offset) == 0
             and self.starts_line(token.offset)
         ):
-            self.close_all(f"a '{token.text} {{' starts line {self.line_of(token.offset)}", token.offset)
+            where = self.source.span(token.offset, len(token.text))
+            self.close_all(token.offset, where, f"'{token.text} {{' starts here, still inside the block")
         self.shift(token)
 
     def close_by_indentation(self, closer: Token) -> None:
@@ -218,29 +219,30 @@ class _Parser:
             return
         for k in range(len(self.opens) - 2, -1, -1):
             if self.opens[k].indent == indent:
-                where = f"line {self.line_of(closer.offset)}"
+                outer = self.opens[k]
                 while len(self.opens) > k + 1:
                     inner = self.opens[-1]
                     self.unclosed(
                         inner,
-                        f"the '{CHAR[closer.kind]}' on {where} is indented as line "
-                        f"{self.line_of(self.opens[k].token.offset)}, so it closes the "
-                        f"'{self.opens[k].name} {CHAR[self.opens[k].token.kind]}' there",
+                        self.source.span(closer.offset),
+                        f"indented as line {self.line_of(outer.token.offset)}, this "
+                        f"'{CHAR[closer.kind]}' closes '{outer.name} {CHAR[outer.token.kind]}'",
                     )
                     self.close(inner, closer.offset)
                 return
 
-    def close_all(self, why: str, at: int) -> None:
-        """Close every open block at `at`; the innermost is reported as the one left open."""
+    def close_all(self, at: int, where: Span, label: str) -> None:
+        """Close every open block at `at`; the innermost is reported as the one left open, with
+        `label` at `where`, where the parser found it had ended."""
         first = True
         while self.opens:
             inner = self.opens[-1]
             if first:
-                self.unclosed(inner, f"{why}, still inside this block")
+                self.unclosed(inner, where, label)
                 first = False
             self.close(inner, at)
 
-    def unclosed(self, block: Open, note: str) -> None:
+    def unclosed(self, block: Open, where: Span, label: str) -> None:
         if any(e > block.token.offset for e in self.errors):
             return  # an error inside the block came first; it may have swallowed the closer
         char = CHAR[block.token.kind]
@@ -250,7 +252,7 @@ class _Parser:
             block.token.offset,
             1,
             lossy=False,
-            notes=[note],
+            labels=[(where, label)],
             help=f"add the '{CHAR[CLOSER[block.token.kind]]}' that ends '{block.name}'",
         )
 
@@ -391,7 +393,8 @@ class _Parser:
 
     def finish(self) -> None:
         end = len(self.text)
-        self.close_all(f"the file ends at line {self.line_of(end)}", end)
+        last = len(self.text.rstrip())
+        self.close_all(end, self.source.span(max(last - 1, 0)), "the file ends here, still inside the block")
         while self.state_stack[-1] != self.end:
             action = self.states[self.state_stack[-1]].get("$END")
             if action is not None:

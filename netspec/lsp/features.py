@@ -298,22 +298,24 @@ def _fix(doc: Analysis, title: str, d: types.Diagnostic, edits: list[types.TextE
 
 
 def _closer_edit(doc: Analysis, d: types.Diagnostic) -> types.TextEdit:
-    """The '}' goes on its own line, indented as the brace's line, before the line where the
-    parser found the block had ended (or at the end of the file)."""
+    """The '}' on a line of its own, indented as the brace's line: before the line where the
+    parser found the block had ended (the diagnostic's label), or after the file's last line."""
     brace = doc.offset(d.range.start)
     line_start = doc.text.rfind("\n", 0, brace) + 1
-    indent = doc.text[line_start:brace][
-        : len(doc.text[line_start:brace]) - len(doc.text[line_start:brace].lstrip())
+    head = doc.text[line_start:brace]
+    closer = f"{head[: len(head) - len(head.lstrip())]}{'}' if doc.text[brace] == '{' else '>'}\n"
+    labels = [
+        r.location.range.start
+        for r in d.related_information or []
+        if not r.message.startswith(("note:", "help:"))
     ]
-    closer = "}" if doc.text[brace] == "{" else ">"
-    ran_out = re.search(r"line (\d+)", " ".join(r.message for r in d.related_information or []))
-    if ran_out and "file ends" not in d.message + str(d.related_information):
-        line = int(ran_out.group(1)) - 1
-        at = types.Position(line=line, character=0)
-        return types.TextEdit(range=types.Range(start=at, end=at), new_text=f"{indent}{closer}\n")
-    end = doc.position(len(doc.text))
-    prefix = "" if doc.text.endswith("\n") or not doc.text else "\n"
-    return types.TextEdit(range=types.Range(start=end, end=end), new_text=f"{prefix}{indent}{closer}\n")
+    ran_out = labels[0] if labels else doc.position(len(doc.text))
+    if doc.offset(ran_out) >= len(doc.text.rstrip()) - 1:  # the file's end
+        end = doc.position(len(doc.text))
+        closer = closer if doc.text.endswith("\n") or not doc.text else "\n" + closer
+        return types.TextEdit(range=types.Range(start=end, end=end), new_text=closer)
+    at = types.Position(line=ran_out.line, character=0)
+    return types.TextEdit(range=types.Range(start=at, end=at), new_text=closer)
 
 
 # -- formatting
