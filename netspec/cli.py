@@ -665,8 +665,9 @@ def cmd_run(args) -> int:
         outputs, seconds = runtime.run_timed(session, feeds)
         for name, value in outputs.items():
             print(values.describe(name, value))
+        first = f"first run: {seconds * 1000:.1f} ms"
         print(
-            f"ran once in {seconds * 1000:.1f} ms (a first run; --repeat N times steady runs)",
+            first + (" (warm-up, not counted below)" if args.repeat else "; --repeat N for steady latency"),
             file=sys.stderr,
         )
         if args.out:

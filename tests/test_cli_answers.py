@@ -139,10 +139,17 @@ def test_a_run_on_fillers_says_so_and_how_long_it_took_and_a_classifiers_top_5(c
     assert main(["run", LENET]) == OK
     captured = capsys.readouterr()
     assert "weights: random, from the spec's fillers (seed 0)" in captured.err
-    assert "ran once in " in captured.err and " ms" in captured.err
+    assert "first run: " in captured.err and "; --repeat N for steady latency" in captured.err
     assert "libcublas" not in captured.err and ".so" not in captured.err  # loader noise stays off
     top = next(line for line in captured.out.splitlines() if "top-5" in line)
     assert top.startswith("  top-5: ") and top.count("(") == 5
+
+
+def test_a_repeated_run_calls_its_first_run_a_warm_up_and_prints_steady_latency(capsys):
+    assert main(["run", LENET, "--repeat", "3"]) == OK
+    captured = capsys.readouterr()
+    assert "(warm-up, not counted below)" in captured.err and "--repeat N" not in captured.err
+    assert "over 3 runs" in captured.out
 
 
 def test_non_finite_outputs_are_reported_as_such_without_numpys_warning(tmp_path, capsys):

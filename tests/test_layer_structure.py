@@ -451,7 +451,10 @@ def test_eltwise_sum_in_place_drops_bottom_0_as_caffe_does():
     model, _, _ = compile_text(text)
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(AB["a"]).astype(np.float32) for _ in range(2))
-    ours = run_onnx(model, dict(zip([i.name for i in model.graph.input], [a, b])))["a"]
+    # the input keeps its name 'a' (a user feeds it so); the value written over it is 'a/e'
+    assert [i.name for i in model.graph.input] == ["a", "b"]
+    assert [o.name for o in model.graph.output] == ["a/e"]
+    ours = run_onnx(model, {"a": a, "b": b})["a/e"]
     assert rel_error(ours, 3 * b) <= TOLERANCE
     assert rel_error(ours, run_caffe(text, {}, {"a": a, "b": b}, ["a"])["a"]) <= TOLERANCE
 
