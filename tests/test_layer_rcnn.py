@@ -304,6 +304,10 @@ def test_an_rfcn_like_net_checks_compiles_and_runs_as_the_fork_and_opencv_do():
     analysis, diagnostics = analyse(RFCN)
     assert problems(diagnostics) == []
     assert analysis.info("psroipooled_cls_rois").tops == [(10, 3, 3, 3)]
+    # Multiply-adds as papers count them: the convolutions' (10 x 12 positions, 27 maps of 8 inputs each);
+    # pooling, PSROIPooling's included, counts 0.
+    assert analysis.info("rfcn_cls").macs == 10 * 12 * 27 * 8
+    assert analysis.info("psroipooled_cls_rois").macs == 0
     assert analysis.info("cls_prob").tops == [(10, 3)]
     outputs = ("rfcn_cls", "psroipooled_cls_rois", "cls_prob", "bbox_pred")
     model, _, _ = compile_text(RFCN, outputs=outputs)

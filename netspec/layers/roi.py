@@ -177,10 +177,6 @@ class PSROIPooling(LayerType):
     def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
         return {1: ctx.bottoms[0][0]}
 
-    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
-        # The summed-area table (one addition per value), then four reads and a division per output.
-        return count(ctx.bottoms[0]) + 4 * count(tops[0])
-
     def lower(self, ctx) -> None:
         output_dim, group = ctx.config
         rows = ctx.op("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])
