@@ -277,6 +277,14 @@ async def test_references_and_rename_cover_every_top_and_bottom_of_the_blob(clie
     assert sorted((r.range.start.line, r.range.start.character) for r in refs) == sorted(
         (p.line, p.character) for p in (position_of(INPLACE, '"conv1"', k, inside=0) for k in (2, 3, 4, 5))
     )
+    prepared = await client.text_document_prepare_rename_async(
+        types.PrepareRenameParams(text_document=where, position=at)
+    )
+    assert prepared.placeholder == "conv1" and prepared.range.start == position_of(INPLACE, '"conv1"', 3)
+    not_a_blob = await client.text_document_prepare_rename_async(
+        types.PrepareRenameParams(text_document=where, position=position_of(INPLACE, "Pooling"))
+    )
+    assert not_a_blob is None
     renamed = await client.text_document_rename_async(
         types.RenameParams(text_document=where, position=at, new_name="features")
     )

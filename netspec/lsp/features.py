@@ -219,6 +219,16 @@ def references(doc: Analysis, offset: int) -> list[types.Location]:
     ]
 
 
+def prepare_rename(doc: Analysis, offset: int) -> types.PrepareRenamePlaceholder | None:
+    """What a rename at `offset` would rename: a blob's name (without its quotes), or nothing."""
+    found = _blob_at(doc, offset)
+    if found is None:
+        return None
+    start, end, _, name = found
+    inner = (start + 1, end - 1) if doc.text[start] in "\"'" else (start, end)
+    return types.PrepareRenamePlaceholder(range=doc.range(*inner), placeholder=name)
+
+
 def rename(doc: Analysis, offset: int, new_name: str) -> types.WorkspaceEdit | None:
     """Rename a blob: every top and bottom of that name (an in-place chain is one name)."""
     found = _blob_at(doc, offset)

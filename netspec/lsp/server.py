@@ -142,6 +142,14 @@ def references(ls: NetspecServer, params: types.ReferenceParams) -> list[types.L
     return features.references(doc, doc.offset(params.position))
 
 
+@server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
+def prepare_rename(
+    ls: NetspecServer, params: types.PrepareRenameParams
+) -> types.PrepareRenamePlaceholder | None:
+    doc = ls.analysis(params.text_document.uri)
+    return features.prepare_rename(doc, doc.offset(params.position))
+
+
 @server.feature(types.TEXT_DOCUMENT_RENAME)
 def rename(ls: NetspecServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
     doc = ls.analysis(params.text_document.uri)
