@@ -24,6 +24,7 @@ from netspec.infer import Analysis, LayerInfo
 from netspec.ir import Blob, Layer
 from netspec.layers.base import LayerType, Shape, ShapeContext
 from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, WEIGHTS
+from netspec.source import SourceMap
 
 
 @dataclass
@@ -57,7 +58,7 @@ class LowerContext:
         outputs: list[str],
         in_shapes: list[Shape],
         blobs: list[np.ndarray],
-        shape_context: ShapeContext,
+        source_map: SourceMap,
     ) -> None:
         self.graph = graph
         self.layer = info.layer
@@ -67,7 +68,7 @@ class LowerContext:
         self.in_shapes = in_shapes
         self.out_shapes: list[Shape] = list(info.tops)
         self.blobs = blobs
-        self.shape_context = shape_context
+        self.source_map = source_map
         self.config = info.config  # the layer's parameters as its type's setup() read them
         self.opset = graph.opset
         self._count = 0
@@ -75,6 +76,13 @@ class LowerContext:
     @property
     def param(self):
         return self.layer.param
+
+    @property
+    def shape_context(self) -> ShapeContext:
+        """The layer's ShapeContext, for the lowerings that call a shape-rule helper whose result
+        their config does not hold (BatchNorm's and BN's modes, Normalize's message, PriorBox's
+        boxes); what such a helper could report, infer has reported already."""
+        return ShapeContext(self.layer, self.in_shapes, Diagnostics(), self.source_map, config=self.config)
 
     def node(self, op: str, inputs: list[str], outputs: list[str] | int = 1, **attrs) -> list[str]:
         """Add a node; `outputs` names its results, or counts fresh ones.  Returns the output names."""
@@ -370,7 +378,7 @@ def lower_apart(
             [names[t.key] for t in layer.tops],
             in_shapes,
             blobs,
-            ShapeContext(layer, in_shapes, Diagnostics(), net.source_map, config=info.config),
+            net.source_map,
         )
         try:
             kind.lower(ctx)

@@ -243,13 +243,13 @@ class Exp(LayerType):
     family = "activation"
     param = "exp_param"
 
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        _log_base(ctx, ctx.layer.param.exp_param.base, "exp_param.base", divisor=False)
-        return [ctx.bottoms[0]]
+    def setup(self, ctx: ShapeContext) -> np.float32:
+        """ln(base), float32 (−1: e)."""
+        return _log_base(ctx, ctx.layer.param.exp_param.base, "exp_param.base", divisor=False)
 
     def lower(self, ctx: LowerContext) -> None:
         p = ctx.param.exp_param
-        inner = _log_base(ctx.shape_context, p.base, "exp_param.base", divisor=False) * _f32(p.scale)
+        inner = ctx.config * _f32(p.scale)
         if p.shift == 0:
             outer = _f32(1)
         else:
@@ -271,13 +271,13 @@ class Log(LayerType):
     family = "activation"
     param = "log_param"
 
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        _log_base(ctx, ctx.layer.param.log_param.base, "log_param.base", divisor=True)
-        return [ctx.bottoms[0]]
+    def setup(self, ctx: ShapeContext) -> np.float32:
+        """ln(base), float32 (−1: e)."""
+        return _log_base(ctx, ctx.layer.param.log_param.base, "log_param.base", divisor=True)
 
     def lower(self, ctx: LowerContext) -> None:
         p = ctx.param.log_param
-        base_scale = _f32(1) / _log_base(ctx.shape_context, p.base, "log_param.base", divisor=True)
+        base_scale = _f32(1) / ctx.config
         steps: list[Step] = []
         if p.scale != 1:
             steps.append(("Mul", (ctx.const(_f32(p.scale), "scale"),)))
@@ -421,12 +421,15 @@ class Maxout(LayerType):
             )
         return value if has_k else channels // value
 
+    def setup(self, ctx: ShapeContext) -> int:
+        return self.group(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         shape = ctx.bottoms[0]
-        return [(shape[0], shape[1] // self.group(ctx), *shape[2:])]
+        return [(shape[0], shape[1] // ctx.config, *shape[2:])]
 
     def lower(self, ctx) -> None:
-        k = self.group(ctx.shape_context)
+        k = ctx.config
         shape = ctx.in_shapes[0]
         grouped = ctx.node("Reshape", [ctx.inputs[0], ctx.ints([0, shape[1] // k, k, *shape[2:]], "groups")])
         ctx.reduce("ReduceMax", grouped[0], [2], [ctx.outputs[0]], keepdims=0)

@@ -43,12 +43,14 @@ class ShuffleChannel(LayerType):
             )
         return group
 
+    def setup(self, ctx: ShapeContext) -> int:
+        return self.group(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        self.group(ctx)
         return [ctx.bottoms[0]]
 
     def lower(self, ctx) -> None:
-        g = self.group(ctx.shape_context)
+        g = ctx.config
         _, c, h, w = ctx.in_shapes[0]
         grid = ctx.op("Reshape", [ctx.inputs[0], ctx.ints([0, g, c // g, h * w], "groups")])
         swapped = ctx.op("Transpose", [grid], perm=[0, 2, 1, 3])
@@ -80,12 +82,15 @@ class Permute(LayerType):
                 )
         return order + [a for a in range(rank) if a not in order]
 
+    def setup(self, ctx: ShapeContext) -> list[int]:
+        return self.perm(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         shape = ctx.bottoms[0]
-        return [tuple(shape[a] for a in self.perm(ctx))]
+        return [tuple(shape[a] for a in ctx.config)]
 
     def lower(self, ctx) -> None:
-        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=self.perm(ctx.shape_context))
+        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=ctx.config)
 
 
 INT64_MIN = -(2**63)
@@ -125,11 +130,14 @@ class Transpose(LayerType):
                 )
         return dims
 
+    def setup(self, ctx: ShapeContext) -> list[int]:
+        return self.perm(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        return [tuple(ctx.bottoms[0][a] for a in self.perm(ctx))]
+        return [tuple(ctx.bottoms[0][a] for a in ctx.config)]
 
     def lower(self, ctx) -> None:
-        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=self.perm(ctx.shape_context))
+        ctx.node("Transpose", [ctx.inputs[0]], [ctx.outputs[0]], perm=ctx.config)
 
 
 @register
@@ -154,12 +162,14 @@ class Reverse(LayerType):
             )
         return axis
 
+    def setup(self, ctx: ShapeContext) -> int:
+        return self.axis(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        self.axis(ctx)
         return [ctx.bottoms[0]]
 
     def lower(self, ctx) -> None:
-        axis = self.axis(ctx.shape_context)
+        axis = ctx.config
         bounds = [ctx.ints([-1], "start"), ctx.ints([INT64_MIN], "end"), ctx.ints([axis], "axis")]
         ctx.node("Slice", [ctx.inputs[0], *bounds, ctx.ints([-1], "step")], [ctx.outputs[0]])
 

@@ -282,25 +282,27 @@ class _Broadcast(LayerType):
         operand = tuple(shape[axis:]) if k == -1 else tuple(shape[axis : axis + k])
         return (axis if operand else 0), operand
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, Shape]:
+        return self._operand(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        self._operand(ctx)
         return [ctx.bottoms[0]]
 
     def _blob(self, ctx: ShapeContext, name: str, filler_field: str, default=None) -> WeightSpec:
         p = self.params(ctx.layer)
         filler = getattr(p, filler_field) if p.HasField(filler_field) else default
-        return WeightSpec(name, self._operand(ctx)[1], filler)
+        return WeightSpec(name, ctx.config[1], filler)
 
     def channel_affine(self, ctx: ShapeContext, blobs: list[np.ndarray]) -> Affine | None:
         """(a, b) of y = a·x + b per channel, when the operand is a blob over axis 1 alone."""
-        axis, operand = self._operand(ctx)
+        axis, operand = ctx.config
         if len(ctx.bottoms) > 1 or axis != 1 or len(operand) != 1:
             return None
         values = [np.asarray(b, np.float64).ravel() for b in blobs]
         return self._affine(values, operand[0])
 
     def lower(self, ctx) -> None:
-        axis, operand = self._operand(ctx.shape_context)
+        axis, operand = ctx.config
         trailing = (1,) * (len(ctx.in_shapes[0]) - axis - len(operand)) if operand else ()
         if len(ctx.inputs) > 1:
             first = ctx.inputs[1]

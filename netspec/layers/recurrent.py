@@ -102,12 +102,15 @@ class _Recurrent(LayerType):
                 )
         return steps, streams, p.num_output, static
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, int, int, bool]:
+        return self._layout(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        steps, streams, hidden, _ = self._layout(ctx)
+        steps, streams, hidden, _ = ctx.config
         return [(steps, streams, hidden)] + [(1, streams, hidden)] * (len(ctx.layer.tops) - 1)
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
-        _, _, hidden, static = self._layout(ctx)
+        _, _, hidden, static = ctx.config
         p = ctx.layer.param.recurrent_param
         weight = p.weight_filler if p.HasField("weight_filler") else None
         bias = p.bias_filler if p.HasField("bias_filler") else None
@@ -126,7 +129,7 @@ class _Recurrent(LayerType):
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
         """The matrix products: inputs and states at every step, the static input once."""
-        steps, streams, _, _ = self._layout(ctx)
+        steps, streams, _, _ = ctx.config
         matrices = {w.name: count(w.shape) for w in self.weights(ctx) if len(w.shape) == 2}
         once = matrices.pop(self.names[2], 0)
         return steps * streams * sum(matrices.values()) + streams * once
@@ -137,7 +140,7 @@ class _Recurrent(LayerType):
         Without expose_hidden the initial state is 0: Caffe's first forward pass (later passes in
         Caffe start from the previous batch's last state, which a stateless graph cannot keep), so
         the first step's state terms are left out."""
-        steps, _, _, static = self._layout(ctx.shape_context)
+        steps, _, _, static = ctx.config
         blobs = list(ctx.blobs)
         x_weights, x_bias = blobs[0], blobs[1]
         h_weights = ctx.const(blobs[2 + static].T, "W_h")
@@ -306,8 +309,11 @@ class Lstm(LSTM):
                 )
         return steps, streams, features, ocr
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, int, int, bool]:
+        return self.layout(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        steps, streams, _, ocr = self.layout(ctx)
+        steps, streams, _, ocr = ctx.config
         if streams > 1:
             ctx.warning(
                 "NS0601",
@@ -321,7 +327,7 @@ class Lstm(LSTM):
         return [(steps, streams, hidden) if ocr else (steps * streams, hidden)]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
-        features = self.layout(ctx)[2]
+        features = ctx.config[2]
         p = ctx.layer.param.lstm_param
         weight = p.weight_filler if p.HasField("weight_filler") else None
         bias = p.bias_filler if p.HasField("bias_filler") else None
@@ -333,12 +339,12 @@ class Lstm(LSTM):
         ]
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
-        steps, streams, features, _ = self.layout(ctx)
+        steps, streams, features, _ = ctx.config
         hidden = ctx.layer.param.lstm_param.num_output
         return steps * streams * 4 * hidden * (features + hidden)
 
     def lower(self, ctx) -> None:
-        steps, streams, features, ocr = self.layout(ctx.shape_context)
+        steps, streams, features, ocr = ctx.config
         hidden = ctx.param.lstm_param.num_output
         x_weights, h_weights, bias = ctx.blobs
         x = ctx.inputs[0]
@@ -413,8 +419,11 @@ class CTCGreedyDecoder(LayerType):
             )
         return steps, streams, classes, blank % classes
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
+        return self.geometry(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        steps, streams, _, _ = self.geometry(ctx)
+        steps, streams, _, _ = ctx.config
         if len(ctx.bottoms) == 2:
             labels = ctx.bottoms[1]
             if len(labels) < 2 or labels[0] != streams:
@@ -428,7 +437,7 @@ class CTCGreedyDecoder(LayerType):
         return [(streams, steps, 1, 1)]
 
     def lower(self, ctx) -> None:
-        steps, _, _, blank = self.geometry(ctx.shape_context)
+        steps, _, _, blank = ctx.config
         if len(ctx.inputs) == 2:
             raise NotLowered(
                 "the accuracy form of CTCGreedyDecoder (labels as bottom 1) evaluates against labels",

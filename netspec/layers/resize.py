@@ -108,16 +108,19 @@ class Unpooling(LayerType):
             )
         return out[0], out[1]
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, int]:
+        return self.out_size(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        return [(*ctx.bottoms[0][:2], *self.out_size(ctx))]
+        return [(*ctx.bottoms[0][:2], *ctx.config)]
 
     def window(self, ctx: ShapeContext) -> list[Window]:
         """Each output cell comes from one input cell: the jump shrinks by out/in."""
-        out = self.out_size(ctx)
+        out = ctx.config
         return [Window(1, _ratio(i, o), 0, True) for i, o in zip(ctx.bottoms[0][2:], out)]
 
     def lower(self, ctx) -> None:
-        (_, c, h, w), (oh, ow) = ctx.in_shapes[0], self.out_size(ctx.shape_context)
+        (_, c, h, w), (oh, ow) = ctx.in_shapes[0], ctx.config
         values, mask = ctx.inputs[0], ctx.inputs[1]
         # MaxUnpool indexes the flat N x C x H' x W' output, Caffe's mask one H' x W' plane: add plane
         # j's offset j·H'·W', with N read at run time so that any batch size works.
@@ -230,21 +233,24 @@ class Resize(LayerType):
             )
         return out
 
+    def setup(self, ctx: ShapeContext) -> list[int]:
+        return self.out_size(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        return [(*ctx.bottoms[0][:2], *self.out_size(ctx))]
+        return [(*ctx.bottoms[0][:2], *ctx.config)]
 
     def window(self, ctx: ShapeContext) -> list[Window]:
         """NEAREST reads one input cell per output cell, BILINEAR two per axis: as a transposed
         window of stride O/I, kernels 1 and O/I + 1."""
         bilinear = ctx.layer.param.resize_param.mode == BILINEAR
-        out = self.out_size(ctx)
+        out = ctx.config
         ratios = [_ratio(i, o) for i, o in zip(ctx.bottoms[0][2:], out)]
         return [Window(r + 1 if bilinear else 1, r, 0, True) for r in ratios]
 
     def lower(self, ctx) -> None:
         p = ctx.param.resize_param
         spatial = list(ctx.in_shapes[0][2:])
-        out = self.out_size(ctx.shape_context)
+        out = ctx.config
         x, y = ctx.inputs[0], ctx.outputs[0]
         whole = all(o % i == 0 for i, o in zip(spatial, out))
         if p.mode == NEAREST and not whole:
@@ -333,16 +339,19 @@ class Interp(LayerType):
             raise ctx.error("NS0326", f"the output would be {out[0]}x{out[1]}", ctx.block("interp_param"))
         return cropped, out
 
+    def setup(self, ctx: ShapeContext) -> tuple[tuple[int, int], tuple[int, int]]:
+        return self.geometry(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        return [(*ctx.bottoms[0][:2], *self.geometry(ctx)[1])]
+        return [(*ctx.bottoms[0][:2], *ctx.config[1])]
 
     def window(self, ctx: ShapeContext) -> list[Window]:
-        (ch, cw), (oh, ow) = self.geometry(ctx)
+        (ch, cw), (oh, ow) = ctx.config
         return [Window(2, (o - 1) / max(i - 1, 1) if o > 1 else 1, 0, True) for i, o in ((ch, oh), (cw, ow))]
 
     def lower(self, ctx) -> None:
         p = ctx.param.interp_param
-        (ch, cw), out = self.geometry(ctx.shape_context)
+        (ch, cw), out = ctx.config
         x = ctx.inputs[0]
         if p.pad_beg or p.pad_end:
             start = -p.pad_beg
@@ -433,7 +442,7 @@ class Upsample(Unpooling):
         if len(ctx.inputs) == 2:
             super().lower(ctx)
             return
-        out = self.out_size(ctx.shape_context)
+        out = ctx.config
         ctx.resize(
             ctx.inputs[0],
             ctx.outputs[0],

@@ -77,9 +77,13 @@ class ROIPooling(LayerType):
         _positive(ctx, "NS0604", "roi_pooling_param", ("pooled_h", "pooled_w"), help)
         return p.pooled_h, p.pooled_w
 
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+    def setup(self, ctx: ShapeContext) -> tuple[Shape, Shape, tuple[int, int]]:
         data, rois = _map_and_rois(ctx, "NS0604", "the feature map", "the last convolution's output")
-        return [(rois[0], data[1], *self.pooled(ctx))]
+        return data, rois, self.pooled(ctx)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        data, rois, pooled = ctx.config
+        return [(rois[0], data[1], *pooled)]
 
     def window(self, ctx: ShapeContext) -> str:
         return GLOBAL  # a bin may cover any part of the map
@@ -90,7 +94,7 @@ class ROIPooling(LayerType):
 
     def lower(self, ctx) -> None:
         height, width = ctx.in_shapes[0][2:]
-        pooled = self.pooled(ctx.shape_context)
+        pooled = ctx.config[2]
         scale = ctx.param.roi_pooling_param.spatial_scale
         rows = ctx.op("Reshape", [ctx.inputs[1], ctx.ints([0, ROI_COLUMNS], "rows")])
         image = _image(ctx, rows)

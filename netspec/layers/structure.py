@@ -84,8 +84,11 @@ class Concat(LayerType):
     param = "concat_param"
     bottoms = (1, None)
 
+    def setup(self, ctx: ShapeContext) -> int:
+        return _legacy_axis(ctx, "concat_param", "concat_dim")
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        axis = _legacy_axis(ctx, "concat_param", "concat_dim")
+        axis = ctx.config
         first = ctx.bottoms[0]
         for i, shape in enumerate(ctx.bottoms[1:], 1):
             if len(shape) != len(first):
@@ -113,7 +116,7 @@ class Concat(LayerType):
         return [tuple(top)]
 
     def lower(self, ctx) -> None:
-        axis = _legacy_axis(ctx.shape_context, "concat_param", "concat_dim")
+        axis = ctx.config
         ctx.node("Concat", ctx.inputs, ctx.outputs, axis=axis)
 
 
@@ -167,13 +170,16 @@ class Slice(LayerType):
         edges = [0, *points, size]
         return axis, [b - a for a, b in itertools.pairwise(edges)]
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, list[int]]:
+        return self._sizes(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        axis, sizes = self._sizes(ctx)
+        axis, sizes = ctx.config
         shape = ctx.bottoms[0]
         return [(*shape[:axis], s, *shape[axis + 1 :]) for s in sizes]
 
     def lower(self, ctx) -> None:
-        axis, sizes = self._sizes(ctx.shape_context)
+        axis, sizes = ctx.config
         ctx.node("Split", [ctx.inputs[0], ctx.ints(sizes, "split")], ctx.outputs, axis=axis)
 
 
@@ -215,14 +221,17 @@ class Flatten(LayerType):
             )
         return start, end
 
-    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+    def setup(self, ctx: ShapeContext) -> tuple[int, int]:
         _not_in_place(ctx)
-        start, end = self._axes(ctx)
+        return self._axes(ctx)
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        start, end = ctx.config
         shape = ctx.bottoms[0]
         return [(*shape[:start], count(shape[start : end + 1]), *shape[end + 1 :])]
 
     def lower(self, ctx) -> None:
-        start, end = self._axes(ctx.shape_context)
+        start, end = ctx.config
         shape = ctx.in_shapes[0]
         if start == 1 and end == len(shape) - 1:  # ONNX Flatten makes (N, rest): exact only here
             ctx.node("Flatten", ctx.inputs, ctx.outputs, axis=1)
@@ -309,11 +318,14 @@ class Reshape(LayerType):
             )
         return tuple(top), start, start + inferred[0] if inferred else None
 
+    def setup(self, ctx: ShapeContext) -> tuple[Shape, int, int | None]:
+        return self._plan(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        return [self._plan(ctx)[0]]
+        return [ctx.config[0]]
 
     def lower(self, ctx) -> None:
-        top, start, inferred = self._plan(ctx.shape_context)
+        top, start, inferred = ctx.config
         p = ctx.param.reshape_param
         copy = [start + j for j, d in enumerate(p.shape.dim) if d == 0]
         target = reshape_target(top, start, inferred)
@@ -370,13 +382,16 @@ class Crop(LayerType):
                 )
         return start, offsets
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, list[int]]:
+        return self._offsets(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        start, _ = self._offsets(ctx)
+        start, _ = ctx.config
         shape, like = ctx.bottoms
         return [shape[:start] + like[start : len(shape)]]
 
     def lower(self, ctx) -> None:
-        start, offsets = self._offsets(ctx.shape_context)
+        start, offsets = ctx.config
         shape, top = ctx.in_shapes[0], ctx.out_shapes[0]
         # Slice only the axes the crop changes, so an uncropped batch axis stays free.
         axes = [start + i for i, o in enumerate(offsets) if o or top[start + i] != shape[start + i]]
@@ -523,13 +538,16 @@ class Tile(LayerType):
             raise ctx.error("NS0362", f"tiles must be positive, got {p.tiles}", "tile_param.tiles")
         return axis, p.tiles
 
+    def setup(self, ctx: ShapeContext) -> tuple[int, int]:
+        return self._axis(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        axis, tiles = self._axis(ctx)
+        axis, tiles = ctx.config
         shape = ctx.bottoms[0]
         return [(*shape[:axis], shape[axis] * tiles, *shape[axis + 1 :])]
 
     def lower(self, ctx) -> None:
-        axis, tiles = self._axis(ctx.shape_context)
+        axis, tiles = ctx.config
         repeats = [tiles if i == axis else 1 for i in range(len(ctx.in_shapes[0]))]
         ctx.node("Tile", [ctx.inputs[0], ctx.ints(repeats, "repeats")], ctx.outputs)
 
@@ -546,8 +564,11 @@ class Softmax(LayerType):
         p = ctx.layer.param.softmax_param
         return canonical_axis(ctx, p.axis, len(ctx.bottoms[0]), "softmax_param.axis")
 
+    def setup(self, ctx: ShapeContext) -> int:
+        return self._axis(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        axis = self._axis(ctx)
+        axis = ctx.config
         shape = ctx.bottoms[0]
         if shape[axis] == 1:
             ctx.warning(
@@ -560,7 +581,7 @@ class Softmax(LayerType):
 
     def lower(self, ctx) -> None:
         # From opset 13, ONNX Softmax normalises over `axis` alone, as Caffe does.
-        ctx.node("Softmax", ctx.inputs, ctx.outputs, axis=self._axis(ctx.shape_context))
+        ctx.node("Softmax", ctx.inputs, ctx.outputs, axis=ctx.config)
 
 
 @register
@@ -590,9 +611,12 @@ class ArgMax(LayerType):
             )
         return axis
 
+    def setup(self, ctx: ShapeContext) -> int | None:
+        return self._axis(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         p = ctx.layer.param.argmax_param
-        axis = self._axis(ctx)
+        axis = ctx.config
         shape = ctx.bottoms[0]
         if axis is not None:
             return [(*shape[:axis], p.top_k, *shape[axis + 1 :])]
@@ -601,11 +625,11 @@ class ArgMax(LayerType):
         return [tuple(top)]
 
     def window(self, ctx: ShapeContext) -> str | None:
-        return None if self._axis(ctx) is not None else GLOBAL
+        return None if ctx.config is not None else GLOBAL
 
     def lower(self, ctx) -> None:
         p = ctx.param.argmax_param
-        axis = self._axis(ctx.shape_context)
+        axis = ctx.config
         x, out, k = ctx.inputs[0], ctx.outputs[0], p.top_k
         if axis is not None:
             size = ctx.in_shapes[0][axis]  # with an axis, the top is the values or the indices
@@ -683,15 +707,18 @@ class Reduction(LayerType):
             ctx, ctx.layer.param.reduction_param.axis, len(ctx.bottoms[0]), "reduction_param.axis"
         )
 
+    def setup(self, ctx: ShapeContext) -> int:
+        return self._axis(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        return [ctx.bottoms[0][: self._axis(ctx)]]
+        return [ctx.bottoms[0][: ctx.config]]
 
     def window(self, ctx: ShapeContext) -> str:
         return GLOBAL
 
     def lower(self, ctx) -> None:
         p = ctx.param.reduction_param
-        axis = self._axis(ctx.shape_context)
+        axis = ctx.config
         axes = list(range(axis, len(ctx.in_shapes[0])))
         if p.coeff == 1:
             ctx.reduce(self.OPS[p.operation], ctx.inputs[0], axes, ctx.outputs, keepdims=0)
