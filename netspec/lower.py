@@ -80,7 +80,7 @@ class LowerContext:
     @property
     def shape_context(self) -> ShapeContext:
         """The layer's ShapeContext, for the lowerings that call a shape-rule helper whose result
-        their config does not hold (BatchNorm's and BN's modes, Normalize's message, PriorBox's
+        their config does not hold (BatchNorm's and BN's modes, PriorBox's
         boxes); what such a helper could report, infer has reported already."""
         return ShapeContext(self.layer, self.in_shapes, Diagnostics(), self.source_map, config=self.config)
 
