@@ -77,7 +77,8 @@ def check(
 
 
 def compile(checked: Checked, **options) -> onnx.ModelProto | None:
-    """The ONNX model of a checked spec, or None with the reasons in `checked.diagnostics`.
+    """The ONNX model of a checked spec, which has passed ONNX's full check, or None with the
+    reasons in `checked.diagnostics`.
 
     Options (compile_apart's): `weights`, a .caffemodel bound by layer name (else the spec's
     fillers seeded with `seed`); `opset`; `dynamic_batch`; `fold`; `outputs`, the blobs the model
@@ -140,11 +141,34 @@ def compile_apart(
             "netspec could not compile this net and found no error to report; this is a bug in "
             "netspec, please report it with this spec",
         )
+    if done is not None:
+        with stage("checking the model"):
+            if not _passes_onnx_checker(done, diagnostics):
+                return None
     if done is not None and dynamic_batch:
         with stage("proving the batch symbolic"):
             if not _runs_at_another_batch(done.inline(), checked):
                 return None
     return done
+
+
+def _passes_onnx_checker(done: Lowered, diagnostics: Diagnostics) -> bool:
+    """ONNX's full check (onnx.checker, full_check=True), run once, where the model is made: every
+    model netspec writes or returns passes it.  It runs on the model's probe (lower.Lowered.probe),
+    which holds the weights' shapes but not their values.  A model it refuses is a bug of
+    netspec's, said as NS0499 rather than written."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(done.probe(), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as problem:
+        diagnostics.error(
+            "NS0499",
+            f"netspec built a model that ONNX's checker refuses ({str(problem).strip()}); nothing was "
+            "written; this is a bug in netspec, please report it with this spec",
+        )
+        return False
+    return True
 
 
 def _runs_at_another_batch(model: onnx.ModelProto, checked: Checked) -> bool:

@@ -62,3 +62,20 @@ def test_importing_netspec_loads_no_stage():
     code = "import sys, netspec; print(sorted(m for m in sys.modules if m.startswith(('netspec.', 'onnx'))))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_compile_runs_the_onnx_checker_where_the_model_is_made(monkeypatch):
+    """The API's models pass ONNX's full check as the CLI's do: one it refuses is NS0499, no model."""
+    import onnx
+
+    import netspec
+
+    def refuse(model, full_check=False):
+        assert full_check
+        raise onnx.checker.ValidationError("refused for the test")
+
+    monkeypatch.setattr(onnx.checker, "check_model", refuse)
+    checked = netspec.check("zoo:lenet")
+    assert netspec.compile(checked) is None
+    assert [d.code for d in checked.diagnostics.errors] == ["NS0499"]
+    assert "refused for the test" in checked.diagnostics.errors[0].message
