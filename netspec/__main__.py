@@ -1,5 +1,3 @@
-import sys
+from netspec.cli import program
 
-from netspec.cli import main
-
-sys.exit(main())
+program()

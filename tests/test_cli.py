@@ -9,7 +9,7 @@ import onnx
 import pytest
 from oracles import CORPUS, ROOT, needs_corpus
 
-from netspec.cli import INTERNAL_ERROR, main
+from netspec.cli import COMMANDS, INTERNAL_ERROR, build_parser, main
 
 LENET = "zoo:lenet"
 BROKEN = (
@@ -273,3 +273,20 @@ def test_a_bug_is_an_internal_error_in_three_lines_not_a_traceback(monkeypatch, 
     monkeypatch.setenv("NETSPEC_BACKTRACE", "1")
     with pytest.raises(KeyError):
         main(["summary", "zoo:lenet"])
+
+
+def _options(parser) -> dict[str, list]:
+    """Each command's options as argparse holds them: strings, destinations, defaults, choices."""
+    (commands,) = [a for a in parser._actions if a.dest == "command"]
+    return {
+        name: [(a.option_strings, a.dest, a.default, a.choices, a.required) for a in sub._actions]
+        for name, sub in commands.choices.items()
+    }
+
+
+def test_a_command_parser_built_alone_is_the_whole_parsers_command():
+    whole = _options(build_parser())
+    assert len(whole) == len(COMMANDS)
+    for name in COMMANDS:
+        assert _options(build_parser([name, "--help"])) == {name: whole[name]}
+    assert _options(build_parser(["--help", "check"])) == whole  # not a command first: all of them

@@ -75,6 +75,20 @@ def test_wheel_install_carries_grammar_schema_and_zoo(tmp_path):
         env=clean,
     )
     assert ran.returncode == 0, ran.stderr
+    script = subprocess.run(  # the console script pip makes: the wheel's entry point, its exit status
+        [
+            str(python),
+            "-c",
+            "import sys; from importlib.metadata import entry_points; "
+            "(netspec,) = entry_points(group='console_scripts', name='netspec'); "
+            "sys.argv = ['netspec', 'check', 'nosuch.prototxt']; netspec.load()()",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean,
+    )
+    assert script.returncode == 2 and "nosuch.prototxt" in script.stderr, script.stderr
     page = subprocess.run(  # the page's style and script come from the installed package
         [str(python), "-m", "netspec", "report", "zoo:lenet", "-o", "lenet.html"],
         capture_output=True,
