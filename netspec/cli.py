@@ -201,8 +201,6 @@ def _refuse_unknown_stubs(checked, rules: dict) -> None:
 
 def _refuse_unknown_inputs(checked, given: dict) -> None:
     """An --input that names no input of the net would be ignored: a usage error instead."""
-    import difflib
-
     from netspec.layers import REGISTRY
 
     if checked.net is None:
@@ -216,6 +214,8 @@ def _refuse_unknown_inputs(checked, given: dict) -> None:
     for name in given:
         if name in names:
             continue
+        import difflib  # a mistake's suggestion: imported only when there is one
+
         near = difflib.get_close_matches(name, names, n=1)
         dropped = any(
             d.code == "NS0108" and f"net input '{name}' has no shape" in d.message

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import sys
-import textwrap
 from dataclasses import dataclass
 
 
@@ -543,6 +542,8 @@ def explain(code: str) -> str | None:
     if not rest:
         return head + "\n"
     body = plain(rest)
+    import textwrap  # here, not at the top: only `netspec explain` wraps text
+
     return f"{head}\n\n{textwrap.fill(body[0].upper() + body[1:].rstrip('.') + '.', width=88)}\n"
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -206,4 +205,6 @@ def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, SourceFile]
 
 
 def to_json(diagnostics: Iterable[Diagnostic]) -> str:
+    import json  # here, not at the top: `netspec check` prints text and need not import it
+
     return json.dumps([d.to_json() for d in diagnostics], indent=2)

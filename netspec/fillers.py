@@ -7,7 +7,6 @@ out of range, before any weights are loaded; `check` reports them there too (inf
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,8 @@ class FillerError(Exception):
 def validate(filler: Filler, shape: Shape) -> None:
     """Raise FillerError where Caffe refuses `filler` for a blob of `shape`."""
     if filler.type not in TYPES:
+        import difflib  # a mistake's suggestion: imported only when there is one
+
         near = difflib.get_close_matches(filler.type, TYPES, n=1, cutoff=0.5)
         raise FillerError(
             "NS0415",

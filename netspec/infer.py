@@ -7,7 +7,6 @@ reports every independent problem.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -403,6 +402,8 @@ def _receptive(
 
 
 def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
+    import difflib  # a mistake's suggestion: imported only when there is one
+
     known = list(REGISTRY)
     near = difflib.get_close_matches(layer.type, known, n=3, cutoff=0.7)
     near += [k for k in known if k.lower() == layer.type.lower() and k not in near]

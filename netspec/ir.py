@@ -8,7 +8,6 @@ what users see.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from netspec.diagnostics import Diagnostic, Diagnostics
@@ -81,6 +80,8 @@ def build(
                 if bottom in missing:  # one error per missing blob; later readers are a note on it
                     missing[bottom].notes.append(f"layer '{name}' reads it too")
                     continue
+                import difflib  # a mistake's suggestion: imported only when there is one
+
                 near = difflib.get_close_matches(bottom, list(current), n=3, cutoff=0.6)
                 elsewhere = _produced_when_excluded(param, keep, index, bottom)
                 missing[bottom] = diagnostics.error(

@@ -44,7 +44,7 @@ def test_lark_internals_give_the_tables_netspec_drives(tmp_path, monkeypatch):
     text._tables.cache_clear()
     try:
         assert {name: _fields(name) for name in zoo.names()} == expected
-        assert list(tmp_path.glob("netspec/prototxt-lalr-*.json"))  # built through lark, then cached
+        assert list(tmp_path.glob("netspec/prototxt-lalr-*.marshal"))  # built through lark, then cached
     finally:
         text._tables.cache_clear()
 

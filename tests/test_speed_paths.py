@@ -3,7 +3,7 @@ long way round: the cached parser tables, the spliced model encoding, the lazy i
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import subprocess
 import sys
@@ -40,10 +40,14 @@ def _tree(source: str = SPEC):
     return text.parse(SourceFile("x.prototxt", source), Diagnostics())
 
 
+def _cached(folder) -> dict:
+    (cached,) = folder.glob("prototxt-lalr-*")
+    return marshal.loads(cached.read_bytes())
+
+
 def test_parser_tables_are_cached_and_read_back_without_lark(fresh_tables, monkeypatch):
     built = _tree()
-    (cached,) = fresh_tables.glob("prototxt-lalr-*.json")
-    assert json.loads(cached.read_text())["states"]
+    assert _cached(fresh_tables)["states"]
     text._tables.cache_clear()
     monkeypatch.setattr(text, "_lalr", lambda grammar: pytest.fail("rebuilt the tables despite the cache"))
     assert _tree() == built
@@ -57,14 +61,23 @@ def test_an_unwritable_cache_directory_is_done_without(fresh_tables, tmp_path, m
     assert list(tmp_path.glob("**/prototxt-lalr-*")) == []
 
 
-def test_a_corrupt_cache_file_is_rebuilt(fresh_tables):
+def test_a_corrupt_or_stale_cache_file_is_rebuilt(fresh_tables):
     expected = _tree()
-    (cached,) = fresh_tables.glob("prototxt-lalr-*.json")
-    for junk in ('{"patterns": 3}', "not json", '{"states": {"0": {"NAME": [false, 99]}}}'):
-        cached.write_text(junk)
+    (cached,) = fresh_tables.glob("prototxt-lalr-*")
+    good = _cached(fresh_tables)
+    for junk in (
+        marshal.dumps({**good, "patterns": 3}),
+        b"not marshal",
+        marshal.dumps(3),
+        marshal.dumps({**good, "states": {"0": {"NAME": [False, 99]}}}),
+        marshal.dumps({**good, "grammar": good["grammar"].replace("NAME", "NOM")}),  # another grammar's
+        marshal.dumps({key: value for key, value in good.items() if key != "grammar"}),
+    ):
+        cached.write_bytes(junk)
         text._tables.cache_clear()
         assert _tree() == expected
-        assert json.loads(cached.read_text())["rules"]
+        rebuilt = _cached(fresh_tables)
+        assert rebuilt["grammar"] == good["grammar"] and rebuilt["states"]
 
 
 def test_serialize_is_byte_for_byte_serialize_to_string():
@@ -96,7 +109,10 @@ def test_check_imports_neither_onnx_nor_onnxruntime_nor_lark_nor_numpy_once_tabl
     _modules_after(["check"], tmp_path)  # builds the tables
     modules = _modules_after(["check"], tmp_path)
     assert "netspec.infer" in modules and "netspec.layers.conv" in modules
-    assert not {"onnx", "onnxruntime", "lark", "numpy", "tempfile", "csv"} & modules
+    assert (
+        not {"onnx", "onnxruntime", "lark", "numpy", "tempfile", "csv", "json", "hashlib", "difflib"}
+        & modules
+    )
 
 
 def test_compile_at_the_default_opset_does_not_probe_onnxruntime(tmp_path):

@@ -9,7 +9,6 @@ mistake in a file.
 
 from __future__ import annotations
 
-import difflib
 import math
 from functools import cache
 
@@ -112,6 +111,8 @@ def convert(field: FieldDescriptor, kind: str, text: str):
             value = enum.values_by_name.get(text)
             if value is None:
                 names = list(enum.values_by_name)
+                import difflib  # a mistake's suggestion: imported only when there is one
+
                 near = difflib.get_close_matches(text, names, n=1) or [
                     n for n in names if n.lower() == text.lower()
                 ]
@@ -285,6 +286,8 @@ class Binder:
         self.diagnostics.error("NS0105", message, self.source.span(f.offset, len(f.name)), help=help)
 
     def _unknown(self, f: Field, descriptor: Descriptor) -> None:
+        import difflib  # a mistake's suggestion: imported only when there is one
+
         near = difflib.get_close_matches(f.name, list(_fields_of(descriptor)), n=3, cutoff=0.7)
         homes = _homes(descriptor).get(f.name, [])
         if near:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
-import json
+import marshal
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -67,11 +66,11 @@ VALUED_SET = frozenset(VALUED)
 _END, _BAD = "_end", "_bad"
 
 
-TABLES_FORMAT = 1  # bump when the cached form of the tables changes
+TABLES_FORMAT = 2  # bump when the cached form of the tables changes
 
 
 def _lalr(grammar: str) -> dict:
-    """The grammar's terminals, rules and LALR(1) tables, built by lark, as plain JSON-able data:
+    """The grammar's terminals, rules and LALR(1) tables, built by lark, as plain data:
     a reduce action names its rule by index into "rules", a rule is [origin, alias, expansion]
     with expansion [[symbol, filtered out], ...]."""
     from lark import Lark
@@ -113,21 +112,27 @@ def _tables() -> tuple:
     Actions become (True, state) for a shift and (False, rule) for a reduce,
     where rule is (length, builder, symbol) with builder(values) -> node.
 
-    The tables come from a file in cache_dir() keyed by the grammar's hash when
-    there is one: building them (and importing lark) costs more than parsing
-    ResNet-50.  A cache file that cannot be read or used is rebuilt; one that
-    cannot be written is done without.
+    The tables come from a file in cache_dir() when it holds the tables of this
+    very grammar (it keeps the grammar's text beside them): building them (and
+    importing lark) costs more than parsing ResNet-50.  The file is in marshal's
+    format, which needs no import (json and hashlib took 4-5 ms of `netspec
+    check`'s start).  A cache file that cannot be read or used is rebuilt; one
+    that cannot be written is done without.
     """
     grammar = (Path(grammars.__file__).parent / "prototxt.lark").read_text()  # not importlib.resources: 30 ms
-    key = hashlib.sha256(f"{TABLES_FORMAT}\n{grammar}".encode()).hexdigest()[:20]
-    path = cache_dir() / f"prototxt-lalr-{key}.json"
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError, re.error):
-        return _compile_tables(json.loads(path.read_text()))
-    data = _lalr(grammar)
+    name = f"prototxt-lalr-{TABLES_FORMAT}-{marshal.version}-{len(grammar)}.marshal"
+    path = cache_dir() / name
+    with contextlib.suppress(
+        OSError, ValueError, EOFError, KeyError, TypeError, IndexError, AttributeError, re.error
+    ):
+        data = marshal.loads(path.read_bytes())
+        if data.get("grammar") == grammar:
+            return _compile_tables(data)
+    data = {**_lalr(grammar), "grammar": grammar}
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(data))
+        partial.write_bytes(marshal.dumps(data))
         os.replace(partial, path)  # whole or not at all, should another process be reading it
     except OSError:
         with contextlib.suppress(OSError):

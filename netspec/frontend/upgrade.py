@@ -24,8 +24,6 @@ to the V1/V0 text they came from, field by field where a field maps 1:1.
 
 from __future__ import annotations
 
-import difflib
-
 from netspec.diagnostics import Diagnostics
 from netspec.proto import caffe_pb2
 from netspec.proto.wire import is_repeated
@@ -388,6 +386,8 @@ class _Upgrade:
             else:
                 # Caffe stops here; netspec keeps the string as the V2 type and goes on.
                 self.unknown_v0[j] = kind
+                import difflib  # a mistake's suggestion: imported only when there is one
+
                 near = difflib.get_close_matches(kind, list(V0_TYPES), n=1, cutoff=0.5)
                 self.diagnostics.error(
                     "NS0107",
