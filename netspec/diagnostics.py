@@ -22,6 +22,14 @@ from netspec.codes import CODES
 from netspec.source import SourceFile, Span
 
 
+def shape_text(shape: tuple | None) -> str:
+    """A shape as netspec shows it to people, everywhere (diagnostics, tables, pictures), and as
+    --input takes it: 1x3x224x224; "scalar" for 0-D; "?" for an unknown shape or axis."""
+    if shape is None:
+        return "?"
+    return "x".join("?" if d is None else str(d) for d in shape) or "scalar"
+
+
 class Severity(enum.IntEnum):
     INFO = 0
     WARNING = 1

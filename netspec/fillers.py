@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
+from netspec.diagnostics import shape_text
 from netspec.layers.base import Shape, WeightSpec
 from netspec.proto import caffe_pb2
 
@@ -60,7 +61,7 @@ def validate(filler: Filler, shape: Shape) -> None:
     if filler.type == "bilinear" and (len(shape) != 4 or shape[2] != shape[3]):
         raise FillerError(
             "NS0416",
-            f"the bilinear filler needs a 4-D blob with a square kernel, not {shape_tuple(shape)}",
+            f"the bilinear filler needs a 4-D blob with a square kernel, not {shape_text(shape)}",
             help="use it on a Deconvolution's weights with one kernel_size (and group = num_output)",
         )
 
@@ -115,7 +116,3 @@ def filler_path(layer: Layer, spec: WeightSpec) -> tuple[str, ...]:
                 found.append((field.name, sub.name))
     ranked = sorted(found, key=lambda path: not path[1].startswith(spec.name[:4]))
     return ranked[0] if ranked else ()
-
-
-def shape_tuple(shape: Shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"

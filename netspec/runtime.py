@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from netspec.diagnostics import Diagnostic, Severity
+from netspec.diagnostics import Diagnostic, Severity, shape_text
 from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET, WEIGHTS
 
 CUDA = "CUDAExecutionProvider"
@@ -301,10 +301,6 @@ def inputs_of(model: Any) -> list[InputSpec]:
     ]
 
 
-def _dims(shape: tuple) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-
-
 def _unknown_input(name: str, specs: list[InputSpec], what: str) -> RunError:
     names = [s.name for s in specs]
     near = difflib.get_close_matches(name, names, n=1)
@@ -342,7 +338,7 @@ def asked_shapes(model: Any, shapes: dict[str, tuple[int, ...]], batch: int | No
             if isinstance(want[0], int) and want[0] >= 0 and want[0] != batch:
                 raise RunError(
                     "NS0504",
-                    f"--batch {batch}: the model's input '{spec.name}' is {_dims(spec.shape)}, compiled "
+                    f"--batch {batch}: the model's input '{spec.name}' is {shape_text(spec.shape)}, compiled "
                     f"for batch {want[0]}",
                     help=f"compile the spec with --batch {batch}, or with --dynamic-batch for any batch",
                 )
@@ -354,7 +350,7 @@ def asked_shapes(model: Any, shapes: dict[str, tuple[int, ...]], batch: int | No
                 raise RunError(
                     "NS0504",
                     f"--input {spec.name}={'x'.join(map(str, given))}: the model's input '{spec.name}' is "
-                    f"{_dims(spec.shape)}; its fixed sizes are set when it is compiled",
+                    f"{shape_text(spec.shape)}; its fixed sizes are set when it is compiled",
                     help="compile the spec with this --input (or --batch / --dynamic-batch for the batch)",
                 )
             want = list(given)
@@ -387,7 +383,7 @@ def random_feeds(
             size = math.prod(shape) * spec.dtype.itemsize
             raise RunError(
                 "NS0512",
-                f"input '{spec.name}' {_dims(shape)} takes {size / 2**30:,.1f} GiB, more than this "
+                f"input '{spec.name}' {shape_text(shape)} takes {size / 2**30:,.1f} GiB, more than this "
                 "machine can allocate",
                 help="run a smaller batch (--batch N) or input size (--input NAME=DIMS)",
             ) from None
@@ -406,8 +402,11 @@ def batch_problem(model: onnx.ModelProto, batch: int) -> tuple[str, str | None] 
     for declared, value in zip(model.graph.output, outputs.values()):
         dims = [d.dim_value if d.HasField("dim_value") else None for d in declared.type.tensor_type.shape.dim]
         if any(d is not None and d != v for d, v in zip(dims, value.shape)):
-            shown = _dims(tuple(dims))
-            return f"output '{declared.name}' is declared {shown} but comes out {_dims(value.shape)}", None
+            shown = shape_text(tuple(dims))
+            return (
+                f"output '{declared.name}' is declared {shown} but comes out {shape_text(value.shape)}",
+                None,
+            )
     return None
 
 
@@ -475,7 +474,8 @@ def _conform(array: np.ndarray, spec: InputSpec, what: str, notes: list[str]) ->
     if not fits:
         raise RunError(
             "NS0504",
-            f"{what}: shape {_dims(array.shape)}, but the model's input '{spec.name}' is {_dims(spec.shape)}",
+            f"{what}: shape {shape_text(array.shape)}, but the model's input '{spec.name}' is "
+            f"{shape_text(spec.shape)}",
             help="a dimension shown as ? or a name may be any size",
         )
     return np.ascontiguousarray(array)

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netspec import fillers, sharing
-from netspec.diagnostics import Diagnostics
-from netspec.fillers import shape_tuple, validate
+from netspec.diagnostics import Diagnostics, shape_text
+from netspec.fillers import validate
 from netspec.infer import FLOAT_BYTES, Analysis, LayerInfo
 from netspec.layers import REGISTRY
 from netspec.layers.base import Shape, WeightSpec, count
@@ -277,7 +277,7 @@ def _too_large(analysis: Analysis, diagnostics: Diagnostics) -> bool:
         f"the weights take {total / 2**30:.1f} GiB; an ONNX model or a .caffemodel holds at most 2 GiB "
         "(protobuf's limit)",
         _layer_span(analysis, layer),
-        help=f"the largest blob is {layer.name}'s {spec.name} {shape_tuple(spec.shape)}: check its "
+        help=f"the largest blob is {layer.name}'s {spec.name} {shape_text(spec.shape)}: check its "
         "num_output and the input size that reaches it",
         layer=layer.name,
     )
@@ -405,7 +405,7 @@ def _missing(
         help = f"no similar name; the file's layers with weights: {_names(stored)}"
     else:
         help = "the weights file holds no blobs at all"
-    expected = ", ".join(f"{s.name} {shape_tuple(s.shape)}" for s in specs)
+    expected = ", ".join(f"{s.name} {shape_text(s.shape)}" for s in specs)
     diagnostics.error(
         "NS0410",
         f"{layer.name}: the weights file has no layer named '{layer.name}' (it needs {expected})",
@@ -431,7 +431,7 @@ def _count_differs(
 ) -> None:
     names = ", ".join(s.name for s in specs)
     want = f"{len(specs)} blob{'s' * (len(specs) != 1)}" + (f" ({names})" if specs else "")
-    found = ", ".join(shape_tuple(np.shape(b)) for b in blobs)
+    found = ", ".join(shape_text(np.shape(b)) for b in blobs)
     help = None
     if any(s.name == "bias" for s in specs) and len(blobs) == len(specs) - 1:
         help = "the trained layer may have had no bias: set bias_term: false"
@@ -456,8 +456,8 @@ def _blob(
         return np.ascontiguousarray(array.reshape(spec.shape))
     diagnostics.error(
         "NS0412",
-        f"{layer.name}: blob '{spec.name}' has shape {shape_tuple(array.shape)} in the weights file, "
-        f"the spec expects {shape_tuple(spec.shape)}",
+        f"{layer.name}: blob '{spec.name}' has shape {shape_text(array.shape)} in the weights file, "
+        f"the spec expects {shape_text(spec.shape)}",
         _layer_span(analysis, layer),
         layer=layer.name,
         help="the weights were trained for a different layer: check num_output, kernel_size, group "

@@ -132,7 +132,7 @@ def test_a_wrong_shape_npy_for_a_compiled_model_is_a_usage_error_with_both_shape
     assert main(["compile", LENET, "-o", str(model)]) == OK
     np.save(tmp_path / "x.npy", np.zeros((1, 1, 32, 32), np.float32))
     assert main(["run", str(model), "--input", f"data={tmp_path / 'x.npy'}"]) == CANNOT_RUN
-    assert "shape (1, 1, 32, 32), but the model's input 'data' is (1, 1, 28, 28)" in capsys.readouterr().err
+    assert "shape 1x1x32x32, but the model's input 'data' is 1x1x28x28" in capsys.readouterr().err
 
 
 def test_a_run_on_fillers_says_so_and_how_long_it_took_and_a_classifiers_top_5(capsys):

@@ -368,7 +368,7 @@ CATALOGUE = [
         'layer { name: "src" type: "DummyData" top: "data" dummy_data_param { shape { dim: 2 dim: -1 } } }',
         "NS0377",
         "shape { dim: 2",
-        ["shape (2, -1) has a negative size"],
+        ["shape 2x-1 has a negative size"],
     ),
     (
         "input_negative_dim",

@@ -134,9 +134,9 @@ CATALOGUE = [
         "NS0381",
         'bottom: "b1"',
         [
-            "4 labels (4,) for predictions (4, 5, 3) with 5 classes on axis 1",
+            "4 labels 4 for predictions 4x5x3 with 5 classes on axis 1",
             "4·3 = 12",
-            "labels of shape (4, 3)",
+            "labels of shape 4x3",
         ],
     ),
     (
@@ -144,7 +144,7 @@ CATALOGUE = [
         dummy((4, 5), (6,)) + layer('type: "SoftmaxWithLoss"'),
         "NS0380",
         'bottom: "b1"',
-        ["bottom 0 (4, 5) has 4 items but bottom 1 (6,) has 6"],
+        ["bottom 0 4x5 has 4 items but bottom 1 6 has 6"],
     ),
     (
         "euclidean_sizes_differ",
@@ -158,14 +158,14 @@ CATALOGUE = [
         dummy((4, 3), (4,)) + layer('type: "SigmoidCrossEntropyLoss"'),
         "NS0382",
         'bottom: "b1"',
-        ["4 targets (4,) for 12 predictions (4, 3)"],
+        ["4 targets 4 for 12 predictions 4x3"],
     ),
     (
         "multinomial_label_has_channels",
         dummy((4, 5), (4, 2)) + layer('type: "MultinomialLogisticLoss"'),
         "NS0383",
         'bottom: "b1"',
-        ["bottom 1 (4, 2) has C = 2", "C, H, W of 1"],
+        ["bottom 1 4x2 has C = 2", "C, H, W of 1"],
     ),
     (
         "contrastive_channels_differ",
@@ -200,7 +200,7 @@ CATALOGUE = [
         dummy((4, 5), (2, 4)) + layer('type: "Accuracy"'),
         "NS0381",
         'bottom: "b1"',
-        ["8 labels (2, 4) for predictions (4, 5)"],
+        ["8 labels 2x4 for predictions 4x5"],
     ),
     (
         "infogain_without_matrix",
@@ -243,7 +243,7 @@ CATALOGUE = [
         dummy((4, 5), (3,)) + layer('type: "HDF5Output"', tops=""),
         "NS0380",
         'bottom: "b1"',
-        ["has 4 items but bottom 1 (3,) has 3"],
+        ["has 4 items but bottom 1 3 has 3"],
     ),
 ]
 

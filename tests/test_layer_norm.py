@@ -414,7 +414,7 @@ def test_mvn_per_channel_over_single_values_warns_that_outputs_are_zero():
     text = net(layer("mvn", "MVN"), shape=(3, 6))
     (warning,) = list(analyse(text)[1])
     assert (warning.code, warning.severity) == ("NS0348", Severity.WARNING)
-    assert "(3, 6) has only one value for each: every output is 0" in warning.message
+    assert "3x6 has only one value for each: every output is 0" in warning.message
     ours = run(text)[0]
     assert np.all(ours["mvn"] == 0)
 
@@ -658,7 +658,7 @@ CATALOGUE = [
         Severity.ERROR,
         4,
         39,
-        "4-D input (N, C, H, W), got the 2-D shape (1, 100352)",
+        "4-D input (N, C, H, W), got the 2-D shape 1x100352",
     ),
     (  # BatchNorm statistics given a learning rate (with three param blocks Caffe's upgrade zeroes it)
         'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "bn"\n'
@@ -684,7 +684,7 @@ CATALOGUE = [
         Severity.ERROR,
         4,
         35,
-        "num_axes 3 from axis 2 extends past the 4-D input (1, 32, 56, 56)",
+        "num_axes 3 from axis 2 extends past the 4-D input 1x32x56x56",
     ),
     (  # num_axes below -1
         'layer { name: "s" type: "Bias" bottom: "data" top: "s"\n  bias_param { num_axes: -2 } }\n',
@@ -701,7 +701,7 @@ CATALOGUE = [
         Severity.ERROR,
         4,
         56,
-        "scale shape (64) does not match bottom[0] shape (1, 32, 56, 56) at axis 1",
+        "scale shape 64 does not match bottom[0] shape 1x32x56x56 at axis 1",
     ),
     (  # two-bottom Bias with too many axes
         'layer { name: "g" type: "Input" top: "g" input_param { shape { dim: 56 dim: 56 dim: 2 } } }\n'
@@ -710,7 +710,7 @@ CATALOGUE = [
         Severity.ERROR,
         4,
         55,
-        "bottom[1] (56, 56, 2) has 3 axes, which from axis 2 extend past",
+        "bottom[1] 56x56x2 has 3 axes, which from axis 2 extend past",
     ),
     (  # MVN on 5 axes
         'layer { name: "r" type: "Reshape" bottom: "data" top: "r"\n'
@@ -720,7 +720,7 @@ CATALOGUE = [
         Severity.ERROR,
         5,
         39,
-        "MVN reads its input as (N, C, H, W), but it is 5-D (1, 32, 7, 8, 56)",
+        "MVN reads its input as (N, C, H, W), but it is 5-D 1x32x7x8x56",
     ),
     (  # num_axes ignored with two bottoms
         'layer { name: "g" type: "Input" top: "g" input_param { shape { dim: 32 } } }\n'
@@ -763,4 +763,4 @@ def test_batchnorm_on_one_axis_is_an_error():
     )
     (d,) = [d for d in check("bad.prototxt", content=text).diagnostics if d.code == "NS0342"]
     assert (d.span.line, d.span.column) == (3, 46)
-    assert "its input (9) is 1-D" in d.message
+    assert "its input 9 is 1-D" in d.message

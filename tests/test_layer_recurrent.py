@@ -172,7 +172,7 @@ CATALOGUE = [
         recurrent("LSTM", cont=(2, 2))[0],
         "NS0388",
         '"cont" top',
-        ["cont (2, 2) must be (timesteps, streams) = (3, 2)"],
+        ["cont 2x2 must be (timesteps, streams) = 3x2"],
     ),
     (
         "cont_three_axes",
@@ -186,14 +186,14 @@ CATALOGUE = [
         recurrent("LSTM", static=(3, 4))[0],
         "NS0388",
         '"xs" top',
-        ["static input (3, 4) must have the 2 streams"],
+        ["static input 3x4 must have the 2 streams"],
     ),
     (
         "exposed_state_wrong_shape",
         recurrent("RNN", expose=True)[0].replace("dim: 1 dim: 2 dim: 5", "dim: 2 dim: 5"),
         "NS0388",
         '"h0" top',
-        ["initial h_0 (2, 5) must be (1, 2, 5)"],
+        ["initial h_0 2x5 must be 1x2x5"],
     ),
     (
         "state_bottoms_without_expose_hidden",

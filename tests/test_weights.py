@@ -259,7 +259,7 @@ FILLER_ERRORS = [
         'weight_filler { type: "bilinear" }',
         "NS0416",
         '"bilinear"',
-        "conv1: weights: the bilinear filler needs a 4-D blob with a square kernel, not (16, 8, 3, 1)",
+        "conv1: weights: the bilinear filler needs a 4-D blob with a square kernel, not 16x8x3x1",
         "Deconvolution",
     ),
 ]
@@ -338,8 +338,8 @@ def test_layer_missing_from_the_caffemodel_names_the_nearest(tmp_path):
     blobs, diagnostics = bind_text(text, weights)
     errors = codes(diagnostics, "NS0410")
     assert [d.message for d in errors] == [
-        "conv_1: the weights file has no layer named 'conv_1' (it needs weights (16, 8, 3, 3), bias (16))",
-        "fc: the weights file has no layer named 'fc' (it needs weights (10, 1600), bias (10))",
+        "conv_1: the weights file has no layer named 'conv_1' (it needs weights 16x8x3x3, bias 16)",
+        "fc: the weights file has no layer named 'fc' (it needs weights 10x1600, bias 10)",
     ]
     assert errors[0].help == "the nearest names in the file: 'conv1'"
     assert errors[1].help == "the nearest names in the file: 'fc_new'"
@@ -352,7 +352,7 @@ def test_blob_count_that_differs_names_the_expected_blobs(tmp_path):
     weights = caffemodel(tmp_path, NET, {"conv1": stored["conv1"][:1], "fc": stored["fc"]})
     _, diagnostics = bind_text(NET, weights)
     (error,) = codes(diagnostics, "NS0411")
-    assert error.message == "conv1: expected 2 blobs (weights, bias), the weights file has 1: (16, 8, 3, 3)"
+    assert error.message == "conv1: expected 2 blobs (weights, bias), the weights file has 1: 16x8x3x3"
     assert error.help == "the trained layer may have had no bias: set bias_term: false"
 
 
@@ -361,7 +361,7 @@ def test_blobs_for_a_layer_without_weights_are_a_count_error(tmp_path):
     weights = caffemodel(tmp_path, NET, {**stored, "relu1": [np.ones(3, np.float32)]})
     _, diagnostics = bind_text(NET, weights)
     (error,) = codes(diagnostics, "NS0411")
-    assert error.message == "relu1: expected 0 blobs, the weights file has 1: (3)"
+    assert error.message == "relu1: expected 0 blobs, the weights file has 1: 3"
 
 
 def test_blob_shape_that_differs_names_the_blob_and_both_shapes(tmp_path):
@@ -372,8 +372,8 @@ def test_blob_shape_that_differs_names_the_blob_and_both_shapes(tmp_path):
     )
     blobs, diagnostics = bind_text(NET, weights)
     assert [d.message for d in codes(diagnostics, "NS0412")] == [
-        "conv1: blob 'weights' has shape (12, 8, 3, 3) in the weights file, the spec expects (16, 8, 3, 3)",
-        "conv1: blob 'bias' has shape (12) in the weights file, the spec expects (16)",
+        "conv1: blob 'weights' has shape 12x8x3x3 in the weights file, the spec expects 16x8x3x3",
+        "conv1: blob 'bias' has shape 12 in the weights file, the spec expects 16",
     ]
     assert "conv1" not in blobs and "fc" in blobs
 
@@ -547,7 +547,7 @@ def test_weights_past_protobufs_2_gib_are_an_error_before_any_is_drawn():
     )
     blobs, diagnostics = bind_text(text)
     (d,) = codes(diagnostics, "NS0418")
-    assert d.severity is Severity.ERROR and "2.6 GiB" in d.message and "(600000, 1152)" in d.help
+    assert d.severity is Severity.ERROR and "2.6 GiB" in d.message and "600000x1152" in d.help
     assert (d.span.line, d.span.column) == position(text, '"fc"')
     assert blobs == {}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, bottom_rank, register
+from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, bottom_rank, register, shape_text
 from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
@@ -32,7 +32,7 @@ def legacy_dim(ctx: ShapeContext, index: int, axis: int) -> int:
             "NS0370",
             f"a {ctx.layer.type} layer reads its bottom {index} through Caffe's "
             f"legacy (N, C, H, W) accessors, which allow at most 4 axes; it has "
-            f"{len(shape)}: {shape}",
+            f"{len(shape)}: {shape_text(shape)}",
             ("bottom", index),
             help="flatten or reshape the blob to at most 4 axes first",
         )
@@ -128,7 +128,7 @@ class PReLU(LayerType):
             raise ctx.error(
                 "NS0370",
                 f"PReLU needs a bottom with at least 2 axes (N, C, ...), got "
-                f"{len(ctx.bottoms[0])}: {ctx.bottoms[0]}",
+                f"{len(ctx.bottoms[0])}: {shape_text(ctx.bottoms[0])}",
                 ("bottom", 0),
             )
         return legacy_dim(ctx, 0, 1)

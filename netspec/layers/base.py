@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from netspec.diagnostics import Diagnostic, Diagnostics, Severity
+from netspec.diagnostics import Diagnostic, Diagnostics, Severity, shape_text
 from netspec.proto import caffe_pb2
 
 if TYPE_CHECKING:
@@ -225,11 +225,6 @@ def register(cls: type[LayerType]) -> type[LayerType]:
         raise ValueError(f"layer type {cls.type} needs a family of {FAMILIES} and a dialect of {DIALECTS}")
     REGISTRY[cls.type] = cls()
     return cls
-
-
-def shape_text(shape: Shape | None) -> str:
-    """A shape as people write it: 1x3x224x224; "scalar" for 0-D, "?" when unknown."""
-    return "?" if shape is None else "x".join(map(str, shape)) or "scalar"
 
 
 def count(shape: Shape) -> int:

@@ -24,7 +24,6 @@ from netspec.layers.base import (
     register,
     shape_text,
 )
-from netspec.layers.structure import dims
 from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
@@ -188,9 +187,9 @@ class _ConvBase(LayerType):
             if other != shape:
                 raise ctx.error(
                     "NS0300",
-                    f"bottom {i} '{ctx.layer.bottoms[i].name}' is {dims(other)} but bottom 0 "
-                    f"'{ctx.layer.bottoms[0].name}' is {dims(shape)}: one {ctx.layer.type} layer convolves "
-                    "equal-shaped bottoms",
+                    f"bottom {i} '{ctx.layer.bottoms[i].name}' is {shape_text(other)} but bottom 0 "
+                    f"'{ctx.layer.bottoms[0].name}' is {shape_text(shape)}: one {ctx.layer.type} layer "
+                    "convolves equal-shaped bottoms",
                     ("bottom", i),
                     help="give each shape its own layer (share the weights with param { name: ... })",
                 )
@@ -241,7 +240,7 @@ class _ConvBase(LayerType):
                     field, most = _axis_field(p, "pad", j), (s * (i - 1) + e - 1) // 2
                     raise ctx.error(
                         "NS0301",
-                        f"the output would be {dims(out)}: S·(W − 1) + K − 2P = "
+                        f"the output would be {shape_text(out)}: S·(W − 1) + K − 2P = "
                         f"{s}·({i} − 1) + {e} − 2·{q} = {o}, not a positive size",
                         f"convolution_param.{field}",
                         help=f"use {field} {most}" + (" or less" if most else ""),

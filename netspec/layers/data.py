@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from netspec.layers.base import REGISTRY, LayerType, Shape, ShapeContext, register
+from netspec.layers.base import REGISTRY, LayerType, Shape, ShapeContext, register, shape_text
 from netspec.proto import caffe_pb2
 
 if TYPE_CHECKING:
@@ -303,7 +303,9 @@ class DummyData(DataSource):
         for i, shape in enumerate(shapes):
             if min(shape, default=0) < 0:
                 raise ctx.error(
-                    "NS0377", f"shape {shape} has a negative size", ("dummy_data_param", "shape", i)
+                    "NS0377",
+                    f"shape {shape_text(shape)} has a negative size",
+                    ("dummy_data_param", "shape", i),
                 )
         return shapes
 

@@ -32,8 +32,8 @@ def same_batch(ctx: ShapeContext, first: int, second: int) -> None:
     if a != b:
         raise ctx.error(
             "NS0380",
-            f"bottom {first} {ctx.bottoms[first]} has {a} items but bottom {second} "
-            f"{ctx.bottoms[second]} has {b}; the first dimensions must match",
+            f"bottom {first} {shape_text(ctx.bottoms[first])} has {a} items but bottom {second} "
+            f"{shape_text(ctx.bottoms[second])} has {b}; the first dimensions must match",
             ("bottom", second),
         )
 
@@ -47,10 +47,12 @@ def labels_match(ctx: ShapeContext, axis_value: int, field: str) -> int:
     if outer * inner != count(labels):
         raise ctx.error(
             "NS0381",
-            f"{count(labels)} labels {labels} for predictions {shape} with {shape[axis]} classes on axis "
-            f"{axis}: Caffe needs one label per prediction, {outer}·{inner} = {outer * inner}",
+            f"{count(labels)} labels {shape_text(labels)} for predictions {shape_text(shape)} with "
+            f"{shape[axis]} classes on axis {axis}: Caffe needs one label per prediction, "
+            f"{outer}·{inner} = {outer * inner}",
             ("bottom", 1),
-            help=f"give labels of shape {shape[:axis] + shape[axis + 1 :]}, or pick the class axis: {field}",
+            help=f"give labels of shape {shape_text(shape[:axis] + shape[axis + 1 :])}, or pick the class "
+            f"axis: {field}",
         )
     return axis
 
@@ -115,8 +117,8 @@ class EuclideanLoss(LossLayer):
         if a != b:
             raise ctx.error(
                 "NS0382",
-                f"the bottoms hold {a} and {b} values per item ({ctx.bottoms[0]} and "
-                f"{ctx.bottoms[1]}); EuclideanLoss compares them value by value",
+                f"the bottoms hold {a} and {b} values per item ({shape_text(ctx.bottoms[0])} and "
+                f"{shape_text(ctx.bottoms[1])}); EuclideanLoss compares them value by value",
                 ("bottom", 1),
                 help="give both bottoms the same size after the batch axis",
             )
@@ -133,7 +135,7 @@ class SigmoidCrossEntropyLoss(LossLayer):
         if a != b:
             raise ctx.error(
                 "NS0382",
-                f"{b} targets {ctx.bottoms[1]} for {a} predictions {ctx.bottoms[0]}; "
+                f"{b} targets {shape_text(ctx.bottoms[1])} for {a} predictions {shape_text(ctx.bottoms[0])}; "
                 "SigmoidCrossEntropyLoss needs one target per prediction",
                 ("bottom", 1),
             )
@@ -183,7 +185,7 @@ class InfogainLoss(LossLayer):
             if count(ctx.bottoms[2]) != classes * classes:
                 raise ctx.error(
                     "NS0385",
-                    f"the infogain matrix {ctx.bottoms[2]} holds {count(ctx.bottoms[2])} "
+                    f"the infogain matrix {shape_text(ctx.bottoms[2])} holds {count(ctx.bottoms[2])} "
                     f"values; {classes} classes need {classes}x{classes} = {classes * classes}",
                     ("bottom", 2),
                 )
@@ -210,8 +212,8 @@ class ContrastiveLoss(LossLayer):
         if a != b:
             raise ctx.error(
                 "NS0382",
-                f"the feature bottoms have {a} and {b} channels ({ctx.bottoms[0]} and "
-                f"{ctx.bottoms[1]}); ContrastiveLoss compares them channel by channel",
+                f"the feature bottoms have {a} and {b} channels ({shape_text(ctx.bottoms[0])} and "
+                f"{shape_text(ctx.bottoms[1])}); ContrastiveLoss compares them channel by channel",
                 ("bottom", 1),
             )
         for index, axes in ((0, (2, 3)), (1, (2, 3)), (2, (1, 2, 3))):
@@ -225,7 +227,7 @@ def _unit_axes(ctx: ShapeContext, index: int, axes: tuple[int, ...]) -> None:
         if size != 1:
             raise ctx.error(
                 "NS0383",
-                f"bottom {index} {ctx.bottoms[index]} has {'NCHW'[axis]} = {size}; "
+                f"bottom {index} {shape_text(ctx.bottoms[index])} has {'NCHW'[axis]} = {size}; "
                 f"a {ctx.layer.type} layer needs {', '.join('NCHW'[a] for a in axes)} of 1",
                 ("bottom", index),
                 help="flatten it to (N, ...) with the other axes 1",

@@ -7,9 +7,9 @@ output batch is known only at run time.
 
 from __future__ import annotations
 
+from netspec.diagnostics import shape_text
 from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, count, register
 from netspec.layers.data import given_shape
-from netspec.layers.structure import dims
 from netspec.lazy import numpy as np
 
 
@@ -63,7 +63,7 @@ class BatchReindex(LayerType):
         if len(indices) != 1:
             raise ctx.error(
                 "NS0315",
-                f"the indices, {_bottom(ctx, 1)}, are {dims(indices)}, {len(indices)}-D; "
+                f"the indices, {_bottom(ctx, 1)}, are {shape_text(indices)}, {len(indices)}-D; "
                 "BatchReindex takes one index per output item, a 1-D blob",
                 ("bottom", 1),
                 help=f"reshape the indices to ({count(indices)},)" if indices else None,
@@ -114,8 +114,8 @@ class Filter(LayerType):
         if not selector or any(d != 1 for d in selector[1:]):
             raise ctx.error(
                 "NS0316",
-                f"the selector, {_bottom(ctx, last)}, is {dims(selector)}; it needs one value per item: "
-                "(N,) or (N, 1, ...)",
+                f"the selector, {_bottom(ctx, last)}, is {shape_text(selector)}; it needs one value per "
+                "item: (N,) or (N, 1, ...)",
                 ("bottom", last),
                 help="the selector is the last bottom; check the bottoms' order" if selector else None,
             )
@@ -123,8 +123,8 @@ class Filter(LayerType):
             if not shape or shape[0] != selector[0]:
                 raise ctx.error(
                     "NS0319",
-                    f"{_bottom(ctx, i)} is {dims(shape)} but the selector, {_bottom(ctx, last)}, is "
-                    f"{dims(selector)}: each filtered bottom needs the selector's {selector[0]} items "
+                    f"{_bottom(ctx, i)} is {shape_text(shape)} but the selector, {_bottom(ctx, last)}, is "
+                    f"{shape_text(selector)}: each filtered bottom needs the selector's {selector[0]} items "
                     "on its first axis",
                     ("bottom", i),
                 )

@@ -40,10 +40,6 @@ TEST = caffe_pb2.TEST
 WITHIN = caffe_pb2.LRNParameter.WITHIN_CHANNEL
 
 
-def _fmt(shape: Shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
 def _normalize(
     ctx, x: str, out: str, axes: list[int], eps: float, *, variance: bool, eps_in_sqrt: bool
 ) -> None:
@@ -83,7 +79,7 @@ class LRN(LayerType):
         if len(shape) != 4:
             raise ctx.error(
                 "NS0341",
-                f"LRN needs a 4-D input (N, C, H, W), got the {len(shape)}-D shape {_fmt(shape)}",
+                f"LRN needs a 4-D input (N, C, H, W), got the {len(shape)}-D shape {shape_text(shape)}",
                 ("bottom", 0),
                 help="reshape the input to 4-D first",
             )
@@ -152,7 +148,7 @@ class BatchNorm(LayerType):
         if len(shape) < 2:
             raise ctx.error(
                 "NS0342",
-                f"BatchNorm normalises over axis 1, but its input {_fmt(shape)} is {len(shape)}-D",
+                f"BatchNorm normalises over axis 1, but its input {shape_text(shape)} is {len(shape)}-D",
                 ("bottom", 0),
                 help="give it an input of at least 2 axes (N, C, ...)",
             )
@@ -242,18 +238,18 @@ class _Broadcast(LayerType):
             if axis + k > n:
                 raise ctx.error(
                     "NS0345",
-                    f"bottom[1] {_fmt(operand)} has {k} axes, which from axis {axis} "
-                    f"extend past the {n}-D bottom[0] {_fmt(shape)}",
+                    f"bottom[1] {shape_text(operand)} has {k} axes, which from axis {axis} "
+                    f"extend past the {n}-D bottom[0] {shape_text(shape)}",
                     ("bottom", 1),
                     help=f"give bottom[1] at most {n - axis} axes, or a smaller axis",
                 )
             if tuple(shape[axis : axis + k]) != tuple(operand):
                 raise ctx.error(
                     "NS0346",
-                    f"{self.what} shape {_fmt(operand)} does not match bottom[0] shape "
-                    f"{_fmt(shape)} at axis {axis}",
+                    f"{self.what} shape {shape_text(operand)} does not match bottom[0] shape "
+                    f"{shape_text(shape)} at axis {axis}",
                     ("bottom", 1),
-                    help=f"bottom[1] must have the shape {_fmt(shape[axis : axis + k])} "
+                    help=f"bottom[1] must have the shape {shape_text(shape[axis : axis + k])} "
                     f"(bottom[0]'s axes {axis} to {axis + k - 1})",
                 )
             if p.HasField("num_axes") and p.num_axes != k:
@@ -275,7 +271,7 @@ class _Broadcast(LayerType):
         if k > n - axis:
             raise ctx.error(
                 "NS0345",
-                f"num_axes {k} from axis {axis} extends past the {n}-D input {_fmt(shape)}",
+                f"num_axes {k} from axis {axis} extends past the {n}-D input {shape_text(shape)}",
                 f"{self.param}.num_axes",
                 help=f"use num_axes at most {n - axis}, or -1 for all axes from {axis}",
             )
@@ -371,7 +367,7 @@ class MVN(LayerType):
         if len(shape) > 4:
             raise ctx.error(
                 "NS0347",
-                f"MVN reads its input as (N, C, H, W), but it is {len(shape)}-D {_fmt(shape)}",
+                f"MVN reads its input as (N, C, H, W), but it is {len(shape)}-D {shape_text(shape)}",
                 ("bottom", 0),
                 help="reshape the input to at most 4 axes",
             )
@@ -383,7 +379,7 @@ class MVN(LayerType):
             each = "sample" if p.across_channels else "channel of each sample"
             ctx.warning(
                 "NS0348",
-                f"MVN normalises each {each} over its own values, and the input {_fmt(shape)} has "
+                f"MVN normalises each {each} over its own values, and the input {shape_text(shape)} has "
                 f"only one value for each: every output is 0",
                 "mvn_param",
                 help=None

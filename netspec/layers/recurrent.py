@@ -75,20 +75,23 @@ class _Recurrent(LayerType):
             )
         x, cont = ctx.bottoms[0], ctx.bottoms[1]
         if len(x) < 2:
-            raise ctx.error("NS0370", f"x {x} needs at least 2 axes (timesteps, streams, ...)", ("bottom", 0))
+            raise ctx.error(
+                "NS0370", f"x {shape_text(x)} needs at least 2 axes (timesteps, streams, ...)", ("bottom", 0)
+            )
         steps, streams = x[0], x[1]
         if cont != (steps, streams):
             raise ctx.error(
                 "NS0388",
-                f"cont {cont} must be (timesteps, streams) = ({steps}, {streams}), as x {x} gives",
+                f"cont {shape_text(cont)} must be (timesteps, streams) = {shape_text((steps, streams))}, "
+                f"as x {shape_text(x)} gives",
                 ("bottom", 1),
             )
         static = bottoms > low
         if static and (not ctx.bottoms[2] or ctx.bottoms[2][0] != streams):
             raise ctx.error(
                 "NS0388",
-                f"the static input {ctx.bottoms[2]} must have the {streams} streams "
-                f"of x {x} on its first axis",
+                f"the static input {shape_text(ctx.bottoms[2])} must have the {streams} streams "
+                f"of x {shape_text(x)} on its first axis",
                 ("bottom", 2),
             )
         for j, state in enumerate(self.states[:exposed]):
@@ -96,8 +99,8 @@ class _Recurrent(LayerType):
             if ctx.bottoms[index] != (1, streams, p.num_output):
                 raise ctx.error(
                     "NS0388",
-                    f"the initial {state}_0 {ctx.bottoms[index]} must be "
-                    f"(1, {streams}, {p.num_output}): one timestep, the streams, num_output",
+                    f"the initial {state}_0 {shape_text(ctx.bottoms[index])} must be "
+                    f"{shape_text((1, streams, p.num_output))}: one timestep, the streams, num_output",
                     ("bottom", index),
                 )
         return steps, streams, p.num_output, static

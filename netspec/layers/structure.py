@@ -28,11 +28,6 @@ ELTWISE = caffe_pb2.EltwiseParameter
 REDUCTION = caffe_pb2.ReductionParameter
 
 
-def dims(shape: Shape) -> str:
-    """A shape as Caffe prints it: 1x3x224x224 (a scalar for no axes)."""
-    return "x".join(str(d) for d in shape) if shape else "a scalar"
-
-
 def _bottom(ctx: ShapeContext, i: int) -> str:
     return f"bottom {i} '{ctx.layer.bottoms[i].name}'"
 
@@ -94,8 +89,8 @@ class Concat(LayerType):
             if len(shape) != len(first):
                 raise ctx.error(
                     "NS0351",
-                    f"{_bottom(ctx, i)} is {len(shape)}-D ({dims(shape)}) but "
-                    f"{_bottom(ctx, 0)} is {len(first)}-D ({dims(first)})",
+                    f"{_bottom(ctx, i)} is {len(shape)}-D ({shape_text(shape)}) but "
+                    f"{_bottom(ctx, 0)} is {len(first)}-D ({shape_text(first)})",
                     ("bottom", i),
                     help="all bottoms of a Concat need the same number of axes",
                 )
@@ -103,7 +98,7 @@ class Concat(LayerType):
             if bad:
                 raise ctx.error(
                     "NS0351",
-                    f"{_bottom(ctx, i)} is {dims(shape)} but {_bottom(ctx, 0)} is {dims(first)}: "
+                    f"{_bottom(ctx, i)} is {shape_text(shape)} but {_bottom(ctx, 0)} is {shape_text(first)}: "
                     f"all axes except concat axis {axis} must agree (axis {bad[0]}: "
                     f"{shape[bad[0]]} vs {first[bad[0]]})",
                     ("bottom", i),
@@ -305,14 +300,15 @@ class Reshape(LayerType):
                 raise ctx.error(
                     "NS0356",
                     f"cannot infer dim {inferred[0]}: the input's {total} values "
-                    f"({dims(shape)}) do not divide by the product {known} of the other dims",
+                    f"({shape_text(shape)}) do not divide by the product {known} of the other dims",
                     ("reshape_param", "shape", "dim", inferred[0]),
                 )
             top[start + inferred[0]] = total // known
         if count(top) != total:
             raise ctx.error(
                 "NS0356",
-                f"reshape of {dims(shape)} ({total} values) to {dims(tuple(top))} ({count(top)} values)",
+                f"reshape of {shape_text(shape)} ({total} values) to {shape_text(tuple(top))} "
+                f"({count(top)} values)",
                 field if new else "reshape_param",
                 help="a reshape keeps every value: use 0 to copy an input dim, -1 to infer one",
             )
@@ -359,8 +355,8 @@ class Crop(LayerType):
         if len(like) < ndim:
             raise ctx.error(
                 "NS0357",
-                f"{_bottom(ctx, 1)} is {dims(like)}, {len(like)}-D, but the cropped "
-                f"{_bottom(ctx, 0)} is {dims(shape)}, {ndim}-D",
+                f"{_bottom(ctx, 1)} is {shape_text(like)}, {len(like)}-D, but the cropped "
+                f"{_bottom(ctx, 0)} is {shape_text(shape)}, {ndim}-D",
                 ("bottom", 1),
                 help="the reference blob needs at least as many axes as the input",
             )
@@ -372,8 +368,8 @@ class Crop(LayerType):
                 raise ctx.error(
                     "NS0358",
                     f"crop exceeds the input on axis {axis}: offset {offset} + target size "
-                    f"{like[axis]} > input size {shape[axis]} ({_bottom(ctx, 0)} is {dims(shape)}, "
-                    f"{_bottom(ctx, 1)} is {dims(like)})",
+                    f"{like[axis]} > input size {shape[axis]} ({_bottom(ctx, 0)} is {shape_text(shape)}, "
+                    f"{_bottom(ctx, 1)} is {shape_text(like)})",
                     ("crop_param", "offset", i if len(p.offset) > 1 else 0) if p.offset else ("bottom", 1),
                     help=f"use an offset of at most {shape[axis] - like[axis]} on axis {axis}"
                     if like[axis] <= shape[axis]
@@ -448,8 +444,8 @@ class Eltwise(LayerType):
             if shape != first:
                 raise ctx.error(
                     "NS0359",
-                    f"{_bottom(ctx, i)} is {dims(shape)} but {_bottom(ctx, 0)} is "
-                    f"{dims(first)}: {op} Eltwise needs equal shapes (it does not broadcast)",
+                    f"{_bottom(ctx, i)} is {shape_text(shape)} but {_bottom(ctx, 0)} is "
+                    f"{shape_text(first)}: {op} Eltwise needs equal shapes (it does not broadcast)",
                     ("bottom", i),
                 )
         self._check_in_place(ctx, op)
@@ -573,7 +569,7 @@ class Softmax(LayerType):
         if shape[axis] == 1:
             ctx.warning(
                 "NS0367",
-                f"softmax over axis {axis} of size 1 is 1 everywhere (the input is {dims(shape)})",
+                f"softmax over axis {axis} of size 1 is 1 everywhere (the input is {shape_text(shape)})",
                 "softmax_param.axis",
                 help="normalise over an axis with more than one value, or use a Sigmoid",
             )
@@ -605,7 +601,7 @@ class ArgMax(LayerType):
         if p.top_k > size:
             raise ctx.error(
                 "NS0363",
-                f"top_k {p.top_k} is more than the {size} values {where} (the input is {dims(shape)})",
+                f"top_k {p.top_k} is more than the {size} values {where} (the input is {shape_text(shape)})",
                 "argmax_param.top_k",
                 help=f"use a top_k of at most {size}",
             )
