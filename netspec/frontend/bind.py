@@ -201,7 +201,7 @@ class Binder:
         reported = len(self.diagnostics)
         descriptor = message.DESCRIPTOR
         known = _fields_of(descriptor)
-        names, values = self.map.names, self.map.values
+        names = self.map.names
         seen: dict[str, int] = {}
         for f in fields:
             entry = known.get(f.name)
@@ -236,51 +236,68 @@ class Binder:
                     child.SetInParent()
                 self.bind(f.value, child, here)
                 continue
-            if f.kind == "message":
-                self._error(
-                    f,
-                    f"field '{f.name}' expects {describe_type(fd)}, not a message block",
-                    help=f"write {f.name}: <value>",
-                )
-                continue
-            if f.kind == "list":
-                if not repeated:
-                    self._error(
-                        f, f"field '{f.name}' holds one value, not a list", help=f"write {f.name}: <value>"
-                    )
-                    continue
-                items = [
-                    ("string", _unquote([(t, o)]), o, len(t))
-                    if t[0] in "\"'"
-                    else ("number" if _numberish(t) else "ident", t, o, len(t))
-                    for t, o in f.value
-                ]
-            elif f.kind == "string":
-                items = [("string", _unquote(f.value), f.value_offset, len(f.value[0][0]))]
-            else:
-                items = [(f.kind, f.value, f.value_offset, len(f.value))]
-            seen[f.name] = index + len(items)
-            target = getattr(message, f.name) if repeated else None
-            for i, (kind, text, offset, size) in enumerate(items):
-                try:
-                    value = convert(fd, kind, text)
-                except _Mismatch as problem:
-                    self.diagnostics.error(
-                        "NS0104" if fd.type == FD.TYPE_ENUM else "NS0105",
-                        f"field '{f.name}' {problem}" if not str(problem).startswith("'") else str(problem),
-                        self.source.span(offset, size),
-                        help=problem.help,
-                    )
-                    continue
-                if repeated:
-                    target.append(value)
-                    values[path + (f.name, index + i)] = (offset, size)
-                else:
-                    setattr(message, f.name, value)
-                    values[here] = (offset, size)
+            bound = self._values(f, fd, repeated, message, path, here, index)
+            if bound is not None:
+                seen[f.name] = index + bound
         if len(self.diagnostics) > reported and len(path) >= 2:
             self.map.faulty.add(path[:2])  # the layer whose text was wrong: later stages say no more
         return message
+
+    def _values(
+        self,
+        f: Field,
+        fd: FieldDescriptor,
+        repeated: bool,
+        message: Message,
+        path: Path,
+        here: Path,
+        index: int,
+    ) -> int | None:
+        """Bind a scalar field's value, or a list's values, into `message`; how many values it gave
+        (the next index of a repeated field), or None where its form is wrong (said)."""
+        if f.kind == "message":
+            self._error(
+                f,
+                f"field '{f.name}' expects {describe_type(fd)}, not a message block",
+                help=f"write {f.name}: <value>",
+            )
+            return None
+        if f.kind == "list":
+            if not repeated:
+                self._error(
+                    f, f"field '{f.name}' holds one value, not a list", help=f"write {f.name}: <value>"
+                )
+                return None
+            items = [
+                ("string", _unquote([(t, o)]), o, len(t))
+                if t[0] in "\"'"
+                else ("number" if _numberish(t) else "ident", t, o, len(t))
+                for t, o in f.value
+            ]
+        elif f.kind == "string":
+            items = [("string", _unquote(f.value), f.value_offset, len(f.value[0][0]))]
+        else:
+            items = [(f.kind, f.value, f.value_offset, len(f.value))]
+        values = self.map.values
+        target = getattr(message, f.name) if repeated else None
+        for i, (kind, text, offset, size) in enumerate(items):
+            try:
+                value = convert(fd, kind, text)
+            except _Mismatch as problem:
+                self.diagnostics.error(
+                    "NS0104" if fd.type == FD.TYPE_ENUM else "NS0105",
+                    f"field '{f.name}' {problem}" if not str(problem).startswith("'") else str(problem),
+                    self.source.span(offset, size),
+                    help=problem.help,
+                )
+                continue
+            if repeated:
+                target.append(value)
+                values[path + (f.name, index + i)] = (offset, size)
+            else:
+                setattr(message, f.name, value)
+                values[here] = (offset, size)
+        return len(items)
 
     def _error(self, f: Field, message: str, help: str | None = None) -> None:
         self.diagnostics.error("NS0105", message, self.source.span(f.offset, len(f.name)), help=help)

@@ -378,6 +378,13 @@ class _Upgrade:
         if v0.HasField("name"):
             out.name = v0.name
             self.alias((*inner, "name"), (*here, "name"))
+        self._v0_type(v0, out, inner, here, j)
+        self._v0_blobs(v0, out, inner, here)
+        self._v0_fields(v0, out, inner, here)
+        self.alias(base, here)
+
+    def _v0_type(self, v0, out: V1, inner: Path, here: Path, j: int) -> None:
+        """The V0 type's V2 name (an unknown one kept as it is, with NS0107)."""
         kind = v0.type
         if v0.HasField("type"):
             self.alias((*inner, "type"), (*here, "type"))
@@ -398,6 +405,9 @@ class _Upgrade:
                     else "V0 types are " + ", ".join(f"'{t}'" for t in V0_TYPES),
                     layer=v0.name or None,
                 )
+
+    def _v0_blobs(self, v0, out: V1, inner: Path, here: Path) -> None:
+        """The blobs and their learning-rate and decay multipliers."""
         out.blobs.extend(v0.blobs)
         for k in range(len(v0.blobs)):
             self.alias((*inner, "blobs", k), (*here, "blobs", k))
@@ -409,6 +419,11 @@ class _Upgrade:
         for k in range(len(v0.weight_decay)):
             self.alias((*inner, "weight_decay", k), (*here, "param", k, "decay_mult"))
             self.alias((*inner, "weight_decay", k), (*here, "param", k))
+
+    def _v0_fields(self, v0, out: V1, inner: Path, here: Path) -> None:
+        """Each V0 field into the V2 *_param message of the layer's type (V0_FIELDS), or NS0108 for
+        one that does not apply to it."""
+        kind = v0.type
         for name, homes in V0_FIELDS.items():
             if not v0.HasField(name):
                 continue
@@ -447,7 +462,6 @@ class _Upgrade:
                 target += (field,)
             self.alias((*inner, name), target)
             self.alias_exact((*inner, name), (*here, message_name))
-        self.alias(base, here)
 
     # -- 2. data transformation ------------------------------------------------
     def data_transform(self, net: NetParameter, from_text: bool) -> None:
