@@ -321,16 +321,10 @@ def lower_apart(
     """
     options = options or Options()
     net = analysis.net
-    chosen, needed = None, None
-    if options.outputs:
-        chosen = outputs_of.resolve(net, list(options.outputs), diagnostics)
-        if chosen is None:
-            return None
-        needed = outputs_of.needed(chosen)
-    elif not any(i.kind and i.kind.deploy and not i.kind.source for i in analysis.layers):
-        # A net that computes nothing: Caffe's outputs are then its unread inputs, passed through.
-        sources = {i.layer.name for i in analysis.layers if i.kind and i.kind.source}
-        chosen = [b for b in net.outputs if b.producer is not None and b.producer.name in sources]
+    asked = _asked_outputs(analysis, options, diagnostics)
+    if asked is None:
+        return None
+    chosen, needed = asked
     graph = GraphBuilder(options.opset)
     names = tensor_names(analysis)
     graph.names.update(names.values())
@@ -380,26 +374,7 @@ def lower_apart(
             blobs,
             net.source_map,
         )
-        try:
-            kind.lower(ctx)
-        except NotImplementedError as problem:
-            diagnostics.error(
-                "NS0402",
-                f"{layer.name}: {problem}",
-                _type_span(layer, net),
-                layer=layer.name,
-                help=getattr(problem, "help", None),
-            )
-            ok = False
-            continue
-        except Exception as problem:  # a bug of ours must not become a user's traceback
-            diagnostics.error(
-                "NS0499",
-                f"{layer.name}: netspec failed while compiling this {layer.type} layer "
-                f"({type(problem).__name__}: {problem}); this is a bug in netspec, please report it",
-                _type_span(layer, net),
-                layer=layer.name,
-            )
+        if not _lower_layer(kind, ctx, diagnostics):
             ok = False
             continue
         lowered.update(t.key for t in layer.tops)
@@ -434,6 +409,67 @@ def lower_apart(
                 )
             )
     graph.rewrite_aliases()
+    _assemble(graph, analysis, options, names, inputs, outputs, lowered, follow)
+    return Lowered(graph.model, graph.values)
+
+
+def _asked_outputs(
+    analysis: Analysis, options: Options, diagnostics: Diagnostics
+) -> tuple[list[Blob] | None, set[Layer] | None] | None:
+    """(the blobs the model outputs, the layers they need): those --outputs names, or a net's unread
+    inputs when it computes nothing, else (None, None) for the net's own outputs; None when an
+    --outputs name is wrong (said)."""
+    net = analysis.net
+    if options.outputs:
+        chosen = outputs_of.resolve(net, list(options.outputs), diagnostics)
+        return None if chosen is None else (chosen, outputs_of.needed(chosen))
+    if not any(i.kind and i.kind.deploy and not i.kind.source for i in analysis.layers):
+        # A net that computes nothing: Caffe's outputs are then its unread inputs, passed through.
+        sources = {i.layer.name for i in analysis.layers if i.kind and i.kind.source}
+        return [b for b in net.outputs if b.producer is not None and b.producer.name in sources], None
+    return None, None
+
+
+def _lower_layer(kind: LayerType, ctx: LowerContext, diagnostics: Diagnostics) -> bool:
+    """The layer type's lowering of one layer; False, with the reason said, where it fails."""
+    layer = ctx.layer
+    try:
+        kind.lower(ctx)
+    except NotImplementedError as problem:
+        diagnostics.error(
+            "NS0402",
+            f"{layer.name}: {problem}",
+            ctx.source_map.span(layer.path + ("type",), value=True),
+            layer=layer.name,
+            help=getattr(problem, "help", None),
+        )
+        return False
+    except Exception as problem:  # a bug of ours must not become a user's traceback
+        diagnostics.error(
+            "NS0499",
+            f"{layer.name}: netspec failed while compiling this {layer.type} layer "
+            f"({type(problem).__name__}: {problem}); this is a bug in netspec, please report it",
+            ctx.source_map.span(layer.path + ("type",), value=True),
+            layer=layer.name,
+        )
+        return False
+    return True
+
+
+def _assemble(
+    graph: GraphBuilder,
+    analysis: Analysis,
+    options: Options,
+    names: dict[str, str],
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[str],
+    lowered: set[str],
+    follow: dict,
+) -> None:
+    """graph.model made whole: its nodes, inputs, outputs and value infos (symbolic where the batch
+    or the values decide a size), opset, IR version and netspec's metadata."""
+    net = analysis.net
+    input_names = {vi.name for vi in inputs}
     output_keys = set(outputs)
     varying = {  # axes whose size the values decide (DetectionOutput's rows): symbolic
         top.key: axes
@@ -470,11 +506,6 @@ def lower_apart(
     if bounds:  # for `netspec run`'s random inputs: indices, not Gaussian noise
         props[INDEX_INPUTS] = json.dumps(bounds)
     helper.set_model_props(model, props)
-    return Lowered(model, graph.values)
-
-
-def _type_span(layer, net):
-    return net.source_map.span(layer.path + ("type",), value=True)
 
 
 def _consumed_by_deploy(blob: Blob, needed: set[Layer] | None, kinds: dict[int, LayerType | None]) -> bool:
