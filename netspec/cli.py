@@ -386,10 +386,12 @@ def cmd_report(args) -> int:
     if args.weights:
         from netspec.draw import weights
         from netspec.frontend.binary import read_weights
+        from netspec.weights import bind
 
         given = read_weights(args.weights)
         checked.diagnostics.extend(given.diagnostics)
         if checked.analysis is not None:
+            bind(checked.analysis, given, checked.diagnostics)  # wrong weights said as compile says them
             extra = weights.section(checked.analysis, given, args.weights)
     parts = page.sections(checked, direction=args.direction, collapse=args.collapse)
     write_atomic(args.output, page.render_page(args.file, parts, extra=extra).encode())
@@ -453,7 +455,9 @@ def _check_outputs(args) -> None:
     from netspec.files import writable_problem
 
     for flag, output in (("-o", getattr(args, "output", None)), ("--out", getattr(args, "out", None))):
-        if not output or output == "-":
+        if output == "":
+            raise UsageError(f"{flag} '': names no file")
+        if output is None or output == "-":
             continue
         problem = writable_problem(output)
         if problem:

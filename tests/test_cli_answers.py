@@ -299,3 +299,25 @@ def test_the_readmes_first_commands_print_no_warning(tmp_path, capsys):
     assert main(["run", str(model), "--repeat", "2"]) == OK
     err = capsys.readouterr().err
     assert "warning" not in err.lower() and "ran on CPUExecutionProvider" in err
+
+
+def test_a_report_checks_its_weights_against_the_net_as_compile_does(tmp_path, capsys):
+    weights = tmp_path / "lenet.caffemodel"
+    assert main(["init-weights", LENET, "-o", str(weights)]) == OK
+    capsys.readouterr()
+    page = tmp_path / "r.html"
+    assert main(["report", "zoo:lenet5", "--weights", str(weights), "-o", str(page)]) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    assert "error[NS04" in err and "wrote" in err
+    assert "NS04" in page.read_text()
+
+
+@pytest.mark.parametrize(
+    "command", [["init-weights"], ["compile"], ["draw"], ["upgrade"], ["report"], ["run", "--out"]]
+)
+def test_an_empty_output_name_is_a_usage_error_not_the_default(command, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [command[0], LENET, *command[1:]] + ([] if command[0] == "run" else ["-o"]) + [""]
+    assert main(args) == CANNOT_RUN
+    assert "names no file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
