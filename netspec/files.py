@@ -4,8 +4,10 @@ absent: what netspec writes never leaves half a file."""
 from __future__ import annotations
 
 import contextlib
+import marshal
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 
@@ -108,3 +110,33 @@ def _binary(data: bytes) -> str:
             "--weights, beside the .prototxt that defines the net"
         )
     return f"is not a text file (byte {data.index(0)} is NUL); netspec reads .prototxt text"
+
+
+def cache_dir() -> Path:
+    """Where netspec keeps what it can rebuild: $XDG_CACHE_HOME/netspec, else ~/.cache/netspec."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "netspec"
+
+
+def read_cached(name: str, key: object) -> object | None:
+    """What write_cached kept under `name` for this `key`, or None: no such file, one that cannot
+    be read, or one kept for another key.  marshal's format, which needs no import."""
+    with contextlib.suppress(OSError, ValueError, EOFError, TypeError, KeyError):
+        kept = marshal.loads((cache_dir() / name).read_bytes())
+        if kept["key"] == key:
+            return kept["data"]
+    return None
+
+
+def write_cached(name: str, key: object, data: object) -> None:
+    """Keep `data` (plain values: dicts, lists, strings, numbers) in the cache folder for `key`,
+    whole or not at all should another process be reading it; a folder that cannot be written is
+    done without."""
+    path = cache_dir() / name
+    partial = path.with_name(f".{name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(marshal.dumps({"key": key, "data": data}))
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()

@@ -3,7 +3,11 @@ and the docs that list the dialects' types agreeing with them."""
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,42 @@ def test_netspec_layers_lists_each_type_with_its_family_dialect_and_role(capsys)
     assert rows["MultiBoxLoss"] == ["loss", "ssd", "training only"]
     assert rows["Input"] == ["data", "BVLC", "data"]
     assert set(rows) == set(REGISTRY)
+
+
+def _in_a_fresh_process(code: str, cache: Path) -> str:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+ASK = (
+    "import sys\nfrom netspec.layers import REGISTRY\n"
+    "print([type(REGISTRY[t]).__module__ for t in ('Convolution', 'ReLU', 'MultiBoxLoss')])\n"
+    "print(sorted(m for m in sys.modules if m.startswith('netspec.layers.')))"
+)
+
+
+def test_a_type_asked_for_imports_its_family_and_not_the_others(tmp_path):
+    _in_a_fresh_process(ASK, tmp_path)  # builds the index
+    families, modules = _in_a_fresh_process(ASK.replace(", 'MultiBoxLoss'", ""), tmp_path).splitlines()
+    assert families == "['netspec.layers.conv', 'netspec.layers.activation']"
+    assert "netspec.layers.conv" in modules and "netspec.layers.recurrent" not in modules
+
+
+def test_the_index_names_each_type_s_module():
+    index = REGISTRY.index()
+    assert index == {name: type(kind).__module__.rsplit(".", 1)[1] for name, kind in REGISTRY.items()}
+
+
+def test_a_stale_index_still_finds_every_type(tmp_path):
+    """An index that names the wrong module, or lacks a type (one added since), costs time only."""
+    _in_a_fresh_process(ASK, tmp_path)
+    (cached,) = (tmp_path / "netspec").glob("layer-types*")
+    kept = marshal.loads(cached.read_bytes())
+    stale = {**kept["data"], "Convolution": "loss"}
+    del stale["ReLU"], stale["MultiBoxLoss"]
+    cached.write_bytes(marshal.dumps({"key": kept["key"], "data": stale}))
+    families = _in_a_fresh_process(ASK, tmp_path).splitlines()[0]
+    assert families == "['netspec.layers.conv', 'netspec.layers.activation', 'netspec.layers.loss']"
+    assert "Nonesuch" not in REGISTRY and REGISTRY.get("Nonesuch") is None

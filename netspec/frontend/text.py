@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import marshal
-import os
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -25,6 +23,7 @@ from typing import NamedTuple
 
 from netspec import grammars
 from netspec.diagnostics import Diagnostics
+from netspec.files import read_cached, write_cached
 from netspec.source import SourceFile
 
 
@@ -66,7 +65,7 @@ VALUED_SET = frozenset(VALUED)
 _END, _BAD = "_end", "_bad"
 
 
-TABLES_FORMAT = 2  # bump when the cached form of the tables changes
+TABLES_FORMAT = 3  # bump when the cached form of the tables changes
 
 
 def _lalr(grammar: str) -> dict:
@@ -100,11 +99,6 @@ def _lalr(grammar: str) -> dict:
     }
 
 
-def cache_dir() -> Path:
-    """Where netspec keeps what it can rebuild: $XDG_CACHE_HOME/netspec, else ~/.cache/netspec."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "netspec"
-
-
 @cache
 def _tables() -> tuple:
     """The token regex, the LALR tables, and each rule compiled to a builder.
@@ -112,31 +106,20 @@ def _tables() -> tuple:
     Actions become (True, state) for a shift and (False, rule) for a reduce,
     where rule is (length, builder, symbol) with builder(values) -> node.
 
-    The tables come from a file in cache_dir() when it holds the tables of this
-    very grammar (it keeps the grammar's text beside them): building them (and
-    importing lark) costs more than parsing ResNet-50.  The file is in marshal's
-    format, which needs no import (json and hashlib took 4-5 ms of `netspec
-    check`'s start).  A cache file that cannot be read or used is rebuilt; one
-    that cannot be written is done without.
+    The tables come from the cache folder (netspec.files.cache_dir) when it
+    holds the tables of this very grammar (kept with the grammar's text as
+    their key): building them (and importing lark) costs more than parsing
+    ResNet-50.  A cache file that cannot be read or used is rebuilt; one that
+    cannot be written is done without.
     """
     grammar = (Path(grammars.__file__).parent / "prototxt.lark").read_text()  # not importlib.resources: 30 ms
-    name = f"prototxt-lalr-{TABLES_FORMAT}-{marshal.version}-{len(grammar)}.marshal"
-    path = cache_dir() / name
-    with contextlib.suppress(
-        OSError, ValueError, EOFError, KeyError, TypeError, IndexError, AttributeError, re.error
-    ):
-        data = marshal.loads(path.read_bytes())
-        if data.get("grammar") == grammar:
+    name = f"prototxt-lalr-{TABLES_FORMAT}-{len(grammar)}.marshal"
+    data = read_cached(name, grammar)
+    with contextlib.suppress(ValueError, KeyError, TypeError, IndexError, AttributeError, re.error):
+        if data is not None:
             return _compile_tables(data)
-    data = {**_lalr(grammar), "grammar": grammar}
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(marshal.dumps(data))
-        os.replace(partial, path)  # whole or not at all, should another process be reading it
-    except OSError:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+    data = _lalr(grammar)
+    write_cached(name, grammar, data)
     return _compile_tables(data)
 
 

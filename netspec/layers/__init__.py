@@ -1,22 +1,6 @@
-"""The layer registry: importing this package registers every layer type once."""
+"""The layer registry: each module of this package defines a family of layer types, registered
+when it is imported; REGISTRY imports a family's module when one of its types is first asked for."""
 
-from netspec.layers import (  # noqa: F401  (each module registers its types)
-    activation,
-    conv,
-    data,
-    dense,
-    detection,
-    layout,
-    loss,
-    misc,
-    norm,
-    pool,
-    recurrent,
-    resize,
-    roi,
-    sinks,
-    structure,
-)
 from netspec.layers.base import REGISTRY, LayerType, register
 
 __all__ = ["REGISTRY", "LayerType", "register"]

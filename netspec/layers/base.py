@@ -9,10 +9,14 @@ ONNX.  Adding a layer type is adding one such class in one module.
 
 from __future__ import annotations
 
+import importlib
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from netspec.diagnostics import Diagnostic, Diagnostics, Severity, shape_text
+from netspec.files import read_cached, write_cached
 from netspec.proto import caffe_pb2
 
 if TYPE_CHECKING:
@@ -195,7 +199,95 @@ class LayerType:
         raise NotImplementedError(f"netspec cannot compile {self.type} layers to ONNX yet")
 
 
-REGISTRY: dict[str, LayerType] = {}
+class Registry(Mapping[str, LayerType]):
+    """Every layer type by its Caffe type string: REGISTRY["Convolution"].
+
+    A type is registered when its family's module (netspec.layers.conv, ...) is imported, and the
+    registry imports that module when one of its types is first asked for: checking a net of
+    convolutions and pools does not define the detection, recurrent and loss layers.  Which module
+    holds which type it reads from an index built by importing every family once, kept in the cache
+    folder under the family files' sizes and times.  A type the index does not name, or does not
+    find where it says, has every family imported: the index only saves time, and adding a type is
+    still writing its class in its family's module.  Listing the types imports every family.
+    """
+
+    def __init__(self) -> None:
+        self._types: dict[str, LayerType] = {}
+        self._complete = False
+        self._index: dict[str, str] | None = None
+
+    def add(self, kind: LayerType) -> None:
+        if kind.type in self._types:
+            raise ValueError(f"layer type {kind.type} registered twice")
+        self._types[kind.type] = kind
+
+    def __getitem__(self, name: str) -> LayerType:
+        kind = self._types.get(name)
+        return kind if kind is not None else self._find(name)
+
+    def get(self, name: str, default: LayerType | None = None) -> LayerType | None:
+        kind = self._types.get(name)
+        if kind is not None:
+            return kind
+        try:
+            return self._find(name)
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        self._import_all()
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        self._import_all()
+        return len(self._types)
+
+    def _find(self, name: str) -> LayerType:
+        if not self._complete:
+            module = self.index().get(name)
+            if module is not None:
+                importlib.import_module(f"{__package__}.{module}")
+            if name not in self._types:
+                self._import_all()
+        return self._types[name]
+
+    def _import_all(self) -> None:
+        if not self._complete:
+            for file in _family_files():
+                importlib.import_module(f"{__package__}.{file[:-3]}")
+            self._complete = True
+
+    def index(self) -> dict[str, str]:
+        """{type: the module of netspec.layers that defines it}, read from the cache or built."""
+        if self._index is None:
+            key = [
+                (name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                for name, entry in _family_files().items()
+            ]
+            index = read_cached("layer-types.marshal", key)
+            if not isinstance(index, dict):
+                self._import_all()
+                index = {
+                    name: type(kind).__module__.rpartition(".")[2]
+                    for name, kind in self._types.items()
+                    if type(kind).__module__.rpartition(".")[0] == __package__
+                }
+                write_cached("layer-types.marshal", key, index)
+            self._index = index
+        return self._index
+
+
+def _family_files() -> dict[str, os.DirEntry]:
+    """The files of netspec.layers that may define types (all but this one and the package's), by
+    name, in name order."""
+    with os.scandir(os.path.dirname(__file__)) as entries:
+        found = {
+            e.name: e for e in entries if e.name.endswith(".py") and e.name not in ("__init__.py", "base.py")
+        }
+    return dict(sorted(found.items()))
+
+
+REGISTRY = Registry()
 # The families a layer type belongs to, by what it does (the pictures colour by them).
 FAMILIES = (
     "data",
@@ -219,11 +311,9 @@ DIALECTS = ("ssd", "forks", "ocr", "rcnn", "rfcn", "netspec")  # docs/dialects.m
 
 def register(cls: type[LayerType]) -> type[LayerType]:
     """Class decorator: make a layer type known by its Caffe type string."""
-    if cls.type in REGISTRY:
-        raise ValueError(f"layer type {cls.type} registered twice")
     if getattr(cls, "family", None) not in FAMILIES or cls.dialect not in (None, *DIALECTS):
         raise ValueError(f"layer type {cls.type} needs a family of {FAMILIES} and a dialect of {DIALECTS}")
-    REGISTRY[cls.type] = cls()
+    REGISTRY.add(cls())
     return cls
 
 
