@@ -310,13 +310,13 @@ FORK_MESSAGES = {
         "nms_threshold": 10001, "top_k": 10002,
         "use_polygon": 13,  # MhLiao/TextBoxes_plusplus (39d4898): its number, netspec's default false
     },
-    # weiliu89/caffe branch ssd (4817bf8b); offset_h and offset_w (TextBoxes' centres, as OpenCV reads
-    # them) are declared by no caffe.proto: netspec's range
+    # weiliu89/caffe branch ssd (4817bf8b); offset_h and offset_w (TextBoxes' centres) are OpenCV's
+    # caffe.proto's (modules/dnn/src/caffe/opencv-caffe.proto) 14 and 15, and 14 is TextBoxes++'s
     "PriorBoxParameter": {
         "min_size": 1, "max_size": 2, "aspect_ratio": 3, "flip": 4, "clip": 5, "variance": 6, "img_size": 7,
         "img_h": 8, "img_w": 9, "step": 10, "step_h": 11, "step_w": 12, "offset": 13,
         "denser_prior_boxes": 14,  # MhLiao/TextBoxes_plusplus (39d4898) src/caffe/proto/caffe.proto
-        "offset_h": 10001, "offset_w": 10002,
+        "offset_h": 10014, "offset_w": 10015,
     },
     # OpenCV's caffe.proto (modules/dnn/src/caffe), which carried the first SSD port's NormalizeBBox
     "NormalizeBBoxParameter": {"across_spatial": 1, "scale_filler": 2, "channel_shared": 3, "eps": 4},
