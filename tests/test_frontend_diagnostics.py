@@ -208,6 +208,14 @@ CASES = [
         ["unexpected '}'", "closes no open block"],
     ),
     (
+        "field_with_a_colon_and_no_value_is_reported_at_the_name",
+        HEAD + 'layer {\n  name: "r"\n  type:\n  bottom: "data"\n}\n',
+        "NS0101",
+        "type",
+        2,
+        ["field 'type' has no value", "write type: <value>"],
+    ),
+    (
         "missing_colon_before_value",
         HEAD + 'layer { name "c" }\n',
         "NS0101",
@@ -395,6 +403,34 @@ def test_the_rest_of_a_file_with_a_syntax_error_is_still_checked(broken):
     )
     found = [d.code for d in diagnose(text) if d.severity is Severity.ERROR]
     assert found.count("NS0101") + found.count("NS0102") == 1 and "NS0104" in found, found
+
+
+CONV_TYPED_TO = (
+    'layer {\n  name: "c"\n  type: "Convolution"\n  bottom: "data"\n  top: "c"\n'
+    "  convolution_param {\n    num_output: 2\n    kernel_size: 3\n    %s\n  }\n}\n"
+    'layer { name: "r" type: "ReLU" bottom: "c" top: "c" }\n'
+    'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAXX } }\n'
+)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "stride:",
+        "stride:\n    pad: 1",
+        'stride:\n    weight_filler { type: "xavier" }',
+        "stride: }\n  param {",
+    ],
+    ids=["before_the_closer", "before_the_next_field", "before_a_block", "before_a_closer_on_its_line"],
+)
+def test_a_field_typed_up_to_its_colon_is_one_error_at_its_name_and_the_rest_is_checked(typed):
+    """`stride:` with its value not typed yet: one error at 'stride', not at whatever follows it,
+    and the layers after it (one reading the half-typed layer's top) are read as written."""
+    text = HEAD + CONV_TYPED_TO % typed
+    found = [(d.code, d.span.line, d.message) for d in diagnose(text) if d.severity is Severity.ERROR]
+    syntax = [f for f in found if f[0] in ("NS0101", "NS0102")]
+    assert syntax == [("NS0101", position(text, "stride")[0], "syntax error: field 'stride' has no value")]
+    assert "NS0104" in [code for code, _, _ in found] and "NS0201" not in [code for code, _, _ in found]
 
 
 def test_one_syntax_mistake_is_reported_once():

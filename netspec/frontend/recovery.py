@@ -10,8 +10,9 @@ tokens, with repairs for the mistakes people make:
   inside it since were never closed; a `layer {` at the start of a line, in a
   file whose layers start there, closes what is still open; and at the end of
   the file what is still open is closed.  Each is reported at its own brace.
-- a field name with no value (`bot` half typed) is reported at the name and
-  dropped; a value after a name with no ':' gets the ':'.
+- a field name with no value (`bot` half typed, or `stride:` before a '}' or
+  before the next line's field, which would read as its value) is reported at
+  the name and dropped; a value after a name with no ':' gets the ':'.
 - bare words where one value goes (`name: small net`) are one error on their
   line, and read as the string they were meant to be.
 - a string with no closing quote ends at its line's end; one with no opening
@@ -324,16 +325,14 @@ class _Parser:
             self.shift(Token("COLON", ":", token.offset), synthetic=True)
             return True
         if dangling and token.kind not in ("COLON", "LBRACE", "LESSTHAN"):
-            self.error(
-                "NS0101",
-                f"syntax error: field '{last.text}' has no value",
-                last.offset,
-                len(last.text),
-                lossy=True,
-                help=f"write {last.text}: <value>, or {last.text} {{ ... }}",
-            )
-            self.state_stack.pop()
-            self.value_stack.pop()
+            self.no_value(last, 1, f"write {last.text}: <value>, or {last.text} {{ ... }}")
+            return True
+        typed_to_colon = self.typed_to_colon(token)
+        if typed_to_colon is not None:
+            name, popped = typed_to_colon
+            self.no_value(name, popped, f"write {name.text}: <value>")
+            if popped == 3:  # the word read as its value is the next field's name
+                self.shift(last, synthetic=True)
             return True
         if not self.quiet:
             self.report_unexpected(token, lossy=True)
@@ -341,6 +340,42 @@ class _Parser:
             self.damaged.append(token.offset)
         self.quiet = RECOVERY_SHIFTS
         return self.pop_to(token.kind)
+
+    def typed_to_colon(self, token: Token) -> tuple[Token, int] | None:
+        """`stride:` with its value not typed yet, read up to `token`: before a closer (`stride: }`),
+        or taking the next line's field name as its value (`stride:` then `pad: 1`, or then
+        `weight_filler {`).  The field's name token, and how many tokens to take back."""
+        shifted = self.shifted
+        if len(shifted) >= 2 and shifted[-1].kind == "COLON" and shifted[-2].kind == "NAME":
+            if token.kind in ("RBRACE", "MORETHAN", "COMMA", "SEMICOLON"):
+                return shifted[-2], 2
+        if (
+            len(shifted) >= 3
+            and token.kind in ("COLON", "LBRACE", "LESSTHAN")
+            and [t.kind for t in shifted[-3:]] == ["NAME", "COLON", "NAME"]
+            and self.value_stack[-1:] == [(shifted[-1].text, shifted[-1].offset)]
+            and not self.same_line(shifted[-2].offset, shifted[-1].offset)
+            and self.same_line(shifted[-1].offset, token.offset)
+        ):
+            return shifted[-3], 3
+        return None
+
+    def no_value(self, name: Token, popped: int, help: str) -> None:
+        """A field name with no value: one error at the name (none when its value was a mistake
+        reported already, `type: @`), the field's tokens taken back."""
+        if self.errors and self.errors[-1] >= name.offset:
+            self.damaged.append(name.offset)
+        else:
+            self.error(
+                "NS0101",
+                f"syntax error: field '{name.text}' has no value",
+                name.offset,
+                len(name.text),
+                lossy=True,
+                help=help,
+            )
+        del self.state_stack[-popped:]
+        del self.value_stack[-popped:]
 
     def bare_words(self, dangling: Token, token: Token) -> bool:
         """`name: small net`: words after a field's one value, on its line, are one error there;
