@@ -346,9 +346,12 @@ class _Parser:
         or taking the next line's field name as its value (`stride:` then `pad: 1`, or then
         `weight_filler {`).  The field's name token, and how many tokens to take back."""
         shifted = self.shifted
-        if len(shifted) >= 2 and shifted[-1].kind == "COLON" and shifted[-2].kind == "NAME":
-            if token.kind in ("RBRACE", "MORETHAN", "COMMA", "SEMICOLON"):
-                return shifted[-2], 2
+        if (
+            len(shifted) >= 2
+            and [t.kind for t in shifted[-2:]] == ["NAME", "COLON"]
+            and token.kind in ("RBRACE", "MORETHAN", "COMMA", "SEMICOLON")
+        ):
+            return shifted[-2], 2
         if (
             len(shifted) >= 3
             and token.kind in ("COLON", "LBRACE", "LESSTHAN")
