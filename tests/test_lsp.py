@@ -17,7 +17,7 @@ from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
-from netspec import zoo
+from netspec import fillers, zoo
 from netspec.diagnostics import Severity
 from netspec.fmt import format_source
 from netspec.pipeline import check
@@ -220,13 +220,8 @@ async def test_hover_says_shapes_costs_and_the_schemas_documentation(client: Lan
     assert "PoolingParameter.pool**: an enum (PoolMethod), default `MAX`" in await hover("pool:")
 
 
-@module_loop
-async def test_completion_offers_what_the_schema_and_the_net_allow_here(client: LanguageClient):
-    text = (
-        DEMO
-        + 'layer { name: "x" type: "Con" bottom: "p" top: "x"\n  convolution_param { nu }\n  pooling_param { pool: }\n}\n'
-    )
-    uri = await open_document(client, "complete.prototxt", text)
+def completion_labels(client: LanguageClient, uri: str, text: str):
+    """The labels completion offers `inside` characters into the first `token` of the text."""
 
     async def labels(token: str, inside: int) -> set[str]:
         answer = await client.text_document_completion_async(
@@ -237,12 +232,41 @@ async def test_completion_offers_what_the_schema_and_the_net_allow_here(client: 
         )
         return {item.label for item in answer.items}
 
+    return labels
+
+
+@module_loop
+async def test_completion_offers_what_the_schema_and_the_net_allow_here(client: LanguageClient):
+    text = (
+        DEMO
+        + 'layer { name: "x" type: "Con" bottom: "p" top: "x"\n  convolution_param { nu }\n  pooling_param { pool: }\n}\n'
+    )
+    uri = await open_document(client, "complete.prototxt", text)
+
+    labels = completion_labels(client, uri, text)
+
     types_offered = await labels('type: "Con"', len('type: "Con'))
     assert {"Convolution", "Deconvolution", "ReLU", "Permute", "ShuffleChannel"} <= types_offered
     fields = await labels("{ nu }", len("{ nu"))
     assert {"num_output", "kernel_size", "group"} <= fields and "pool" not in fields
     assert {"MAX", "AVE", "STOCHASTIC"} <= await labels("pool: }", len("pool: "))
     assert await labels('bottom: "p"', len('bottom: "p')) == {"data", "conv1", "pool1", "conv2", "fc"}
+
+
+@module_loop
+async def test_completion_inside_nested_messages_knows_their_fields_and_values(client: LanguageClient):
+    text = (
+        DEMO
+        + 'layer { name: "y" type: "Convolution" bottom: "data" top: "y"\n'
+        + '  convolution_param { weight_filler { type: "x" } } }\n'
+        + 'layer { name: "i" type: "Input" top: "i" input_param { shape {  } } }\n'
+    )
+    uri = await open_document(client, "nested.prototxt", text)
+
+    labels = completion_labels(client, uri, text)
+
+    assert await labels('weight_filler { type: "', len('weight_filler { type: "')) == set(fillers.TYPES)
+    assert await labels("shape {  }", len("shape { ")) == {"dim"}
 
 
 INPLACE = (

@@ -103,6 +103,10 @@ def completion(doc: Analysis, offset: int) -> list[types.CompletionItem]:
                 _item(b, types.CompletionItemKind.Variable, "a blob above")
                 for b in _blobs_above(doc, layer_start)
             ]
+        if name == "type" and message.full_name == "caffe.FillerParameter":
+            from netspec.fillers import TYPES
+
+            return [_item(t, types.CompletionItemKind.Value, "a filler Caffe has") for t in TYPES]
         return []
     bare = re.search(r"(\w+)\s*:\s*(\w*)$", before)
     if bare:
