@@ -290,3 +290,20 @@ def test_a_command_parser_built_alone_is_the_whole_parsers_command():
     for name in COMMANDS:
         assert _options(build_parser([name, "--help"])) == {name: whole[name]}
     assert _options(build_parser(["--help", "check"])) == whole  # not a command first: all of them
+
+
+@pytest.mark.parametrize("columns", ["60", "100", "0"])
+def test_help_is_wrapped_as_argparse_wraps_it(columns, monkeypatch, capsys):
+    """netspec's help formatter asks os for the width, not shutil: the same help either way."""
+    import argparse
+
+    import netspec.cli
+
+    monkeypatch.setenv("COLUMNS", columns)
+    helps = []
+    for formatter in (netspec.cli.HelpFormatter, argparse.HelpFormatter):
+        monkeypatch.setattr(netspec.cli, "HelpFormatter", formatter)
+        with pytest.raises(SystemExit):
+            main(["check", "--help"])
+        helps.append(capsys.readouterr().out)
+    assert helps[0] == helps[1] and "--werror" in helps[0]

@@ -112,7 +112,18 @@ def test_check_imports_neither_onnx_nor_onnxruntime_nor_lark_nor_numpy_once_tabl
     modules = _modules_after(["check"], tmp_path)
     assert "netspec.infer" in modules and "netspec.layers.conv" in modules
     assert (
-        not {"onnx", "onnxruntime", "lark", "numpy", "tempfile", "csv", "json", "hashlib", "difflib"}
+        not {
+            "onnx",
+            "onnxruntime",
+            "lark",
+            "numpy",
+            "tempfile",
+            "csv",
+            "json",
+            "hashlib",
+            "difflib",
+            "shutil",
+        }
         & modules
     )
     assert "netspec.layers.recurrent" not in modules  # only the families of the net's types
