@@ -353,6 +353,15 @@ def test_solver_with_embedded_net_reads_that_net():
     assert checked.analysis.shape(checked.net.layers[1].tops[0]) == (1, 3, 8, 8)
 
 
+def test_a_solver_file_with_a_misspelt_field_is_still_read_as_a_solver():
+    """One typo does not turn a solver into a net with every field unknown: the typo is the one
+    unknown field, of SolverParameter, with its fix."""
+    text = 'net: "train_val.prototxt"\nbase_lr: 0.01\nlr_polcy: "step"\n'
+    found = [(d.code, d.message, d.help) for d in diagnose(text)]
+    assert [code for code, _, _ in found] == ["NS0103", "NS0001"], found
+    assert found[0][1:] == ("unknown field 'lr_polcy' in SolverParameter", "did you mean 'lr_policy'?")
+
+
 def test_positions_inside_a_solvers_net_point_into_the_solver_file():
     text = 'base_lr: 0.01\nnet_param {\n  layer { name: "r" type: "ReLU" bottom: "nothing" top: "r" }\n}\n'
     d = diagnostic(text, "NS0201")

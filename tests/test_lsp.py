@@ -269,6 +269,35 @@ async def test_completion_inside_nested_messages_knows_their_fields_and_values(c
     assert await labels("shape {  }", len("shape { ")) == {"dim"}
 
 
+SOLVER = 'net: "train_val.prototxt"\nbase_lr: 0.01\nlr_polcy: "step"\n\n'
+SOLVER_WITH_NET = 'base_lr: 0.01\nnet_param {\n  layer { name: "d" type: "" top: "d" }\n}\n'
+
+
+@module_loop
+async def test_a_solver_file_is_checked_hovered_and_completed_as_a_solver(client: LanguageClient):
+    """A solver is a file an editor opens as any other: its fields are SolverParameter's (hover,
+    completion, a misspelt one's fix), the net it embeds is a net, and being a solver is said,
+    not flagged as an error."""
+    uri = await open_document(client, "solver.prototxt", SOLVER)
+    said = {d.code: d for d in await published(client, uri, 1)}
+    assert said.keys() == {"NS0103", "NS0001"}
+    assert said["NS0001"].severity == types.DiagnosticSeverity.Information
+    assert "'lr_polcy' in SolverParameter" in said["NS0103"].message
+    hovered = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position_of(SOLVER, "base_lr")
+        )
+    )
+    assert "SolverParameter.base_lr" in hovered.contents.value
+    labels = completion_labels(client, uri, SOLVER)
+    fields = await labels("\n\n", 1)
+    assert {"lr_policy", "max_iter", "net_param"} <= fields and "layer" not in fields
+    uri = await open_document(client, "solver_net.prototxt", SOLVER_WITH_NET)
+    labels = completion_labels(client, uri, SOLVER_WITH_NET)
+    assert {"Convolution", "ReLU"} <= await labels('type: ""', len('type: "'))
+    assert {"layer", "input_shape"} <= await labels("net_param {\n", len("net_param {\n"))
+
+
 INPLACE = (
     'name: "n"\ninput: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
     'layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 4 kernel_size: 3 } }\n'

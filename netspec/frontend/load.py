@@ -15,6 +15,7 @@ from netspec.source import SourceFile, SourceMap
 
 NET_FIELDS = set(caffe_pb2.NetParameter.DESCRIPTOR.fields_by_name)
 SOLVER_FIELDS = set(caffe_pb2.SolverParameter.DESCRIPTOR.fields_by_name)
+NET_ONLY, SOLVER_ONLY = NET_FIELDS - SOLVER_FIELDS, SOLVER_FIELDS - NET_FIELDS
 SOLVER_NETS = ("net_param", "train_net_param")
 
 
@@ -54,7 +55,7 @@ def load_text(path: str, content: str | None = None) -> Spec:
     spec = Spec(caffe_pb2.NetParameter(), source_map, diagnostics, {path: source})
     tree, _, damaged = text.parse_tolerant(source, diagnostics)
     names = {f.name for f in tree}
-    if names and not names <= NET_FIELDS and names <= SOLVER_FIELDS:
+    if is_solver(names):
         solver = caffe_pb2.SolverParameter()
         binder.Binder(source_map, diagnostics).bind(tree, solver)
         return _from_solver(spec, solver, tree)
@@ -63,6 +64,12 @@ def load_text(path: str, content: str | None = None) -> Spec:
         _mark_damaged(tree, damaged, source_map)
     spec.param = upgrade(spec.param, source_map, diagnostics)
     return spec
+
+
+def is_solver(names: set[str]) -> bool:
+    """Top-level fields that make a solver file: one only a solver has and none only a net has
+    (a misspelt solver field, unknown to both, keeps a solver a solver)."""
+    return bool(names & SOLVER_ONLY) and not names & NET_ONLY
 
 
 def _mark_damaged(tree: list[text.Field], damaged: list[int], source_map: SourceMap) -> None:

@@ -16,7 +16,6 @@ from netspec.infer import LayerInfo
 from netspec.layers.base import shape_text
 from netspec.lsp import schema
 from netspec.lsp.document import Analysis, descriptor_at
-from netspec.proto import caffe_pb2
 
 BLOB_FIELDS = ("top", "bottom")
 LAYER_FIELDS = ("name", "type", "top")
@@ -39,7 +38,8 @@ def hover(doc: Analysis, offset: int) -> types.Hover | None:
 
 
 def _hover_text(doc: Analysis, path: tuple, is_value: bool, value: str) -> str | None:
-    found = descriptor_at(path)
+    # a solver's own fields are SolverParameter's; the net it embeds is read as a net's
+    found = descriptor_at(path) or descriptor_at(path, doc.root)
     if found is None:
         return None
     message, fd = found
@@ -88,7 +88,7 @@ def completion(doc: Analysis, offset: int) -> list[types.CompletionItem]:
     line_start = doc.text.rfind("\n", 0, offset) + 1
     before = doc.text[line_start:offset]
     blocks, layer_start = _enclosing(doc.text, offset)
-    message = _message_of(blocks)
+    message = _message_of(blocks, doc.root)
     if message is None:
         return []
     quoted = re.search(r"(\w+)\s*:\s*[\"']([^\"']*)$", before)
@@ -164,8 +164,7 @@ def _enclosing(source: str, offset: int) -> tuple[list[str], int]:
     return blocks, outer
 
 
-def _message_of(blocks: list[str]) -> Descriptor | None:
-    message = caffe_pb2.NetParameter.DESCRIPTOR
+def _message_of(blocks: list[str], message: Descriptor) -> Descriptor | None:
     for name in blocks:
         fd = message.fields_by_name.get(name)
         if fd is None or fd.type != FieldDescriptor.TYPE_MESSAGE:
