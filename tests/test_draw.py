@@ -155,6 +155,51 @@ def test_a_chain_is_drawn_straight_down_or_straight_across():
     assert max(middles) - min(middles) < 0.2
 
 
+TWINS = (
+    """name: "twins"
+input: "pair" input_shape { dim: 4 dim: 2 dim: 28 dim: 28 }
+layer { name: "split" type: "Slice" bottom: "pair" top: "a" top: "b" slice_param { slice_point: 1 } }
+"""
+    + "".join(
+        f'layer {{ name: "conv{s}" type: "Convolution" bottom: "{s}" top: "conv{s}" '
+        f"convolution_param {{ num_output: 20 kernel_size: 5 }} }}\n"
+        f'layer {{ name: "pool{s}" type: "Pooling" bottom: "conv{s}" top: "pool{s}" '
+        f"pooling_param {{ pool: MAX kernel_size: 2 stride: 2 }} }}\n"
+        f'layer {{ name: "wide_ip{s}" type: "InnerProduct" bottom: "pool{s}" top: "ip{s}" '
+        f"inner_product_param {{ num_output: 500 }} }}\n"
+        f'layer {{ name: "feat{s}" type: "InnerProduct" bottom: "ip{s}" top: "feat{s}" '
+        f"inner_product_param {{ num_output: 2 }} }}\n"
+        for s in "ab"
+    )
+    + 'layer { name: "join" type: "Concat" bottom: "feata" bottom: "featb" top: "join" }\n'
+)
+
+
+@pytest.mark.parametrize("net", ["zoo:googlenet", "zoo:densenet121", "zoo:resnet50", "twins"])
+def test_every_chain_is_straight_where_branches_run_side_by_side(net):
+    # a link that is its source's only way out and its target's only way in is drawn as one
+    # vertical line: an inception module's reduce and its convolution, a bottleneck's 1x1 and 3x3,
+    # each of a siamese net's twins, not zigzagging a few pixels left and right
+    analysis = check(net, content=TWINS if net == "twins" else None).analysis
+    scene = build(analysis)
+    sizes = [box_size(n) for n in scene.nodes]
+    index = {n.key: i for i, n in enumerate(scene.nodes)}
+    edges = [(index[e.source], index[e.target]) for e in scene.edges]
+    placed = layout.layout(sizes, edges, rank_gap=38, gap=28)
+    outs, ins = [0] * len(sizes), [0] * len(sizes)
+    for s, t in edges:
+        outs[s] += 1
+        ins[t] += 1
+    chain = [(s, t) for s, t in edges if outs[s] == 1 and ins[t] == 1]
+    assert len(chain) >= 6
+    bent = [
+        (scene.nodes[s].title, scene.nodes[t].title)
+        for s, t in chain
+        if abs(placed.centres[s][0] - placed.centres[t][0]) > 0.5
+    ]
+    assert bent == []
+
+
 def test_every_arrow_goes_down_one_rank_per_step_and_branches_do_not_cross():
     analysis = check("zoo:googlenet").analysis
     scene = build(analysis)

@@ -8,7 +8,10 @@ Sugiyama's method, kept small because nets are mostly chains with local branches
 3. order within a rank: barycentre sweeps down and up, keeping the order with fewest crossings;
 4. x: each rank placed as close as possible to where its neighbours want it (their weighted mean)
    with the boxes' widths and gaps respected, solved exactly by pooling adjacent violators; long
-   edges weigh most (Graphviz's 1, 2, 8), so they run straight and chains stay on one line.
+   edges weigh most (Graphviz's 1, 2, 8), so they run straight and chains stay on one line;
+5. then every chain (each link its source's only way out, its target's only way in) is put on one
+   vertical line, pushing the other boxes of its ranks aside, since the sweeps leave branches that
+   run side by side a few pixels askew.
 
 The geometry is top to bottom; a left-to-right picture lays out the boxes' transposed sizes and
 transposes the result.
@@ -158,6 +161,7 @@ def layout(
             ws = [widths[v] for v in layer]
             for v, p in zip(layer, _pool(desired, weights, ws, gap)):
                 x[v] = p
+    _straighten(order, ranks, x, widths, down, up, gap)
     left = min((x[v] - widths[v] / 2 for v in range(total)), default=0.0)
     x = [p - left for p in x]
 
@@ -181,6 +185,62 @@ def layout(
     _spread_ports(routes, edges, sizes)
     right = max((x[v] + widths[v] / 2 for v in range(total)), default=0.0)
     return Layout(centres, routes, right, max(top - rank_gap, 0.0))
+
+
+def _chains(
+    total: int, down: list[list[tuple[int, float]]], up: list[list[tuple[int, float]]]
+) -> list[list[int]]:
+    """Maximal runs v0 -> v1 -> ... where each link is its source's only way down and its target's
+    only way in (bend points included): the runs a reader expects to see as one straight line."""
+
+    def follows(v: int) -> bool:  # v continues the run of the one box above it
+        return len(down[v]) == 1 and len(up[down[v][0][0]]) == 1
+
+    runs = []
+    for v in range(total):
+        if follows(v):
+            continue
+        run = [v]
+        while len(up[run[-1]]) == 1 and follows(up[run[-1]][0][0]):
+            run.append(up[run[-1]][0][0])
+        if len(run) > 1:
+            runs.append(run)
+    return sorted(runs, key=len, reverse=True)
+
+
+def _straighten(order, ranks, x, widths, down, up, gap: float) -> None:
+    """Put each chain on one vertical line: at the chain's median, else at the position of the
+    member nearest it that can be had, making room by pushing the other boxes of its ranks aside
+    (chains already straight stay where they are). The sweeps only pull a box towards the mean of
+    its neighbours on one side, which leaves parallel chains (the branches of an inception module,
+    a siamese net's twins) zigzagging by a few pixels; longest chains go first."""
+    held: set[int] = set()
+    for run in _chains(len(x), down, up):
+        spots = sorted(x[v] for v in run)
+        middle = spots[len(spots) // 2]
+        for c in [middle, *sorted(spots, key=lambda s: abs(s - middle))]:
+            moved = _place(order, ranks, x, widths, gap, run, c, held)
+            if moved is not None:
+                for v, p in moved.items():
+                    x[v] = p
+                held.update(run)
+                break
+
+
+def _place(order, ranks, x, widths, gap: float, run: list[int], c: float, held: set[int]) -> dict | None:
+    """New positions for the ranks of `run` with every member at `c` and every held box unmoved, or
+    None where the ranks cannot give that."""
+    moved: dict[int, float] = {}
+    for r in sorted({ranks[v] for v in run}):
+        layer = order[r]
+        desired = [c if v in run else x[v] for v in layer]
+        weights = [1e6 if v in run or v in held else 1.0 for v in layer]
+        placed = _pool(desired, weights, [widths[v] for v in layer], gap)
+        for v, p, d, w in zip(layer, placed, desired, weights):
+            if w > 1 and abs(p - d) > 0.5:
+                return None
+            moved[v] = p
+    return moved
 
 
 def _spread_ports(routes: list[list[Point]], edges: list[tuple[int, int]], sizes) -> None:
