@@ -120,8 +120,8 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             ),
             Code(
                 "NS0203",
-                "warning",
-                "a layer name used twice: where either layer has weights, Caffe binds trained weights by name, into the first layer of the name only (compile refuses, NS0420); between weightless layers Caffe accepts it, but it is usually a copy-paste left unrenamed (lint `names`: `--allow names` turns it off)",
+                "warning/error",
+                "a layer name used twice: where either layer has weights, an error: Caffe binds trained weights by name, into the first layer of the name only, and netspec cannot give the two their own (as `compile` would refuse them, NS0420); between weightless layers Caffe accepts it, but it is usually a copy-paste left unrenamed (lint `names`: `--allow names` turns it off)",
             ),
             Code(
                 "NS0204",
@@ -130,8 +130,8 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             ),
             Code(
                 "NS0205",
-                "warning",
-                "the net has no layers in the phase checked (an empty file, a truncated one, or every layer excluded): nothing to check; `compile` then refuses it (NS0403)",
+                "error",
+                "the net has no layers in the phase checked (an empty file, a truncated one, or every layer excluded): nothing to check and nothing to compile",
             ),
             Code(
                 "NS0206",
@@ -364,7 +364,11 @@ SECTIONS: list[tuple[str, list[Code]]] = [
                 "training-only layers (losses, Accuracy, Silence) left out of the inference graph",
             ),
             Code("NS0402", "error", "a layer type that is checked but cannot be compiled to ONNX"),
-            Code("NS0403", "error", "an inference graph with no outputs"),
+            Code(
+                "NS0403",
+                "error",
+                "an inference graph with no outputs (`check` says it too): every value a deployed layer makes is read by another (a Silence), or only training layers read the inputs and none has a known shape",
+            ),
             Code(
                 "NS0404",
                 "error",

@@ -27,6 +27,7 @@ from netspec.layers.base import (
 from netspec.stubs import Stubbed, StubRule, choose
 
 FLOAT_BYTES = 4
+NO_OUTPUTS = "the inference graph has no outputs: every value is only read by training layers or is an input"
 INT_MAX = 2**31 - 1
 
 
@@ -111,6 +112,26 @@ class Analysis:
 
     def shape(self, blob: Blob) -> Shape | None:
         return self.shapes.get(blob.key)
+
+    def passed_through(self) -> list[Blob] | None:
+        """For a net that computes nothing at inference (no deployed layer but its data sources):
+        the sources' tops of known shape, which its model outputs as they came in, as Caffe's
+        deploy net of it would; None for a net that computes."""
+        if any(i.kind and i.kind.deploy and not i.kind.source for i in self.layers):
+            return None
+        tops = (t for i in self.layers if i.kind and i.kind.source for t in i.layer.tops)
+        latest = {t.name: t for t in tops if self.shape(t) is not None}
+        return list(latest.values())
+
+    def computes_an_output(self) -> bool:
+        """Whether the inference graph has an output: a value passed through, or one a deployed
+        layer makes that no deployed layer reads (a Silence reads its bottoms and makes nothing)."""
+        through = self.passed_through()
+        if through is not None:
+            return bool(through)
+        deployed = [i.layer for i in self.layers if i.kind and i.kind.deploy and not i.kind.source]
+        read = {b.key for layer in deployed for b in layer.bottoms}
+        return any(t.key not in read for layer in deployed for t in layer.tops)
 
     def names_shared_with_weights(self) -> list[tuple[LayerInfo, LayerInfo]]:
         """(first layer of a name, a later one) for every layer name given twice where either
@@ -236,10 +257,14 @@ def infer(
     sharing.check(analysis, diagnostics)
     _report_names_used_twice(analysis, diagnostics)
     if not net.layers:
-        diagnostics.warning(
+        diagnostics.error(
             "NS0205",
             "the net has no layers (in this phase): there is nothing to check, and nothing to compile",
             help="check the file and --phase/--stage; a solver names its net's file in `net:`",
+        )
+    elif all(i.kind for i in analysis.layers) and not analysis.computes_an_output():
+        diagnostics.error(
+            "NS0403", NO_OUTPUTS, help="a data source's tops need their shapes (--input NAME=DIMS)"
         )
     return analysis
 
@@ -261,13 +286,13 @@ def _report_names_used_twice(analysis: Analysis, diagnostics: Diagnostics) -> No
         labels = [(where, "first used here")] if where else []
         span = source_map.span(info.layer.path + ("name",), value=True)
         if id(info) in weighted:
-            diagnostics.warning(
+            diagnostics.error(
                 "NS0203",
                 f"layer name '{name}' is used twice, and weights are bound to layers by name",
                 span,
                 labels=labels,
                 help="give each layer its own name: Caffe copies a .caffemodel's blobs into the first layer "
-                "of a name only, and netspec compile refuses the two (NS0420)",
+                "of a name only, and netspec cannot give the two their own",
                 layer=name,
             )
         else:

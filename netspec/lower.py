@@ -20,7 +20,7 @@ from netspec import __version__
 from netspec import outputs as outputs_of
 from netspec.diagnostics import Diagnostics
 from netspec.fold import FoldPlan, plan_folds
-from netspec.infer import Analysis, LayerInfo
+from netspec.infer import NO_OUTPUTS, Analysis, LayerInfo
 from netspec.ir import Blob, Layer
 from netspec.layers.base import LayerType, Shape, ShapeContext
 from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, WEIGHTS
@@ -396,10 +396,7 @@ def lower_apart(
         outputs = [key for key in lowered if key not in read and names[key] not in input_names]
         outputs.sort(key=list(net.blobs).index)
     if not outputs:
-        diagnostics.error(
-            "NS0403",
-            "the inference graph has no outputs: every value is only read by training layers or is an input",
-        )
+        diagnostics.error("NS0403", NO_OUTPUTS)
         return None
     for key in outputs:  # an output must be a tensor of its own name
         if graph.resolve(names[key]) != names[key]:
@@ -423,11 +420,7 @@ def _asked_outputs(
     if options.outputs:
         chosen = outputs_of.resolve(net, list(options.outputs), diagnostics)
         return None if chosen is None else (chosen, outputs_of.needed(chosen))
-    if not any(i.kind and i.kind.deploy and not i.kind.source for i in analysis.layers):
-        # A net that computes nothing: Caffe's outputs are then its unread inputs, passed through.
-        sources = {i.layer.name for i in analysis.layers if i.kind and i.kind.source}
-        return [b for b in net.outputs if b.producer is not None and b.producer.name in sources], None
-    return None, None
+    return analysis.passed_through(), None
 
 
 def _lower_layer(kind: LayerType, ctx: LowerContext, diagnostics: Diagnostics) -> bool:

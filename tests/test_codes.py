@@ -35,7 +35,7 @@ def test_explain_reads_a_code_as_people_type_it():
     done = subprocess.run(
         [sys.executable, "-m", "netspec", "explain", "ns203"], capture_output=True, text=True, check=True
     )
-    assert done.stdout.startswith("NS0203 (warning): A layer name used twice")
+    assert done.stdout.startswith("NS0203 (warning/error): A layer name used twice")
 
 
 def test_explain_of_an_unknown_code_is_a_usage_error(capsys):

@@ -30,8 +30,6 @@ def diagnose(text: str):
     return list(check("t.prototxt", content=text).diagnostics)
 
 
-WARNINGS = {"NS0203"}  # a layer name used twice: Caffe accepts it, weights bound by name make it ambiguous
-
 CASES = [
     # (id, text, code, token the caret points at, occurrence, words the message or help must contain)
     (
@@ -323,7 +321,7 @@ CASES = [
 )
 def test_broken_spec_is_reported_at_its_token(text, code, token, occurrence, words):
     d = diagnostic(text, code)
-    assert d.severity is (Severity.WARNING if code in WARNINGS else Severity.ERROR)
+    assert d.severity is Severity.ERROR
     assert (d.span.line, d.span.column) == position(text, token, occurrence)
     said = " ".join([d.message, d.help or "", *d.notes, *(label for _, label in d.labels)])
     for word in words:
@@ -570,10 +568,7 @@ def test_a_v1_layer_whose_text_is_wrong_is_reported_once():
     assert errors == ["NS0103"]  # not also NS0305 "the kernel size is not given"
 
 
-def test_a_net_with_no_layers_is_a_warning_at_check_and_compile_refuses_it():
-    from netspec.pipeline import compile
-
+def test_a_net_with_no_layers_is_an_error_at_check_as_compile_refuses_it():
     checked = check("t.prototxt", content='name: "empty"  # truncated\n')
-    (warning,) = list(checked.diagnostics)
-    assert (warning.code, warning.severity) == ("NS0205", Severity.WARNING)
-    assert compile(checked) is None and [d.code for d in checked.diagnostics.errors] == ["NS0403"]
+    (error,) = list(checked.diagnostics)
+    assert (error.code, error.severity) == ("NS0205", Severity.ERROR)

@@ -131,11 +131,7 @@ def test_mutated_specs_end_in_diagnostics_and_clean_ones_compile_and_run(name):
         if diagnostics.has_errors:
             continue
         model = compile(checked)
-        # what check warned of: nothing left to compute (NS0205), weighted layers sharing a name (NS0203)
-        errors = [d for d in diagnostics.errors if d.code not in ("NS0403", "NS0420")]
-        assert model is not None or not errors, where + render_all(diagnostics)
-        if model is None:
-            continue
+        assert model is not None, where + render_all(diagnostics)  # what check accepts compiles
         onnx.checker.check_model(model, full_check=True)
         try:
             run(model, provider="cpu")
