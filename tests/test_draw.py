@@ -66,6 +66,16 @@ def test_diagnostics_mark_their_layer_and_unshaped_layers_are_dashed():
     assert len(dashed) == 3  # conv (with its ReLU), slice and sum could not be shaped
 
 
+def test_a_marks_tooltip_says_its_layers_errors_and_warnings():
+    # a picture on its own (an .svg opened in a browser or an editor) says what the mark is for
+    checked = check("bad.prototxt", content=SPEC.replace("kernel_size: 3 pad: 1", "kernel_size: 30"))
+    svg = ET.fromstring(to_svg(build(checked.analysis)))
+    conv = next(g for g in svg.iter(f"{SVG}g") if g.get("data-layer") == "conv")
+    said = conv.find(f"{SVG}g[@class='mark']/{SVG}title").text
+    assert said.startswith("error[NS") and "conv" in said and "30" in said
+    assert len(said.splitlines()) == len([d for d in checked.diagnostics if str(d.severity) != "info"])
+
+
 def test_a_diagnostic_without_a_layer_name_marks_the_layer_whose_text_it_points_into():
     checked = check("typo.prototxt", content=SPEC.replace("num_output: 4", "num_outptu: 4"))
     boxes = {n.title: n for n in build(checked.analysis).nodes}

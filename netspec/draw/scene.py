@@ -48,6 +48,7 @@ class Node:
     layers: list[str]  # every layer this box stands for, its own first
     tags: list[Tag] = field(default_factory=list)
     severity: Severity | None = None
+    notes: list[str] = field(default_factory=list)  # its errors and warnings, as the mark's tooltip
     unknown: bool = False  # an output the checker could not shape
     blocks: int = 0  # > 0: a collapsed run of this many blocks
 
@@ -131,6 +132,10 @@ def _worst(diagnostics: list[Diagnostic]) -> Severity | None:
     return max(shown) if shown else None
 
 
+def _notes(diagnostics: list[Diagnostic]) -> list[str]:
+    return [f"{d.severity}[{d.code}]: {d.message}" for d in diagnostics if d.severity is not Severity.INFO]
+
+
 def _in_place(info: LayerInfo) -> bool:
     layer = info.layer
     return (
@@ -153,6 +158,7 @@ def build(analysis: Analysis, *, collapse: bool = False) -> Scene:
             box.tags.append(Tag(layer.name, layer.type, family(info.kind), severity))
             box.layers.append(layer.name)
             box.severity = max(filter(None, (box.severity, severity)), default=None)
+            box.notes += _notes(diagnostics.get(layer.name, []))
             box.unknown = box.unknown or info.kind is None or None in info.tops
             host[id(layer)] = box
             continue
@@ -166,6 +172,7 @@ def build(analysis: Analysis, *, collapse: bool = False) -> Scene:
             cost=f"{human(info.params)} params" if info.params else "",
             layers=[layer.name],
             severity=severity,
+            notes=_notes(diagnostics.get(layer.name, [])),
             unknown=info.kind is None or None in info.tops,
         )
         nodes.append(box)
@@ -272,6 +279,7 @@ def _collapse(scene: Scene, infos: dict[str, LayerInfo]) -> None:
             ),
             layers=layers,
             severity=max((n.severity for n in inner if n.severity is not None), default=None),
+            notes=[note for n in inner for note in n.notes],
             unknown=any(n.unknown for n in inner),
             blocks=blocks,
         )

@@ -98,9 +98,10 @@ def _box(node: Node, cx: float, cy: float, w: float, h: float) -> list[str]:
         )
         tx += tw + 4
     if node.severity is not None:
-        colour = MARKS[node.severity]
+        colour, said = MARKS[node.severity], escape("\n".join(node.notes))
         out.append(
-            f'<g class="mark"><circle cx="{x + w:.1f}" cy="{y:.1f}" r="8" fill="{colour}"/>'
+            f'<g class="mark"><title>{said}</title>'
+            f'<circle cx="{x + w:.1f}" cy="{y:.1f}" r="8" fill="{colour}"/>'
             f'<text x="{x + w:.1f}" y="{y + 4:.1f}" font-size="12" font-weight="bold" fill="#ffffff" '
             f'text-anchor="middle">!</text></g>'
         )
