@@ -349,6 +349,27 @@ async def test_references_and_rename_cover_every_top_and_bottom_of_the_blob(clie
 
 
 @module_loop
+async def test_a_net_level_input_is_a_blob_to_references_and_rename(client: LanguageClient):
+    """`input: "data"` writes the blob 'data' as a top does: renaming it from a bottom renames the
+    input too (else the renamed net reads a blob nothing writes), and from the input itself."""
+    uri = await open_document(client, "input_rename.prototxt", INPLACE)
+    where = types.TextDocumentIdentifier(uri=uri)
+    for at in (position_of(INPLACE, 'bottom: "data"', inside=10), position_of(INPLACE, '"data"')):
+        refs = await client.text_document_references_async(
+            types.ReferenceParams(
+                text_document=where, position=at, context=types.ReferenceContext(include_declaration=True)
+            )
+        )
+        assert len(refs) == 2
+        renamed = await client.text_document_rename_async(
+            types.RenameParams(text_document=where, position=at, new_name="image")
+        )
+        after = apply(INPLACE, renamed.changes[uri])
+        assert after == INPLACE.replace('"data"', '"image"')
+        assert not check("r.prototxt", content=after).diagnostics.has_errors
+
+
+@module_loop
 async def test_document_symbols_are_the_layers_with_types_and_output_shapes(client: LanguageClient):
     uri = await open_document(client, "symbols.prototxt", INPLACE)
     found = await client.text_document_document_symbol_async(

@@ -209,10 +209,11 @@ class Analysis:
             return entries[i]
         return None
 
-    def values_of(self, fields: tuple[str, ...]) -> list[tuple[int, int, Path]]:
-        """Every value of a field named in `fields` (e.g. every top and bottom), in text order."""
+    def blob_values(self) -> list[tuple[int, int, Path]]:
+        """Every blob name of the text, in text order: each top and bottom, and each net-level
+        `input` (which writes its blob as a top does)."""
         _, entries = self._index
-        return [(s, e, p) for s, e, p, v in entries if v and len(p) >= 2 and p[-2] in fields]
+        return [(s, e, p) for s, e, p, v in entries if v and is_blob(p)]
 
     def text_of(self, start: int, end: int) -> str:
         return self.text[start:end].strip("\"'")
@@ -235,6 +236,11 @@ class Analysis:
         starts = self.layer_starts
         i = bisect.bisect_right([s for s, _, _ in starts], offset) - 1
         return starts[i] if i >= 0 else None
+
+
+def is_blob(path: Path) -> bool:
+    """Whether a value's path is a blob's name: a layer's top or bottom, or a net-level input."""
+    return len(path) >= 2 and (path[-2] in ("top", "bottom") or (len(path) == 2 and path[0] == "input"))
 
 
 def descriptor_at(path: Path, root: Descriptor | None = None) -> tuple[Descriptor, FieldDescriptor] | None:

@@ -15,9 +15,8 @@ from netspec.frontend import text as syntax
 from netspec.infer import LayerInfo
 from netspec.layers.base import shape_text
 from netspec.lsp import schema
-from netspec.lsp.document import Analysis, descriptor_at
+from netspec.lsp.document import Analysis, descriptor_at, is_blob
 
-BLOB_FIELDS = ("top", "bottom")
 LAYER_FIELDS = ("name", "type", "top")
 OPENERS = {"{": "}", "<": ">"}
 
@@ -188,7 +187,7 @@ def _blobs_above(doc: Analysis, before: int) -> list[str]:
 
 def _blob_at(doc: Analysis, offset: int) -> tuple[int, int, tuple, str] | None:
     hit = doc.at(offset)
-    if hit is None or not hit[3] or len(hit[2]) < 2 or hit[2][-2] not in BLOB_FIELDS:
+    if hit is None or not hit[3] or not is_blob(hit[2]):
         return None
     start, end, path, _ = hit
     return start, end, path, doc.text_of(start, end)
@@ -211,13 +210,13 @@ def definition(doc: Analysis, offset: int) -> types.Location | None:
 
 
 def references(doc: Analysis, offset: int) -> list[types.Location]:
-    """Every top and bottom that names the blob under `offset`."""
+    """Every top, bottom and net-level input that names the blob under `offset`."""
     found = _blob_at(doc, offset)
     if found is None:
         return []
     return [
         types.Location(uri=doc.uri, range=doc.range(s, e))
-        for s, e, _ in doc.values_of(BLOB_FIELDS)
+        for s, e, _ in doc.blob_values()
         if doc.text_of(s, e) == found[3]
     ]
 
@@ -233,12 +232,13 @@ def prepare_rename(doc: Analysis, offset: int) -> types.PrepareRenamePlaceholder
 
 
 def rename(doc: Analysis, offset: int, new_name: str) -> types.WorkspaceEdit | None:
-    """Rename a blob: every top and bottom of that name (an in-place chain is one name)."""
+    """Rename a blob: every top, bottom and net-level input of that name (an in-place chain is
+    one name)."""
     found = _blob_at(doc, offset)
     if found is None or not new_name or re.search(r"[\"'\\\n]", new_name):
         return None
     edits = []
-    for s, e, _ in doc.values_of(BLOB_FIELDS):
+    for s, e, _ in doc.blob_values():
         if doc.text_of(s, e) == found[3]:
             quote = doc.text[s] if doc.text[s] in "\"'" else '"'
             edits.append(types.TextEdit(range=doc.range(s, e), new_text=f"{quote}{new_name}{quote}"))
