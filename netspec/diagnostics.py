@@ -152,14 +152,25 @@ def _likeness(d: Diagnostic) -> tuple:
     return d.severity, d.code, message
 
 
+def _place(d: Diagnostic) -> str:
+    return d.layer or (str(d.span.line) if d.span else "?")
+
+
 def group(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Repeats said once: the first of each set of like diagnostics (_likeness) in full, with a
-    note naming where the others are, so a fork field on 24 layers is one error, not 24."""
-    sets: dict[tuple, list[Diagnostic]] = {}
+    note naming where the others are, so a fork field on 24 layers is one error, not 24.  A set
+    holds one diagnostic per layer (or line): two like ones on one layer differ in what they name
+    (a Python source's two tops), so each leads a set of its own."""
+    sets: dict[tuple, list[list[Diagnostic]]] = {}
     for d in diagnostics:
-        sets.setdefault(_likeness(d), []).append(d)
+        like = sets.setdefault(_likeness(d), [])
+        home = next((s for s in like if all(_place(o) != _place(d) for o in s)), None)
+        if home is None:
+            like.append([d])
+        else:
+            home.append(d)
     out = []
-    for first, *rest in sets.values():
+    for first, *rest in (s for like in sets.values() for s in like):
         if rest:
             by_layer = all(d.layer for d in rest)
             noun = "layers" if by_layer else "lines"

@@ -321,3 +321,19 @@ def test_an_empty_output_name_is_a_usage_error_not_the_default(command, tmp_path
     assert main(args) == CANNOT_RUN
     assert "names no file" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_like_diagnostics_on_one_layer_are_each_said(tmp_path, capsys):
+    """A repeat is grouped with its like on other layers, never hidden behind one on its own layer:
+    both tops of a Python source need --input, and each is named."""
+    spec = write(
+        tmp_path,
+        'input: "x" input_shape { dim: 1 dim: 4 }\n'
+        'layer { name: "fc" type: "InnerProduct" bottom: "x" top: "fc" inner_product_param { num_output: 2 } }\n'
+        'layer { name: "data" type: "Python" top: "data" top: "label" python_param { module: "m" layer: "L" } }\n'
+        'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "data" bottom: "label" top: "loss" }\n',
+    )
+    main(["check", spec])
+    err = capsys.readouterr().err
+    assert "pass --input data=NxCxHxW" in err and "pass --input label=NxCxHxW" in err
+    assert "more like it, at layers data" not in err
