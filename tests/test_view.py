@@ -91,6 +91,8 @@ def test_serves_the_page_and_its_state_and_nothing_else(spec, tmp_path):
             assert status == 404 and b"not for the web" not in body and b"layer" not in body
         # a page elsewhere that rebinds a host name to 127.0.0.1 gets nothing
         assert get(port, "/state", host=f"evil.example:{port}")[0] == 403
+        # host names are case-insensitive (curl http://LOCALHOST:PORT/ sends it as typed)
+        assert get(port, "/state", host=f"LocalHost:{port}")[0] == 200
         # the one socket listening on that port is bound to 127.0.0.1 (Linux's table of TCP sockets)
         assert listening(port) == ["0100007F"]
         assert process.poll() is None
@@ -107,6 +109,21 @@ def test_a_saved_edit_is_a_new_version_with_the_new_layer(spec):
         spec.unlink()  # an editor replacing the file: the page says so, the server stays up
         state = json.loads(get(port, "/state")[1])
         assert "no such file" in state["diagnostics"] and state["picture"] == ""
+
+
+def test_a_file_saved_broken_then_fixed_shows_its_error_then_its_net_again(spec):
+    with serving(spec, "--port", "0") as (_, port):
+        first = json.loads(get(port, "/state")[1])
+        time.sleep(0.02)
+        spec.write_text(NET.replace("kernel_size: 3 } }", "kernel_size: 3 }"))  # the layer's '}' dropped
+        broken = json.loads(get(port, f"/state?since={first['version']}")[1])
+        assert broken["version"] > first["version"]
+        assert "error[NS0101]" in broken["diagnostics"] and "never closed" in broken["diagnostics"]
+        time.sleep(0.02)
+        spec.write_text(NET)
+        fixed = json.loads(get(port, f"/state?since={broken['version']}")[1])
+        assert fixed["version"] == broken["version"] + 1 and "conv" in fixed["data"]["layers"]
+        assert fixed["data"]["diagnostics"] == [] and 'data-layer="conv"' in fixed["picture"]
 
 
 def test_ctrl_c_stops_it_cleanly(spec):

@@ -61,7 +61,7 @@ class Follower:
 def _handler(follower: Follower, title: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
             if host not in ("127.0.0.1", "localhost"):  # another site's page, rebinding a name to us
                 return self._send(403, "text/plain", b"netspec view answers only on 127.0.0.1\n")
             url = urlsplit(self.path)
