@@ -552,6 +552,45 @@ def test_the_schema_documentation_is_read_from_caffe_proto_for_every_field_and_e
     assert schema.comments()["caffe.ConvolutionParameter.axis"] == "the channel axis"
 
 
+COMMON = (
+    "NetParameter",
+    "LayerParameter",
+    "ParamSpec",
+    "NetStateRule",
+    "InputParameter",
+    "FillerParameter",
+    "ConvolutionParameter",
+    "PoolingParameter",
+    "InnerProductParameter",
+    "LRNParameter",
+    "DropoutParameter",
+    "EltwiseParameter",
+    "ConcatParameter",
+    "BatchNormParameter",
+    "ScaleParameter",
+    "ReLUParameter",
+    "SolverParameter",
+)
+
+
+def test_the_fields_and_enum_values_people_write_most_say_what_they_mean():
+    """Hover on `num_output`, `bottom` or `MAX` says what it is, not only its type: every field of
+    the messages most specs are made of, and every value of their enums, has documentation."""
+    from netspec.lsp import schema
+    from netspec.proto import caffe_pb2
+
+    said = schema.comments()
+    silent = []
+    for name in COMMON:
+        message = getattr(caffe_pb2, name).DESCRIPTOR
+        silent += [f.full_name for f in message.fields if not said[f.full_name]]
+        for enum in [*message.enum_types, *(f.enum_type for f in message.fields if f.enum_type)]:
+            silent += [
+                f"{enum.full_name}.{v.name}" for v in enum.values if not said[f"{enum.full_name}.{v.name}"]
+            ]
+    assert sorted(set(silent)) == []
+
+
 def test_the_typing_path_imports_no_onnx():
     """A keystroke checks the text and nothing slower: no lowering, so neither onnx nor onnxruntime
     is even imported by the analysis the server runs on every change, nor by its features."""
