@@ -124,7 +124,9 @@ def npy_shape(text: str) -> tuple[str, tuple[int, ...]]:
     except FileNotFoundError:
         raise UsageError(f"--input {text}: no such file") from None
     except (OSError, ValueError, EOFError) as problem:
-        raise UsageError(f"--input {text}: cannot read it as a .npy array ({problem or 'empty'})") from None
+        from netspec.files import npy_problem
+
+        raise UsageError(f"--input {text}: cannot read it as a .npy array ({npy_problem(problem)})") from None
     if not isinstance(array, np.ndarray):  # an .npz archive
         array.close()
         raise UsageError(f"--input {text}: is an .npz archive, not one array; save it with numpy.save")

@@ -97,6 +97,13 @@ def read_file(path: str, errors: str = "replace") -> str:
     return data.decode("utf-8", errors=errors)
 
 
+def npy_problem(problem: BaseException) -> str:
+    """Why numpy.load could not read a .npy file, in a user's words: numpy takes a file without its
+    header for pickled data, and says so."""
+    text = str(problem)
+    return "not a .npy file: numpy.save writes one" if "pickle" in text else text or "empty"
+
+
 def _binary(data: bytes) -> str:
     """What a file with NUL bytes is, and what to do with it instead."""
     from netspec.proto.wire import CAFFEMODEL, ONNX, kind_of
@@ -109,7 +116,21 @@ def _binary(data: bytes) -> str:
             "is a binary Caffe weights file (.caffemodel), not a network spec: pass it with "
             "--weights, beside the .prototxt that defines the net"
         )
+    for magic, what in BINARIES:
+        if data.startswith(magic):
+            return what
     return f"is not a text file (byte {data.index(0)} is NUL); netspec reads .prototxt text"
+
+
+BINARIES = (  # files people give for a spec by mistake, by their first bytes
+    (b"\x93NUMPY", "is a NumPy array (.npy), not a network spec: `--input NAME=FILE.npy` gives it to a net"),
+    (b"PK\x03\x04", "is a zip archive (an .npz of arrays, or zipped files), not a network spec"),
+    (b"\x1f\x8b", "is gzip-compressed, not a network spec: `gunzip` it first"),
+    *(
+        (bom, "is UTF-16 text: save it as UTF-8, e.g. `iconv -f UTF-16 -t UTF-8 FILE`")
+        for bom in (b"\xff\xfe", b"\xfe\xff")
+    ),
+)
 
 
 def cache_dir() -> Path:

@@ -34,6 +34,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from netspec.diagnostics import Diagnostic, Severity, shape_text
+from netspec.files import npy_problem
 from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET, WEIGHTS
 
 CUDA = "CUDAExecutionProvider"
@@ -442,7 +443,7 @@ def _read_npy(file: str, what: str) -> np.ndarray:
     except (OSError, ValueError, EOFError) as problem:  # EOFError: an empty file
         raise RunError(
             "NS0502",
-            f"{what}: cannot read it as a .npy array ({problem or type(problem).__name__})",
+            f"{what}: cannot read it as a .npy array ({npy_problem(problem)})",
             help="write the array with numpy.save(FILE, array)",
         ) from None
     if not isinstance(array, np.ndarray):  # an .npz archive

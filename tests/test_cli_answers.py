@@ -337,3 +337,26 @@ def test_like_diagnostics_on_one_layer_are_each_said(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "pass --input data=NxCxHxW" in err and "pass --input label=NxCxHxW" in err
     assert "more like it, at layers data" not in err
+
+
+def test_other_files_given_as_a_spec_say_what_they_are(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3), np.float32))
+    np.savez(tmp_path / "o.npz", a=np.zeros(2))
+    (tmp_path / "u16.prototxt").write_bytes('name: "n"\n'.encode("utf-16"))
+    expected = {
+        "x.npy": "is a NumPy array (.npy), not a network spec: `--input NAME=FILE.npy` gives it to a net",
+        "o.npz": "is a zip archive (an .npz of arrays, or zipped files), not a network spec",
+        "u16.prototxt": "is UTF-16 text: save it as UTF-8, e.g. `iconv -f UTF-16 -t UTF-8 FILE`",
+    }
+    for name, said in expected.items():
+        for command in ("check", "fmt"):
+            assert main([command, str(tmp_path / name)]) == CANNOT_RUN
+            assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_an_input_file_that_is_not_npy_is_said_so_in_plain_words(command, tmp_path, capsys):
+    (tmp_path / "x.npy").write_text("1 2 3\n")
+    assert main([command, LENET, "--input", f"data={tmp_path / 'x.npy'}"]) == CANNOT_RUN
+    err = capsys.readouterr().err
+    assert "(not a .npy file: numpy.save writes one)" in err and "pickle" not in err
