@@ -11,6 +11,7 @@ import argparse
 import gc
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -475,12 +476,12 @@ def _check_outputs(args) -> None:
                 )
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
     """Write a whole file or nothing (netspec.files.atomic_output); a place that cannot be
     written is a usage error, exit status 2 (main catches CannotWrite)."""
     from netspec.files import atomic_output
 
-    with atomic_output(path) as out:
+    with atomic_output(path, mode=mode) as out:
         out.write(data)
 
 
@@ -715,8 +716,9 @@ def cmd_fmt(args) -> int:
         if args.check and result != content:
             out.write(f"{name}\n".encode("utf-8", "surrogateescape"))
             status = status or SPEC_ERRORS
-        if args.in_place and result != content:
-            write_atomic(path, result.encode("utf-8", "surrogateescape"))
+        if args.in_place and result != content:  # the file itself, through a link, as it was kept
+            real = os.path.realpath(path)
+            write_atomic(real, result.encode("utf-8", "surrogateescape"), stat.S_IMODE(os.stat(real).st_mode))
         if not (args.in_place or args.check or args.diff):
             out.write(result.encode("utf-8", "surrogateescape"))
         out.flush()

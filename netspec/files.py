@@ -36,10 +36,13 @@ def writable_problem(path: str) -> str | None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str, check: Callable[[str], None] | None = None) -> Iterator[BinaryIO]:
+def atomic_output(
+    path: str, check: Callable[[str], None] | None = None, mode: int | None = None
+) -> Iterator[BinaryIO]:
     """A binary file that appears at `path` when the block ends without error, and not at all
     otherwise: written beside it under a temporary name, synced, renamed over it, with the
-    permissions a plain open() would have given (the umask's, not mkstemp's 0600).  `check`, given
+    permissions a plain open() would have given (the umask's, not mkstemp's 0600), or `mode`
+    (a file rewritten keeps its own).  `check`, given
     the temporary file's path once it is whole, may raise to keep it from appearing.  Every output
     netspec writes goes through here; a place that cannot be written raises CannotWrite."""
     path = os.fspath(path)
@@ -60,9 +63,11 @@ def atomic_output(path: str, check: Callable[[str], None] | None = None) -> Iter
             os.fsync(out.fileno())
         if check is not None:
             check(temporary)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):

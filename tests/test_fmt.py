@@ -171,6 +171,18 @@ def test_cli_in_place_rewrites_only_files_that_change_and_keeps_non_utf8_comment
     assert sorted(p.name for p in tmp_path.iterdir()) == ["messy.prototxt", "tidy.prototxt"]
 
 
+def test_cli_in_place_rewrites_the_file_a_link_points_to_and_keeps_its_permissions(tmp_path):
+    """-i formats the file the user keeps: through a symbolic link (the link stays a link), and
+    with the file's own permissions (a private file stays private)."""
+    real, link = tmp_path / "real.prototxt", tmp_path / "link.prototxt"
+    real.write_text(MESSY)
+    real.chmod(0o600)
+    link.symlink_to(real.name)
+    assert main(["fmt", "-i", str(link)]) == 0
+    assert link.is_symlink() and real.read_text() == CANONICAL
+    assert real.stat().st_mode & 0o777 == 0o600
+
+
 def test_cli_check_lists_the_files_that_would_change_and_exits_1(tmp_path, capsys):
     messy, tidy = tmp_path / "messy.prototxt", tmp_path / "tidy.prototxt"
     messy.write_text(MESSY)
