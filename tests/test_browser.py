@@ -67,6 +67,31 @@ def test_clicking_a_box_shows_its_shapes_parameters_and_source(page, tmp_path):
     assert page.problems == []
 
 
+def test_clicking_a_collapsed_block_shows_the_block_and_its_layers(page, tmp_path):
+    out = tmp_path / "resnet50.html"
+    assert cli.main(["report", "zoo:resnet50", "--collapse", "-o", str(out)]) == cli.OK
+    page.goto(out.as_uri())
+    block = page.locator('#picture .node:has-text("res3a…res3d")')
+    block.click()
+    details = page.inner_text("#details")
+    analysis = check("zoo:resnet50").analysis
+    stage = ("3a", "3b", "3c", "3d")  # res3a, bn3a_branch1, ..., res3d_relu: the stage's 55 layers
+    inside = [
+        i for i in analysis.layers if any(i.layer.name.endswith(s) or f"{s}_" in i.layer.name for s in stage)
+    ]
+    params, macs = sum(i.params for i in inside), sum(i.macs for i in inside)
+    assert page.inner_text("#details .layer-name") == "res3a…res3d"
+    assert "blocks\t4" in details and "1x256x56x56" in details and "1x512x28x28" in details
+    assert f"{params:,}" in details and f"{macs:,}" in details
+    assert "Convolution" not in details.split("layers")[0]  # the block, not its first layer
+    assert "res3a_branch2b" in details and "res3d_relu" in details  # its layers, listed
+    assert "selected" in block.get_attribute("class").split()
+    page.click('#details [data-layer="res3b_branch2a"]')  # a layer of the block, on its own
+    assert page.inner_text("#details .layer-name") == "res3b_branch2a"
+    assert "selected" in block.get_attribute("class").split()
+    assert page.problems == []
+
+
 def test_a_saved_edit_shows_up_in_the_live_view(page, tmp_path):
     spec = tmp_path / "lenet.prototxt"
     spec.write_text((ROOT / "netspec" / "zoo" / "lenet.prototxt").read_text())

@@ -51,7 +51,7 @@ class Follower:
                         "totals": "",
                         "picture": "",
                         "report": "",
-                        "data": {"layers": {}, "diagnostics": []},
+                        "data": {"layers": {}, "blocks": {}, "diagnostics": []},
                     }
                     self.parts["diagnostics"] = f'<p class="none">{escape(str(problem))}</p>'
                 self.version += 1

@@ -60,6 +60,25 @@
     return out;
   }
 
+  function blockDetails(key) {
+    const block = data.blocks[key];
+    const rows = [
+      ["blocks", String(block.count)],
+      ["reads", block.reads || "-"],
+      ["writes", block.writes || "-"],
+      ["learned values", number(block.params)],
+      ["multiply-adds", number(block.macs)],
+    ];
+    const table = el("table", { class: "layer" });
+    rows.forEach(([k, v]) => table.append(el("tr", {}, el("th", {}, k), el("td", {}, v))));
+    const names = el("p", { class: "block-layers" });
+    block.layers.forEach((name, i) => {
+      if (i) names.append(", ");
+      names.append(el("a", { href: "#", "data-layer": name }, name));
+    });
+    return [el("h2", { class: "layer-name" }, block.name), table, el("h3", {}, block.layers.length + " layers"), names];
+  }
+
   function show(choice) {
     chosen = choice;
     clearMarks();
@@ -75,6 +94,10 @@
         markLayer(d.layer);
         details.append(...layerDetails(d.layer).slice(0, 2));
       }
+    } else if (data.blocks && data.blocks[choice.block]) {
+      const box = document.getElementById(choice.block);
+      if (box) box.classList.add("selected");
+      details.append(...blockDetails(choice.block));
     } else if (data.layers[choice.layer]) {
       markLayer(choice.layer);
       details.append(...layerDetails(choice.layer));
@@ -86,8 +109,13 @@
   document.addEventListener("click", (event) => {
     const diagnostic = event.target.closest(".diagnostic[data-index]");
     if (diagnostic) return show({ diagnostic: Number(diagnostic.dataset.index) });
+    const block = event.target.closest("[data-block]");
+    if (block) return show({ block: block.dataset.block });
     const layer = event.target.closest("[data-layer]");
-    if (layer) show({ layer: layer.dataset.layer });
+    if (layer) {
+      event.preventDefault();  // a layer named in a block's list is a link to nowhere
+      show({ layer: layer.dataset.layer });
+    }
   });
 
   if (document.body.dataset.live) {

@@ -56,6 +56,20 @@ def layer_data(checked: Checked, scene: scenes.Scene) -> dict:
             "first_line": first,
             "source": [source.line_text(n) for n in range(first, last + 1)] if source and first else [],
         }
+    infos = {info.layer.name: info for info in analysis.layers}
+    blocks = {
+        node.key: {
+            "name": node.title,
+            "count": node.blocks,
+            "reads": node.detail.removeprefix("in "),
+            "writes": node.shapes,
+            "params": sum(infos[name].params for name in node.layers),
+            "macs": sum(infos[name].macs for name in node.layers),
+            "layers": node.layers,
+        }
+        for node in scene.nodes
+        if node.blocks
+    }
     found = scenes.layer_diagnostics(analysis)
     about = {id(d): name for name, ds in found.items() for d in ds}
     diagnostics = [
@@ -67,7 +81,7 @@ def layer_data(checked: Checked, scene: scenes.Scene) -> dict:
         }
         for d in _shown(checked)
     ]
-    return {"layers": layers, "diagnostics": diagnostics}
+    return {"layers": layers, "blocks": blocks, "diagnostics": diagnostics}
 
 
 def _shown(checked: Checked) -> list:
@@ -190,7 +204,7 @@ def _table(checked: Checked) -> str:
 def sections(checked: Checked, *, direction: str = "TB", collapse: bool = False, report: bool = True) -> dict:
     """The page's parts as HTML (and the click data as JSON-ready values)."""
     if checked.analysis is None:  # the text did not parse: only the diagnostics can be shown
-        data = {"layers": {}, "diagnostics": []}
+        data = {"layers": {}, "blocks": {}, "diagnostics": []}
         data["diagnostics"] = [
             {
                 "severity": str(d.severity),

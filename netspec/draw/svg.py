@@ -69,8 +69,9 @@ def _box(node: Node, cx: float, cy: float, w: float, h: float) -> list[str]:
     classes = f"node family-{node.family.replace(' ', '-')}"
     if node.severity is not None:
         classes += f" {node.severity}"
+    block = f' data-block="{node.key}"' if node.blocks else ""
     out = [
-        f'<g class="{classes}" id="{node.key}" data-layer="{escape(node.layers[0])}">',
+        f'<g class="{classes}" id="{node.key}" data-layer="{escape(node.layers[0])}"{block}>',
         f"<title>{escape(node.title)} ({escape(node.type)})</title>",
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="6" fill="{fill}" '
         f'stroke="{stroke}" stroke-width="{2 if node.severity else 1}"{dash}/>',
