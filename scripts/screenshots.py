@@ -1,6 +1,6 @@
 """README's pictures, made from the zoo and the demo net: `python scripts/screenshots.py`.
 
-Writes docs/resnet50-collapsed.svg and docs/inception.svg (`netspec draw`), and screenshots taken
+Writes docs/resnet50-collapsed.svg (`netspec draw`), and screenshots taken
 in headless chromium of the live view of GoogLeNet with a layer clicked, of the live view of the
 broken demo net with its error clicked, and of AlexNet's report charts.
 """
