@@ -218,16 +218,18 @@ def _layout(tokens: list[Token]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def _essence(texts: list[str]) -> list[str]:
-    """The tokens that carry meaning, and the comments, in order: what formatting must keep.
-    Dropped: ',' and ';' (separators, or between list items), a ':' before a block; '<' '>'
-    read as braces."""
+def _essence(texts: list[str]) -> tuple[list[str], list[str]]:
+    """The tokens that carry meaning, in order, and the comments, in order: what formatting must
+    keep (a comment inside a field moves before it, so the two are compared apart).  Dropped:
+    ',' and ';' (separators, or between list items), a ':' before a block; '<' '>' read as
+    braces."""
+    comments = [token for token in texts if token[0] == "#"]
+    tokens = [token for token in texts if token[0] != "#"]
     out: list[str] = []
-    for i, token in enumerate(texts):
-        if token in ",;" or (token == ":" and i + 1 < len(texts) and texts[i + 1] in CLOSERS):
-            continue
-        out.append(ANGLES.get(token, token))
-    return out
+    for i, token in enumerate(tokens):
+        if not (token in ",;" or (token == ":" and i + 1 < len(tokens) and tokens[i + 1] in CLOSERS)):
+            out.append(ANGLES.get(token, token))
+    return out, comments
 
 
 class FormatterBug(Exception):

@@ -96,6 +96,22 @@ def test_strings_keep_their_escapes_and_quotes_and_numbers_their_spelling():
     assert "base_lr: 1e-3\nmomentum: .9\ngamma: 0x10\nx: -inf\n" in out
 
 
+def test_a_comment_inside_a_field_moves_to_its_own_line_before_the_field():
+    """A comment between a field's name and its value (or inside a [list]) has no place of its own
+    in the layout: it goes on the line before the field, kept, in order, the net unchanged."""
+    text = (
+        'name: # the name\n  "x"\ninput_shape { dim: # batch\n 1 }\ninput_dim: [1, # one\n 3]\n'
+        "layer: # a layer\n{ }\n"
+    )
+    out = fmt(text)
+    assert out == (
+        '# the name\nname: "x"\ninput_shape {\n  # batch\n  dim: 1\n}\n# one\ninput_dim: [1, 3]\n'
+        "# a layer\nlayer {}\n"
+    )
+    assert read_back("t.prototxt", out) == read_back("t.prototxt", text)
+    assert fmt(out) == out
+
+
 def test_builder_text_is_already_canonical():
     n = NetSpec("tiny")
     n.data = L.Input(shape=dict(dim=[1, 3, 32, 32]))
