@@ -172,9 +172,10 @@ def _check(args):
 
 def stub_rules(specs: list[str]) -> dict:
     """--stub TYPE_OR_LAYER=identity|shape:DIMS, by target; a malformed one is a usage error."""
-    from netspec import stubs
+    rules: dict = {}
+    if specs:
+        from netspec import stubs  # here: a command without --stub needs none of it
 
-    rules = {}
     for text in specs:
         try:
             rule = stubs.parse(text)

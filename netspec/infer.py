@@ -8,7 +8,7 @@ reports every independent problem.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netspec import fillers, sharing
 from netspec.diagnostics import Diagnostics
@@ -24,7 +24,9 @@ from netspec.layers.base import (
     count,
     shape_text,
 )
-from netspec.stubs import Stubbed, StubRule, choose
+
+if TYPE_CHECKING:
+    from netspec.stubs import StubRule
 
 FLOAT_BYTES = 4
 NO_OUTPUTS = "the inference graph has no outputs: every value is only read by training layers or is an input"
@@ -223,6 +225,8 @@ def infer(
     if phase is not None:
         options["phase"] = phase
     receptive: dict[str, list[tuple[float, float]] | None] = {}
+    if stubs:
+        from netspec.stubs import Stubbed, choose  # here: a check without --stub needs none of it
     for layer in net.layers:
         kind = REGISTRY.get(layer.type)
         rule = choose(stubs, layer.name, layer.type) if stubs else None

@@ -15,13 +15,13 @@ from netspec.infer import Analysis, infer
 from netspec.ir import Net, build
 from netspec.layers.base import Shape
 from netspec.opsets import DEFAULT_OPSET
-from netspec.stubs import StubRule
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
     from netspec.lower import Lowered
+    from netspec.stubs import StubRule
 
 
 @dataclass

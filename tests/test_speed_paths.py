@@ -127,6 +127,7 @@ def test_check_imports_neither_onnx_nor_onnxruntime_nor_lark_nor_numpy_once_tabl
         & modules
     )
     assert "netspec.layers.recurrent" not in modules  # only the families of the net's types
+    assert not {"netspec.codes", "netspec.stubs"} & modules  # a file without errors, a check without --stub
 
 
 def test_compile_at_the_default_opset_does_not_probe_onnxruntime(tmp_path):
