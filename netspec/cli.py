@@ -346,6 +346,8 @@ def cmd_draw(args) -> int:
         data = text.encode() if fmt == "dot" else _render("dot", [f"-T{fmt}"], text, output, NO_GRAPHVIZ)
     else:
         text = draw.to_svg(scene, direction=args.direction)
+        if fmt == "png":
+            _fits_a_png(text, output)
         missing = NO_RSVG.format(fmt=fmt.upper())
         data = text.encode() if fmt == "svg" else _render("rsvg-convert", ["-f", fmt], text, output, missing)
     if output is None:
@@ -366,6 +368,23 @@ NO_RSVG = (
     "Ubuntu: apt install librsvg2-bin; macOS: brew install librsvg); write .svg or .html, which need "
     "nothing, or use --engine dot where Graphviz is installed"
 )
+
+
+PNG_SIDE = 32767  # the largest image librsvg renders, on either side
+
+
+def _fits_a_png(svg: str, output: str | None) -> None:
+    """A usage error, with what to draw instead, for a picture larger than rsvg-convert renders (it
+    would say to specify a smaller size, which netspec has no option for)."""
+    import re
+
+    width, height = (int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', svg).groups())
+    if max(width, height) > PNG_SIDE:
+        raise UsageError(
+            f"cannot write {output}: the picture is {width:,} x {height:,} pixels, and rsvg-convert "
+            f"renders PNGs of at most {PNG_SIDE:,} on a side; write .svg or .pdf (no such limit), or "
+            "draw fewer boxes with --collapse"
+        )
 
 
 def _render(tool: str, options: list[str], text: str, output: str | None, missing: str) -> bytes:

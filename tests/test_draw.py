@@ -284,6 +284,19 @@ def test_png_and_pdf_without_a_renderer_say_what_to_install_and_write_nothing(
     assert "the .html page is laid out by netspec itself" in capsys.readouterr().err
 
 
+def test_a_png_too_large_to_render_says_what_to_draw_instead_and_writes_nothing(tmp_path, capsys):
+    # ResNet-152 left to right is some 60,000 pixels wide; librsvg renders 32,767 at most and told
+    # the user to "specify a smaller size", which netspec has no option for
+    out = tmp_path / "wide.png"
+    assert cli.main(["draw", "zoo:resnet152", "--direction", "LR", "-o", str(out)]) == cli.CANNOT_RUN
+    err = capsys.readouterr().err
+    assert "32,767" in err and "write .svg or .pdf" in err and "--collapse" in err
+    assert "specify a smaller size" not in err and not out.exists()
+    assert (
+        cli.main(["draw", "zoo:resnet152", "--direction", "LR", "-o", str(tmp_path / "wide.svg")]) == cli.OK
+    )
+
+
 def test_png_and_pdf_where_rsvg_convert_is_installed(spec, tmp_path):
     # .ci/run installs librsvg2-bin; a machine without it fails here rather than skipping
     assert shutil.which("rsvg-convert"), "rsvg-convert is not installed: apt-get install librsvg2-bin"
