@@ -492,7 +492,7 @@ def _assemble(
     model.producer_name, model.producer_version = "netspec", __version__
     model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
     props = {"netspec.source": options.source, "netspec.version": __version__}
-    if options.weights:
+    if options.weights and any(info.weights for info in analysis.layers):  # a ReLU has none to speak of
         props[WEIGHTS] = options.weights
     given = {vi.name for vi in inputs}
     bounds = {name: bound for name, bound in analysis.index_bounds().items() if name in given}

@@ -360,3 +360,12 @@ def test_an_input_file_that_is_not_npy_is_said_so_in_plain_words(command, tmp_pa
     assert main([command, LENET, "--input", f"data={tmp_path / 'x.npy'}"]) == CANNOT_RUN
     err = capsys.readouterr().err
     assert "(not a .npy file: numpy.save writes one)" in err and "pickle" not in err
+
+
+def test_a_net_without_weights_is_not_said_to_run_on_random_ones(tmp_path, capsys):
+    spec = write(
+        tmp_path,
+        'input: "data" input_shape { dim: 1 dim: 3 }\nlayer { name: "r" type: "ReLU" bottom: "data" top: "r" }\n',
+    )
+    assert main(["run", spec]) == OK
+    assert "random" not in capsys.readouterr().err
