@@ -427,8 +427,17 @@ CONV_TYPED_TO = (
         "stride:\n    pad: 1",
         'stride:\n    weight_filler { type: "xavier" }',
         "stride: }\n  param {",
+        "stride:;",
+        "stride:, ; 2",
     ],
-    ids=["before_the_closer", "before_the_next_field", "before_a_block", "before_a_closer_on_its_line"],
+    ids=[
+        "before_the_closer",
+        "before_the_next_field",
+        "before_a_block",
+        "before_a_closer_on_its_line",
+        "before_a_separator",
+        "before_separators_and_a_value",
+    ],
 )
 def test_a_field_typed_up_to_its_colon_is_one_error_at_its_name_and_the_rest_is_checked(typed):
     """`stride:` with its value not typed yet: one error at 'stride', not at whatever follows it,

@@ -332,8 +332,8 @@ class _Parser:
             name, popped = typed_to_colon
             self.no_value(name, popped, f"write {name.text}: <value>")
             if popped == 3:  # the word read as its value is the next field's name
-                self.shift(last, synthetic=True)
-            return True
+                self.shift(last)
+            return token.kind not in ("COMMA", "SEMICOLON")  # `stride:;` the separator goes too
         if not self.quiet:
             self.report_unexpected(token, lossy=True)
         else:
@@ -346,19 +346,24 @@ class _Parser:
         or taking the next line's field name as its value (`stride:` then `pad: 1`, or then
         `weight_filler {`).  The field's name token, and how many tokens to take back."""
         shifted = self.shifted
+
+        def on_the_stack(count: int) -> bool:  # the last tokens shifted are still there, unreduced
+            kept = [(t.text, t.offset) if t.kind in VALUES else None for t in shifted[-count:]]
+            return len(self.state_stack) > count and self.value_stack[-count:] == kept
+
+        kinds = [t.kind for t in shifted[-3:]]
         if (
-            len(shifted) >= 2
-            and [t.kind for t in shifted[-2:]] == ["NAME", "COLON"]
+            kinds[-2:] == ["NAME", "COLON"]
             and token.kind in ("RBRACE", "MORETHAN", "COMMA", "SEMICOLON")
+            and on_the_stack(2)
         ):
             return shifted[-2], 2
         if (
-            len(shifted) >= 3
+            kinds == ["NAME", "COLON", "NAME"]
             and token.kind in ("COLON", "LBRACE", "LESSTHAN")
-            and [t.kind for t in shifted[-3:]] == ["NAME", "COLON", "NAME"]
-            and self.value_stack[-1:] == [(shifted[-1].text, shifted[-1].offset)]
             and not self.same_line(shifted[-2].offset, shifted[-1].offset)
             and self.same_line(shifted[-1].offset, token.offset)
+            and on_the_stack(3)
         ):
             return shifted[-3], 3
         return None
@@ -379,6 +384,7 @@ class _Parser:
             )
         del self.state_stack[-popped:]
         del self.value_stack[-popped:]
+        del self.shifted[-popped:]
 
     def bare_words(self, dangling: Token, token: Token) -> bool:
         """`name: small net`: words after a field's one value, on its line, are one error there;
