@@ -9,7 +9,6 @@ ONNX.  Adding a layer type is adding one such class in one module.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -246,7 +245,7 @@ class Registry(Mapping[str, LayerType]):
         if not self._complete:
             module = self.index().get(name)
             if module is not None:
-                importlib.import_module(f"{__package__}.{module}")
+                _import(module)
             if name not in self._types:
                 self._import_all()
         return self._types[name]
@@ -254,7 +253,7 @@ class Registry(Mapping[str, LayerType]):
     def _import_all(self) -> None:
         if not self._complete:
             for file in _family_files():
-                importlib.import_module(f"{__package__}.{file[:-3]}")
+                _import(file[:-3])
             self._complete = True
 
     def index(self) -> dict[str, str]:
@@ -264,7 +263,11 @@ class Registry(Mapping[str, LayerType]):
                 (name, entry.stat().st_size, entry.stat().st_mtime_ns)
                 for name, entry in _family_files().items()
             ]
-            index = read_cached("layer-types.marshal", key)
+            # One file per installed copy (a source checkout beside a pip install would take turns
+            # rebuilding one shared file); the stats key says whether it is this copy's as it is now.
+            here = "".join(c if c.isalnum() else "-" for c in os.path.dirname(__file__))[-160:]
+            name = f"layer-types{here}.marshal"
+            index = read_cached(name, key)
             if not isinstance(index, dict):
                 self._import_all()
                 index = {
@@ -272,9 +275,15 @@ class Registry(Mapping[str, LayerType]):
                     for name, kind in self._types.items()
                     if type(kind).__module__.rpartition(".")[0] == __package__
                 }
-                write_cached("layer-types.marshal", key, index)
+                write_cached(name, key, index)
             self._index = index
         return self._index
+
+
+def _import(module: str) -> None:
+    """Import netspec.layers.`module` as an import statement does (-X importtime times it, where
+    importlib.import_module passes by its timer)."""
+    __import__(f"{__package__}.{module}")
 
 
 def _family_files() -> dict[str, os.DirEntry]:
