@@ -80,8 +80,8 @@ class LowerContext:
     @property
     def shape_context(self) -> ShapeContext:
         """The layer's ShapeContext, for the lowerings that call a shape-rule helper whose result
-        their config does not hold (BatchNorm's and BN's modes, PriorBox's
-        boxes); what such a helper could report, infer has reported already."""
+        their config does not hold (BatchNorm's mode, PriorBox's boxes); what such a helper could
+        report, infer has reported already."""
         return ShapeContext(self.layer, self.in_shapes, Diagnostics(), self.source_map, config=self.config)
 
     def node(self, op: str, inputs: list[str], outputs: list[str] | int = 1, **attrs) -> list[str]:

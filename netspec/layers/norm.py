@@ -449,10 +449,15 @@ class BN(LayerType):
             )
         return bool(segnet)
 
+    def setup(self, ctx: ShapeContext) -> bool:
+        """Whether the layer is Caffe-SegNet's BN (else PSPNet's), on a 4-D bottom."""
+        four_d(ctx, "NS0396")
+        return self.segnet(ctx)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
-        shape = four_d(ctx, "NS0396")
+        shape = ctx.bottoms[0]
         p = ctx.layer.param.bn_param
-        if self.segnet(ctx) and p.bn_mode == BNMode.LEARN and ctx.options.get("phase", TEST) == TEST:
+        if ctx.config and p.bn_mode == BNMode.LEARN and ctx.options.get("phase", TEST) == TEST:
             ctx.warning(
                 "NS0344",
                 "bn_mode is LEARN: Caffe-SegNet normalises with this batch's own mean and variance, so "
@@ -467,7 +472,7 @@ class BN(LayerType):
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         p = ctx.layer.param.bn_param
         shape = (1, ctx.bottoms[0][1], 1, 1)
-        if self.segnet(ctx):  # an absent filler is Caffe's default, constant 0
+        if ctx.config:  # an absent filler is Caffe's default, constant 0
             return [WeightSpec("scale", shape, p.scale_filler), WeightSpec("shift", shape, p.shift_filler)]
 
         def constant(value: float) -> caffe_pb2.FillerParameter:
@@ -481,7 +486,7 @@ class BN(LayerType):
         ]
 
     def lower(self, ctx) -> None:
-        if self.segnet(ctx.shape_context):
+        if ctx.config:
             self._lower_segnet(ctx)
             return
         slope, bias, mean, variance = (np.asarray(b, np.float32).reshape(1, -1, 1, 1) for b in ctx.blobs)
