@@ -449,6 +449,21 @@ async def test_an_unclosed_block_gets_its_closing_brace_as_a_fix(client: Languag
 
 
 @module_loop
+async def test_a_request_about_a_document_not_open_is_answered_with_nothing(client: LanguageClient):
+    """A request that races a close, or names a file the editor never opened, gets an empty
+    answer, not an internal error from reading the path off the disk."""
+    nowhere = types.TextDocumentIdentifier(uri=uri_of("never_opened.prototxt"))
+    at = types.Position(line=0, character=0)
+    assert (
+        await client.text_document_hover_async(types.HoverParams(text_document=nowhere, position=at)) is None
+    )
+    symbols = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(text_document=nowhere)
+    )
+    assert symbols is None
+
+
+@module_loop
 async def test_formatting_is_netspec_fmt(client: LanguageClient):
     uri = await open_document(client, "format.prototxt", DEMO)
     where = types.TextDocumentIdentifier(uri=uri)

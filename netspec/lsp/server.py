@@ -13,6 +13,8 @@ and workspace/didChangeConfiguration.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -71,6 +73,19 @@ class NetspecServer(LanguageServer):
 server = NetspecServer()
 
 
+def open_documents_only(handler: Callable) -> Callable:
+    """A request about a document the editor has not opened (or has closed since) is answered
+    with nothing, not with an error from reading it off the disk."""
+
+    @functools.wraps(handler)
+    def answer(ls: NetspecServer, params):
+        if params.text_document.uri not in ls.workspace.text_documents:
+            return None
+        return handler(ls, params)
+
+    return answer
+
+
 @server.feature(types.INITIALIZE)
 def initialize(ls: NetspecServer, params: types.InitializeParams) -> None:
     if params.initialization_options:
@@ -115,6 +130,7 @@ def did_close(ls: NetspecServer, params: types.DidCloseTextDocumentParams) -> No
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
+@open_documents_only
 def hover(ls: NetspecServer, params: types.HoverParams) -> types.Hover | None:
     doc = ls.analysis(params.text_document.uri)
     return features.hover(doc, doc.offset(params.position))
@@ -123,6 +139,7 @@ def hover(ls: NetspecServer, params: types.HoverParams) -> types.Hover | None:
 @server.feature(
     types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=['"', "'", ":", " ", "{"])
 )
+@open_documents_only
 def completion(ls: NetspecServer, params: types.CompletionParams) -> types.CompletionList:
     doc = ls.analysis(params.text_document.uri)
     return types.CompletionList(
@@ -131,18 +148,21 @@ def completion(ls: NetspecServer, params: types.CompletionParams) -> types.Compl
 
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+@open_documents_only
 def definition(ls: NetspecServer, params: types.DefinitionParams) -> types.Location | None:
     doc = ls.analysis(params.text_document.uri)
     return features.definition(doc, doc.offset(params.position))
 
 
 @server.feature(types.TEXT_DOCUMENT_REFERENCES)
+@open_documents_only
 def references(ls: NetspecServer, params: types.ReferenceParams) -> list[types.Location]:
     doc = ls.analysis(params.text_document.uri)
     return features.references(doc, doc.offset(params.position))
 
 
 @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
+@open_documents_only
 def prepare_rename(
     ls: NetspecServer, params: types.PrepareRenameParams
 ) -> types.PrepareRenamePlaceholder | None:
@@ -151,12 +171,14 @@ def prepare_rename(
 
 
 @server.feature(types.TEXT_DOCUMENT_RENAME)
+@open_documents_only
 def rename(ls: NetspecServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
     doc = ls.analysis(params.text_document.uri)
     return features.rename(doc, doc.offset(params.position), params.new_name)
 
 
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+@open_documents_only
 def symbols(ls: NetspecServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
     return features.symbols(ls.analysis(params.text_document.uri))
 
@@ -165,16 +187,19 @@ def symbols(ls: NetspecServer, params: types.DocumentSymbolParams) -> list[types
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
 )
+@open_documents_only
 def code_action(ls: NetspecServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     return features.code_actions(ls.analysis(params.text_document.uri), params.context.diagnostics)
 
 
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+@open_documents_only
 def formatting(ls: NetspecServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
     return features.formatting(ls.analysis(params.text_document.uri))
 
 
 @server.feature(types.TEXT_DOCUMENT_RANGE_FORMATTING)
+@open_documents_only
 def range_formatting(
     ls: NetspecServer, params: types.DocumentRangeFormattingParams
 ) -> list[types.TextEdit] | None:
