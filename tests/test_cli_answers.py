@@ -369,3 +369,9 @@ def test_a_net_without_weights_is_not_said_to_run_on_random_ones(tmp_path, capsy
     )
     assert main(["run", spec]) == OK
     assert "random" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["check", "summary", "compile", "run", "draw"])
+def test_an_unknown_zoo_name_is_a_usage_error_with_the_nearest_names(command, capsys):
+    assert main([command, "zoo:resnet5"]) == CANNOT_RUN
+    assert "the zoo has no network 'resnet5'; did you mean resnet50" in capsys.readouterr().err

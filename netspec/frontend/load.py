@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from netspec.diagnostics import Diagnostics
-from netspec.files import LoadError, read_file  # noqa: F401  (LoadError: where callers import it)
+from netspec.files import LoadError, read_file
 from netspec.frontend import bind as binder
 from netspec.frontend import text
 from netspec.frontend.upgrade import upgrade
@@ -116,5 +116,8 @@ def resolve(path: str) -> str:
     if path.startswith("zoo:"):
         from netspec import zoo
 
-        return zoo.path(path[4:])
+        try:
+            return zoo.path(path[4:])
+        except zoo.ZooKeyError as unknown:
+            raise LoadError(str(unknown)) from None
     return os.fspath(path)
