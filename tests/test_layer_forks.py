@@ -1,5 +1,6 @@
 """Small fork layer types (netspec/layers/forks.py) and a whole MobileNet-SSD-like net mixing them
-with BVLC and SSD layers.  References: OpenCV's Caffe importer where it runs the type as the
+with BVLC and SSD layers, and one net of the last fork dialects (NormalizeBBox, TextBoxes' priors,
+adaptive NMS, DenseBlock, ReverseTime, PSROIPooling) checked, compiled and run from the CLI.  References: OpenCV's Caffe importer where it runs the type as the
 fork does; otherwise the fork's C++ transcribed into numpy (Interp's shrink_factor and crop,
 which OpenCV gets wrong or ignores; Axpy, which OpenCV 4.14 fails to run with three distinct
 bottoms; Upsample, which OpenCV does not know)."""
@@ -7,6 +8,7 @@ bottoms; Upsample, which OpenCV does not know)."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from oracles import (
     analyse,
@@ -322,3 +324,86 @@ def test_mobilenet_ssd_like_net_matches_opencv_blob_by_blob():
     found = rows(ours["detection_out"])
     assert len(found) > 3
     assert rel_error(found, rows(theirs["detection_out"])) < 1e-5
+
+
+# The last fork dialects in one net with BVLC layers, as a user meets them: the first SSD port's
+# NormalizeBBox, TextBoxes' two prior centres per cell, adaptive NMS (eta < 1), caffe_ocr's
+# DenseBlock and ReverseTime, and R-FCN's PSROIPooling over rois given as an input.
+LAST_FORKS = """name: "last_forks"
+input: "data" input_shape { dim: 1 dim: 3 dim: 32 dim: 40 }
+input: "rois" input_shape { dim: 6 dim: 5 }
+input: "len" input_shape { dim: 1 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "dense" type: "DenseBlock" bottom: "conv1" top: "dense" denseblock_param { numTransition: 2 growthRate: 4 use_BC: true } }
+layer { name: "pool1" type: "Pooling" bottom: "dense" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "norm" type: "NormalizeBBox" bottom: "pool1" top: "norm" normalize_bbox_param { across_spatial: false channel_shared: false } }
+layer { name: "loc" type: "Convolution" bottom: "norm" top: "loc" convolution_param { num_output: 24 kernel_h: 1 kernel_w: 5 pad_h: 0 pad_w: 2 } }
+layer { name: "loc_perm" type: "Permute" bottom: "loc" top: "loc_perm" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "loc_flat" type: "Flatten" bottom: "loc_perm" top: "loc_flat" }
+layer { name: "conf" type: "Convolution" bottom: "norm" top: "conf" convolution_param { num_output: 18 kernel_h: 1 kernel_w: 5 pad_h: 0 pad_w: 2 } }
+layer { name: "conf_perm" type: "Permute" bottom: "conf" top: "conf_perm" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "conf_flat" type: "Flatten" bottom: "conf_perm" top: "conf_flat" }
+layer { name: "pb" type: "PriorBox" bottom: "norm" bottom: "data" top: "pb"
+  prior_box_param { min_size: 8 max_size: 20 aspect_ratio: 2 flip: false clip: false
+    variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 offset_h: 0.5 offset_w: 0.5 offset_h: 1 offset_w: 0.5 } }
+layer { name: "conf_reshape" type: "Reshape" bottom: "conf_flat" top: "conf_reshape" reshape_param { shape { dim: 0 dim: -1 dim: 3 } } }
+layer { name: "conf_softmax" type: "Softmax" bottom: "conf_reshape" top: "conf_softmax" softmax_param { axis: 2 } }
+layer { name: "conf_sm_flat" type: "Flatten" bottom: "conf_softmax" top: "conf_sm_flat" }
+layer { name: "det" type: "DetectionOutput" bottom: "loc_flat" bottom: "conf_sm_flat" bottom: "pb" top: "det"
+  detection_output_param { num_classes: 3 nms_param { nms_threshold: 0.6 top_k: 40 eta: 0.8 }
+    code_type: CENTER_SIZE keep_top_k: 30 confidence_threshold: 0.2 } }
+layer { name: "rfcn_cls" type: "Convolution" bottom: "pool1" top: "rfcn_cls" convolution_param { num_output: 27 kernel_size: 1 } }
+layer { name: "psroi" type: "PSROIPooling" bottom: "rfcn_cls" bottom: "rois" top: "psroi"
+  psroi_pooling_param { spatial_scale: 0.5 output_dim: 3 group_size: 3 } }
+layer { name: "cls_score" type: "Pooling" bottom: "psroi" top: "cls_score" pooling_param { pool: AVE kernel_size: 3 stride: 3 } }
+layer { name: "seq_pool" type: "Pooling" bottom: "pool1" top: "seq_pool" pooling_param { pool: AVE kernel_h: 16 kernel_w: 1 stride_h: 16 stride_w: 1 } }
+layer { name: "seq_t" type: "Transpose" bottom: "seq_pool" top: "seq_t" transpose_param { dim: 3 dim: 0 dim: 1 dim: 2 } }
+layer { name: "seq_r" type: "Reshape" bottom: "seq_t" top: "seq" reshape_param { shape { dim: 20 dim: 1 dim: -1 } } }
+layer { name: "rev" type: "ReverseTime" bottom: "seq" bottom: "len" top: "rev" reverse_time_param { copy_remaining: true } }
+"""  # fmt: skip
+
+
+def test_the_last_fork_dialects_mixed_with_bvlc_layers_check_compile_and_run_from_the_cli(tmp_path, capsys):
+    from test_layer_ocr import fork_dense_block, fork_reverse_time
+    from test_layer_rcnn import fork_psroi_pooling
+    from test_layer_ssd import fork_detection_output, textboxes_prior_box
+
+    from netspec import cli
+    from netspec.caffemodel import write_weights
+
+    spec = tmp_path / "last_forks.prototxt"
+    spec.write_text(LAST_FORKS)
+    assert cli.main(["check", str(spec)]) == cli.OK
+    assert "outputs det 1x1x30x7, cls_score 6x3x1x1, rev 20x1x16" in capsys.readouterr().out
+    analysis, _ = analyse(LAST_FORKS)
+    weights = random_weights(analysis)
+    weights["dense"][-1] = np.ones(1, np.float32)  # the statistics' scale factor, as a trained net's
+    write_weights(str(tmp_path / "w.caffemodel"), analysis.net.layers, weights)
+    rois = np.array([[0, 1, 2, 20, 25], [0, 0, 0, 39, 31], [0, 5, 5, 6, 6], [0, 10, 3, 30, 28],
+                     [0, -3, -2, 50, 40], [0, 7, 9, 8, 30]], np.float32)  # fmt: skip
+    np.save(tmp_path / "rois.npy", rois)
+    np.save(tmp_path / "len.npy", np.array([13], np.float32))
+    np.save(tmp_path / "data.npy", random_inputs(analysis)["data"])
+    model = tmp_path / "last_forks.onnx"
+    shown = "conv1,dense,pool1,norm,loc_flat,conf_sm_flat,pb,det,rfcn_cls,psroi,seq,rev"
+    options = ["--weights", str(tmp_path / "w.caffemodel"), "--outputs", shown]
+    assert cli.main(["compile", str(spec), "-o", str(model), *options]) == cli.OK
+    onnx.checker.check_model(onnx.load(str(model)), full_check=True)
+    feeds = [f"--input={name}={tmp_path / name}.npy" for name in ("data", "rois", "len")]
+    assert cli.main(["run", str(model), *feeds, "--out", str(tmp_path / "out.npz")]) == cli.OK
+    got = {k.removeprefix("out:"): v for k, v in np.load(tmp_path / "out.npz").items()}
+    assert rel_error(got["dense"], fork_dense_block(got["conv1"], weights["dense"], 2, True)) < 1e-5
+    pooled = got["pool1"].astype(np.float64)  # NormalizeBBox per position over channels, a scale each
+    normalized = pooled / np.sqrt((pooled**2).sum(axis=1, keepdims=True) + 1e-10)
+    assert rel_error(got["norm"], normalized * weights["norm"][0].reshape(1, -1, 1, 1)) < 1e-5
+    assert rel_error(got["pb"], textboxes_prior_box(16, 20, 32, 40, 8, 20, [2], False)) < 1e-6
+    heads = [got[name].astype(np.float64) for name in ("loc_flat", "conf_sm_flat", "pb")]
+    settings = {"nms": 0.6, "top_k": 40, "keep_top_k": 30, "threshold": 0.2}
+    detected = fork_detection_output(*heads, 3, eta=0.8, **settings)
+    assert got["det"].shape == detected.shape and got["det"].shape[2] > 2
+    assert rel_error(got["det"], detected) < 1e-5
+    plain = fork_detection_output(*heads, 3, **settings)
+    assert plain.shape != detected.shape or not np.allclose(plain, detected)  # eta changed what was kept
+    assert rel_error(got["psroi"], fork_psroi_pooling(got["rfcn_cls"], rois, 3, 3, 0.5)) < 1e-6
+    assert rel_error(got["rev"], fork_reverse_time(got["seq"], [13], True)) == 0
