@@ -1,9 +1,10 @@
 """Small fork layer types (netspec/layers/forks.py) and a whole MobileNet-SSD-like net mixing them
 with BVLC and SSD layers, and one net of the last fork dialects (NormalizeBBox, TextBoxes' priors,
 adaptive NMS, DenseBlock, ReverseTime, PSROIPooling) checked, compiled and run from the CLI.
-References: OpenCV's Caffe importer where it runs the type as the fork does; otherwise the fork's C++ transcribed into numpy (Interp's shrink_factor and crop,
-which OpenCV gets wrong or ignores; Axpy, which OpenCV 4.14 fails to run with three distinct
-bottoms; Upsample, which OpenCV does not know)."""
+References: OpenCV's Caffe importer where it runs the type as the fork does; otherwise the fork's
+C++ transcribed into numpy (Interp's shrink_factor and crop, which OpenCV gets wrong or ignores;
+Axpy, which OpenCV 4.14 fails to run with three distinct bottoms; Upsample, which OpenCV does not
+know)."""
 
 from __future__ import annotations
 
