@@ -6,7 +6,8 @@ canonical, with what a person wrote kept: every comment in its place (on its
 own line, or trailing the field it follows), blank lines between fields
 (collapsed to one), field order, and a message written on one line stays on
 one line when it fits in WIDTH columns.  Values keep their text exactly
-(escapes, number spellings); only what carries no meaning changes: the
+(escapes, number spellings; a minus sign written apart from its number, as
+`- 2`, is joined to it); only what carries no meaning changes: the
 optional ':' before a message, '<' '>' for braces, ',' and ';' separators,
 whitespace.
 
@@ -76,8 +77,9 @@ def _tokens(source: str) -> tuple[list[Token], bool]:
         kind = kinds.get(token[0]) or kind_of(token)
         if kind == "COMMENT":
             token = token.rstrip()
-        elif kind == "NUMBER" and "\n" in token:  # '-\n5'
+        elif kind == "NUMBER" and token[0] == "-" and not token[1].isalnum():  # '- 5', '-\n5': -5
             line += token.count("\n")
+            token = "-" + token[1:].lstrip()
         append((kind, token, line, breaks))
         breaks = 0
     return tokens, covered == len(source.rstrip(" \t\f\r\n"))

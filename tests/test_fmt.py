@@ -112,6 +112,15 @@ def test_a_comment_inside_a_field_moves_to_its_own_line_before_the_field():
     assert fmt(out) == out
 
 
+def test_a_negative_number_written_apart_from_its_sign_is_joined_to_it():
+    """`power: -` then `2` on the next line is the number -2 (protobuf reads it so): written as
+    one token, the layout keeps its lines, and the net reads the same."""
+    text = "layer { power_param { power: -\n  2 scale: - inf } }\n"
+    out = fmt(text)
+    assert out == "layer {\n  power_param {\n    power: -2\n    scale: -inf\n  }\n}\n"
+    assert read_back("t.prototxt", out) == read_back("t.prototxt", text)
+
+
 def test_builder_text_is_already_canonical():
     n = NetSpec("tiny")
     n.data = L.Input(shape=dict(dim=[1, 3, 32, 32]))
