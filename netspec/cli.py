@@ -635,6 +635,14 @@ def cmd_run(args) -> int:
 
     from netspec import runtime, values
 
+    for flag, count in (("--repeat", args.repeat), ("--threads", args.threads)):
+        if count is not None and count < 1:
+            raise UsageError(f"{flag} {count}: must be at least 1")
+    named: set[str] = set()
+    for text in args.input:  # NAME=DIMS and NAME=FILE.npy of one name: which would it run?
+        if text.partition("=")[0] in named:
+            raise UsageError(f"--input {text}: input '{text.partition('=')[0]}' is given twice")
+        named.add(text.partition("=")[0])
     try:
         if args.file.endswith(".onnx"):
             _refuse_compile_options(args)
@@ -899,7 +907,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
     p.add_argument("--out", metavar="OUT.npz", help="save inputs and outputs")
-    p.add_argument("--repeat", type=int, default=0, metavar="N", help="time N runs: median, min, throughput")
+    p.add_argument("--repeat", type=int, metavar="N", help="time N runs: median, min, throughput")
     p.add_argument("-v", "--verbose", action="store_true", help="also show info diagnostics")
     p.set_defaults(run=cmd_run, parser=p)
 

@@ -375,3 +375,20 @@ def test_a_net_without_weights_is_not_said_to_run_on_random_ones(tmp_path, capsy
 def test_an_unknown_zoo_name_is_a_usage_error_with_the_nearest_names(command, capsys):
     assert main([command, "zoo:resnet5"]) == CANNOT_RUN
     assert "the zoo has no network 'resnet5'; did you mean resnet50" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--repeat", "0"], ["--repeat", "-3"], ["--threads", "0"]])
+def test_a_count_below_one_is_refused_before_the_run(option, capsys):
+    assert main(["run", LENET, *option]) == CANNOT_RUN
+    captured = capsys.readouterr()
+    assert f"{option[0]} {option[1]}: must be at least 1" in captured.err and captured.out == ""
+
+
+def test_an_input_given_twice_to_a_compiled_model_is_refused(tmp_path, capsys):
+    model = str(tmp_path / "m.onnx")
+    assert main(["compile", LENET, "--dynamic-batch", "-o", model]) == OK
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
+    for second in ("data=3x1x28x28", f"data={tmp_path / 'x.npy'}"):
+        capsys.readouterr()
+        assert main(["run", model, "--input", "data=1x1x28x28", "--input", second]) == CANNOT_RUN
+        assert "input 'data' is given twice" in capsys.readouterr().err
