@@ -131,3 +131,12 @@ def test_a_stale_index_still_finds_every_type(tmp_path):
     families = _in_a_fresh_process(ASK, tmp_path).splitlines()[0]
     assert families == "['netspec.layers.conv', 'netspec.layers.activation', 'netspec.layers.loss']"
     assert "Nonesuch" not in REGISTRY and REGISTRY.get("Nonesuch") is None
+
+
+def test_only_files_an_import_could_name_are_families(tmp_path, monkeypatch):
+    from netspec.layers import base
+
+    for name in ("conv.py", ".#conv.py", "conv 2.py", "__init__.py", "base.py", "notes.txt"):
+        (tmp_path / name).write_text("")
+    monkeypatch.setattr(base, "__file__", str(tmp_path / "base.py"))
+    assert list(base._family_files()) == ["conv.py"]

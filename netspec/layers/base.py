@@ -287,11 +287,15 @@ def _import(module: str) -> None:
 
 
 def _family_files() -> dict[str, os.DirEntry]:
-    """The files of netspec.layers that may define types (all but this one and the package's), by
-    name, in name order."""
+    """The modules of netspec.layers that may define types (all but this one and the package's),
+    by file name, in name order; files no import could name (an editor's `.#conv.py`) are not."""
     with os.scandir(os.path.dirname(__file__)) as entries:
         found = {
-            e.name: e for e in entries if e.name.endswith(".py") and e.name not in ("__init__.py", "base.py")
+            e.name: e
+            for e in entries
+            if e.name.endswith(".py")
+            and e.name[:-3].isidentifier()
+            and e.name not in ("__init__.py", "base.py")
         }
     return dict(sorted(found.items()))
 
