@@ -791,12 +791,9 @@ def cmd_lsp(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from netspec.layers import REGISTRY
+    from netspec.dialects import listing
 
-    print(f"{'type':24} {'family':14} {'dialect':8} role")
-    for name, kind in sorted(REGISTRY.items()):
-        role = "data" if kind.source else "deploy" if kind.deploy else "training only"
-        print(f"{name:24} {kind.family:14} {kind.dialect or 'BVLC':8} {role}")
+    sys.stdout.write(listing())
     return OK
 
 

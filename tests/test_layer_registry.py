@@ -35,6 +35,31 @@ def test_every_fork_type_is_in_its_dialects_table_and_only_there():
     assert documented_dialects() == forks
 
 
+def test_docs_dialects_md_tables_are_generated_from_the_layer_classes():
+    """After changing a fork type's class data: python -m netspec.dialects --write"""
+    from netspec.dialects import render
+
+    text = (DOCS / "dialects.md").read_text()
+    assert text.count("<!-- end of generated table -->") == 7
+    assert render(text) == text
+
+
+def test_a_stale_dialects_table_is_made_again_from_the_classes():
+    from netspec.dialects import render
+
+    text = (DOCS / "dialects.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `PriorBox` |"))
+    assert render(text.replace(row + "\n", "")) == text
+    assert render(text.replace(row, row.replace("(0.5)", "(0.25)"))) == text
+
+
+def test_a_bvlc_type_given_a_fork_field_is_in_that_fork_s_table():
+    from netspec.dialects import table
+
+    assert "| `Dropout` (BVLC's type, the fork's field) | `dropout_param.scale_train`" in table("rcnn", False)
+    assert "Dropout" not in table("ssd", False) + table("ssd", True)
+
+
 def test_every_netspec_type_has_its_section_in_extensions_md():
     text = (DOCS / "extensions.md").read_text()
     ours = [name for name, kind in REGISTRY.items() if kind.dialect == "netspec"]

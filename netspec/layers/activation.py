@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, WeightSpec, bottom_rank, register, shape_text
+from netspec.layers.base import (
+    DocRow,
+    LayerType,
+    Shape,
+    ShapeContext,
+    WeightSpec,
+    bottom_rank,
+    register,
+    shape_text,
+)
 from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
@@ -313,6 +322,17 @@ class Dropout(LayerType):
     type = "Dropout"
     family = "activation"
     param = "dropout_param"
+    doc_rows = (
+        DocRow(
+            parameters="`dropout_param.scale_train` (true; number 2, as the fork)",
+            computes=(
+                "false: training keeps values unscaled, so TEST multiplies by 1 / scale_ = 1 − "
+                "`dropout_ratio` (ZF and VGG_CNN_M Faster R-CNN's fc6, fc7)"
+            ),
+            onnx="`Mul` by that constant (an alias, as in BVLC, when true)",
+            dialect="rcnn",
+        ),
+    )
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         ratio = ctx.layer.param.dropout_param.dropout_ratio
@@ -442,6 +462,14 @@ class ReLU6(LayerType):
     type = "ReLU6"
     family = "activation"
     dialect = "forks"
+    doc_rows = (
+        DocRow(
+            fork="MobileNet v2 ports",
+            parameters="—",
+            computes="min(max(x, 0), 6)",
+            onnx="`Clip`",
+        ),
+    )
 
     def lower(self, ctx) -> None:
         low, high = ctx.const(0.0, "min"), ctx.const(6.0, "max")

@@ -138,6 +138,21 @@ class ShapeContext:
         self.report(Severity.INFO, code, message, field, **kw)
 
 
+@dataclass(frozen=True)
+class DocRow:
+    """One row of a dialect's table in docs/dialects.md, which netspec.dialects generates: a deploy
+    type's parameters, what it computes and its ONNX operators, or a training type's parameters
+    and shapes.  `fork` names the fork where a dialect gathers several; `dialect` puts a BVLC type
+    in the table of the fork that gave it a field."""
+
+    parameters: str
+    computes: str = ""
+    onnx: str = ""
+    shapes: str = ""
+    fork: str = ""
+    dialect: str | None = None
+
+
 class LayerType:
     """Base class of every layer type.  Subclasses set the class attributes
     and override what applies; the defaults describe a pointwise layer that
@@ -160,6 +175,7 @@ class LayerType:
     )
     param_share: ClassVar[str | None] = None  # "conv" or "fc": the totals' share its parameters count in
     extra_params: ClassVar[tuple[str, ...]] = ()  # *_param fields it reads besides `param` (the builder's)
+    doc_rows: ClassVar[tuple[DocRow, ...]] = ()  # a fork type's rows in docs/dialects.md (netspec.dialects)
 
     def params(self, layer: Layer):
         """This layer's *_param message (the schema's default when the spec omits it)."""

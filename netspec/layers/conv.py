@@ -14,6 +14,7 @@ from dataclasses import astuple, dataclass, replace
 
 from netspec.layers.arith import Axis, end_pads, windows
 from netspec.layers.base import (
+    DocRow,
     LayerType,
     Shape,
     ShapeContext,
@@ -346,6 +347,17 @@ class ConvolutionDepthwise(Convolution):
     dialect = "forks"
     bottoms = (1, 1)
     tops = (1, 1)
+    doc_rows = (
+        DocRow(
+            fork="MobileNet ports",
+            parameters="`convolution_param`",
+            computes=(
+                "a Convolution with group = channels; `num_output` must equal the channels; "
+                "weights (C, 1, kh, kw)"
+            ),
+            onnx="`Conv` with `group`",
+        ),
+    )
 
     def setup(self, ctx: ShapeContext) -> Conv:
         c = super().setup(ctx)
@@ -475,6 +487,16 @@ class DenseBlock(LayerType):
     family = "convolution"
     dialect = "ocr"
     param = "denseblock_param"
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`denseblock_param`: `numTransition` (40), `growthRate` (12), `use_BC` (false), "
+                "`Filter_Filler`, `BN_Scaler_Filler`, `BN_Bias_Filler`"
+            ),
+            computes="see below: a fused DenseNet block",
+            onnx="`Mul`, `Add`, `Relu`, `Conv`, `Concat` per transition",
+        ),
+    )
 
     def setup(self, ctx: ShapeContext) -> Block:
         p = ctx.layer.param.denseblock_param

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from netspec.layers.base import REGISTRY, LayerType, Shape, ShapeContext, register, shape_text
+from netspec.layers.base import REGISTRY, DocRow, LayerType, Shape, ShapeContext, register, shape_text
 from netspec.proto import caffe_pb2
 
 if TYPE_CHECKING:
@@ -365,6 +365,24 @@ class AnnotatedData(DataSource):
     dialect = "ssd"
     param = "annotated_data_param"
     tops = (1, 2)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`annotated_data_param`: `batch_sampler` (`sampler`, `sample_constraint`, "
+                "`max_sample`, `max_trials`, `use_original_image`), `label_map_file`, "
+                "`anno_type`; with `data_param` and `transform_param` (the fork's `resize_param`,"
+                " `crop_h`/`crop_w`, `noise_param`, `distort_param`, `expand_param`, "
+                "`emit_constraint`)"
+            ),
+            shapes=(
+                "data (batch_size, C, H, W): H × W the crop, else `resize_param`'s height × width"
+                " (WARP, FIT_LARGE_SIZE_AND_PAD), else the records'; C 3 with `force_color`, 1 "
+                "with `force_gray`, else the records' (`--input` gives what the records hold); "
+                "label (1, 1, boxes, 8), one row per box of the batch, checked as 1; "
+                "FIT_SMALL_SIZE needs batch_size 1 (NS0377)"
+            ),
+        ),
+    )
     data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {1: (2,)}
 
     def known(self, ctx: ShapeContext) -> list[Shape | None]:

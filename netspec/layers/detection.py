@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass
 from typing import ClassVar
 
-from netspec.layers.base import LayerType, Shape, ShapeContext, count, register, shape_text
+from netspec.layers.base import DocRow, LayerType, Shape, ShapeContext, count, register, shape_text
 from netspec.layers.structure import last_axis
 from netspec.lazy import FLT_MAX
 from netspec.lazy import numpy as np
@@ -64,6 +64,20 @@ class PriorBox(LayerType):
     dialect = "ssd"
     param = "prior_box_param"
     bottoms = (2, 2)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`prior_box_param`: `min_size`, `max_size`, `aspect_ratio`, `flip` (true), `clip`"
+                " (false), `variance`, `img_size`/`img_h`/`img_w`, `step`/`step_h`/`step_w`, "
+                "`offset` (0.5), or `offset_h`/`offset_w` pairs (several centres per cell, "
+                "TextBoxes), `denser_prior_boxes` (false; TextBoxes++)"
+            ),
+            computes=(
+                "SSD's default boxes, (1, 2, H·W·priors·4): corners as fractions of the image, then variances"
+            ),
+            onnx="a constant, computed when compiling",
+        ),
+    )
 
     def setup(self, ctx: ShapeContext) -> tuple[float, float, float, float]:
         """(img_h, img_w, step_h, step_w), checking the parameters as the fork does."""
@@ -233,6 +247,23 @@ class DetectionOutput(LayerType):
     dialect = "ssd"
     param = "detection_output_param"
     bottoms = (3, 3)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`detection_output_param`: `num_classes`, `share_location` (true), "
+                "`background_label_id` (0), `nms_param { nms_threshold (0.3), top_k, eta (1) }` "
+                "(or `nms_threshold` and `top_k` directly in `detection_output_param`, as the "
+                "first SSD files write them; one spelling per setting), `code_type` (CORNER), "
+                "`variance_encoded_in_target` (false), `keep_top_k` (−1), `confidence_threshold`,"
+                " `use_polygon` (false; TextBoxes++)"
+            ),
+            computes=(
+                "decoded boxes, per-class NMS, keep_top_k; (1, 1, K, 7) rows [image, label, "
+                "score, xmin, ymin, xmax, ymax], or 15 wide with `use_polygon`"
+            ),
+            onnx="see below",
+        ),
+    )
     data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {0: (2,)}
 
     def sizes(self, ctx: ShapeContext, nms: tuple[float, int | None, float]) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from netspec.layers.base import (
+    DocRow,
     LayerType,
     Shape,
     ShapeContext,
@@ -29,6 +30,14 @@ class ShuffleChannel(LayerType):
     family = "layout"
     dialect = "forks"
     param = "shuffle_channel_param"
+    doc_rows = (
+        DocRow(
+            fork="ShuffleNet (farmingyard)",
+            parameters="`shuffle_channel_param.group` (1)",
+            computes="output channel i·g + j is input channel j·(C/g) + i",
+            onnx="`Reshape` (N, g, C/g, H·W), `Transpose`, `Reshape`",
+        ),
+    )
 
     def group(self, ctx: ShapeContext) -> int:
         channels = four_d(ctx, "NS0325")[1]
@@ -65,6 +74,13 @@ class Permute(LayerType):
     family = "layout"
     dialect = "ssd"
     param = "permute_param"
+    doc_rows = (
+        DocRow(
+            parameters="`permute_param.order`",
+            computes="output axis i is input axis order[i]; axes not listed follow in order",
+            onnx="`Transpose`",
+        ),
+    )
 
     def perm(self, ctx: ShapeContext) -> list[int]:
         rank = len(ctx.bottoms[0])
@@ -104,6 +120,13 @@ class Transpose(LayerType):
     family = "layout"
     dialect = "ocr"
     param = "transpose_param"
+    doc_rows = (
+        DocRow(
+            parameters="`transpose_param.dim`, one per axis",
+            computes="output axis i is input axis dim[i]",
+            onnx="`Transpose`",
+        ),
+    )
 
     def perm(self, ctx: ShapeContext) -> list[int]:
         _not_in_place(ctx)
@@ -148,6 +171,13 @@ class Reverse(LayerType):
     family = "layout"
     dialect = "ocr"
     param = "reverse_param"
+    doc_rows = (
+        DocRow(
+            parameters="`reverse_param.axis` (0)",
+            computes="the order along `axis` reversed",
+            onnx="`Slice` with step −1",
+        ),
+    )
 
     def axis(self, ctx: ShapeContext) -> int:
         _not_in_place(ctx)
@@ -186,6 +216,20 @@ class ReverseTime(LayerType):
     dialect = "ocr"
     param = "reverse_time_param"
     bottoms = (2, 2)
+    doc_rows = (
+        DocRow(
+            parameters="`reverse_time_param.copy_remaining` (false)",
+            computes=(
+                "bottoms x (T, N, ...) and lengths (N); stream n's first L_n = ⌊lengths[n]⌋ steps"
+                " reversed, y[t, n] = x[L_n − 1 − t, n]; the steps after copied with "
+                "`copy_remaining`, else 0 (NS0608)"
+            ),
+            onnx=(
+                "`Cast`, `Min`/`Max`, `Less`, `Sub`, `Where` (the source step), `GatherElements` "
+                "along time, `Where`"
+            ),
+        ),
+    )
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         _not_in_place(ctx)

@@ -10,7 +10,16 @@ as in Caffe; the spec may leave it out (Caffe's AutoTopBlobs adds it).
 from __future__ import annotations
 
 from netspec.layers.activation import legacy_dim
-from netspec.layers.base import LayerType, Shape, ShapeContext, canonical_axis, count, register, shape_text
+from netspec.layers.base import (
+    DocRow,
+    LayerType,
+    Shape,
+    ShapeContext,
+    canonical_axis,
+    count,
+    register,
+    shape_text,
+)
 from netspec.layers.detection import label_rows, num_classes, prior_heads
 from netspec.proto import caffe_pb2
 
@@ -247,6 +256,20 @@ class MultiBoxLoss(LossLayer):
     dialect = "ssd"
     param = "multibox_loss_param"
     bottoms = (4, 4)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`multibox_loss_param`: `num_classes` (required), `share_location`, "
+                "`background_label_id`, `loc_loss_type`, `conf_loss_type`, `match_type`, "
+                "`mining_type`, `code_type`, ... (every field of the fork)"
+            ),
+            shapes=(
+                "bottoms loc, conf, priors as DetectionOutput's and the label (1, 1, boxes, 8); a"
+                " 0-D loss; negative mining only with `share_location`, a SOFTMAX background "
+                "inside the classes (NS0324)"
+            ),
+        ),
+    )
 
     def check(self, ctx: ShapeContext) -> None:
         p = ctx.layer.param.multibox_loss_param
@@ -310,6 +333,16 @@ class SmoothL1Loss(LossLayer):
     dialect = "rcnn"
     param = "smooth_l1_loss_param"
     bottoms = (2, 4)
+    doc_rows = (
+        DocRow(
+            parameters="`smooth_l1_loss_param.sigma` (1)",
+            computes=(
+                "training only: Σ w_out · f(w_in · (x − t)) / N, f(d) = 0.5(σd)² where \\|d\\| < "
+                "1/σ², else \\|d\\| − 0.5/σ²"
+            ),
+            onnx="left out of deploy graphs (NS0401)",
+        ),
+    )
 
     def check(self, ctx: ShapeContext) -> None:
         if len(ctx.bottoms) == 3:
@@ -335,6 +368,16 @@ class SoftmaxWithLossOHEM(SoftmaxWithLoss):
     type = "SoftmaxWithLossOHEM"
     dialect = "rfcn"
     tops = (1, 3)
+    doc_rows = (
+        DocRow(
+            parameters="`softmax_param`, `loss_param` (`PRE_FIXED` with `pre_fixed_normalizer`)",
+            shapes=(
+                "as SoftmaxWithLoss; tops the loss, the probabilities (as the predictions) and "
+                "each label's loss (as the labels); its second top works, unlike BVLC's "
+                "SoftmaxWithLoss (NS0379)"
+            ),
+        ),
+    )
 
     def check(self, ctx: ShapeContext) -> None:
         labels_match(ctx, ctx.layer.param.softmax_param.axis, "softmax_param.axis")
@@ -354,6 +397,16 @@ class SmoothL1LossOHEM(LossLayer):
     param = "loss_param"
     bottoms = (2, 3)
     tops = (1, 2)
+    doc_rows = (
+        DocRow(
+            parameters="`loss_param`",
+            shapes=(
+                "predictions, targets and optional weights of the same channels, height and "
+                "width; tops the loss and each item's loss summed over the channels, (num, 1, "
+                "height, width)"
+            ),
+        ),
+    )
 
     def check(self, ctx: ShapeContext) -> None:
         _like_predictions(ctx, "NS0611")
@@ -377,6 +430,15 @@ class BoxAnnotatorOHEM(LayerType):
     bottoms = (4, 4)
     tops = (2, 2)
     deploy = False
+    doc_rows = (
+        DocRow(
+            parameters="`box_annotator_ohem_param`: `roi_per_img` (required), `ignore_label` (−1)",
+            shapes=(
+                "bottoms rois (R, 5), each ROI's loss (R, 1), labels (R, 1), box-loss weights (R,"
+                " C), as (num, channels, height, width) alike; tops (R, 1) and (R, C)"
+            ),
+        ),
+    )
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         p = ctx.layer.param.box_annotator_ohem_param

@@ -22,6 +22,7 @@ from __future__ import annotations
 from netspec.layers.base import (
     GLOBAL,
     Affine,
+    DocRow,
     LayerType,
     Shape,
     ShapeContext,
@@ -426,6 +427,28 @@ class BN(LayerType):
     dialect = "forks"
     param = "bn_param"
     tops = (1, 3)
+    doc_rows = (
+        DocRow(
+            fork="PSPNet",
+            parameters="`bn_param`: `slope_filler`, `bias_filler`, `eps` (1e-5), `frozen`, `momentum`",
+            computes=(
+                "slope·(x − mean)·(variance + eps)^−½ + bias per channel; blobs slope, bias, "
+                "mean, variance, each (1, C, 1, 1)"
+            ),
+            onnx="`Sub`, `Mul`, `Add` (the factor computed when compiling)",
+        ),
+        DocRow(
+            fork="Caffe-SegNet",
+            parameters="`bn_param`: `bn_mode` (LEARN), `scale_filler`, `shift_filler`",
+            computes=(
+                "INFERENCE: scale·x + shift (the statistics folded in by SegNet's "
+                "compute_bn_statistics.py); LEARN: scale·(x − μ)/sqrt(σ² + 1e-9) + shift with the"
+                " batch's μ and σ² = E(x²) − μ² over N, H, W, tops 1 and 2 (optional) μ and σ², "
+                "(1, C, 1, 1); blobs scale, shift (1, C, 1, 1)"
+            ),
+            onnx="`Mul`, `Add`; LEARN adds `ReduceMean`, `Sub`, `Sqrt`, `Div`",
+        ),
+    )
 
     def segnet(self, ctx: ShapeContext) -> bool:
         p = ctx.layer.param.bn_param
@@ -520,6 +543,19 @@ class Normalize(LayerType):
     family = "normalization"
     dialect = "ssd"
     param = "norm_param"
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`norm_param`: `across_spatial` (true), `channel_shared` (true), `scale_filler` "
+                "(constant 1), `eps` (1e-10)"
+            ),
+            computes=(
+                "x / sqrt(Σx² + eps) · scale; Σ over the channels at each position, or over C·H·W"
+                " with `across_spatial`; scale one learned value, or one per channel"
+            ),
+            onnx="`ReduceSumSquare`, `Add`, `Sqrt`, `Div`, `Mul`",
+        ),
+    )
 
     def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeParameter]:
         """(the field the layer's parameters come from, its message)."""
@@ -574,6 +610,13 @@ class NormalizeBBox(Normalize):
     family = "normalization"
     dialect = "ssd"
     param = "normalize_bbox_param"
+    doc_rows = (
+        DocRow(
+            parameters="`normalize_bbox_param` or `norm_param`, the same fields",
+            computes="Normalize under the first SSD port's name (OpenCV's samples)",
+            onnx="as Normalize",
+        ),
+    )
 
     def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeBBoxParameter]:
         given = [f for f in ("normalize_bbox_param", "norm_param") if ctx.layer.param.HasField(f)]

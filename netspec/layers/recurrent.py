@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from netspec.layers.base import (
+    DocRow,
     LayerType,
     NotLowered,
     Shape,
@@ -274,6 +275,23 @@ class Lstm(LSTM):
     param = "lstm_param"
     bottoms = (1, 2)
     tops = (1, 1)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`lstm_param`: `num_output`, `weight_filler`, `bias_filler`, `clipping_threshold`"
+                " (0; bounds gradients only), `batch_size` (1; junhyukoh's layout)"
+            ),
+            computes=(
+                "bottoms x and an optional clip; per step t and stream n, cont = clip[t + n] ≠ 0 "
+                "(no clip: t > 0): gates W_x·x + b + (W_h·h_{t−1} if cont), i, o = σ, f = σ if "
+                "cont else 0, g = tanh; c = f·c_{t−1} + i·g; h = o·tanh(c)"
+            ),
+            onnx=(
+                "unrolled: `MatMul`, `Add`, `Split`, `Sigmoid`, `Tanh`, `Mul`, `Concat` (cont "
+                "from the clip by `Gather`, `Equal`, `Not`, `Cast`)"
+            ),
+        ),
+    )
 
     def layout(self, ctx: ShapeContext) -> tuple[int, int, int, bool]:
         """(T, N, I, caffe_ocr's layout?) after the forks' checks."""
@@ -400,6 +418,24 @@ class CTCGreedyDecoder(LayerType):
     dialect = "ocr"
     param = "ctc_decoder_param"
     bottoms = (1, 2)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`ctc_decoder_param`: `blank_index` (0; negative: the last class), "
+                "`ctc_merge_repeated` (true)"
+            ),
+            computes=(
+                "scores (T, N, C) to (N, T, 1, 1): per stream the first best class at each step, "
+                "a class equal to the step before dropped (with merging), blanks dropped, the "
+                "rest in order, then −1 to the end"
+            ),
+            onnx=(
+                "`ArgMax`, `Pad`/`Slice` (the step before), `Equal`/`And`/`Not`; the kept steps "
+                "moved to the front by `TopK` (smallest) of t + T·dropped, `GatherElements`, "
+                "`Where` (−1 past the count), `Transpose`"
+            ),
+        ),
+    )
 
     def geometry(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
         """(T, N, C, blank)."""

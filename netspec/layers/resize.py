@@ -13,6 +13,7 @@ None has weights or multiply-adds.  Diagnostics NS0325-NS0329, NS0390-NS0398.
 from __future__ import annotations
 
 from netspec.layers.base import (
+    DocRow,
     LayerType,
     Shape,
     ShapeContext,
@@ -291,6 +292,19 @@ class Interp(LayerType):
     family = "resize"
     dialect = "forks"
     param = "interp_param"
+    doc_rows = (
+        DocRow(
+            fork="DeepLab v2, PSPNet",
+            parameters=(
+                "`interp_param`: `zoom_factor`, `shrink_factor`, `height`, `width`, `pad_beg`, "
+                "`pad_end` (≤ 0: a crop)"
+            ),
+            computes=(
+                "bilinear, corners aligned: output o reads position o·(I − 1)/(O − 1) of the cropped input"
+            ),
+            onnx="`Slice` (crop), `Resize` linear + align_corners with `sizes`",
+        ),
+    )
 
     def geometry(self, ctx: ShapeContext) -> tuple[tuple[int, int], tuple[int, int]]:
         """((cropped H, W), (output H, W))."""
@@ -379,6 +393,26 @@ class Upsample(Unpooling):
     dialect = "forks"
     param = "upsample_param"
     bottoms = (1, 2)
+    doc_rows = (
+        DocRow(
+            fork="YOLOv3 ports (one bottom)",
+            parameters="`upsample_param.scale` (1)",
+            computes="nearest: output (h, w) reads input (h // s, w // s)",
+            onnx="`Resize` nearest, asymmetric, floor",
+        ),
+        DocRow(
+            fork="Caffe-SegNet (values + mask)",
+            parameters=(
+                "`upsample_param`: `scale` (2), `scale_h`/`scale_w`, `pad_out_h`/`pad_out_w`, "
+                "`upsample_h`/`upsample_w`"
+            ),
+            computes=(
+                "zeros, each value written at its mask position (as netspec's `Unpooling`); "
+                "output `upsample_h` × `upsample_w`, else size·scale − pad_out"
+            ),
+            onnx="`MaxUnpool`",
+        ),
+    )
 
     def out_size(self, ctx: ShapeContext) -> tuple[int, int]:
         p = ctx.layer.param.upsample_param

@@ -11,7 +11,7 @@ sized with --input and enters the ONNX graph as an input.  Diagnostics NS0604-NS
 
 from __future__ import annotations
 
-from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, count, register, shape_text
+from netspec.layers.base import GLOBAL, DocRow, LayerType, Shape, ShapeContext, count, register, shape_text
 from netspec.layers.structure import last_axis
 from netspec.lazy import FLT_MAX
 from netspec.lazy import numpy as np
@@ -67,6 +67,23 @@ class ROIPooling(LayerType):
     dialect = "rcnn"
     param = "roi_pooling_param"
     bottoms = (2, 2)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`roi_pooling_param`: `pooled_h`, `pooled_w` (both required, > 0), `spatial_scale` (1)"
+            ),
+            computes=(
+                "bottoms a map (N, C, H, W) and rois (R, 5) = [image, x1, y1, x2, y2] in image "
+                "coordinates; top (R, C, pooled_h, pooled_w): each bin's maximum over the map, 0 "
+                "for an empty bin"
+            ),
+            onnx=(
+                "a sparse table of the map (`Transpose`, `Slice`, `Pad`, `Max`, `Concat`), the "
+                "bins' bounds (`Mul`, `Cast`, `Sign`, `Floor`, `Ceil`, `Div`, `Min`/`Max`), four "
+                "`GatherND`, `Max`, `Where`, `Transpose`"
+            ),
+        ),
+    )
 
     def pooled(self, ctx: ShapeContext) -> tuple[int, int]:
         p = ctx.layer.param.roi_pooling_param
@@ -143,6 +160,24 @@ class PSROIPooling(LayerType):
     dialect = "rfcn"
     param = "psroi_pooling_param"
     bottoms = (2, 2)
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`psroi_pooling_param`: `spatial_scale`, `output_dim`, `group_size` (all three "
+                "required by the fork)"
+            ),
+            computes=(
+                "bottoms score maps (N, output_dim·k², H, W) and rois (R, 5); top (R, output_dim,"
+                " k, k): bin (i, j) of output channel c is the mean of map (c·k + i)·k + j over "
+                "the bin, 0 for an empty bin"
+            ),
+            onnx=(
+                "a summed-area table of the maps in double (`Cast`, two `CumSum`, `Pad`), the "
+                "bins' bounds (`Sign`, `Floor`, `Ceil`, `Min`/`Max`), four `GatherND` at the "
+                "bins' corners, `Div`, `Where`"
+            ),
+        ),
+    )
 
     def setup(self, ctx: ShapeContext) -> tuple[int, int]:
         """(output_dim, group_size), checked as the fork's LayerSetUp and Reshape do."""

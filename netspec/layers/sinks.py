@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from netspec.layers.activation import legacy_dim
-from netspec.layers.base import LayerType, Shape, ShapeContext, count, register
+from netspec.layers.base import DocRow, LayerType, Shape, ShapeContext, count, register
 from netspec.layers.detection import label_rows, num_classes
 from netspec.layers.loss import labels_match, same_batch
 
@@ -25,6 +25,20 @@ class DetectionEvaluate(LayerType):
     param = "detection_evaluate_param"
     bottoms = (2, 2)
     deploy = False
+    doc_rows = (
+        DocRow(
+            parameters=(
+                "`detection_evaluate_param`: `num_classes` (required), `background_label_id`, "
+                "`overlap_threshold` (> 0), `evaluate_difficult_gt`, `name_size_file`, "
+                "`resize_param`"
+            ),
+            shapes=(
+                "bottoms DetectionOutput's (1, 1, K, 7) and the label (1, 1, boxes, 8); top (1, "
+                "1, classes − 1 + detections, 5), its rows the values' (the shape rule gives the "
+                "most)"
+            ),
+        ),
+    )
     data_dependent: ClassVar[dict[int, tuple[int, ...]]] = {0: (2,)}
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from netspec.layers.base import (
     GLOBAL,
+    DocRow,
     LayerType,
     Shape,
     ShapeContext,
@@ -731,6 +732,14 @@ class Axpy(LayerType):
     family = "structure"
     dialect = "forks"
     bottoms = (3, 3)
+    doc_rows = (
+        DocRow(
+            fork="SENet ports",
+            parameters="—",
+            computes="a·x + y, a (N, C, 1, 1)",
+            onnx="`Mul`, `Add`",
+        ),
+    )
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         a, x, y = ctx.bottoms
