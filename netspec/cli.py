@@ -221,10 +221,7 @@ def _refuse_unknown_inputs(checked, given: dict) -> None:
         import difflib  # a mistake's suggestion: imported only when there is one
 
         near = difflib.get_close_matches(name, names, n=1)
-        dropped = any(
-            d.code == "NS0108" and f"net input '{name}' has no shape" in d.message
-            for d in checked.diagnostics
-        )
+        dropped = any(d.dropped_input == name for d in checked.diagnostics)
         why = (
             f"the spec declares '{name}' without a shape, and Caffe drops such an input: give it "
             "input_shape { dim: ... } in the spec, or an Input layer"
@@ -707,8 +704,9 @@ def cmd_run(args) -> int:
                 f"throughput {t['throughput_per_s']:.1f}/s at batch {t['batch']}"
             )
     except runtime.RunError as problem:
-        print(render_all([problem.diagnostic()]), file=sys.stderr)
-        return SPEC_ERRORS if problem.code == "NS0511" else CANNOT_RUN  # else: what was asked cannot run
+        diagnostic = problem.diagnostic()
+        print(render_all([diagnostic]), file=sys.stderr)
+        return SPEC_ERRORS if diagnostic.blames_spec else CANNOT_RUN  # else: what was asked cannot run
     return OK
 
 

@@ -17,6 +17,8 @@ class Code:
     severity: str  # as reported: "error", "warning", "info", or the ones it can be ("warning/error")
     explanation: str  # markdown, one paragraph: what it means, when it fires, what to do
     stops: bool = False  # checking cannot go on past it: the file holds no net to check
+    solver: bool = False  # it says the file is a solver: an editor completes SolverParameter's fields
+    blames_spec: bool = False  # a run that fails with it exits 1, as for the spec's errors (other NS05xx: 2)
 
     @property
     def title(self) -> str:
@@ -57,11 +59,13 @@ SECTIONS: list[tuple[str, list[Code]]] = [
                 "error",
                 "a solver file with no embedded net; the message names the net file it trains",
                 stops=True,
+                solver=True,
             ),
             Code(
                 "NS0002",
                 "info",
                 "a solver file: the net embedded in its `net_param` / `train_net_param` is read",
+                solver=True,
             ),
             Code(
                 "NS0003", "info", "a V0 or V1 net (or net-level `input` fields) was upgraded to the V2 form"
@@ -447,6 +451,7 @@ SECTIONS: list[tuple[str, list[Code]]] = [
                 "NS0511",
                 "error",
                 "onnxruntime failed while running: one line naming the Caffe layer (node names carry it) and onnxruntime's reason; an out-of-range index is said to be an input value the layer refuses",
+                blames_spec=True,
             ),
             Code("NS0512", "error", "a random input too large to allocate (its shape and size shown)"),
         ],

@@ -49,14 +49,30 @@ class Diagnostic:
     layer: str | None = None  # the Caffe layer the diagnostic is about, when there is one
     lint: str | None = None  # the lint group (LINTS) that --warn / --allow name, when it has one
     labels: list[tuple[Span, str]] = field(default_factory=list)  # secondary places, each with its label
+    dropped_input: str | None = None  # a net input without a shape, which Caffe drops (said by NS0108)
+
+    def _entry(self):
+        from netspec.codes import CODES  # here: a file without errors never asks, nor loads its 161 entries
+
+        return CODES.get(self.code)
 
     @property
     def stops_check(self) -> bool:
         """Whether checking cannot go on past it (the catalogue, netspec.codes, says which codes)."""
-        from netspec.codes import CODES  # here: a file without errors never asks, nor loads its 161 entries
-
-        entry = CODES.get(self.code)
+        entry = self._entry()
         return entry is not None and entry.stops
+
+    @property
+    def says_solver(self) -> bool:
+        """Whether it says the file is a solver rather than a net (the catalogue says which codes)."""
+        entry = self._entry()
+        return entry is not None and entry.solver
+
+    @property
+    def blames_spec(self) -> bool:
+        """Whether a run failing with it is the spec's fault (exit status 1) rather than the request's."""
+        entry = self._entry()
+        return entry is not None and entry.blames_spec
 
     def to_json(self) -> dict:
         record = {

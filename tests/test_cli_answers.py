@@ -392,3 +392,14 @@ def test_an_input_given_twice_to_a_compiled_model_is_refused(tmp_path, capsys):
         capsys.readouterr()
         assert main(["run", model, "--input", "data=1x1x28x28", "--input", second]) == CANNOT_RUN
         assert "input 'data' is given twice" in capsys.readouterr().err
+
+
+def test_an_input_caffe_drops_for_its_missing_shape_is_said_so_when_given(tmp_path, capsys):
+    spec = write(
+        tmp_path, 'name: "n"\ninput: "data"\nlayer { name: "r" type: "ReLU" bottom: "data" top: "r" }\n'
+    )
+    assert main(["check", spec, "--input", "data=1x3x4x4"]) == 2
+    err = capsys.readouterr().err
+    assert "the net has no input 'data'; the spec declares 'data' without a shape" in err
+    assert main(["check", spec, "--input", "dat=1x3x4x4"]) == 2
+    assert "declares" not in capsys.readouterr().err

@@ -627,6 +627,7 @@ class _Upgrade:
                     help=f'remove `input: "{name}"`: the layer defines the blob'
                     if producer is not None
                     else "add input_shape { dim: N dim: C dim: H dim: W }, or an Input layer",
+                    dropped_input=name,
                 )
         net.ClearField("input")
         net.ClearField("input_shape")

@@ -23,7 +23,6 @@ from netspec.pipeline import Checked, check
 from netspec.proto import caffe_pb2
 from netspec.source import Path, SourceFile, Span
 
-SOLVER_CODES = ("NS0001", "NS0002")  # the file is a solver (with no net, with one embedded)
 SEVERITY = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
     Severity.WARNING: types.DiagnosticSeverity.Warning,
@@ -113,7 +112,7 @@ class Analysis:
         self.unused_settings = _unused(self.checked, options)
         self.source_map = self.checked.spec.source_map
         self.source: SourceFile = self.source_map.source
-        solver = any(d.code in SOLVER_CODES for d in self.checked.diagnostics)
+        solver = any(d.says_solver for d in self.checked.diagnostics)
         # the message the file's top level is, for completion and hover
         self.root: Descriptor = (caffe_pb2.SolverParameter if solver else caffe_pb2.NetParameter).DESCRIPTOR
 
@@ -182,7 +181,7 @@ class Analysis:
             range=where,
             message=d.message + "".join(f"\n{r.message}" for r in related),
             # a solver is a file an editor opens as any other: being one is said, not an error
-            severity=types.DiagnosticSeverity.Information if d.code == "NS0001" else SEVERITY[d.severity],
+            severity=types.DiagnosticSeverity.Information if d.says_solver else SEVERITY[d.severity],
             code=d.code,
             source="netspec",
             related_information=related or None,
