@@ -133,3 +133,31 @@ def test_filters_of_other_than_three_channels_are_drawn_in_grey_from_their_first
     assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
     # the first channel's values 0..3 scaled together to 0..255; the second channel is not drawn
     assert image[1, 1:3, 0].tolist() == [0, 85] and image[1, 4:6, 0].tolist() == [170, 255]
+
+
+def test_the_filters_drawn_are_the_first_layer_s_whose_type_has_filters(tmp_path):
+    """ConvolutionDepthwise's filters (a fork type's), not a Deconvolution's before it (its first
+    blob is (in, out, kh, kw)), nor the later Convolution's."""
+    rng = np.random.default_rng(4)
+    spec = tmp_path / "dw.prototxt"
+    spec.write_text(
+        'name: "dw"\ninput: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+        'layer { name: "up" type: "Deconvolution" bottom: "data" top: "up"\n'
+        "        convolution_param { num_output: 3 kernel_size: 2 stride: 2 bias_term: false } }\n"
+        'layer { name: "dw" type: "ConvolutionDepthwise" bottom: "up" top: "dw"\n'
+        "        convolution_param { num_output: 3 group: 3 kernel_size: 3 bias_term: false } }\n"
+        'layer { name: "conv1" type: "Convolution" bottom: "dw" top: "conv1"\n'
+        "        convolution_param { num_output: 4 kernel_size: 1 bias_term: false } }\n"
+    )
+    net = caffe_pb2.NetParameter(name="dw")
+    shapes = {"up": (3, 3, 2, 2), "dw": (3, 1, 3, 3), "conv1": (4, 3, 1, 1)}
+    for name, shape in shapes.items():
+        blob = net.layer.add(name=name).blobs.add()
+        blob.shape.dim.extend(shape)
+        blob.data.extend(rng.normal(0, 0.2, shape).ravel().tolist())
+    (tmp_path / "w.caffemodel").write_bytes(net.SerializeToString())
+    status, page = _report(tmp_path, str(spec), "--weights", str(tmp_path / "w.caffemodel"))
+    assert status == cli.OK
+    assert re.findall(r'<div class="filters"><h3>([^<]*)</h3>', page) == [
+        "dw: 3 filters, 1x3x3 each, first input channel in grey"
+    ]

@@ -1,6 +1,9 @@
 """What trained weights look like: the first convolution's filters as an image grid (the lecture's
 "visualize the kernel weights": AlexNet's conv1 shows edge and colour detectors), and each
-layer's weight statistics.  Images are PNGs written with numpy and zlib, inline as data URIs."""
+layer's weight statistics.  Images are PNGs written with numpy and zlib, inline as data URIs.
+The first layer whose type's class says its first blob holds filters (has_filters: Convolution,
+ConvolutionDepthwise; not Deconvolution's (in, out, kh, kw) nor DenseBlock's) and whose first
+blob is 4-D is drawn."""
 
 from __future__ import annotations
 
@@ -61,20 +64,22 @@ def section(analysis: Analysis, weights: dict[str, list[np.ndarray]], path: str)
         (
             i.layer.name
             for i in analysis.layers
-            if i.layer.type == "Convolution" and weights.get(i.layer.name)
+            if i.kind is not None
+            and i.kind.has_filters
+            and weights.get(i.layer.name)
+            and weights[i.layer.name][0].ndim == 4
         ),
         None,
     )
     if first is not None:
         filters = weights[first][0]
-        if filters.ndim == 4:
-            data = base64.b64encode(png(filter_grid(filters))).decode()
-            parts.append(
-                f'<div class="filters"><h3>{escape(first)}: {filters.shape[0]:,} filters, '
-                f"{shape_text(filters.shape[1:])} each"
-                + (", input channels as colour" if filters.shape[1] == 3 else ", first input channel in grey")
-                + f'</h3><img alt="the filters of {escape(first)}" src="data:image/png;base64,{data}"></div>'
-            )
+        data = base64.b64encode(png(filter_grid(filters))).decode()
+        parts.append(
+            f'<div class="filters"><h3>{escape(first)}: {filters.shape[0]:,} filters, '
+            f"{shape_text(filters.shape[1:])} each"
+            + (", input channels as colour" if filters.shape[1] == 3 else ", first input channel in grey")
+            + f'</h3><img alt="the filters of {escape(first)}" src="data:image/png;base64,{data}"></div>'
+        )
     rows = []
     for info in analysis.layers:
         for index, blob in enumerate(weights.get(info.layer.name, [])):

@@ -173,6 +173,8 @@ class LayerType:
     absorbs_affine: ClassVar[bool] = (
         False  # a following channel_affine chain folds into its weights (fold.py)
     )
+    # its first blob holds filters (out, in / group, kh, kw): the report draws the first such layer's
+    has_filters: ClassVar[bool] = False
     param_share: ClassVar[str | None] = None  # "conv" or "fc": the totals' share its parameters count in
     extra_params: ClassVar[tuple[str, ...]] = ()  # *_param fields it reads besides `param` (the builder's)
     doc_rows: ClassVar[tuple[DocRow, ...]] = ()  # a fork type's rows in docs/dialects.md (netspec.dialects)

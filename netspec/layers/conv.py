@@ -317,6 +317,7 @@ class _ConvBase(LayerType):
 class Convolution(_ConvBase):
     type = "Convolution"
     absorbs_affine = True
+    has_filters = True
     param_share = "conv"
     family = "convolution"
     bottoms = (1, None)
