@@ -646,6 +646,18 @@ async def pulling(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+async def hover_says(
+    client: LanguageClient, where: types.TextDocumentIdentifier, at: types.Position, words: str
+) -> bool:
+    """Whether hover at `at` comes to say `words` (the settings arrive after the requests)."""
+    for _ in range(WAIT_S * 100):
+        said = await client.text_document_hover_async(types.HoverParams(text_document=where, position=at))
+        if said and words in said.contents.value:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
 @pytest.mark.asyncio
 async def test_workspace_configuration_is_pulled_and_its_changes_applied(pulling: LanguageClient):
     """The server asks for the "netspec" section once initialized, and checks again on didChangeConfiguration."""
@@ -656,27 +668,15 @@ async def test_workspace_configuration_is_pulled_and_its_changes_applied(pulling
     )
     uri = await open_document(pulling, "pulled.prototxt", text)
     where = types.TextDocumentIdentifier(uri=uri)
-    for _ in range(WAIT_S * 100):  # the answer to the server's request arrives after the open
-        conv1 = await pulling.text_document_hover_async(
-            types.HoverParams(text_document=where, position=position_of(text, '"conv1"'))
-        )
-        if conv1 and "`1x4x14x14`" in conv1.contents.value:
-            break
-        await asyncio.sleep(0.01)
-    assert "`1x4x14x14`" in conv1.contents.value  # the TRAIN phase's Input, at the configured 16x16
+    assert await hover_says(
+        pulling, where, position_of(text, '"conv1"'), "`1x4x14x14`"
+    )  # the TRAIN phase's Input, at the configured 16x16
     pulling.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(
             settings={"netspec": {"phase": "train", "input": ["data=1x3x10x10"]}}
         )
     )
-    for _ in range(WAIT_S * 100):
-        conv1 = await pulling.text_document_hover_async(
-            types.HoverParams(text_document=where, position=position_of(text, '"conv1"'))
-        )
-        if "`1x4x8x8`" in conv1.contents.value:
-            break
-        await asyncio.sleep(0.01)
-    assert "`1x4x8x8`" in conv1.contents.value
+    assert await hover_says(pulling, where, position_of(text, '"conv1"'), "`1x4x8x8`")
     pulling.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"netspec": {"phase": "dev"}})
     )
@@ -698,6 +698,11 @@ async def test_workspace_configuration_is_pulled_and_its_changes_applied(pulling
     await published(pulling, uri, 2)
     (unused,) = pulling.messages[1:]
     assert "'dta'" in unused.message and unused.type == types.MessageType.Warning
+    # a change notified without the settings (LSP's pull model): the server asks for them again
+    pulling.set_configuration({"phase": "train", "input": ["data=1x3x12x12"]}, section="netspec")
+    pulling.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    edited = "# a change\n" + text
+    assert await hover_says(pulling, where, position_of(edited, '"conv1"'), "`1x4x10x10`")
 
 
 @pytest.mark.parametrize("name", ["lenet", "squeezenet1_1"])

@@ -92,8 +92,8 @@ def initialize(ls: NetspecServer, params: types.InitializeParams) -> None:
         ls.apply_settings(params.initialization_options)
 
 
-@server.feature(types.INITIALIZED)
-async def initialized(ls: NetspecServer, params: types.InitializedParams) -> None:
+async def pull_settings(ls: NetspecServer) -> None:
+    """Ask the client for the "netspec" section, where it answers workspace/configuration."""
     workspace = ls.client_capabilities.workspace
     if workspace is None or not workspace.configuration:
         return
@@ -104,9 +104,19 @@ async def initialized(ls: NetspecServer, params: types.InitializedParams) -> Non
         ls.apply_settings(answer[0])
 
 
+@server.feature(types.INITIALIZED)
+async def initialized(ls: NetspecServer, params: types.InitializedParams) -> None:
+    await pull_settings(ls)
+
+
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-def did_change_configuration(ls: NetspecServer, params: types.DidChangeConfigurationParams) -> None:
-    ls.apply_settings(params.settings)
+async def did_change_configuration(ls: NetspecServer, params: types.DidChangeConfigurationParams) -> None:
+    """The settings sent with the change, or, when it comes without them (LSP's pull model),
+    the settings asked for again."""
+    if params.settings:
+        ls.apply_settings(params.settings)
+    else:
+        await pull_settings(ls)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
