@@ -454,6 +454,11 @@ SECTIONS: list[tuple[str, list[Code]]] = [
                 blames_spec=True,
             ),
             Code("NS0512", "error", "a random input too large to allocate (its shape and size shown)"),
+            Code(
+                "NS0513",
+                "error",
+                "an index input given with a value its layer cannot read (a ROI's batch index not an image of the batch, an Embed input past its table): its place and value, before onnxruntime runs",
+            ),
         ],
     ),
     (

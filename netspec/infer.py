@@ -150,8 +150,13 @@ class Analysis:
     def index_bounds(self) -> dict[str, int]:
         """The net's inputs that layers read as indices (Embed's, BatchReindex's), by blob name,
         each with the exclusive bound its values must keep below (the least its readers allow)."""
+        return {name: bound for name, (bound, _) in self.index_inputs().items()}
+
+    def index_inputs(self) -> dict[str, tuple[int, int | None]]:
+        """index_bounds with where each input holds its indices: a position on its last axis (a
+        ROI's batch index, column 0), or None for every value."""
         sources = {id(i.layer) for i in self.layers if i.kind is not None and i.kind.source}
-        bounds: dict[str, int] = {}
+        bounds: dict[str, tuple[int, int | None]] = {}
         for info in self.layers:
             if info.kind is None or any(s is None for s in info.tops):
                 continue
@@ -160,7 +165,8 @@ class Analysis:
             for j, bound in info.kind.index_bounds(ctx).items():
                 blob = info.layer.bottoms[j]
                 if blob.producer is not None and id(blob.producer) in sources:
-                    bounds[blob.name] = min(bound, bounds.get(blob.name, bound))
+                    least = min(bound, bounds.get(blob.name, (bound, None))[0])
+                    bounds[blob.name] = (least, info.kind.index_column)
         return bounds
 
     def info(self, name: str) -> LayerInfo:

@@ -23,7 +23,7 @@ from netspec.fold import FoldPlan, plan_folds
 from netspec.infer import NO_OUTPUTS, Analysis, LayerInfo
 from netspec.ir import Blob, Layer
 from netspec.layers.base import LayerType, Shape, ShapeContext
-from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, WEIGHTS
+from netspec.opsets import DEFAULT_OPSET, INDEX_COLUMNS, INDEX_INPUTS, WEIGHTS
 from netspec.source import SourceMap
 
 
@@ -495,9 +495,12 @@ def _assemble(
     if options.weights and any(info.weights for info in analysis.layers):  # a ReLU has none to speak of
         props[WEIGHTS] = options.weights
     given = {vi.name for vi in inputs}
-    bounds = {name: bound for name, bound in analysis.index_bounds().items() if name in given}
-    if bounds:  # for `netspec run`'s random inputs: indices, not Gaussian noise
-        props[INDEX_INPUTS] = json.dumps(bounds)
+    indices = {name: read for name, read in analysis.index_inputs().items() if name in given}
+    if indices:  # for `netspec run`'s random inputs: indices, not Gaussian noise; and to check given ones
+        props[INDEX_INPUTS] = json.dumps({name: bound for name, (bound, _) in indices.items()})
+        columns = {name: column for name, (_, column) in indices.items() if column is not None}
+        if columns:
+            props[INDEX_COLUMNS] = json.dumps(columns)
     helper.set_model_props(model, props)
 
 

@@ -35,7 +35,7 @@ from onnx import TensorProto, helper
 
 from netspec.diagnostics import Diagnostic, Severity, shape_text
 from netspec.files import npy_problem
-from netspec.opsets import DEFAULT_OPSET, INDEX_INPUTS, MIN_OPSET, WEIGHTS
+from netspec.opsets import DEFAULT_OPSET, INDEX_COLUMNS, INDEX_INPUTS, MIN_OPSET, WEIGHTS
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -312,16 +312,38 @@ def _unknown_input(name: str, specs: list[InputSpec], what: str) -> RunError:
     )
 
 
-def _index_bounds(model: Any) -> dict[str, int]:
-    """The model's inputs that are indices (INDEX_INPUTS metadata), each with its bound."""
+def _props(model: Any) -> dict[str, str]:
     if isinstance(model, onnx.ModelProto):
-        props = {p.key: p.value for p in model.metadata_props}
-    else:
-        props = model.get_modelmeta().custom_metadata_map
+        return {p.key: p.value for p in model.metadata_props}
+    return model.get_modelmeta().custom_metadata_map
+
+
+def _index_bounds(model: Any, key: str = INDEX_INPUTS) -> dict[str, int]:
+    """The model's inputs that are indices (INDEX_INPUTS metadata), each with its bound; with
+    INDEX_COLUMNS, those that hold them at one position of their last axis, with that position."""
     try:
-        return {str(k): int(v) for k, v in json.loads(props.get(INDEX_INPUTS, "{}")).items()}
+        return {str(k): int(v) for k, v in json.loads(_props(model).get(key, "{}")).items()}
     except (ValueError, TypeError, AttributeError):
         return {}
+
+
+def _check_indices(array: np.ndarray, name: str, bound: int, column: int | None, what: str) -> None:
+    """NS0513 for a given index input with a value its layer cannot read (a ROI's batch index not
+    an image of the batch, an Embed input past its table), said with its place and value, before
+    onnxruntime fails on it in its own words (or, for a negative index, reads from the end)."""
+    values = array if column is None else array[..., column]
+    bad = ~np.isfinite(values) | (np.trunc(values) < 0) | (np.trunc(values) >= bound)
+    if not bad.any():
+        return
+    place = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = place if column is None else (*place, column)
+    raise RunError(
+        "NS0513",
+        f"{what}: {name}[{', '.join(map(str, where))}] = {values[place]:g} is not an index from 0 to "
+        f"{bound - 1}",
+        help=f"a layer reads {'every value' if column is None else f'position {column} of the last axis'} "
+        f"of '{name}' as an index below {bound} (an image of the batch, a row of a table)",
+    )
 
 
 def asked_shapes(model: Any, shapes: dict[str, tuple[int, ...]], batch: int | None) -> dict[str, tuple]:
@@ -421,6 +443,7 @@ def load_inputs(
         wanted[name] = InputSpec(name, shape, wanted[name].dtype)
     feeds: dict[str, np.ndarray] = {}
     notes: list[str] = []
+    bounds, columns = _index_bounds(model), _index_bounds(model, INDEX_COLUMNS)
     for text in specs:
         name, sep, file = text.partition("=")
         what = f"--input {text}"
@@ -432,6 +455,8 @@ def load_inputs(
             raise _unknown_input(name, list(wanted.values()), what)
         array = _read_npy(file, what)
         feeds[name] = _conform(array, wanted[name], what, notes)
+        if name in bounds:
+            _check_indices(feeds[name], name, bounds[name], columns.get(name), what)
     return feeds, notes
 
 
@@ -537,7 +562,7 @@ def run_failure(text: str) -> RunError:
         return RunError("NS0511", f"onnxruntime failed to run the model: {reason}", reason=reason)
     op, name = node.groups()
     layer = layer_of(name)
-    bad_index = re.search(r"invalid index|out of (?:range|bounds)|index .*outside", reason, re.I)
+    bad_index = re.search(r"invalid index|out of (?:data )?(?:range|bounds)|index .*outside", reason, re.I)
     return RunError(
         "NS0511",
         f"layer '{layer}' failed at run time ({op} node '{name}'): {reason}",
@@ -554,11 +579,7 @@ def run_failure(text: str) -> RunError:
 def weights_origin(model: Any) -> str | None:
     """What the model's weights are, as lower stamped it (netspec.weights): random fillers or a
     .caffemodel; None for a model netspec did not write."""
-    if isinstance(model, onnx.ModelProto):
-        props = {p.key: p.value for p in model.metadata_props}
-    else:
-        props = model.get_modelmeta().custom_metadata_map
-    return props.get(WEIGHTS)
+    return _props(model).get(WEIGHTS)
 
 
 def time(session: Any, feeds: dict[str, np.ndarray], repeat: int = 10, *, warmup: int = 1) -> dict:

@@ -119,8 +119,17 @@ def test_binaries_given_as_a_spec_are_told_apart(tmp_path, capsys):
 
 
 def test_a_run_onnxruntime_rejects_names_the_caffe_layer_in_one_line(tmp_path, capsys):
+    """A model that does not say which inputs are indices (written by an older netspec, or edited)
+    fails in onnxruntime; the failure is still said in Caffe's words."""
     np.save(tmp_path / "rois.npy", np.array([[0, 0, 0, 4, 4], [4, 1, 1, 5, 5]], np.float32))
-    assert main(["run", write(tmp_path, ROIS), "--input", f"rois={tmp_path / 'rois.npy'}"]) == SPEC_ERRORS
+    model = tmp_path / "m.onnx"
+    assert main(["compile", write(tmp_path, ROIS), "-o", str(model)]) == OK
+    proto = onnx.load(str(model))
+    kept = [p for p in proto.metadata_props if "index" not in p.key]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    onnx.save(proto, str(model))
+    assert main(["run", str(model), "--input", f"rois={tmp_path / 'rois.npy'}"]) == SPEC_ERRORS
     err = capsys.readouterr().err
     line = next(x for x in err.splitlines() if "error[NS0511]" in x)
     assert line.startswith("error[NS0511]: layer 'pool' failed at run time (GatherND node 'pool/")
@@ -403,3 +412,30 @@ def test_an_input_caffe_drops_for_its_missing_shape_is_said_so_when_given(tmp_pa
     assert "the net has no input 'data'; the spec declares 'data' without a shape" in err
     assert main(["check", spec, "--input", "dat=1x3x4x4"]) == 2
     assert "declares" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "values", "said"),
+    [
+        (ROIS, "rois", [[0, 0, 0, 4, 4], [1, 0, 0, 4, 4]], "rois[1, 0] = 1 is not an index from 0 to 0"),
+        (ROIS, "rois", [[-1, 0, 0, 4, 4], [0, 0, 0, 4, 4]], "rois[0, 0] = -1 is not an index from 0 to 0"),
+        (
+            'input: "w" input_shape { dim: 1 dim: 3 }\n'
+            'layer { name: "e" type: "Embed" bottom: "w" top: "e" embed_param { input_dim: 10 num_output: 2 } }\n',
+            "w",
+            [[1, 12, 3]],
+            "w[0, 1] = 12 is not an index from 0 to 9",
+        ),
+    ],
+)
+def test_an_input_index_out_of_range_is_said_with_its_place_and_value_before_the_run(
+    text, name, values, said, tmp_path, capsys
+):
+    np.save(tmp_path / "x.npy", np.array(values, np.float32))
+    spec = write(tmp_path, text)
+    for model in (spec, str(tmp_path / "m.onnx")):
+        assert main(["compile", spec, "-o", str(tmp_path / "m.onnx")]) == OK
+        capsys.readouterr()
+        assert main(["run", model, "--input", f"{name}={tmp_path / 'x.npy'}"]) == CANNOT_RUN
+        captured = capsys.readouterr()
+        assert said in captured.err and "GatherND" not in captured.err and captured.out == ""

@@ -204,8 +204,11 @@ class LayerType:
 
     def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
         """Bottoms this layer reads as indices, each with the exclusive bound on its values
-        (Embed's input_dim rows): what random test inputs for them must respect."""
+        (Embed's input_dim rows): what random test inputs for them must respect, and given ones
+        are checked against (in `index_column` of their last axis, where that is set)."""
         return {}
+
+    index_column: int | None = None  # where index_bounds' bottoms hold their indices; None: every value
 
     def channel_affine(self, ctx: ShapeContext, blobs: list[np.ndarray]) -> Affine | None:
         """(a, b) of y = a·x + b per channel of axis 1, when this layer at inference is such a map

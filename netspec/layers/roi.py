@@ -109,6 +109,8 @@ class ROIPooling(LayerType):
         # Column 0 is an image of the batch; whole numbers below N make every row a valid ROI.
         return {1: ctx.bottoms[0][0]}
 
+    index_column = 0
+
     def lower(self, ctx) -> None:
         height, width = ctx.in_shapes[0][2:]
         pooled = ctx.config[2]
@@ -215,6 +217,8 @@ class PSROIPooling(LayerType):
 
     def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:
         return {1: ctx.bottoms[0][0]}
+
+    index_column = 0
 
     def lower(self, ctx) -> None:
         output_dim, group = ctx.config
