@@ -413,6 +413,22 @@ async def test_code_actions_turn_each_did_you_mean_into_a_fix(client: LanguageCl
 
 
 @module_loop
+async def test_a_quick_fix_is_offered_to_a_client_that_keeps_only_the_diagnostics_message(
+    client: LanguageClient,
+):
+    """A client that does not keep relatedInformation sends back the diagnostic without it: the
+    'did you mean' in its message is the fix."""
+    text = DEMO.replace("pool: MAX", "pool: MAXX")
+    uri = await open_document(client, "actions_bare.prototxt", text)
+    d = next(d for d in client.diagnostics[uri] if d.code == "NS0104")
+    bare = types.Diagnostic(
+        range=d.range, message=d.message, severity=d.severity, code=d.code, source=d.source
+    )
+    action = await quick_fix(client, uri, bare)
+    assert apply(text, action.edit.changes[uri]) == DEMO
+
+
+@module_loop
 async def test_a_file_with_a_syntax_error_is_still_hovered_and_completed(client: LanguageClient):
     text = INPLACE.replace('top: "conv1" }', 'top: "conv1"', 1).replace("\n", "\n\n")  # relu1 unclosed
     uri = await open_document(client, "unclosed.prototxt", text)

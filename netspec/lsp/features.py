@@ -286,7 +286,9 @@ def code_actions(doc: Analysis, diagnostics: list[types.Diagnostic]) -> list[typ
     for d in diagnostics:
         if d.source != "netspec":
             continue
-        helps = [r.message for r in d.related_information or [] if r.message.startswith("help: ")]
+        # the help is related information, and a line of the message for a client that keeps none
+        said = [r.message for r in d.related_information or []] or d.message.split("\n")[1:]
+        helps = [line for line in said if line.startswith("help: ")]
         for help_ in helps:
             for meant in MEANT.findall(help_)[:1]:
                 start, end = doc.offset(d.range.start), doc.offset(d.range.end)
