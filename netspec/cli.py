@@ -538,6 +538,8 @@ def cmd_compile(args) -> int:
     from netspec.progress import Progress
     from netspec.proto import wire
 
+    if args.weights and args.seed:  # run's --seed also seeds its random inputs; compile has none
+        raise UsageError(f"--seed {args.seed}: seeds the spec's fillers, and --weights leaves none to draw")
     progress = Progress()
     checked = _check(args)
     done = (

@@ -439,3 +439,12 @@ def test_an_input_index_out_of_range_is_said_with_its_place_and_value_before_the
         assert main(["run", model, "--input", f"{name}={tmp_path / 'x.npy'}"]) == CANNOT_RUN
         captured = capsys.readouterr()
         assert said in captured.err and "GatherND" not in captured.err and captured.out == ""
+
+
+def test_a_seed_beside_trained_weights_is_refused_by_compile(tmp_path, capsys):
+    weights = str(tmp_path / "w.caffemodel")
+    assert main(["init-weights", LENET, "-o", weights]) == OK
+    args = ["compile", LENET, "--weights", weights, "--seed", "5", "-o", str(tmp_path / "m.onnx")]
+    assert main(args) == CANNOT_RUN
+    assert "--seed 5: seeds the spec's fillers, and --weights leaves none to draw" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
