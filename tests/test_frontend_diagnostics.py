@@ -577,6 +577,17 @@ def test_a_v1_layer_whose_text_is_wrong_is_reported_once():
     assert errors == ["NS0103"]  # not also NS0305 "the kernel size is not given"
 
 
+def test_a_v0_layer_of_a_type_caffe_does_not_know_is_reported_once():
+    """The V0 type the upgrade does not know is the mistake (NS0107, with its fix); the checker
+    does not say it again as a V2 type netspec does not know."""
+    text = (
+        'input: "data"\ninput_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\n'
+        'layers { layer { name: "c" type: "convv" } bottom: "data" top: "c" }\n'
+    )
+    errors = [(d.code, d.help) for d in check("t.prototxt", content=text).diagnostics.errors]
+    assert errors == [("NS0107", "did you mean 'conv'?")]
+
+
 def test_a_net_with_no_layers_is_an_error_at_check_as_compile_refuses_it():
     checked = check("t.prototxt", content='name: "empty"  # truncated\n')
     (error,) = list(checked.diagnostics)

@@ -684,9 +684,8 @@ async def test_workspace_configuration_is_pulled_and_its_changes_applied(pulling
     )
     uri = await open_document(pulling, "pulled.prototxt", text)
     where = types.TextDocumentIdentifier(uri=uri)
-    assert await hover_says(
-        pulling, where, position_of(text, '"conv1"'), "`1x4x14x14`"
-    )  # the TRAIN phase's Input, at the configured 16x16
+    # the TRAIN phase's Input, at the configured 16x16
+    assert await hover_says(pulling, where, position_of(text, '"conv1"'), "`1x4x14x14`")
     pulling.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(
             settings={"netspec": {"phase": "train", "input": ["data=1x3x10x10"]}}

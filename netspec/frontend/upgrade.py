@@ -705,6 +705,7 @@ def upgrade(param: NetParameter, source_map: SourceMap, diagnostics: Diagnostics
         net = work.v1_to_v2(net, from_text)
         for j, kind in work.unknown_v0.items():
             net.layer[j].type = kind
+            source_map.faulty.add(("layer", j))  # NS0107 said it; the checker says no more of it
         if from_text:
             work.note(
                 f"upgraded a V1 net (`layers` with enum types) to the V2 form: {count} layers", ("layers", 0)
