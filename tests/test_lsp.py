@@ -201,11 +201,11 @@ async def test_an_incremental_change_publishes_fresh_diagnostics_for_its_version
 async def test_hover_says_shapes_costs_and_the_schemas_documentation(client: LanguageClient):
     uri = await open_document(client, "hover.prototxt", DEMO)
 
-    async def hover(token: str, occurrence: int = 1) -> str:
+    async def hover(token: str, occurrence: int = 1, inside: int = 1) -> str:
         answer = await client.text_document_hover_async(
             types.HoverParams(
                 text_document=types.TextDocumentIdentifier(uri=uri),
-                position=position_of(DEMO, token, occurrence),
+                position=position_of(DEMO, token, occurrence, inside),
             )
         )
         return answer.contents.value if answer else ""
@@ -218,6 +218,8 @@ async def test_hover_says_shapes_costs_and_the_schemas_documentation(client: Lan
     assert "Either one value for every spatial axis" in await hover("kernel_size")  # caffe.proto's comment
     assert "**PoolMethod.MAX** = 0" in await hover("MAX")
     assert "PoolingParameter.pool**: an enum (PoolMethod), default `MAX`" in await hover("pool:")
+    assert "the largest value of each window" in await hover("MAX")
+    assert "- output **data**: `1x3x32x32`" in await hover('input: "data"', inside=len('input: "'))
 
 
 def completion_labels(client: LanguageClient, uri: str, text: str):

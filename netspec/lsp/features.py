@@ -44,6 +44,10 @@ def _hover_text(doc: Analysis, path: tuple, is_value: bool, value: str) -> str |
     message, fd = found
     names = [p for p in path if isinstance(p, str)]
     in_layer = names[:1] in (["layer"], ["layers"]) and len(names) == 2
+    if is_value and names == ["input"] and doc.checked.analysis is not None:  # a net-level input
+        info = next((i for i in doc.checked.analysis.layers if value in [t.name for t in i.layer.tops]), None)
+        if info is not None:
+            return _layer_text(info)
     if is_value and in_layer and names[1] in LAYER_FIELDS:
         located = doc.layer_at(doc.source_map.names.get(path[:2], (0, 0))[0])
         if located is not None and located[1] is not None:
