@@ -721,12 +721,17 @@ def cmd_fmt(args) -> int:
         raise UsageError("several files: give -i to rewrite them, or --check or --diff")
     if args.in_place and "-" in args.files:
         raise UsageError("-i rewrites files; standard input (-) has none to rewrite")
+    zoo = [path for path in args.files if path.startswith("zoo:")]
+    if args.in_place and zoo:
+        raise UsageError(
+            f"{zoo[0]} is part of netspec: -i cannot rewrite it; `netspec fmt {zoo[0]} > FILE` copies it"
+        )
     status = OK
     for path in args.files:
         if path == "-":
             name, content = "<stdin>", sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
         else:
-            name, content = path, read_file(path, errors="surrogateescape")
+            name, content = path, read_file(_zoo_file(path), errors="surrogateescape")
         source = SourceFile(name, content)
         result, diagnostics = fmt.format_source(source)
         if result is None:  # the file does not parse: said, and left as it is
@@ -751,6 +756,16 @@ def cmd_fmt(args) -> int:
             out.write(result.encode("utf-8", "surrogateescape"))
         out.flush()
     return status
+
+
+def _zoo_file(path: str) -> str:
+    """The file of a `zoo:NAME` path, else the path: the front end is imported for a zoo net only
+    (fmt needs none of it)."""
+    if not path.startswith("zoo:"):
+        return path
+    from netspec.frontend.load import resolve
+
+    return resolve(path)
 
 
 COMPILE_ONLY = (  # options that choose how a spec is read or compiled: a compiled .onnx cannot honour them

@@ -448,3 +448,9 @@ def test_a_seed_beside_trained_weights_is_refused_by_compile(tmp_path, capsys):
     assert main(args) == CANNOT_RUN
     assert "--seed 5: seeds the spec's fillers, and --weights leaves none to draw" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_fmt_reads_a_zoo_net_as_every_command_does_and_never_rewrites_it(capsys):
+    assert main(["fmt", "--check", LENET]) == OK
+    assert main(["fmt", "-i", LENET]) == CANNOT_RUN
+    assert "zoo:lenet is part of netspec: -i cannot rewrite it" in capsys.readouterr().err
