@@ -384,6 +384,11 @@ SECTIONS: list[tuple[str, list[Code]]] = [
                 "with `--outputs`, how many layers the named blobs do not need and are left out",
             ),
             Code(
+                "NS0406",
+                "warning",
+                "an output that cannot keep its blob's name: an input rewritten in place and read as an output (the input keeps the name, the output is NAME/LAYER)",
+            ),
+            Code(
                 "NS0410",
                 "error",
                 "a layer the spec has and the `.caffemodel` lacks (help: the nearest names in the file)",

@@ -399,6 +399,14 @@ def lower_apart(
         diagnostics.error("NS0403", NO_OUTPUTS)
         return None
     for key in outputs:  # an output must be a tensor of its own name
+        blob = net.blobs[key]
+        if names[key] != blob.name:
+            diagnostics.warning(
+                "NS0406",
+                f"output '{blob.name}' is named '{names[key]}' in the model: the input '{blob.name}' keeps "
+                "its name, and an ONNX value has one",
+                help="`netspec run` prints and saves it by that name",
+            )
         if graph.resolve(names[key]) != names[key]:
             graph.nodes.append(
                 helper.make_node(

@@ -454,3 +454,13 @@ def test_fmt_reads_a_zoo_net_as_every_command_does_and_never_rewrites_it(capsys)
     assert main(["fmt", "--check", LENET]) == OK
     assert main(["fmt", "-i", LENET]) == CANNOT_RUN
     assert "zoo:lenet is part of netspec: -i cannot rewrite it" in capsys.readouterr().err
+
+
+def test_an_output_that_cannot_keep_its_blobs_name_says_what_it_is_called(tmp_path, capsys):
+    """An input rewritten in place and read as an output: the input keeps 'data' (a user feeds it
+    by that name), so the output needs another name, and compile says which."""
+    spec = write(tmp_path, IN_PLACE_ON_INPUT)
+    args = ["compile", spec, "--outputs", "data", "-o", str(tmp_path / "m.onnx")]
+    assert main(args) == OK
+    assert "warning[NS0406]: output 'data' is named 'data/scale' in the model" in capsys.readouterr().err
+    assert [o.name for o in onnx.load(str(tmp_path / "m.onnx")).graph.output] == ["data/scale"]
