@@ -22,7 +22,7 @@ from netspec.diagnostics import Diagnostics
 from netspec.fold import FoldPlan, plan_folds
 from netspec.infer import NO_OUTPUTS, Analysis, LayerInfo
 from netspec.ir import Blob, Layer
-from netspec.layers.base import LayerType, Shape, ShapeContext
+from netspec.layers.base import LayerType, Shape
 from netspec.opsets import DEFAULT_OPSET, INDEX_COLUMNS, INDEX_INPUTS, WEIGHTS
 from netspec.source import SourceMap
 
@@ -76,13 +76,6 @@ class LowerContext:
     @property
     def param(self):
         return self.layer.param
-
-    @property
-    def shape_context(self) -> ShapeContext:
-        """The layer's ShapeContext, for the lowerings that call a shape-rule helper whose result
-        their config does not hold (BatchNorm's mode, PriorBox's boxes); what such a helper could
-        report, infer has reported already."""
-        return ShapeContext(self.layer, self.in_shapes, Diagnostics(), self.source_map, config=self.config)
 
     def node(self, op: str, inputs: list[str], outputs: list[str] | int = 1, **attrs) -> list[str]:
         """Add a node; `outputs` names its results, or counts fresh ones.  Returns the output names."""

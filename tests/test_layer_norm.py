@@ -24,7 +24,7 @@ from oracles import (
 
 from netspec.diagnostics import Diagnostics, Severity
 from netspec.fold import plan_folds
-from netspec.frontend.select import TRAIN
+from netspec.frontend.select import TEST, TRAIN
 from netspec.layers import REGISTRY
 from netspec.layers.base import ShapeContext
 from netspec.layers.conv import Convolution
@@ -472,6 +472,19 @@ def test_batchnorm_reads_the_phase_from_the_shape_options():
         REGISTRY["BatchNorm"].shapes(ctx)
         assert list(diagnostics) == []
     assert uses_global_stats(ShapeContext(analysis.info("bn").layer, [], Diagnostics(), None))
+
+
+def test_batchnorm_compiled_from_a_train_check_uses_the_stored_statistics_as_at_test(tmp_path):
+    """The inference graph is the same whatever phase was checked: the stored statistics unless
+    use_global_stats: false asks for the batch's (the checked phase decides only the warnings)."""
+    from netspec.pipeline import compile as compile_checked
+
+    text = net(layer("bn", "BatchNorm"), layer("bn2", "BatchNorm", "bn", body=USE_BATCH))
+    for phase in (TEST, TRAIN):
+        checked = check(str(tmp_path / "t.prototxt"), content=text, phase=phase)
+        model = compile_checked(checked, fold=False)
+        assert model is not None, list(checked.diagnostics)
+        assert ops(model)[0] == "BatchNormalization" and "ReduceMean" in ops(model)[1:], phase
 
 
 # --- the BatchNorm/Scale fold -------------------------------------------------------------

@@ -49,6 +49,19 @@ def _variances(p) -> list[float]:
     return list(p.variance) * 4 if len(p.variance) == 1 else list(p.variance) or [0.1] * 4
 
 
+@dataclass(frozen=True)
+class Grid:
+    """PriorBox's geometry, as its setup reads it: the image size, the step between centres (in
+    pixels) and the feature map's cells."""
+
+    img_h: float
+    img_w: float
+    step_h: float
+    step_w: float
+    height: int
+    width: int
+
+
 @register
 class PriorBox(LayerType):
     """SSD's default boxes for one feature map: (1, 2, H·W·priors·4), corners then variances.
@@ -79,8 +92,8 @@ class PriorBox(LayerType):
         ),
     )
 
-    def setup(self, ctx: ShapeContext) -> tuple[float, float, float, float]:
-        """(img_h, img_w, step_h, step_w), checking the parameters as the fork does."""
+    def setup(self, ctx: ShapeContext) -> Grid:
+        """The layer's geometry, checking the parameters as the fork does."""
         p = ctx.layer.param.prior_box_param
         feat, img = ctx.bottoms
         for i, shape in enumerate((feat, img)):
@@ -170,7 +183,7 @@ class PriorBox(LayerType):
         img_w = p.img_w or p.img_size or img[3]
         step_h = p.step_h or p.step or np.float32(img_h) / np.float32(feat[2])
         step_w = p.step_w or p.step or np.float32(img_w) / np.float32(feat[3])
-        return float(img_h), float(img_w), float(step_h), float(step_w)
+        return Grid(float(img_h), float(img_w), float(step_h), float(step_w), feat[2], feat[3])
 
     def priors(self, ctx: ShapeContext) -> int:
         p = ctx.layer.param.prior_box_param
@@ -180,11 +193,9 @@ class PriorBox(LayerType):
         h, w = ctx.bottoms[0][2:]
         return [(1, 2, h * w * self.priors(ctx) * 4)]
 
-    def boxes(self, ctx: ShapeContext) -> np.ndarray:
+    def boxes(self, p: caffe_pb2.PriorBoxParameter, grid: Grid) -> np.ndarray:
         """The layer's output, computed as the fork does (float32 centres and sizes)."""
-        p = ctx.layer.param.prior_box_param
-        img_h, img_w, step_h, step_w = ctx.config
-        h, w = ctx.bottoms[0][2:]
+        img_h, img_w, step_h, step_w, h, w = astuple(grid)
         f32 = np.float32
         sizes = []  # (box width, box height) per prior, in the fork's order
         whole = int if p.denser_prior_boxes else f32  # TextBoxes++ reads the sizes into ints
@@ -215,7 +226,7 @@ class PriorBox(LayerType):
         return np.stack([box.reshape(-1), variances.reshape(-1)])[None]
 
     def lower(self, ctx) -> None:
-        ctx.alias(0, ctx.const(self.boxes(ctx.shape_context), "priors"))
+        ctx.alias(0, ctx.const(self.boxes(ctx.param.prior_box_param, ctx.config), "priors"))
 
 
 @dataclass(frozen=True)

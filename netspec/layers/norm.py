@@ -19,6 +19,8 @@ as they fold into the convolution before them at inference and published counts 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from netspec.layers.base import (
     GLOBAL,
     Affine,
@@ -138,11 +140,24 @@ def global_stats(blobs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+@dataclass(frozen=True)
+class BatchNormConfig:
+    """What lowering and folding read: they build the inference graph, so the statistics are the
+    stored ones (TEST's default) unless use_global_stats says, whatever phase was checked."""
+
+    eps: float
+    stored_stats: bool
+
+
 @register
 class BatchNorm(LayerType):
     type = "BatchNorm"
     family = "normalization"
     param = "batch_norm_param"
+
+    def setup(self, ctx: ShapeContext) -> BatchNormConfig:
+        p = ctx.layer.param.batch_norm_param
+        return BatchNormConfig(p.eps, p.use_global_stats if p.HasField("use_global_stats") else True)
 
     def _channels(self, ctx: ShapeContext) -> int:
         shape = ctx.bottoms[0]
@@ -189,32 +204,31 @@ class BatchNorm(LayerType):
 
     def channel_affine(self, ctx: ShapeContext, blobs: list[np.ndarray]) -> Affine | None:
         """(a, b) of y = a·x + b per channel, when this layer is such a map (for netspec.fold)."""
-        if not uses_global_stats(ctx):
+        if not ctx.config.stored_stats:
             return None
         mean, var = global_stats(blobs)
-        a = 1.0 / np.sqrt(var + ctx.layer.param.batch_norm_param.eps)
+        a = 1.0 / np.sqrt(var + ctx.config.eps)
         return a, -mean * a
 
     def lower(self, ctx) -> None:
-        p = ctx.param.batch_norm_param
+        c = ctx.config
         x, y = ctx.inputs[0], ctx.outputs[0]
-        if not uses_global_stats(ctx.shape_context):
+        if not c.stored_stats:
             axes = [0, *range(2, len(ctx.in_shapes[0]))]
-            _normalize(ctx, x, y, axes, p.eps, variance=True, eps_in_sqrt=True)
+            _normalize(ctx, x, y, axes, c.eps, variance=True, eps_in_sqrt=True)
             return
         mean, var = global_stats(ctx.blobs)
-        c = mean.size
         ctx.node(
             "BatchNormalization",
             [
                 x,
-                ctx.const(np.ones(c), "gamma"),
-                ctx.const(np.zeros(c), "beta"),
+                ctx.const(np.ones(mean.size), "gamma"),
+                ctx.const(np.zeros(mean.size), "beta"),
                 ctx.const(mean, "mean"),
                 ctx.const(var, "variance"),
             ],
             [y],
-            epsilon=p.eps,
+            epsilon=c.eps,
         )
 
 
