@@ -372,6 +372,20 @@ async def test_a_net_level_input_is_a_blob_to_references_and_rename(client: Lang
 
 
 @module_loop
+async def test_a_rename_to_a_name_a_blob_cannot_have_is_refused_with_the_reason(client: LanguageClient):
+    """A quote, backslash or line break would end the string early: the rename is refused with a
+    message the editor shows, not answered with nothing."""
+    uri = await open_document(client, "rename_refused.prototxt", INPLACE)
+    params = types.RenameParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=position_of(INPLACE, 'bottom: "conv1"', inside=10),
+        new_name='con"v',
+    )
+    with pytest.raises(Exception, match="a blob's name cannot hold"):
+        await client.text_document_rename_async(params)
+
+
+@module_loop
 async def test_document_symbols_are_the_layers_with_types_and_output_shapes(client: LanguageClient):
     uri = await open_document(client, "symbols.prototxt", INPLACE)
     found = await client.text_document_document_symbol_async(

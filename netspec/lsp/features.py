@@ -237,10 +237,14 @@ def prepare_rename(doc: Analysis, offset: int) -> types.PrepareRenamePlaceholder
 
 def rename(doc: Analysis, offset: int, new_name: str) -> types.WorkspaceEdit | None:
     """Rename a blob: every top, bottom and net-level input of that name (an in-place chain is
-    one name)."""
+    one name).  ValueError for a name a blob cannot have in the text."""
     found = _blob_at(doc, offset)
-    if found is None or not new_name or re.search(r"[\"'\\\n]", new_name):
+    if found is None:
         return None
+    bad = re.search(r"[\"'\\\r\n]", new_name)
+    if bad or not new_name:
+        said = f"cannot hold {bad.group()!r}" if bad else "cannot be empty"
+        raise ValueError(f"a blob's name {said}: it is written between quotes")
     edits = []
     for s, e, _ in doc.blob_values():
         if doc.text_of(s, e) == found[3]:

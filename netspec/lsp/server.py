@@ -17,6 +17,7 @@ import functools
 from collections.abc import Callable
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from netspec import __version__
@@ -184,7 +185,10 @@ def prepare_rename(
 @open_documents_only
 def rename(ls: NetspecServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
     doc = ls.analysis(params.text_document.uri)
-    return features.rename(doc, doc.offset(params.position), params.new_name)
+    try:
+        return features.rename(doc, doc.offset(params.position), params.new_name)
+    except ValueError as refused:  # said to the user by the editor
+        raise JsonRpcInvalidParams(str(refused)) from None
 
 
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
