@@ -83,20 +83,29 @@ def atomic_output(
             os.close(directory)
 
 
+def open_to_read(path: str, what: str) -> BinaryIO:
+    """`path` opened for reading in binary, or LoadError in the user's words (`what` names the
+    kind of file a folder given is not: "network file", "weights file")."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise LoadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path}: is a directory, not a {what}") from None
+    except OSError as problem:
+        raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
+
+
 def read_file(path: str, errors: str = "replace") -> str:
     """A spec file's text.  Bytes that are not UTF-8 (a comment saved as GBK or Latin-1, as
     real files have them) read as U+FFFD, which load_text reports; protobuf's tokenizer, and
     so Caffe, reads such files.  (errors="surrogateescape" keeps them, for a tool that writes
     the text back.)  A file with NUL bytes is binary: most likely a .caffemodel."""
-    try:
-        with open(path, "rb") as handle:
+    with open_to_read(path, "network file") as handle:
+        try:
             data = handle.read()
-    except FileNotFoundError:
-        raise LoadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{path}: is a directory, not a network file") from None
-    except OSError as problem:
-        raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
+        except OSError as problem:
+            raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
     if b"\0" in data:
         raise LoadError(f"{path}: {_binary(data)}")
     return data.decode("utf-8", errors=errors)

@@ -29,6 +29,11 @@ def test_check_missing_file_exits_2(capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_check_of_a_directory_exits_2_saying_so(tmp_path, capsys):
+    assert main(["check", str(tmp_path)]) == 2
+    assert f"{tmp_path}: is a directory, not a network file" in capsys.readouterr().err
+
+
 def test_check_spec_error_exits_1_with_position(tmp_path, capsys):
     path = tmp_path / "bad.prototxt"
     path.write_text('layer { name: "x" type: "ReLU" bottom: "nothing" top: "x" }\n')

@@ -24,6 +24,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from netspec.diagnostics import Diagnostics
+from netspec.files import open_to_read
 from netspec.frontend.load import LoadError
 from netspec.frontend.upgrade import needs_v0_upgrade, upgrade
 from netspec.proto import caffe_pb2
@@ -78,15 +79,7 @@ class Weights(dict):
 def read_weights(path: str) -> Weights:
     """Read a binary .caffemodel (V0, V1 or V2): its blobs by layer name, and its net in V2 form."""
     path = os.fspath(path)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 (closed below, after the mapping)
-    except FileNotFoundError:
-        raise LoadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{path}: is a directory, not a weights file") from None
-    except OSError as problem:
-        raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
-    with handle:
+    with open_to_read(path, "weights file") as handle:
         try:
             size = os.fstat(handle.fileno()).st_size
             head = handle.read(4096)
