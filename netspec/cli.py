@@ -308,7 +308,7 @@ def cmd_upgrade(args) -> int:
     if status != OK:
         return status
     text = text_format.MessageToString(spec.param)
-    if args.output:
+    if args.output and args.output != "-":
         write_atomic(args.output, text.encode())
         print(f"wrote {args.output}", file=sys.stderr)
     else:
@@ -478,6 +478,8 @@ def _check_outputs(args) -> None:
     for flag, output in (("-o", getattr(args, "output", None)), ("--out", getattr(args, "out", None))):
         if output == "":
             raise UsageError(f"{flag} '': names no file")
+        if output == "-" and args.run not in (cmd_draw, cmd_upgrade):
+            raise UsageError(f"{flag} -: this command writes a file, and standard output is not one")
         if output is None or output == "-":
             continue
         problem = writable_problem(output)

@@ -35,6 +35,17 @@ def writable_problem(path: str) -> str | None:
     return None
 
 
+def _is_device(path: str) -> bool:
+    """Whether `path` (through links) is something other than a file or a folder."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextlib.contextmanager
 def atomic_output(
     path: str, check: Callable[[str], None] | None = None, mode: int | None = None
@@ -50,6 +61,13 @@ def atomic_output(
     problem = writable_problem(path)
     if problem:
         raise CannotWrite(f"cannot write {path}: {problem}")
+    if _is_device(path):  # /dev/null, a FIFO: written to; a rename would put a file in its place
+        try:
+            with open(path, "wb") as out:
+                yield out
+        except OSError as error:
+            raise CannotWrite(f"cannot write {path}: {error.strerror or error}") from None
+        return
     import tempfile  # here: `netspec check` writes nothing and need not import it
 
     try:

@@ -4,6 +4,9 @@ what it ran with (random weights, how long) and what came out (non-finite values
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import onnx
 import pytest
@@ -464,3 +467,31 @@ def test_an_output_that_cannot_keep_its_blobs_name_says_what_it_is_called(tmp_pa
     assert main(args) == OK
     assert "warning[NS0406]: output 'data' is named 'data/scale' in the model" in capsys.readouterr().err
     assert [o.name for o in onnx.load(str(tmp_path / "m.onnx")).graph.output] == ["data/scale"]
+
+
+@pytest.mark.parametrize("command", [["compile", "-o"], ["draw", "-o"], ["run", "--out"]])
+def test_an_output_onto_a_device_writes_to_it_and_never_replaces_it(command, tmp_path, capsys):
+    """`-o /dev/null` (here through a link to it, so that a failure cannot replace the machine's
+    own): the rename that makes a file whole must not put a regular file where a device was."""
+    link = tmp_path / "null.svg"
+    link.symlink_to(os.devnull)
+    assert main([command[0], LENET, command[1], str(link)]) == OK
+    assert link.is_symlink() and os.readlink(link) == os.devnull
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize(
+    "command", [["init-weights"], ["compile"], ["report"], ["run", "--out"], ["upgrade"]]
+)
+def test_a_dash_output_is_standard_output_or_refused_never_a_file_named_dash(
+    command, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    args = [command[0], LENET, *command[1:]] + ([] if command[0] == "run" else ["-o"]) + ["-"]
+    status = main(args)
+    captured = capsys.readouterr()
+    if command[0] == "upgrade":
+        assert status == OK and captured.out.startswith('name: "LeNet"')
+    else:
+        assert status == CANNOT_RUN and "writes a file, and standard output is not one" in captured.err
+    assert list(tmp_path.iterdir()) == []
