@@ -665,8 +665,11 @@ def test_a_name_shared_with_a_weighted_layer_is_refused_at_compile_not_bound_twi
         'layer { name: "conv" type: "Scale" bottom: "a" top: "b" scale_param { bias_term: true } }\n'
     )
     checked = check("t.prototxt", content=text)
-    assert [d.code for d in checked.diagnostics if d.severity.name == "WARNING"] == ["NS0203"]
+    (error,) = checked.diagnostics.errors  # check refuses it as compile would
+    assert error.code == "NS0203" and (error.span.line, error.span.column) == (3, 15)
     assert compile(checked) is None
-    (error,) = checked.diagnostics.errors
+    diagnostics = Diagnostics()
+    assert bind(checked.analysis, None, diagnostics) == {}  # binding by name refuses it too
+    (error,) = diagnostics.errors
     assert error.code == "NS0420" and (error.span.line, error.span.column) == (3, 15)
     assert "also a Convolution layer's" in error.message
