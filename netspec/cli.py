@@ -340,7 +340,9 @@ def cmd_draw(args) -> int:
         data = page.render_page(args.file, parts).encode()
     elif fmt == "dot" or args.engine == "dot":
         text = draw.to_dot(scene, direction=args.direction)
-        data = text.encode() if fmt == "dot" else _render("dot", [f"-T{fmt}"], text, output, NO_GRAPHVIZ)
+        # --engine dot with a .dot file: Graphviz's layout, every node and edge with its position
+        laid_out = fmt != "dot" or args.engine == "dot"
+        data = _render("dot", [f"-T{fmt}"], text, output, NO_GRAPHVIZ) if laid_out else text.encode()
     else:
         text = draw.to_svg(scene, direction=args.direction)
         if fmt == "png":

@@ -317,6 +317,11 @@ def test_engine_dot_lays_the_same_scene_out_with_graphviz(spec, tmp_path):
     assert done.stdout == text
     assert cli.main(["draw", str(spec), "--engine", "dot", "-o", str(tmp_path / "net.png")]) == cli.OK
     assert (tmp_path / "net.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # a .dot file with --engine dot is Graphviz's layout (positions), not the plain scene
+    assert cli.main(["draw", str(spec), "--engine", "dot", "-o", str(tmp_path / "laid.dot")]) == cli.OK
+    assert cli.main(["draw", str(spec), "-o", str(tmp_path / "plain.dot")]) == cli.OK
+    laid, plain = ((tmp_path / name).read_text() for name in ("laid.dot", "plain.dot"))
+    assert "pos=" in laid and "pos=" not in plain
 
 
 def test_boxes_are_coloured_by_what_the_layer_does_and_every_family_has_a_colour():

@@ -82,6 +82,10 @@ def test_formatting_is_a_fixed_point():
     assert fmt(CANONICAL) == CANONICAL
 
 
+def test_crlf_line_endings_become_lf_and_the_layout_is_the_lf_files():
+    assert fmt(CANONICAL.replace("\n", "\r\n")) == CANONICAL
+
+
 def test_a_one_line_message_too_wide_for_a_line_is_split_and_stays_split():
     wide = 'layer { name: "a_rather_long_layer_name" type: "Convolution" bottom: "data" top: "a_rather_long_layer_name" }\n'
     once = fmt(wide)
