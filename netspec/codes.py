@@ -84,7 +84,7 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             Code(
                 "NS0101",
                 "error",
-                "syntax error: what was found, what was expected (stray `}`, missing `:`); a block never closed, at its own `{` (found by the indentation of a later `}`, the next `layer {` at the start of a line, or the end of the file); a field name with no value; bare words where one value goes (`name: small net`). The parser recovers: the rest of the file is still read and checked",
+                "syntax error: what was found, what was expected (stray `}`, missing `:`); a block never closed, at its own `{` (found by the indentation of a later `}`, the next `layer {` at the start of a line, or the end of the file); a field name with no value; bare words where one value goes (`name: small net`). The parser recovers: the rest of the file is still read and checked; a layer that lost only a half-typed field (not its name, type, bottoms, tops or phase rules) is checked without it, so the layers below keep their shapes, and nothing more is said of it",
             ),
             Code(
                 "NS0102",

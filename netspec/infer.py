@@ -231,6 +231,7 @@ def infer(
     if phase is not None:
         options["phase"] = phase
     receptive: dict[str, list[tuple[float, float]] | None] = {}
+    provisional: set[str] = set()  # blobs a mended layer (SourceMap.mended) wrote, or a layer reading one
     if stubs:
         from netspec.stubs import Stubbed, choose  # here: a check without --stub needs none of it
     for layer in net.layers:
@@ -258,9 +259,16 @@ def infer(
                 and all(s is not None for s in bottoms)
                 and layer.path not in net.source_map.faulty
             ):
+                mended = layer.path in net.source_map.mended or any(
+                    b.key in provisional for b in layer.bottoms
+                )
+                said = len(diagnostics)
                 ctx = ShapeContext(layer, bottoms, diagnostics, net.source_map, options)
                 _run(kind, ctx, info)
                 info.receptive = _receptive(kind, ctx, info, [receptive.get(b.key) for b in layer.bottoms])
+                if mended:  # the dropped field's error is said; one from shapes of its default would mislead
+                    del diagnostics.items[said:]
+                    provisional.update(blob.key for blob in layer.tops)
         for blob, shape in zip(layer.tops, info.tops):
             analysis.shapes[blob.key] = shape
             receptive[blob.key] = info.receptive

@@ -62,6 +62,9 @@ class SourceMap:
     # Layers (("layer", 3)) whose fields did not bind: their errors are reported, and
     # checking them further would only report the same mistake again.
     faulty: set[Path] = field(default_factory=set)
+    # Layers read without one field the parser dropped (a half-typed one, its error reported):
+    # checked as if it were not written yet, and nothing said of them or the layers they feed.
+    mended: set[Path] = field(default_factory=set)
 
     def span(self, path: Path, *, value: bool = False) -> Span | None:
         """The span of the field at `path` (its value's, with `value=True`)."""
@@ -86,4 +89,5 @@ class SourceMap:
         for table in (self.names, self.values):
             for path in [p for p in table if p[:n] == old]:
                 table.setdefault(new + path[n:], table[path])
-        self.faulty.update(new + path[n:] for path in list(self.faulty) if path[:n] == old)
+        for marked in (self.faulty, self.mended):
+            marked.update(new + path[n:] for path in list(marked) if path[:n] == old)

@@ -29,6 +29,25 @@ def test_check_missing_file_exits_2(capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_check_of_a_field_being_typed_is_one_error_and_summary_still_shapes_the_layers_below(
+    tmp_path, capsys
+):
+    path = tmp_path / "typing.prototxt"
+    path.write_text(
+        BROKEN.replace("pooling_param {", "pooling_param {\n    pad:\n", 1)
+        + 'layer { name: "r" type: "ReLU" bottom: "p" top: "r" }\n'
+    )
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.count("error[") == 1
+        and f"{path}:4:5: error[NS0101]: syntax error: field 'pad' has no value" in err
+    )
+    assert main(["summary", str(path)]) == 1
+    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[2:5]}
+    assert rows == {"data": "1x1x7x7", "p": "1x1x3x3", "r": "1x1x3x3"}  # pad's default, 0: (7 - 3) / 3 + 1
+
+
 def test_check_of_a_directory_exits_2_saying_so(tmp_path, capsys):
     assert main(["check", str(tmp_path)]) == 2
     assert f"{tmp_path}: is a directory, not a network file" in capsys.readouterr().err

@@ -449,6 +449,68 @@ def test_a_field_typed_up_to_its_colon_is_one_error_at_its_name_and_the_rest_is_
     assert "NS0104" in [code for code, _, _ in found] and "NS0201" not in [code for code, _, _ in found]
 
 
+@pytest.mark.parametrize(
+    "typed, at",
+    [
+        ("num_ou", "num_ou\n"),
+        ("stride:", "stride"),
+        ("stride: @", "@"),
+        ("weight_filler { type: }", "type: }"),
+    ],
+    ids=["half_typed_name", "no_value_yet", "value_that_did_not_lex", "nested_deeper"],
+)
+def test_a_field_being_typed_in_a_layer_leaves_the_shapes_below_it_known(typed, at):
+    """One error at the field; the layer is read as if the field were not written yet, so the
+    layer reading its top has its shape, and the rest of the file is checked as before."""
+    text = HEAD + CONV_TYPED_TO % typed
+    checked = check("t.prototxt", content=text)
+    errors = [(d.code, (d.span.line, d.span.column)) for d in checked.diagnostics.errors]
+    syntax = [e for e in errors if e[0] in ("NS0101", "NS0102")]
+    assert syntax == [(syntax[0][0], position(text, at))] and len(errors) == 2, errors
+    assert checked.analysis.info("r").tops == [(1, 2, 6, 6)]  # Caffe's: 8 - 3 + 1, stride and dilation 1
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ['  top: "c"\n  bot\n', '  top: "c"\n  top:\n', '  top: "c"\n  ty\n', '  top: "c"\n  include { pha }\n'],
+    ids=["bottom", "top", "type", "phase_rule"],
+)
+def test_a_layer_whose_place_in_the_net_is_being_typed_is_not_checked_further(typed):
+    """A half-typed field that may be a bottom, a top, the type or a phase rule leaves the layer
+    unchecked (as a brace left open does): the layers reading its top have no shape, and nothing
+    more is said."""
+    text = HEAD + CONV_TYPED_TO.replace('  top: "c"\n', typed) % "stride: 1"
+    checked = check("t.prototxt", content=text)
+    assert [d.code for d in checked.diagnostics.errors] == ["NS0101", "NS0104"]
+    assert checked.analysis.info("r").tops == [None]
+
+
+def test_a_layer_read_without_a_field_it_needs_says_nothing_more_and_its_tops_are_unknown():
+    """`num_output:` not typed yet: the convolution cannot be shaped without it, and that is the
+    syntax error's to say, not a second error's."""
+    text = HEAD + CONV_TYPED_TO.replace("num_output: 2", "num_output:") % "stride: 1"
+    checked = check("t.prototxt", content=text)
+    assert [d.code for d in checked.diagnostics.errors] == ["NS0101", "NS0104"]
+    assert checked.analysis.info("r").tops == [None]
+
+
+def test_shapes_from_a_missing_fields_default_raise_no_error_in_the_layers_below():
+    """`stride:` not typed yet reads as stride 1, so c is 8x8 where 3x3 was meant: the Eltwise
+    adding it to a 4x4 blob says nothing of the mismatch (the field's own error says what is
+    wrong) and its top is unknown."""
+    text = (
+        HEAD + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n'
+        "  convolution_param { num_output: 3 kernel_size: 1\n    stride:\n  }\n}\n"
+        'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n'
+        'layer { name: "e" type: "Eltwise" bottom: "c" bottom: "p" top: "e" }\n'
+    )
+    checked = check("t.prototxt", content=text)
+    assert [d.code for d in checked.diagnostics.errors] == ["NS0101"]
+    assert checked.analysis.info("c").tops == [(1, 3, 8, 8)] and checked.analysis.info("e").tops == [None]
+    typed = check("t.prototxt", content=text.replace("stride:\n", "stride: 3\n")).diagnostics.errors
+    assert [(d.code, d.layer) for d in typed] == [("NS0359", "e")]  # 3x3 against 4x4, once stride is typed
+
+
 def test_one_syntax_mistake_is_reported_once():
     text = HEAD + 'layer { name: "c" type: "ReLU }\n'
     assert [d.code for d in diagnose(text)] == ["NS0102"]
@@ -575,6 +637,23 @@ def test_a_v1_layer_whose_text_is_wrong_is_reported_once():
     )
     errors = [d.code for d in check("t.prototxt", content=text).diagnostics.errors]
     assert errors == ["NS0103"]  # not also NS0305 "the kernel size is not given"
+
+
+def test_a_v1_layer_with_a_field_being_typed_still_shapes_the_layers_below_after_the_upgrade():
+    """The upgrade renames `layers` and moves them down one for the net-level input: the layer read
+    without its half-typed field must stay the one whose checks are held back, and conv's reader keeps
+    its shape."""
+    text = (
+        'name: "v1"\ninput: "data"\ninput_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\n'
+        'layers { name: "conv" type: CONVOLUTION bottom: "data" top: "conv"\n'
+        "  convolution_param { num_output: 4 kernel_size: 3\n    stride:\n  } }\n"
+        'layers { name: "r" type: RELU bottom: "conv" top: "r" }\n'
+    )
+    checked = check("t.prototxt", content=text)
+    assert [d.code for d in checked.diagnostics.errors] == ["NS0101"]
+    assert checked.analysis.info("r").tops == [(1, 4, 6, 6)]
+    mended = checked.spec.source_map.mended
+    assert ("layer", 1) in mended and ("layer", 0) not in mended and ("layer", 2) not in mended
 
 
 def test_a_v0_layer_of_a_type_caffe_does_not_know_is_reported_once():

@@ -462,6 +462,25 @@ async def test_a_file_with_a_syntax_error_is_still_hovered_and_completed(client:
     assert {"MAX", "AVE"} <= {item.label for item in answer.items}
 
 
+@pytest.mark.parametrize("typed", ["num_ou", "stride:"], ids=["half_typed_name", "no_value_yet"])
+@module_loop
+async def test_the_layers_below_a_field_being_typed_keep_their_shapes(client: LanguageClient, typed: str):
+    """A half-typed field in conv1's convolution_param is one error at it; conv1 is read without
+    it, so hover and the outline still give the shapes of the layers that read conv1's top."""
+    text = INPLACE.replace("kernel_size: 3 }", f"kernel_size: 3\n    {typed}\n  }}", 1)
+    uri = await open_document(client, f"typing-{typed.strip(':')}.prototxt", text)
+    assert [(d.code, d.range.start) for d in client.diagnostics[uri]] == [
+        ("NS0101", position_of(text, f"\n    {typed}", inside=len("\n    ")))
+    ]
+    where = types.TextDocumentIdentifier(uri=uri)
+    pool1 = await client.text_document_hover_async(
+        types.HoverParams(text_document=where, position=position_of(text, '"pool1"'))
+    )
+    assert "`1x4x5x5`" in pool1.contents.value
+    found = await client.text_document_document_symbol_async(types.DocumentSymbolParams(text_document=where))
+    assert [s.detail for s in found][1:] == ["Convolution → 1x4x6x6", "ReLU → 1x4x6x6", "Pooling → 1x4x5x5"]
+
+
 @pytest.mark.parametrize(
     "broken",
     [

@@ -53,15 +53,15 @@ def load_text(path: str, content: str | None = None) -> Spec:
     _report_undecodable(source, diagnostics)
     source_map = SourceMap(source)
     spec = Spec(caffe_pb2.NetParameter(), source_map, diagnostics, {path: source})
-    tree, _, damaged = text.parse_tolerant(source, diagnostics)
+    tree, _, damaged, mended = text.parse_tolerant(source, diagnostics)
     names = {f.name for f in tree}
     if is_solver(names):
         solver = caffe_pb2.SolverParameter()
         binder.Binder(source_map, diagnostics).bind(tree, solver)
         return _from_solver(spec, solver, tree)
     binder.Binder(source_map, diagnostics).bind(tree, spec.param)
-    if damaged:
-        _mark_damaged(tree, damaged, source_map)
+    if damaged or mended:
+        _mark_damaged(tree, damaged, mended, source_map)
     spec.param = upgrade(spec.param, source_map, diagnostics)
     return spec
 
@@ -72,16 +72,38 @@ def is_solver(names: set[str]) -> bool:
     return bool(names & SOLVER_ONLY) and not names & NET_ONLY
 
 
-def _mark_damaged(tree: list[text.Field], damaged: list[int], source_map: SourceMap) -> None:
+def _mark_damaged(
+    tree: list[text.Field], damaged: list[int], mended: list[text.Mended], source_map: SourceMap
+) -> None:
     """A layer whose text the parser could not read whole (a token or field dropped around a
-    syntax error) is faulty: checking it, or the layers that read its tops, would only guess."""
+    syntax error) is faulty: checking it, or the layers that read its tops, would only guess.
+    One that lost a single field which says nothing of its place in the net (not its name,
+    type, bottoms, tops or phase) is mended: it is checked as if the field were not written
+    yet, so the layers below keep their shapes while the field is being typed."""
     seen: dict[str, int] = {}
     for i, f in enumerate(tree):
         index = seen.get(f.name, 0)
         seen[f.name] = index + 1
+        if f.name not in ("layer", "layers"):
+            continue
         end = tree[i + 1].offset if i + 1 < len(tree) else len(source_map.source.text) + 1
-        if f.name in ("layer", "layers") and any(f.offset <= at < end for at in damaged):
+        lost = [m for m in mended if f.offset <= m.offset < end and m.blocks]  # (not a field after it)
+        if any(f.offset <= at < end for at in damaged) or any(_structural(m) for m in lost):
             source_map.faulty.add((f.name, index))
+        elif lost:
+            source_map.mended.add((f.name, index))
+
+
+STRUCTURE = ("name", "type", "bottom", "top", "include", "exclude", "phase")
+
+
+def _structural(field: text.Mended) -> bool:
+    """Whether a field dropped in a layer may have been one that places it in the net: written
+    in the layer itself as (the start of) its name, type, a bottom, a top or its phase rules,
+    or inside its include/exclude rules."""
+    if len(field.blocks) == 1:
+        return any(word.startswith(field.name) for word in STRUCTURE)
+    return field.blocks[1] in ("include", "exclude")
 
 
 def _from_solver(spec: Spec, solver: caffe_pb2.SolverParameter, tree) -> Spec:

@@ -22,7 +22,10 @@ tokens, with repairs for the mistakes people make:
   again, which keeps one mistake from being reported as many.
 
 What the repairs could not keep (a dropped token or field) is listed in
-Parsed.damaged, so that the layer it was in is not checked further.
+Parsed.damaged, so that the layer it was in is not checked further; a field
+dropped on its own (a half-typed name, a name with no value or with a value
+that did not lex) is listed in Parsed.mended instead, with the blocks around
+it, for the reader to judge whether the rest of its layer can still be checked.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from netspec.frontend.text import (
     DESCRIBE,
     VALUED_SET,
     Field,
+    Mended,
     Parsed,
     _tables,
     reduce,
@@ -74,7 +78,7 @@ def parse(source: SourceFile, diagnostics: Diagnostics) -> Parsed:
     if held is not None:
         parser.feed(held, None)
     parser.finish()
-    return Parsed(parser.fields(), parser.errors, parser.damaged)
+    return Parsed(parser.fields(), parser.errors, parser.damaged, parser.mended)
 
 
 class _Parser:
@@ -90,6 +94,8 @@ class _Parser:
         self.unbalanced = 0  # how many more blocks open than close in the text: the closers to find
         self.errors: list[int] = []
         self.damaged: list[int] = []
+        self.mended: list[Mended] = []
+        self.unlexed: list[int] = []  # offsets of the characters no token starts with
 
     # -- the text around a token
 
@@ -157,6 +163,7 @@ class _Parser:
                     help="save the file as UTF-8 without a BOM",
                 )
             else:
+                self.unlexed.append(offset)
                 self.error("NS0102", f"unexpected character {char!r}", offset, 1, lossy=True)
         yield from tokens
 
@@ -370,21 +377,31 @@ class _Parser:
 
     def no_value(self, name: Token, popped: int, help: str) -> None:
         """A field name with no value: one error at the name (none when its value was a mistake
-        reported already, `type: @`), the field's tokens taken back."""
+        reported already, `type: @`), the field's tokens taken back.  The field alone is lost
+        (Parsed.mended) unless text after its name was dropped for another reason."""
         if self.errors and self.errors[-1] >= name.offset:
-            self.damaged.append(name.offset)
+            lost = [at for at in self.damaged if at >= name.offset]
+            if not set(lost) <= set(self.unlexed):
+                self.damaged.append(name.offset)
+            else:  # only its value was lost, to characters no token starts with
+                self.damaged = [at for at in self.damaged if at < name.offset]
+                self.mend(name)
         else:
             self.error(
                 "NS0101",
                 f"syntax error: field '{name.text}' has no value",
                 name.offset,
                 len(name.text),
-                lossy=True,
+                lossy=False,
                 help=help,
             )
+            self.mend(name)
         del self.state_stack[-popped:]
         del self.value_stack[-popped:]
         del self.shifted[-popped:]
+
+    def mend(self, name: Token) -> None:
+        self.mended.append(Mended(name.offset, name.text, tuple(block.name for block in self.opens)))
 
     def bare_words(self, dangling: Token, token: Token) -> bool:
         """`name: small net`: words after a field's one value, on its line, are one error there;

@@ -281,12 +281,21 @@ def _kept(plan: tuple[_Plan, ...], values: list) -> list:
     return out
 
 
+class Mended(NamedTuple):
+    """A field the tolerant parse dropped on its own (the rest of its block read as written)."""
+
+    offset: int  # of its name
+    name: str
+    blocks: tuple[str, ...]  # the names of the blocks around it, outermost first
+
+
 class Parsed(NamedTuple):
     """A file's fields, and where its syntax errors are (empty for text that parsed)."""
 
     fields: list[Field]
     errors: list[int]  # offsets of the syntax errors the tolerant parse recovered from
-    damaged: list[int]  # offsets where it dropped text (a token, a half-written field)
+    damaged: list[int]  # offsets where it dropped text (a token, a field with what follows)
+    mended: list[Mended]  # fields it dropped alone: a half-typed name, a name with no value
 
 
 def parse(source: SourceFile, diagnostics: Diagnostics) -> list[Field] | None:
@@ -303,7 +312,7 @@ def parse_tolerant(source: SourceFile, diagnostics: Diagnostics) -> Parsed:
     """
     fields = _parse_clean(source.text)
     if fields is not None:
-        return Parsed(fields, [], [])
+        return Parsed(fields, [], [], [])
     from netspec.frontend import recovery
 
     return recovery.parse(source, diagnostics)

@@ -237,8 +237,8 @@ class _Upgrade:
         if self.index is None:
             self.index = [_by_prefix(table) for table in (self.map.names, self.map.values)]
         n = len(old)
-        faulty = self.map.faulty
-        faulty.update(new + path[n:] for path in list(faulty) if path[:n] == old)
+        for marked in (self.map.faulty, self.map.mended):
+            marked.update(new + path[n:] for path in list(marked) if path[:n] == old)
         for table, index in zip((self.map.names, self.map.values), self.index):
             for path in [p for p in index.get(old[:2], ()) if p[:n] == old]:
                 moved = new + path[n:]
@@ -259,19 +259,22 @@ class _Upgrade:
 
     def shift_layers(self, by: int) -> None:
         """Move every recorded ("layer", j, ...) position to ("layer", j + by, ...)."""
-        for table in (self.map.names, self.map.values):
-            shifted = {
+
+        def moved(p: Path) -> Path:
+            return (
                 ("layer", p[1] + by, *p[2:])
                 if len(p) > 1 and p[0] == "layer" and isinstance(p[1], int)
-                else p: at
-                for p, at in table.items()
-            }
+                else p
+            )
+
+        for table in (self.map.names, self.map.values):
+            shifted = {moved(p): at for p, at in table.items()}
             table.clear()
             table.update(shifted)
-        self.map.faulty = {
-            ("layer", p[1] + by, *p[2:]) if len(p) > 1 and p[0] == "layer" and isinstance(p[1], int) else p
-            for p in self.map.faulty
-        }
+        for marked in (self.map.faulty, self.map.mended):
+            shifted_marks = {moved(p) for p in marked}
+            marked.clear()
+            marked.update(shifted_marks)
         self.index = None
 
     def note(self, what: str, where: Path) -> None:
