@@ -157,6 +157,7 @@ def _check(args):
     stubs = stub_rules(args.stub)
     checked = check(
         args.file,
+        content=getattr(args, "text", None),
         phase=TRAIN if args.phase == "train" else TEST,
         level=args.level,
         stages=args.stage,
@@ -303,7 +304,7 @@ def cmd_upgrade(args) -> int:
 
     from netspec.pipeline import load
 
-    spec = load(args.file)
+    spec = load(args.file, getattr(args, "text", None))
     status = _finish(spec.diagnostics, spec.sources)
     if status != OK:
         return status
@@ -468,7 +469,7 @@ def _check_outputs(args) -> None:
     error, and so is one that names a file the command reads (the spec, --weights, an --input
     .npy): netspec never overwrites what it was given."""
     given = []
-    if getattr(args, "file", None):
+    if getattr(args, "file", None) and getattr(args, "text", None) is None:
         from netspec.frontend.load import resolve  # here: fmt and lsp need none of the front end's imports
 
         given.append(("the spec", resolve(args.file)))
@@ -718,7 +719,7 @@ def cmd_run(args) -> int:
 
 def cmd_fmt(args) -> int:
     from netspec import fmt
-    from netspec.files import read_file
+    from netspec.files import STDIN, read_file, read_stdin
     from netspec.source import SourceFile
 
     if len(args.files) > 1 and not (args.in_place or args.check or args.diff):
@@ -733,7 +734,7 @@ def cmd_fmt(args) -> int:
     status = OK
     for path in args.files:
         if path == "-":
-            name, content = "<stdin>", sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+            name, content = STDIN, read_stdin(errors="surrogateescape")
         else:
             name, content = path, read_file(_zoo_file(path), errors="surrogateescape")
         source = SourceFile(name, content)
@@ -1021,11 +1022,24 @@ def _version() -> str:
     return __version__
 
 
+def _spec_from_stdin(args) -> None:
+    """`-` as the spec: standard input, read once (args.text), named <stdin> in what is said of it."""
+    from netspec.files import STDIN, read_stdin
+
+    if args.run is cmd_view:
+        raise UsageError(
+            "view follows a file as it changes; standard input (-) is read once: save it to a file"
+        )
+    args.file, args.text = STDIN, read_stdin()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     try:
         _check_outputs(args)
+        if getattr(args, "file", None) == "-":
+            _spec_from_stdin(args)
         return args.run(args)
     except (LoadError, UsageError, CannotWrite) as problem:
         print(f"netspec: error: {problem}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -124,8 +125,24 @@ def read_file(path: str, errors: str = "replace") -> str:
             data = handle.read()
         except OSError as problem:
             raise LoadError(f"{path}: cannot read: {problem.strerror}") from None
+    return _spec_text(path, data, errors)
+
+
+STDIN = "<stdin>"  # the name a spec read from standard input goes by in what is said of it
+
+
+def read_stdin(errors: str = "replace") -> str:
+    """A spec's text from standard input (given as `-`), read as read_file reads a file."""
+    try:
+        data = sys.stdin.buffer.read()
+    except OSError as problem:
+        raise LoadError(f"{STDIN}: cannot read: {problem.strerror}") from None
+    return _spec_text(STDIN, data, errors)
+
+
+def _spec_text(name: str, data: bytes, errors: str) -> str:
     if b"\0" in data:
-        raise LoadError(f"{path}: {_binary(data)}")
+        raise LoadError(f"{name}: {_binary(data)}")
     return data.decode("utf-8", errors=errors)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -46,6 +47,44 @@ def test_check_of_a_field_being_typed_is_one_error_and_summary_still_shapes_the_
     assert main(["summary", str(path)]) == 1
     rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[2:5]}
     assert rows == {"data": "1x1x7x7", "p": "1x1x3x3", "r": "1x1x3x3"}  # pad's default, 0: (7 - 3) / 3 + 1
+
+
+def standard_input(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+TILING = "<stdin>:3:98: warning[NS0320]"  # BROKEN's pooling leaves a row unread
+
+
+@pytest.mark.parametrize(
+    "command, says, warns",
+    [
+        (["check"], "<stdin>: ok: 2 layers", TILING),
+        (["summary"], "1x1x3x3", TILING),
+        (["draw", "-o", "-"], "<svg", TILING),
+        (["report", "-o", "REPORT"], "", TILING),
+        (["upgrade"], "pool: MAX\n    kernel_size: 3", ""),  # (no shapes checked, so no lint)
+    ],
+    ids=["check", "summary", "draw", "report", "upgrade"],
+)
+def test_a_dash_reads_the_spec_from_standard_input_named_stdin_in_diagnostics(
+    command, says, warns, tmp_path, monkeypatch, capsys
+):
+    report = tmp_path / "report.html"
+    standard_input(monkeypatch, BROKEN.encode())
+    assert main([command[0], "-", *(str(report) if c == "REPORT" else c for c in command[1:])]) == 0
+    out, err = capsys.readouterr()
+    assert says in out and warns in err
+    assert command[0] != "report" or "<title>&lt;stdin&gt;" in report.read_text()
+
+
+def test_a_dash_with_a_binary_or_for_view_is_refused_saying_why(monkeypatch, capsys):
+    standard_input(monkeypatch, b"\x08\x01\x12\x00")
+    assert main(["check", "-"]) == 2
+    assert "netspec: error: <stdin>: " in capsys.readouterr().err
+    standard_input(monkeypatch, BROKEN.encode())
+    assert main(["view", "-", "--no-browser"]) == 2
+    assert "standard input (-) is read once" in capsys.readouterr().err
 
 
 def test_check_of_a_directory_exits_2_saying_so(tmp_path, capsys):
