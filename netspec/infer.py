@@ -44,6 +44,7 @@ class LayerInfo:
     macs: int = 0
     receptive: list[tuple[float, float]] | None = None  # (size, stride) in input pixels per spatial axis
     config: Any = None  # the layer's parameters as its type's setup() read them
+    provisional: bool = False  # shaped with a field's default while the field is typed (SourceMap.mended)
 
     @property
     def params(self) -> int:
@@ -269,6 +270,7 @@ def infer(
                 if mended:  # the dropped field's error is said; one from shapes of its default would mislead
                     del diagnostics.items[said:]
                     provisional.update(blob.key for blob in layer.tops)
+                    info.provisional = True
         for blob, shape in zip(layer.tops, info.tops):
             analysis.shapes[blob.key] = shape
             receptive[blob.key] = info.receptive

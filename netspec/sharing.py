@@ -42,6 +42,8 @@ def check(analysis: Analysis, diagnostics: Diagnostics) -> None:
     net = analysis.net
     for (i, k), (o, j) in owners(analysis).items():
         info, owner = analysis.layers[i], analysis.layers[o]
+        if info.provisional or owner.provisional:
+            continue  # shaped with a default while a field is typed: its own error says what is wrong
         mine, theirs = info.weights[k].shape, owner.weights[j].shape
         spec = info.layer.param.param[k]
         permissive = spec.share_mode == caffe_pb2.ParamSpec.PERMISSIVE

@@ -627,6 +627,17 @@ def test_a_shared_parameter_of_another_shape_is_an_error_at_its_name(mode):
     assert (error.span.line, error.span.column) == position(text, '"w"', 2)
 
 
+def test_a_layer_whose_field_is_being_typed_is_not_compared_with_the_owner_of_what_it_shares():
+    """c2's `group:` not typed yet reads as group 1, so its weights are 2x2x3x3 against c1's 2x1x3x3:
+    the field's syntax error says what is wrong, not a sharing mismatch that typing `2` ends."""
+    grouped = SIAMESE.replace("num_output: 3 kernel_size: 3", "num_output: 2 kernel_size: 3 group: 2")
+    head, _, tail = grouped.rpartition("group: 2")  # c2's
+    typing = head + "group:\n " + tail
+    assert [d.code for d in analyse_diagnostics(typing) if d.severity is Severity.ERROR] == ["NS0101"]
+    mismatched = typing.replace("group:\n", "group: 1\n")
+    assert [d.code for d in analyse_diagnostics(mismatched) if d.severity is Severity.ERROR] == ["NS0204"]
+
+
 def test_permissive_sharing_compares_counts_only():
     text = SHARED_SHAPES.replace("SHARE", "share_mode: PERMISSIVE")
     assert "NS0204" not in [d.code for d in analyse_diagnostics(text)]
