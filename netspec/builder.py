@@ -88,7 +88,7 @@ def param_fields(layer_type: str) -> tuple[str, ...]:
 
     kind = REGISTRY.get(layer_type)
     if kind is not None:
-        return tuple(dict.fromkeys(f for f in (kind.param, *kind.extra_params) if f))
+        return kind.reads
     fields = []
     if layer_type in _CONVENTION:
         fields.append(_CONVENTION[layer_type])

@@ -48,7 +48,8 @@ names and numbers (a fork field on 24 layers, weights of another net) are
 rendered as the first in full with a note naming the other layers or lines;
 `--format json` lists each. Some diagnostics belong to a lint (`lint` in
 JSON), which `--warn LINT` makes a warning wherever it fires and `--allow LINT`
-turns off, as rustc's `-W`/`-A`: `tiling` (NS0320), `names` (NS0203 between weightless layers)."""
+turns off, as rustc's `-W`/`-A`: `tiling` (NS0320), `names` (NS0203 between weightless layers),
+`blocks` (NS0109)."""
 
 SECTIONS: list[tuple[str, list[Code]]] = [
     (
@@ -108,6 +109,11 @@ SECTIONS: list[tuple[str, list[Code]]] = [
                 "NS0108",
                 "warning/error",
                 "something Caffe's upgrade drops or cannot do: a V0 field that does not apply, a padding layer it cannot fold, `input_dim` counts that do not match",
+            ),
+            Code(
+                "NS0109",
+                "warning (lint `blocks`)",
+                "a `*_param` block the layer's type never reads (`pooling_param` on a Convolution, `normalize_bbox_param` on a Normalize): Caffe parses it and ignores it, so the layer runs with its defaults; help names the blocks the type reads (its own, a data layer's `transform_param`, a loss's `loss_param`). V0/V1 files are judged after their upgrade; unknown and stubbed types are not. A lint: `--allow blocks` turns it off",
             ),
         ],
     ),

@@ -142,6 +142,8 @@ class Diagnostics:
 # rustc's -W/-A and clippy's groups do.  By default a lint warns only where the design likely did
 # not mean it, and says the rest as infos (shown with -v).
 LINTS = {
+    "blocks": "a *_param block the layer's type never reads (NS0109): Caffe ignores it, so the layer "
+    "runs with its defaults; usually a block copied from another layer or misnamed",
     "names": "two weightless layers of one name (NS0203): Caffe accepts them, but it is usually a "
     "copy-paste left unrenamed",
     "tiling": "windows that do not tile their input (NS0320): by default a warning only where real "

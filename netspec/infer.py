@@ -24,6 +24,7 @@ from netspec.layers.base import (
     count,
     shape_text,
 )
+from netspec.unread import report_unread_blocks
 
 if TYPE_CHECKING:
     from netspec.stubs import StubRule
@@ -276,6 +277,7 @@ def infer(
             receptive[blob.key] = info.receptive
     sharing.check(analysis, diagnostics)
     _report_names_used_twice(analysis, diagnostics)
+    report_unread_blocks(analysis, diagnostics)
     if not net.layers:
         diagnostics.error(
             "NS0205",

@@ -24,7 +24,7 @@ STAGES = {
     "top": {"foundation", "frontend", "ir", "layers", "checker", "backend", "runtime", "top"},
 }
 FOUNDATION = {"proto", "source", "diagnostics", "codes", "opsets", "files", "lazy", "progress", "grammars"}
-CHECKER = {"infer", "fillers", "sharing", "stubs"}
+CHECKER = {"infer", "fillers", "sharing", "stubs", "unread"}
 BACKEND = {"fold", "weights", "outputs", "lower", "caffemodel"}
 # Edges across the stages that are allowed, each for its reason.
 ALLOWED = {

@@ -187,6 +187,22 @@ async def test_a_diagnostics_secondary_place_is_related_information_where_it_poi
 
 
 @module_loop
+async def test_a_block_the_type_never_reads_is_a_warning_at_the_block_with_the_block_it_reads(
+    client: LanguageClient,
+):
+    text = INPLACE.replace('top: "conv1" }', 'top: "conv1" pooling_param { pool: MAX } }')
+    uri = await open_document(client, "unread.prototxt", text)
+    assert as_server_says(client.diagnostics[uri]) == as_check_says(uri, text)
+    (unread,) = [d for d in client.diagnostics[uri] if d.code == "NS0109"]
+    start = position_of(text, "pooling_param", inside=0)
+    assert (unread.range.start, unread.range.end.character) == (start, start.character + len("pooling_param"))
+    assert unread.severity == types.DiagnosticSeverity.Warning
+    assert [r.message for r in unread.related_information] == [
+        "help: ReLU reads relu_param; did you mean it?"
+    ]
+
+
+@module_loop
 async def test_an_incremental_change_publishes_fresh_diagnostics_for_its_version(client: LanguageClient):
     uri = await open_document(client, "change.prototxt", DEMO)
     at = position_of(DEMO, "kernal_size", inside=0)

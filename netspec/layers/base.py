@@ -179,6 +179,11 @@ class LayerType:
     extra_params: ClassVar[tuple[str, ...]] = ()  # *_param fields it reads besides `param` (the builder's)
     doc_rows: ClassVar[tuple[DocRow, ...]] = ()  # a fork type's rows in docs/dialects.md (netspec.dialects)
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every *_param block of LayerParameter this type reads: `param`, then `extra_params`."""
+        return tuple(dict.fromkeys(f for f in (self.param, *self.extra_params) if f))
+
     def params(self, layer: Layer):
         """This layer's *_param message (the schema's default when the spec omits it)."""
         return getattr(layer.param, self.param) if self.param else None

@@ -364,6 +364,7 @@ class AnnotatedData(DataSource):
     family = "data"
     dialect = "ssd"
     param = "annotated_data_param"
+    extra_params = ("data_param", "transform_param")
     tops = (1, 2)
     doc_rows = (
         DocRow(

@@ -624,6 +624,7 @@ class NormalizeBBox(Normalize):
     family = "normalization"
     dialect = "ssd"
     param = "normalize_bbox_param"
+    extra_params = ("norm_param",)
     doc_rows = (
         DocRow(
             parameters="`normalize_bbox_param` or `norm_param`, the same fields",
