@@ -8,7 +8,6 @@ A lint (`blocks`), since a design may carry such a block on purpose (a fork's re
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING
 
 from netspec.layers import REGISTRY
@@ -54,5 +53,7 @@ def _help(type_name: str, reads: tuple[str, ...], block: str, written: list[str]
         return f"remove it: {type_name} reads {listed}, given beside it"
     if len(reads) == 1:
         return f"{type_name} reads {listed}; did you mean it?"
+    import difflib  # here, not at the top: a file without such a block never asks
+
     guess = max(missing, key=lambda r: difflib.SequenceMatcher(None, block, r).ratio())
     return f"{type_name} reads {listed}; did you mean {guess}?"
