@@ -113,7 +113,7 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             Code(
                 "NS0109",
                 "warning (lint `blocks`)",
-                "a `*_param` block the layer's type never reads (`pooling_param` on a Convolution, `normalize_bbox_param` on a Normalize): Caffe parses it and ignores it, so the layer runs with its defaults; help names the blocks the type reads (its own, a data layer's `transform_param`, a loss's `loss_param`). V0/V1 files are judged after their upgrade; unknown and stubbed types are not. A lint: `--allow blocks` turns it off",
+                "a `*_param` block the layer's type never reads (`pooling_param` on a Convolution, `normalize_bbox_param` on a Normalize): Caffe parses it and ignores it, so the layer runs with its defaults; help names the blocks the type reads (its own, a data layer's `transform_param`, a loss's `loss_param`), a note the types whose block it is, where the type may be what is wrong. V0/V1 files are judged after their upgrade; unknown and stubbed types are not. A lint: `--allow blocks` turns it off",
             ),
         ],
     ),

@@ -38,16 +38,26 @@ def report_unread_blocks(analysis: Analysis, diagnostics: Diagnostics) -> None:
                 f"{layer.name}: {layer.type} does not read {block}; Caffe ignores the block",
                 span,
                 help=_help(kind.type, kind.reads, block, written),
+                notes=_owners(block),
                 layer=layer.name,
                 lint="blocks",
             )
+
+
+def _owners(block: str) -> list[str]:
+    """A note naming the types whose own block it is (pooling_param: Pooling's), where a few are:
+    the layer may have the wrong type rather than the wrong block."""
+    owners = sorted(name for name in REGISTRY if REGISTRY[name].param == block)
+    if not 1 <= len(owners) <= 4:
+        return []
+    return [f"{block} is read by {_listed(owners)} layers"]
 
 
 def _help(type_name: str, reads: tuple[str, ...], block: str, written: list[str]) -> str:
     """The block(s) the type reads, and the one the user likely meant where it is not written."""
     if not reads:
         return f"remove it: {type_name} reads no *_param block"
-    listed = " and ".join(reads) if len(reads) <= 2 else ", ".join(reads[:-1]) + f" and {reads[-1]}"
+    listed = _listed(reads)
     missing = [r for r in reads if r not in written]
     if not missing:
         return f"remove it: {type_name} reads {listed}, given beside it"
@@ -57,3 +67,8 @@ def _help(type_name: str, reads: tuple[str, ...], block: str, written: list[str]
 
     guess = max(missing, key=lambda r: difflib.SequenceMatcher(None, block, r).ratio())
     return f"{type_name} reads {listed}; did you mean {guess}?"
+
+
+def _listed(names: list[str] | tuple[str, ...]) -> str:
+    """a, b and c."""
+    return " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + f" and {names[-1]}"

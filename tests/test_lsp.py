@@ -198,7 +198,8 @@ async def test_a_block_the_type_never_reads_is_a_warning_at_the_block_with_the_b
     assert (unread.range.start, unread.range.end.character) == (start, start.character + len("pooling_param"))
     assert unread.severity == types.DiagnosticSeverity.Warning
     assert [r.message for r in unread.related_information] == [
-        "help: ReLU reads relu_param; did you mean it?"
+        "note: pooling_param is read by Pooling layers",
+        "help: ReLU reads relu_param; did you mean it?",
     ]
 
 

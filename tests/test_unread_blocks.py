@@ -31,6 +31,7 @@ def test_normalize_with_normalize_bbox_param_is_told_it_reads_norm_param():
     assert (found.span.line, found.span.column, found.span.length) == (3, 3, len("normalize_bbox_param"))
     assert found.message == "norm: Normalize does not read normalize_bbox_param; Caffe ignores the block"
     assert found.help == "Normalize reads norm_param; did you mean it?"
+    assert found.notes == ["normalize_bbox_param is read by NormalizeBBox layers"]  # or the type is wrong
 
 
 def test_blocks_copied_onto_a_convolution_beside_its_own_are_each_said():
@@ -46,6 +47,10 @@ def test_blocks_copied_onto_a_convolution_beside_its_own_are_each_said():
         (5, "inner_product_param"),
     ]
     assert {d.help for d in found} == {"remove it: Convolution reads convolution_param, given beside it"}
+    assert [d.notes for d in found] == [
+        ["pooling_param is read by Pooling layers"],
+        ["inner_product_param is read by InnerProduct layers"],
+    ]
 
 
 def test_a_type_that_reads_no_block_says_so_and_one_of_several_is_guessed():
