@@ -49,7 +49,14 @@ rendered as the first in full with a note naming the other layers or lines;
 `--format json` lists each. Some diagnostics belong to a lint (`lint` in
 JSON), which `--warn LINT` makes a warning wherever it fires and `--allow LINT`
 turns off, as rustc's `-W`/`-A`: `tiling` (NS0320), `names` (NS0203 between weightless layers),
-`blocks` (NS0109)."""
+`blocks` (NS0109).
+
+A mistake in one field of a layer (half-typed, NS0101; an unknown field, NS0103; a value
+not in the enum, NS0104; a value of the wrong kind, NS0105; a field given twice, NS0106) is
+said once, at the field: the layer is checked without it, so the layers below keep their
+shapes (those of the field's default), and nothing more is said of the layer or of those
+reading its tops. Where the field may be the layer's name, type, a bottom, a top or a phase
+rule, the layer is not checked at all."""
 
 SECTIONS: list[tuple[str, list[Code]]] = [
     (

@@ -30,20 +30,39 @@ def test_check_missing_file_exits_2(capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "was, typed, said",
+    [
+        (
+            "pooling_param {",
+            "pooling_param {\n    pad:\n",
+            "4:5: error[NS0101]: syntax error: field 'pad' has no value",
+        ),
+        (
+            "pooling_param {",
+            "pooling_param { strid: 3",
+            "3:75: error[NS0103]: unknown field 'strid' in PoolingParameter",
+        ),
+        ("pool: MAX", "pool: MA", "3:81: error[NS0104]: 'MA' is not a value of PoolMethod"),
+        (
+            "pooling_param {",
+            'pooling_param { pad: "0"',
+            "3:80: error[NS0105]: field 'pad' expects an unsigned integer",
+        ),
+    ],
+    ids=["no_value_yet", "unknown_field", "enum_value", "value_of_another_kind"],
+)
 def test_check_of_a_field_being_typed_is_one_error_and_summary_still_shapes_the_layers_below(
-    tmp_path, capsys
+    tmp_path, capsys, was, typed, said
 ):
+    """A field with no value yet, or one that does not bind (a name or an enum value typed halfway,
+    a value of the wrong kind): the layer is read without it, so its mistake is the one error and
+    the layers below keep their shapes."""
     path = tmp_path / "typing.prototxt"
-    path.write_text(
-        BROKEN.replace("pooling_param {", "pooling_param {\n    pad:\n", 1)
-        + 'layer { name: "r" type: "ReLU" bottom: "p" top: "r" }\n'
-    )
+    path.write_text(BROKEN.replace(was, typed, 1) + 'layer { name: "r" type: "ReLU" bottom: "p" top: "r" }\n')
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
-    assert (
-        err.count("error[") == 1
-        and f"{path}:4:5: error[NS0101]: syntax error: field 'pad' has no value" in err
-    )
+    assert err.count("error[") == 1 and f"{path}:{said}" in err and "warning[" not in err
     assert main(["summary", str(path)]) == 1
     rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[2:5]}
     assert rows == {"data": "1x1x7x7", "p": "1x1x3x3", "r": "1x1x3x3"}  # pad's default, 0: (7 - 3) / 3 + 1

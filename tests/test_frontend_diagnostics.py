@@ -494,21 +494,73 @@ def test_a_layer_read_without_a_field_it_needs_says_nothing_more_and_its_tops_ar
     assert checked.analysis.info("r").tops == [None]
 
 
-def test_shapes_from_a_missing_fields_default_raise_no_error_in_the_layers_below():
-    """`stride:` not typed yet reads as stride 1, so c is 8x8 where 3x3 was meant: the Eltwise
-    adding it to a 4x4 blob says nothing of the mismatch (the field's own error says what is
-    wrong) and its top is unknown."""
+@pytest.mark.parametrize("typed, code", [("stride:", "NS0101"), ('stride: "3"', "NS0105")])
+def test_shapes_from_a_missing_fields_default_raise_no_error_in_the_layers_below(typed, code):
+    """`stride:` not typed yet (or `stride: "3"`, which does not bind) reads as stride 1, so c is
+    8x8 where 3x3 was meant: the Eltwise adding it to a 4x4 blob says nothing of the mismatch (the
+    field's own error says what is wrong) and its top is unknown."""
     text = (
         HEAD + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n'
-        "  convolution_param { num_output: 3 kernel_size: 1\n    stride:\n  }\n}\n"
+        f"  convolution_param {{ num_output: 3 kernel_size: 1\n    {typed}\n  }}\n}}\n"
         'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n'
         'layer { name: "e" type: "Eltwise" bottom: "c" bottom: "p" top: "e" }\n'
     )
     checked = check("t.prototxt", content=text)
-    assert [d.code for d in checked.diagnostics.errors] == ["NS0101"]
+    assert [d.code for d in checked.diagnostics.errors] == [code]
     assert checked.analysis.info("c").tops == [(1, 3, 8, 8)] and checked.analysis.info("e").tops == [None]
-    typed = check("t.prototxt", content=text.replace("stride:\n", "stride: 3\n")).diagnostics.errors
-    assert [(d.code, d.layer) for d in typed] == [("NS0359", "e")]  # 3x3 against 4x4, once stride is typed
+    done = check("t.prototxt", content=text.replace(f"    {typed}\n", "    stride: 3\n")).diagnostics.errors
+    assert [(d.code, d.layer) for d in done] == [("NS0359", "e")]  # 3x3 against 4x4, once stride is typed
+
+
+@pytest.mark.parametrize(
+    "typed, code, at, help",
+    [
+        ("stridd: 1", "NS0103", "stridd", "did you mean 'stride' or 'stride_w' or 'stride_h'?"),
+        ("engine: CAFE", "NS0104", "CAFE", "did you mean CAFFE?"),
+        ('pad: "0"', "NS0105", '"0"', None),
+        ("weight_filler: 1", "NS0105", "weight_filler", "write weight_filler { ... }"),
+        ("bias_term: [true]", "NS0105", "bias_term", "write bias_term: <value>"),
+        ("engine: CAFFE engine: CUDNN", "NS0106", "engine: CUDNN", "remove one of them"),
+    ],
+    ids=[
+        "unknown_field",
+        "enum_value",
+        "value_of_another_kind",
+        "scalar_for_a_block",
+        "list_for_one_value",
+        "given_twice",
+    ],
+)
+def test_a_field_that_does_not_bind_in_a_layer_leaves_the_shapes_below_it_known(typed, code, at, help):
+    """A field the binder refuses (a name or an enum value typed halfway, a value of the wrong
+    kind, a field given twice) is its one error, with its fix; the layer is read without it, so
+    the layer reading its top has its shape and nothing more is said."""
+    text = HEAD + CONV_TYPED_TO % typed
+    checked = check("t.prototxt", content=text)
+    errors = [(d.code, (d.span.line, d.span.column), d.help) for d in checked.diagnostics.errors]
+    assert errors[0] == (code, position(text, at), help)
+    assert [e[0] for e in errors[1:]] == ["NS0104"]  # p's MAXX, whose layer is read without it too
+    assert len(checked.diagnostics.items) == 2  # nothing more said, not even a warning
+    assert checked.analysis.info("r").tops == [(1, 2, 6, 6)]  # Caffe's: 8 - 3 + 1, the defaults
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '  top: "c"\n  botom: "x"\n',
+        '  top: "c"\n  type: Convolution\n',
+        '  top: "c"\n  include { phase: TRAN }\n',
+        '  top: "c"\n  phase: TRAN\n',
+    ],
+    ids=["misspelt_bottom", "type_given_twice", "phase_rule", "phase"],
+)
+def test_a_layer_whose_place_in_the_net_does_not_bind_is_not_checked_further(typed):
+    """A field the binder refuses that may be a bottom, a top, the type or a phase rule leaves the
+    layer unchecked, as the parser's dropped fields do: the layers reading its top have no shape."""
+    text = HEAD + CONV_TYPED_TO.replace('  top: "c"\n', typed) % "stride: 1"
+    checked = check("t.prototxt", content=text)
+    assert [d.code for d in checked.diagnostics.errors][1:] == ["NS0104"]
+    assert checked.analysis.info("r").tops == [None]
 
 
 def test_one_syntax_mistake_is_reported_once():

@@ -479,16 +479,27 @@ async def test_a_file_with_a_syntax_error_is_still_hovered_and_completed(client:
     assert {"MAX", "AVE"} <= {item.label for item in answer.items}
 
 
-@pytest.mark.parametrize("typed", ["num_ou", "stride:"], ids=["half_typed_name", "no_value_yet"])
+@pytest.mark.parametrize(
+    "typed, code, at",
+    [
+        ("num_ou", "NS0101", "num_ou"),
+        ("stride:", "NS0101", "stride"),
+        ("num_ou: 4", "NS0103", "num_ou"),
+        ("engine: CAF", "NS0104", "CAF"),
+    ],
+    ids=["half_typed_name", "no_value_yet", "unknown_field", "enum_value"],
+)
 @module_loop
-async def test_the_layers_below_a_field_being_typed_keep_their_shapes(client: LanguageClient, typed: str):
-    """A half-typed field in conv1's convolution_param is one error at it; conv1 is read without
-    it, so hover and the outline still give the shapes of the layers that read conv1's top."""
+async def test_the_layers_below_a_field_being_typed_keep_their_shapes(
+    client: LanguageClient, typed: str, code: str, at: str
+):
+    """A half-typed field in conv1's convolution_param (or one the binder refuses) is one error at
+    it; conv1 is read without it, so hover and the outline still give the shapes of the layers that
+    read conv1's top."""
     text = INPLACE.replace("kernel_size: 3 }", f"kernel_size: 3\n    {typed}\n  }}", 1)
-    uri = await open_document(client, f"typing-{typed.strip(':')}.prototxt", text)
-    assert [(d.code, d.range.start) for d in client.diagnostics[uri]] == [
-        ("NS0101", position_of(text, f"\n    {typed}", inside=len("\n    ")))
-    ]
+    uri = await open_document(client, f"typing-{code}-{at}.prototxt", text)
+    last = position_of(text, at, occurrence=text.count(at), inside=0)  # in the typed field
+    assert [(d.code, d.range.start) for d in client.diagnostics[uri]] == [(code, last)]
     where = types.TextDocumentIdentifier(uri=uri)
     pool1 = await client.text_document_hover_async(
         types.HoverParams(text_document=where, position=position_of(text, '"pool1"'))

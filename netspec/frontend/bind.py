@@ -189,6 +189,24 @@ def _homes(descriptor: Descriptor) -> dict[str, list[str]]:
     return homes
 
 
+LAYERS = ("layer", "layers")
+STRUCTURE = ("name", "type", "bottom", "top", "include", "exclude", "phase")
+
+
+def places(name: str, blocks: tuple[str, ...]) -> bool:
+    """Whether a field lost in a layer (`blocks`: the layer's block and those inside it around the
+    field) may have been one that places the layer in the net: written in the layer itself (or a
+    V0 layer's inner `layer` block) as (the start or a misspelling of) its name, type, a bottom,
+    a top or its phase rules, or inside its include/exclude rules."""
+    if len(blocks) == 1 or blocks == ("layers", "layer"):
+        if any(word.startswith(name) for word in STRUCTURE):
+            return True
+        import difflib  # a mistake's judgement: imported only when there is one
+
+        return bool(difflib.get_close_matches(name, STRUCTURE, n=1, cutoff=0.7))
+    return blocks[1] in ("include", "exclude")
+
+
 class Binder:
     """Binds fields into messages, recording every field's position."""
 
@@ -198,7 +216,6 @@ class Binder:
         self.source = source_map.source
 
     def bind(self, fields: list[Field], message: Message, path: Path = ()) -> Message:
-        reported = len(self.diagnostics)
         descriptor = message.DESCRIPTOR
         known = _fields_of(descriptor)
         names = self.map.names
@@ -207,6 +224,7 @@ class Binder:
             entry = known.get(f.name)
             if entry is None:
                 self._unknown(f, descriptor)
+                self._lost(path, f.name)
                 continue
             fd, repeated, is_message = entry
             index = seen.get(f.name, 0)
@@ -219,6 +237,7 @@ class Binder:
                     labels=[(self.source.span(first[0], len(f.name)), "first given here")] if first else [],
                     help="remove one of them, or merge them" if is_message else "remove one of them",
                 )
+                self._lost(path, f.name)
                 continue
             here = path + ((f.name, index) if repeated else (f.name,))
             names[here] = (f.offset, len(f.name))
@@ -229,6 +248,7 @@ class Binder:
                         f"field '{f.name}' is {describe_type(fd)}, not a scalar",
                         help=f"write {f.name} {{ ... }}",
                     )
+                    self._lost(path, f.name)
                     continue
                 seen[f.name] = index + 1
                 child = getattr(message, f.name).add() if repeated else getattr(message, f.name)
@@ -239,9 +259,18 @@ class Binder:
             bound = self._values(f, fd, repeated, message, path, here, index)
             if bound is not None:
                 seen[f.name] = index + bound
-        if len(self.diagnostics) > reported and len(path) >= 2:
-            self.map.faulty.add(path[:2])  # the layer whose text was wrong: later stages say no more
         return message
+
+    def _lost(self, path: Path, name: str) -> None:
+        """Field `name` under `path` did not bind (its error said).  In a layer, later stages say
+        no more of the layer: it is faulty (not checked) where the field may place it in the net,
+        and otherwise mended (checked without the field, as the parser's dropped fields are)."""
+        at = next((k for k, part in enumerate(path) if part in LAYERS and k + 1 < len(path)), None)
+        if at is None or not isinstance(path[at + 1], int):
+            return
+        blocks = tuple(part for part in path[at:] if isinstance(part, str))
+        layer = path[: at + 2]
+        (self.map.faulty if places(name, blocks) else self.map.mended).add(layer)
 
     def _values(
         self,
@@ -261,12 +290,14 @@ class Binder:
                 f"field '{f.name}' expects {describe_type(fd)}, not a message block",
                 help=f"write {f.name}: <value>",
             )
+            self._lost(path, f.name)
             return None
         if f.kind == "list":
             if not repeated:
                 self._error(
                     f, f"field '{f.name}' holds one value, not a list", help=f"write {f.name}: <value>"
                 )
+                self._lost(path, f.name)
                 return None
             items = [
                 ("string", _unquote([(t, o)]), o, len(t))
@@ -290,6 +321,7 @@ class Binder:
                     self.source.span(offset, size),
                     help=problem.help,
                 )
+                self._lost(path, f.name)
                 continue
             if repeated:
                 target.append(value)

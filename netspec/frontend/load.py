@@ -84,26 +84,14 @@ def _mark_damaged(
     for i, f in enumerate(tree):
         index = seen.get(f.name, 0)
         seen[f.name] = index + 1
-        if f.name not in ("layer", "layers"):
+        if f.name not in binder.LAYERS:
             continue
         end = tree[i + 1].offset if i + 1 < len(tree) else len(source_map.source.text) + 1
         lost = [m for m in mended if f.offset <= m.offset < end and m.blocks]  # (not a field after it)
-        if any(f.offset <= at < end for at in damaged) or any(_structural(m) for m in lost):
+        if any(f.offset <= at < end for at in damaged) or any(binder.places(m.name, m.blocks) for m in lost):
             source_map.faulty.add((f.name, index))
         elif lost:
             source_map.mended.add((f.name, index))
-
-
-STRUCTURE = ("name", "type", "bottom", "top", "include", "exclude", "phase")
-
-
-def _structural(field: text.Mended) -> bool:
-    """Whether a field dropped in a layer may have been one that places it in the net: written
-    in the layer itself as (the start of) its name, type, a bottom, a top or its phase rules,
-    or inside its include/exclude rules."""
-    if len(field.blocks) == 1:
-        return any(word.startswith(field.name) for word in STRUCTURE)
-    return field.blocks[1] in ("include", "exclude")
 
 
 def _from_solver(spec: Spec, solver: caffe_pb2.SolverParameter, tree) -> Spec:
