@@ -97,6 +97,34 @@ def test_a_dash_reads_the_spec_from_standard_input_named_stdin_in_diagnostics(
     assert command[0] != "report" or "<title>&lt;stdin&gt;" in report.read_text()
 
 
+def test_a_dash_compiles_and_runs_the_spec_from_standard_input(tmp_path, monkeypatch, capsys):
+    """compile - writes a checked model whose source is <stdin>; run - compiles and runs it, and
+    its pooling is Caffe's (ceil: the third window of 3 over 7 reads the last row and column alone)."""
+    model = tmp_path / "m.onnx"
+    standard_input(monkeypatch, BROKEN.encode())
+    assert main(["compile", "-", "-o", str(model)]) == 0
+    assert TILING in capsys.readouterr().err
+    checked = onnx.load(str(model))
+    onnx.checker.check_model(checked, full_check=True)
+    assert {p.key: p.value for p in checked.metadata_props}["netspec.source"] == "<stdin>"
+    x = np.random.default_rng(0).standard_normal((1, 1, 7, 7)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    standard_input(monkeypatch, BROKEN.encode())
+    assert main(["run", "-", "--input", f"data={tmp_path / 'x.npy'}", "--out", str(tmp_path / "o.npz")]) == 0
+    assert TILING in capsys.readouterr().err
+    expected = [[x[0, 0, 3 * i : 3 * i + 3, 3 * j : 3 * j + 3].max() for j in range(3)] for i in range(3)]
+    assert np.array_equal(np.load(tmp_path / "o.npz")["out:p"][0, 0], np.array(expected, np.float32))
+
+
+def test_a_dash_with_errors_is_compiled_to_nothing_and_not_run(tmp_path, monkeypatch, capsys):
+    broken = BROKEN.replace("pool: MAX", "pool: MAXX")
+    for command in (["compile", "-", "-o", str(tmp_path / "m.onnx")], ["run", "-"]):
+        standard_input(monkeypatch, broken.encode())
+        assert main(command) == 1
+        assert "<stdin>:3:81: error[NS0104]" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_dash_with_a_binary_or_for_view_is_refused_saying_why(monkeypatch, capsys):
     standard_input(monkeypatch, b"\x08\x01\x12\x00")
     assert main(["check", "-"]) == 2
