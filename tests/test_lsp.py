@@ -462,6 +462,35 @@ async def test_a_quick_fix_is_offered_to_a_client_that_keeps_only_the_diagnostic
 
 
 @module_loop
+async def test_a_block_the_type_never_reads_is_renamed_by_a_quick_fix_to_the_one_it_reads(
+    client: LanguageClient,
+):
+    """Normalize reads norm_param alone: its normalize_bbox_param (NS0109, "did you mean it?") is
+    renamed, and the file checks without an error.  Where the type's own block is given beside it,
+    the help says to remove it, and no rename is offered."""
+    text = INPLACE.replace('top: "conv1" }', 'top: "conv1" relu_param { } pooling_param { } }') + (
+        'layer { name: "norm" type: "Normalize" bottom: "pool1" top: "norm"'
+        " normalize_bbox_param { channel_shared: false } }\n"
+    )
+    uri = await open_document(client, "unread-fix.prototxt", text)
+    beside, bbox = [d for d in client.diagnostics[uri] if d.code == "NS0109"]
+    action = await quick_fix(client, uri, bbox)
+    assert action.title == "change to norm_param"
+    fixed = apply(text, action.edit.changes[uri])
+    assert fixed == text.replace("normalize_bbox_param", "norm_param")
+    after = check("u.prototxt", content=fixed).diagnostics
+    assert not after.has_errors and [d.code for d in after].count("NS0109") == 1  # beside's
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=beside.range,
+            context=types.CodeActionContext(diagnostics=[beside]),
+        )
+    )
+    assert not actions
+
+
+@module_loop
 async def test_a_file_with_a_syntax_error_is_still_hovered_and_completed(client: LanguageClient):
     text = INPLACE.replace('top: "conv1" }', 'top: "conv1"', 1).replace("\n", "\n\n")  # relu1 unclosed
     uri = await open_document(client, "unclosed.prototxt", text)

@@ -286,10 +286,12 @@ def symbols(doc: Analysis) -> list[types.DocumentSymbol]:
 
 
 MEANT = re.compile(r"did you mean '?([^'?]+)'?(?: or|\?)")
+READS_IT = re.compile(r"reads (\w+); did you mean it\?")  # NS0109's help, where the type reads one block
 
 
 def code_actions(doc: Analysis, diagnostics: list[types.Diagnostic]) -> list[types.CodeAction]:
-    """Each 'did you mean' becomes a quick fix, and an unclosed block gets its '}'."""
+    """Each 'did you mean' becomes a quick fix (NS0109's "X reads Y; did you mean it?" renames the
+    block to Y), and an unclosed block gets its '}'."""
     actions = []
     for d in diagnostics:
         if d.source != "netspec":
@@ -298,7 +300,7 @@ def code_actions(doc: Analysis, diagnostics: list[types.Diagnostic]) -> list[typ
         said = [r.message for r in d.related_information or []] or d.message.split("\n")[1:]
         helps = [line for line in said if line.startswith("help: ")]
         for help_ in helps:
-            for meant in MEANT.findall(help_)[:1]:
+            for meant in READS_IT.findall(help_)[:1] or MEANT.findall(help_)[:1]:
                 start, end = doc.offset(d.range.start), doc.offset(d.range.end)
                 old = doc.text[start:end]
                 new = f"{old[0]}{meant}{old[0]}" if old[:1] in ("'", '"') else meant
