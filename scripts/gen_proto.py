@@ -62,8 +62,7 @@ def compile_descriptor(proto_file: Path = PROTO_FILE) -> bytes:
         from grpc_tools import protoc
     except ImportError as exc:  # pragma: no cover - depends on environment
         raise GenerationError(
-            "grpc_tools (the protobuf compiler) is not installed; "
-            "pip install grpcio-tools"
+            "grpc_tools (the protobuf compiler) is not installed; pip install grpcio-tools"
         ) from exc
     from google.protobuf import descriptor_pb2
 
@@ -82,9 +81,7 @@ def compile_descriptor(proto_file: Path = PROTO_FILE) -> bytes:
             raise GenerationError(f"protoc failed on {rel} (exit status {rc})")
         file_set = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     if len(file_set.file) != 1:
-        raise GenerationError(
-            f"expected one file descriptor from protoc, got {len(file_set.file)}"
-        )
+        raise GenerationError(f"expected one file descriptor from protoc, got {len(file_set.file)}")
     file_proto = file_set.file[0]
     # Like protoc's own Python generator, leave json_name out: the runtime
     # derives the same names itself, and the literal stays smaller.
@@ -163,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rel_out = OUTPUT_FILE.relative_to(REPO_ROOT).as_posix()
     if args.check:
-        current = (
-            OUTPUT_FILE.read_text(encoding="utf-8") if OUTPUT_FILE.exists() else None
-        )
+        current = OUTPUT_FILE.read_text(encoding="utf-8") if OUTPUT_FILE.exists() else None
         if current != text:
             state = "missing" if current is None else "out of date"
             print(
