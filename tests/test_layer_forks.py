@@ -408,3 +408,34 @@ def test_the_last_fork_dialects_mixed_with_bvlc_layers_check_compile_and_run_fro
     assert plain.shape != detected.shape or not np.allclose(plain, detected)  # eta changed what was kept
     assert rel_error(got["psroi"], fork_psroi_pooling(got["rfcn_cls"], rois, 3, 3, 0.5)) < 1e-6
     assert rel_error(got["rev"], fork_reverse_time(got["seq"], [13], True)) == 0
+
+
+SPHEREFACE = """name: "t"
+layer { name: "data" type: "Input" top: "data" top: "label"
+  input_param { shape { dim: 4 dim: 8 dim: 3 dim: 3 } shape { dim: 4 } } }
+layer { name: "fc5" type: "InnerProduct" bottom: "data" top: "fc5" inner_product_param { num_output: 6 } }
+layer { name: "fc6" type: "MarginInnerProduct" bottom: "fc5" bottom: "label" top: "fc6" top: "lambda"
+  include { phase: TRAIN }
+  margin_inner_product_param { num_output: 5 type: QUADRUPLE weight_filler { type: "xavier" } base: 1000 }
+}
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc6" bottom: "label" top: "loss" include { phase: TRAIN } }
+"""
+
+
+def test_sphereface_margin_inner_product_is_shaped_in_training_and_left_out_of_the_deploy_graph():
+    from netspec.frontend.select import TRAIN
+    from netspec.pipeline import check
+
+    train = check("t.prototxt", content=SPHEREFACE, phase=TRAIN)
+    assert not train.diagnostics.has_errors, [d.message for d in train.diagnostics]
+    fc6 = train.analysis.info("fc6")
+    assert fc6.tops == [(4, 5), (1,)]  # (N, num_output) and lambda, as its Reshape
+    assert [w.shape for w in fc6.weights] == [(5, 6)]  # (num_output, K), no bias
+    assert fc6.layer.param.margin_inner_product_param.type == 3  # QUADRUPLE, the fork's enum
+    model, _, _ = compile_text(SPHEREFACE.replace("include { phase: TRAIN }", ""))
+    assert [o.name for o in model.graph.output] == ["fc5"]  # the features, as the fork's deploy net
+    one_label = SPHEREFACE.replace("shape { dim: 4 } } }", "shape { dim: 3 } } }")
+    (problem,) = [
+        d for d in check("t.prototxt", content=one_label, phase=TRAIN).diagnostics if d.code == "NS0380"
+    ]
+    assert problem.message.startswith("fc6: bottom 0 4x6 has 4 items but bottom 1 3 has 3")

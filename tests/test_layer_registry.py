@@ -40,7 +40,7 @@ def test_docs_dialects_md_tables_are_generated_from_the_layer_classes():
     from netspec.dialects import render
 
     text = (DOCS / "dialects.md").read_text()
-    assert text.count("<!-- end of generated table -->") == 7
+    assert text.count("<!-- end of generated table -->") == 8
     assert render(text) == text
 
 

@@ -234,6 +234,9 @@ FORK_FIELDS = {
     "box_annotator_ohem_param": 150,
     # the first SSD port's NormalizeBBox (OpenCV's caffe.proto: 149, the YOLOv3 ports' upsample_param)
     "normalize_bbox_param": 10149,
+    # wy1iu/sphereface (f20b130a) tools/caffe-sphereface: its 147 is BVLC's swish_param and 10147
+    # caffe_ocr's denseblock_param, so it is the first free number after that
+    "margin_inner_product_param": 10148,
 }  # fmt: skip
 
 # Fork messages field by field, transcribed from the forks' own caffe.proto:
@@ -289,6 +292,11 @@ FORK_MESSAGES = {
         "conv_horizentalStride": 7, "filter_H": 8, "filter_W": 9, "Filter_Filler": 10, "BN_Scaler_Filler": 11,
         "BN_Bias_Filler": 12, "gpuIdx": 15, "use_dropout": 16, "dropout_amount": 17, "use_BC": 18,
         "BC_ultra_space_efficient": 19, "workspace_MB": 20, "moving_average_fraction": 21,
+    },
+    # wy1iu/sphereface (f20b130a) tools/caffe-sphereface/src/caffe/proto/caffe.proto
+    "MarginInnerProductParameter": {
+        "num_output": 1, "type": 2, "weight_filler": 3, "axis": 4, "base": 5, "gamma": 6, "power": 7,
+        "iteration": 8, "lambda_min": 9,
     },
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},

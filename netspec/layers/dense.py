@@ -1,9 +1,11 @@
-"""Dense layers: InnerProduct (a fully connected layer over the axes from `axis` on) and Embed."""
+"""Dense layers: InnerProduct (a fully connected layer over the axes from `axis` on), SphereFace's
+MarginInnerProduct and Embed."""
 
 from __future__ import annotations
 
 from netspec.layers.base import (
     GLOBAL,
+    DocRow,
     LayerType,
     Shape,
     ShapeContext,
@@ -12,6 +14,7 @@ from netspec.layers.base import (
     count,
     register,
 )
+from netspec.layers.loss import same_batch
 from netspec.layers.structure import reshape_target
 from netspec.lazy import numpy as np
 
@@ -28,6 +31,21 @@ def _required(ctx: ShapeContext, p, param: str, field: str, what: str, code: str
     return value
 
 
+def _products(ctx: ShapeContext, param: str, what: str) -> tuple[int, int, int, int]:
+    """(axis, M independent products, K inputs, N outputs) of an inner product over the values from
+    `param`'s axis on, with its num_output."""
+    p = getattr(ctx.layer.param, param)
+    shape = ctx.bottoms[0]
+    n = _required(ctx, p, param, "num_output", what, "NS0365")
+    axis = canonical_axis(ctx, p.axis, len(shape), f"{param}.axis")
+    return axis, count(shape[:axis]), count(shape[axis:]), n
+
+
+def _product_macs(ctx: ShapeContext) -> int:
+    _, m, k, n = ctx.config
+    return m * k * n
+
+
 @register
 class InnerProduct(LayerType):
     """y = x·Wᵀ + b over the values from `axis` on: K = count(shape[axis:]) inputs, N outputs.
@@ -40,12 +58,7 @@ class InnerProduct(LayerType):
     param = "inner_product_param"
 
     def setup(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
-        """(axis, M independent products, K inputs, N outputs)."""
-        p = ctx.layer.param.inner_product_param
-        shape = ctx.bottoms[0]
-        n = _required(ctx, p, "inner_product_param", "num_output", "the number of outputs", "NS0365")
-        axis = canonical_axis(ctx, p.axis, len(shape), "inner_product_param.axis")
-        return axis, count(shape[:axis]), count(shape[axis:]), n
+        return _products(ctx, "inner_product_param", "the number of outputs")
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         axis, _, _, n = ctx.config
@@ -60,8 +73,7 @@ class InnerProduct(LayerType):
         return specs
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
-        _, m, k, n = ctx.config
-        return m * k * n
+        return _product_macs(ctx)
 
     def window(self, ctx: ShapeContext) -> str:
         return GLOBAL
@@ -88,6 +100,53 @@ class InnerProduct(LayerType):
             return
         product = ctx.op("MatMul", [x, matrix])
         ctx.node("Add", [product, *bias], ctx.outputs)
+
+
+@register
+class MarginInnerProduct(LayerType):
+    """SphereFace's A-Softmax inner product (margin_inner_product_layer.cpp): bottoms the features
+    and one label per item; top 0 is shape[:axis] + (num_output,) as InnerProduct's, the optional
+    top 1 the margin's annealing weight lambda, (1,). Its forward reads the labels whatever the
+    phase, so it is training-only: deploy nets end at the features."""
+
+    type = "MarginInnerProduct"
+    family = "dense"
+    dialect = "forks"
+    param = "margin_inner_product_param"
+    bottoms = (2, 2)
+    tops = (1, 2)
+    deploy = False
+    param_share = "fc"
+    doc_rows = (
+        DocRow(
+            fork="SphereFace",
+            parameters=(
+                "`margin_inner_product_param`: `num_output` (required), `type` (SINGLE; DOUBLE, TRIPLE,"
+                " QUADRUPLE: the margin m), `weight_filler`, `axis` (1), `base`, `gamma`, `power`, "
+                "`iteration`, `lambda_min`"
+            ),
+            shapes=(
+                "bottoms the features and the labels (one per item); top shape[:axis] + (num_output,),"
+                " the optional second top lambda (1,); weights (num_output, K), no bias"
+            ),
+        ),
+    )
+
+    def setup(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
+        same_batch(ctx, 0, 1)
+        return _products(ctx, "margin_inner_product_param", "the number of classes")
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        axis, _, _, n = ctx.config
+        return [(*ctx.bottoms[0][:axis], n), (1,)][: len(ctx.layer.tops)]
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        _, _, k, n = ctx.config
+        p = ctx.layer.param.margin_inner_product_param
+        return [WeightSpec("weights", (n, k), _filler(p, "weight_filler"))]
+
+    def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
+        return _product_macs(ctx)
 
 
 @register
