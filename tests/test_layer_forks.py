@@ -53,6 +53,24 @@ def test_fork_layer_matches_opencv(text):
     assert against_opencv(text, "a") < 1e-6
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        "num_output: 6 group: 6 kernel_size: 3 stride: 2 pad: 1 bias_term: false",
+        "num_output: 12 group: 3 kernel_h: 3 kernel_w: 2 dilation: 2",
+    ],
+)
+def test_depthwise_convolution_is_caffes_convolution_as_opencv_runs_it(params):
+    """yonghenglh6's DepthwiseConvolution (MobileNet-YOLO, SSDLite ports) computes Caffe's grouped
+    Convolution; OpenCV does not know the type, so it runs the same layer typed Convolution."""
+    text = layer("DepthwiseConvolution", f"convolution_param {{ {params} }}")
+    model, analysis, diagnostics = compile_text(text)
+    assert not diagnostics.has_errors
+    weights, feeds = random_weights(analysis), random_inputs(analysis)
+    reference = run_opencv(text.replace("DepthwiseConvolution", "Convolution"), weights, feeds, ["a"])
+    assert rel_error(run_onnx(model, feeds)["a"], reference["a"]) < 1e-6
+
+
 @pytest.mark.parametrize("opset", [13, 22])
 @pytest.mark.parametrize("params", ["zoom_factor: 3", "height: 13 width: 4", "height: 1 width: 1"])
 def test_interp_matches_opencv(params, opset):

@@ -1,6 +1,6 @@
-"""Convolution, Deconvolution, the MobileNet ports' ConvolutionDepthwise and Im2col (family
-"convolution"): N-D, grouped, dilated, with Caffe's floor arithmetic.  Im2col lays each window of a
-convolution out as channels.  caffe_ocr's DenseBlock is a fused DenseNet block,
+"""Convolution, Deconvolution, the MobileNet ports' ConvolutionDepthwise and DepthwiseConvolution,
+and Im2col (family "convolution"): N-D, grouped, dilated, with Caffe's floor arithmetic.  Im2col
+lays each window of a convolution out as channels.  caffe_ocr's DenseBlock is a fused DenseNet block,
 BN-ReLU(-Conv1x1-BN-ReLU)-Conv3x3 per transition, concatenated.
 
 netspec extension (caffe.proto `causal = 10001`): a causal Convolution pads its
@@ -379,6 +379,24 @@ class ConvolutionDepthwise(Convolution):
                 help="leave group out: it is the channels",
             )
         return replace(c, group=channels)
+
+
+@register
+class DepthwiseConvolution(Convolution):
+    """yonghenglh6/DepthwiseConvolution's type, which the MobileNet-YOLO and MobileNetV2-SSDLite
+    ports write: a drop-in Convolution (its CPU path is Caffe's own, with `group` as written; only
+    its GPU kernel is specialised), so it is checked and lowered as one."""
+
+    type = "DepthwiseConvolution"
+    dialect = "forks"
+    doc_rows = (
+        DocRow(
+            fork="DepthwiseConvolution ports (MobileNet-YOLO, SSDLite)",
+            parameters="`convolution_param`",
+            computes="Caffe's Convolution, `group` as written (the files set it to the channels)",
+            onnx="`Conv` with `group`",
+        ),
+    )
 
 
 @register
