@@ -303,7 +303,7 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             Code(
                 "NS0364",
                 "error",
-                "Split, Flatten, Reshape, or the OCR forks' Transpose, Reverse or ReverseTime, in place (Caffe refuses them)",
+                "Split, Flatten, Reshape, or the forks' Transpose, Reverse, ReverseTime or Reorg, in place (Caffe refuses them)",
             ),
             Code("NS0365", "error", "InnerProduct `num_output` missing"),
             Code("NS0366", "error", "Embed `input_dim` / `num_output` missing"),
@@ -541,6 +541,11 @@ SECTIONS: list[tuple[str, list[Code]]] = [
                 "NS0611",
                 "error",
                 "R-FCN's training layers: SmoothL1LossOHEM targets or weights whose channels, height or width differ from the predictions'; BoxAnnotatorOHEM without `roi_per_img`, or bottoms other than rois (R, 5), each ROI's loss (R, 1), labels (R, 1) and box-loss weights (R, C)",
+            ),
+            Code(
+                "NS0612",
+                "error",
+                "Reorg: no `stride` (or 0), a bottom that is not (N, C, H, W), channels that are not a multiple of stride², or (without `reverse`) a height or width that is not a multiple of the stride",
             ),
         ],
     ),

@@ -260,8 +260,8 @@ def test_unknown_keyword_names_the_type_and_nearest_fields():
     assert "kernel_size" in message and "ConvolutionParameter" in message
     with pytest.raises(ValueError, match=r"InnerProduct.*'num_outputs'.*num_output"):
         L.InnerProduct(data, num_outputs=10)
-    with pytest.raises(ValueError, match=r"Reorg.*no parameter message"):
-        L.Reorg(data, stride=2)  # YOLOv2's, which no dialect netspec reads declares
+    with pytest.raises(ValueError, match=r"Region.*no parameter message"):
+        L.Region(data, classes=20)  # YOLOv2's head, which no dialect netspec reads declares
 
 
 def test_bad_values_are_clear_errors():

@@ -71,6 +71,62 @@ def test_depthwise_convolution_is_caffes_convolution_as_opencv_runs_it(params):
     assert rel_error(run_onnx(model, feeds)["a"], reference["a"]) < 1e-6
 
 
+def darknet_reorg(x: np.ndarray, stride: int, forward: bool) -> np.ndarray:
+    """reorg_cpu of eric612/MobileNet-YOLO (reorg_layer.hpp), loop for loop, on flat blobs; the
+    layer passes `reverse` as `forward`."""
+    b_n, b_c, b_h, b_w = x.shape
+    t_c, t_h, t_w = b_c // (stride * stride), b_h * stride, b_w * stride
+    flat, out = x.reshape(-1), np.empty(x.size, x.dtype)
+    for n in range(b_n):
+        for c in range(b_c):
+            for h in range(b_h):
+                for w in range(b_w):
+                    bottom = w + b_w * (h + b_h * (c + b_c * n))
+                    c2, offset = c % t_c, c // t_c
+                    w2, h2 = w * stride + offset % stride, h * stride + offset // stride
+                    top = w2 + t_w * (h2 + t_h * (c2 + t_c * n))
+                    if forward:
+                        out[top] = flat[bottom]
+                    else:
+                        out[bottom] = flat[top]
+    return out
+
+
+@pytest.mark.parametrize(
+    "shape, params, expected",
+    [
+        ((2, 8, 4, 6), "stride: 2", (2, 32, 2, 3)),
+        ((1, 18, 3, 6), "stride: 3", (1, 162, 1, 2)),
+        ((2, 8, 3, 5), "stride: 2 reverse: true", (2, 2, 6, 10)),
+    ],
+)
+def test_reorg_is_the_yolov2_forks_loop(shape, params, expected):
+    dims = " ".join(f"dim: {d}" for d in shape)
+    text = (
+        f'input: "data" input_shape {{ {dims} }}\n'
+        f'layer {{ name: "a" type: "Reorg" bottom: "data" top: "a" reorg_param {{ {params} }} }}\n'
+    )
+    model, analysis, _ = compile_text(text)
+    assert analysis.shapes[analysis.layers[-1].layer.tops[0].key] == expected
+    x = random_inputs(analysis)["data"]
+    ours = run_onnx(model, {"data": x})["a"]
+    stride = int(params.split()[1])
+    assert ours.shape == expected
+    assert np.array_equal(ours.reshape(-1), darknet_reorg(x, stride, "reverse" in params))
+
+
+@pytest.mark.parametrize(
+    "params, says",
+    [
+        ("", "none is given"),
+        ("reorg_param { stride: 2 }", "6 channels by 4 and 7 x 9 by 2"),
+        ("reorg_param { stride: 2 reverse: true }", "6 channels by 4:"),
+    ],
+)
+def test_reorg_refuses_what_the_fork_would_read_past_or_divide_by_zero(params, says):
+    assert says in diagnostic(layer("Reorg", params), "NS0612").message
+
+
 @pytest.mark.parametrize("opset", [13, 22])
 @pytest.mark.parametrize("params", ["zoom_factor: 3", "height: 13 width: 4", "height: 1 width: 1"])
 def test_interp_matches_opencv(params, opset):
@@ -222,6 +278,11 @@ BROKEN = [
      "pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
      'layer { name: "u" type: "Upsample" bottom: "p" bottom: "m" top: "u" upsample_param { upsample_h: 2 upsample_w: 2 } }',
      "2 upsample_w"),
+    ("NS0612", layer("Reorg"), '"Reorg"'),
+    ("NS0612", layer("Reorg", "reorg_param { stride: 2 }"), "2 }"),
+    ("NS0612", layer("Reorg", "reorg_param { stride: 2 reverse: true }"), "2 reverse"),
+    ("NS0364", DATA + 'layer { name: "a" type: "Reorg" bottom: "data" top: "data" reorg_param { stride: 1 } }',
+     '"data" reorg'),
     ("NS0328", DATA + 'layer { name: "o" type: "Axpy" bottom: "data" bottom: "data" bottom: "data" top: "o" }',
      '"data" bottom'),
     ("NS0329", layer("ConvolutionDepthwise", "convolution_param { num_output: 12 kernel_size: 3 }"), "12"),

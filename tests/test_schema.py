@@ -237,6 +237,9 @@ FORK_FIELDS = {
     # wy1iu/sphereface (f20b130a) tools/caffe-sphereface: its 147 is BVLC's swish_param and 10147
     # caffe_ocr's denseblock_param, so it is the first free number after that
     "margin_inner_product_param": 10148,
+    # eric612/MobileNet-YOLO (src/caffe/proto/caffe.proto): its 149 is the YOLOv3 ports' upsample_param
+    # and 10149 normalize_bbox_param, so it is the first free number after that
+    "reorg_param": 10150,
 }  # fmt: skip
 
 # Fork messages field by field, transcribed from the forks' own caffe.proto:
@@ -284,6 +287,7 @@ FORK_MESSAGES = {
     "LSTMParameter": {"num_output": 1, "clipping_threshold": 2, "weight_filler": 3, "bias_filler": 4,
                       "batch_size": 5},
     "TransposeParameter": {"dim": 1},
+    "ReorgParameter": {"stride": 1, "reverse": 2},  # eric612/MobileNet-YOLO
     "ReverseParameter": {"axis": 1},
     "CTCDecoderParameter": {"blank_index": 1, "ctc_merge_repeated": 2},
     "ReverseTimeParameter": {"copy_remaining": 1},

@@ -5,6 +5,7 @@
 - Reverse (OCR forks): the order along one axis reversed (the time axis, for a backward LSTM).
 - ReverseTime (caffe_ocr): each stream's time reversed over its own length (the lengths are bottom 1).
 - ShuffleChannel (ShuffleNet): the channels as a group x C/group matrix, transposed.
+- Reorg (YOLOv2 ports): darknet's reorg, space to depth by a stride (depth to space with `reverse`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,70 @@ class ShuffleChannel(LayerType):
         grid = ctx.op("Reshape", [ctx.inputs[0], ctx.ints([0, g, c // g, h * w], "groups")])
         swapped = ctx.op("Transpose", [grid], perm=[0, 2, 1, 3])
         ctx.node("Reshape", [swapped, ctx.ints([0, c, h, w], "shape")], [ctx.outputs[0]])
+
+
+@register
+class Reorg(LayerType):
+    """eric612/MobileNet-YOLO's Reorg (darknet's reorg_cpu).  Without `reverse` the output,
+    read as (N, C, H, W), takes at (c, h, w) the input read as (N, C/s², H·s, W·s) at
+    (c mod C/s², h·s + k div s, w·s + k mod s), k = c div (C/s²), and is shaped
+    (N, C·s², H/s, W/s); `reverse` writes the input there instead: (N, C/s², H·s, W·s)."""
+
+    type = "Reorg"
+    family = "layout"
+    dialect = "forks"
+    param = "reorg_param"
+    doc_rows = (
+        DocRow(
+            fork="YOLOv2 ports (eric612/MobileNet-YOLO)",
+            parameters="`reorg_param.stride` (required), `reverse` (false)",
+            computes="darknet's reorg: (N, C, H, W) to (N, C·s², H/s, W/s), or back with `reverse`",
+            onnx="`Reshape` to 6-D, `Transpose`, `Reshape`",
+        ),
+    )
+
+    def setup(self, ctx: ShapeContext) -> tuple[int, bool]:
+        _not_in_place(ctx)
+        _, c, h, w = four_d(ctx, "NS0612")
+        p = ctx.layer.param.reorg_param
+        s = p.stride
+        if s < 1:
+            raise ctx.error(
+                "NS0612",
+                "Reorg needs a stride of 1 or more" + ("" if p.HasField("stride") else " (none is given)"),
+                "reorg_param.stride" if p.HasField("stride") else "type",
+                help="set reorg_param { stride: 2 }, YOLOv2's",
+            )
+        if c % (s * s) or (not p.reverse and (h % s or w % s)):
+            sides = "" if p.reverse else f" and {h} x {w} by {s}"
+            raise ctx.error(
+                "NS0612",
+                f"Reorg by stride {s} regroups {c} channels by {s * s}{sides}: they do not divide, "
+                "and the fork would read and write past its blobs",
+                "reorg_param.stride",
+                help="use a stride whose square divides the channels"
+                + ("" if p.reverse else " and which divides the height and width"),
+            )
+        return s, p.reverse
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        s, reverse = ctx.config
+        n, c, h, w = ctx.bottoms[0]
+        if reverse:
+            return [(n, c // (s * s), h * s, w * s)]
+        return [(n, c * s * s, h // s, w // s)]
+
+    def lower(self, ctx) -> None:
+        s, reverse = ctx.config
+        _, c, h, w = ctx.in_shapes[0]
+        t = c // (s * s)
+        if reverse:
+            grid, perm, out = [0, s, s, t, h, w], [0, 3, 4, 1, 5, 2], [0, t, h * s, w * s]
+        else:
+            grid, perm, out = [0, t, h, s, w, s], [0, 3, 5, 1, 2, 4], [0, c * s * s, h // s, w // s]
+        cells = ctx.op("Reshape", [ctx.inputs[0], ctx.ints(grid, "cells")])
+        moved = ctx.op("Transpose", [cells], perm=perm)
+        ctx.node("Reshape", [moved, ctx.ints(out, "shape")], [ctx.outputs[0]])
 
 
 @register
