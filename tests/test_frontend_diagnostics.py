@@ -66,6 +66,21 @@ CASES = [
         ["not a value of PoolMethod", "MAX, AVE, STOCHASTIC", "did you mean MAX?"],
     ),
     (
+        "v2_only_type_in_a_v1_net_says_to_write_it_in_v2_form",
+        'name: "t"\ninput: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\n'
+        'layers { name: "c" type: CONVOLUTION bottom: "data" top: "c" convolution_param { num_output: 2 kernel_size: 3 } }\n'
+        'layers { name: "crop" type: CROP bottom: "c" bottom: "data" top: "crop" }\n',
+        "NS0104",
+        "CROP",
+        1,
+        [
+            "not a value of LayerType",
+            "newer types (Crop, BatchNorm",
+            'V2 `layer { type: "..." }`',
+            "netspec upgrade",
+        ],
+    ),
+    (
         "enum_value_in_lower_case_suggests_upper",
         HEAD
         + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: max kernel_size: 2 } }\n',

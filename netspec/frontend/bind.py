@@ -54,6 +54,17 @@ class _Mismatch(Exception):
         self.help = help
 
 
+# V1's LayerType was frozen when V2 came: a newer type (Crop, BatchNorm, ...) in a V1 net, as some
+# forks' V1 files write, is refused by Caffe, which also refuses a net mixing `layers` and `layer`.
+_V1_TYPES_HELP = {
+    "caffe.V1LayerParameter.LayerType": (
+        "V1 `layers { type: ... }` takes only these; newer types (Crop, BatchNorm, Scale, ...) exist "
+        'only in V2 `layer { type: "..." }` blocks, and Caffe refuses a net with both: `netspec upgrade` '
+        "the net without this layer, then add it in V2 form"
+    )
+}
+
+
 def describe_type(field: FieldDescriptor) -> str:
     if field.type == FD.TYPE_MESSAGE:
         return f"a message ({field.message_type.name})"
@@ -118,7 +129,7 @@ def convert(field: FieldDescriptor, kind: str, text: str):
                 ]
                 raise _Mismatch(
                     f"'{text}' is not a value of {enum.name}; expected one of {', '.join(names)}",
-                    help=f"did you mean {near[0]}?" if near else None,
+                    help=f"did you mean {near[0]}?" if near else _V1_TYPES_HELP.get(enum.full_name),
                 )
             return value.number
         if kind == "number":
