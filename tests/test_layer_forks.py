@@ -518,3 +518,33 @@ def test_sphereface_margin_inner_product_is_shaped_in_training_and_left_out_of_t
         d for d in check("t.prototxt", content=one_label, phase=TRAIN).diagnostics if d.code == "NS0380"
     ]
     assert problem.message.startswith("fc6: bottom 0 4x6 has 4 items but bottom 1 3 has 3")
+
+
+CENTER_LOSS = """name: "t"
+layer { name: "data" type: "Input" top: "data" top: "label"
+  input_param { shape { dim: 4 dim: 2 dim: 3 dim: 3 } shape { dim: 4 } } }
+layer { name: "center" type: "CenterLoss" bottom: "data" bottom: "label" top: "center"
+  center_loss_param { num_output: 7 center_filler { type: "xavier" } } loss_weight: 0.01 }
+"""
+
+
+def test_center_loss_learns_one_centre_per_class_over_the_features_from_its_axis():
+    analysis, found = analyse(CENTER_LOSS)
+    assert not found.has_errors
+    info = analysis.info("center")
+    assert info.tops == [()]
+    assert [(w.name, w.shape) for w in info.weights] == [("centers", (7, 18))]  # (classes, C·H·W)
+    on_channels = analyse(CENTER_LOSS.replace("num_output: 7", "num_output: 7 axis: 2"))[0]
+    assert [w.shape for w in on_channels.info("center").weights] == [(7, 9)]
+
+
+@pytest.mark.parametrize(
+    "code, text, token",
+    [
+        ("NS0383", CENTER_LOSS.replace("shape { dim: 4 } }", "shape { dim: 4 dim: 2 } }"), '"label" top: "center"'),
+        ("NS0365", CENTER_LOSS.replace("num_output: 7 ", ""), "center_loss_param {"),
+    ],
+)  # fmt: skip
+def test_center_loss_refuses_what_its_reshape_and_setup_refuse(code, text, token):
+    problem = diagnostic(text, code)
+    assert (problem.span.line, problem.span.column) == position(text, token)

@@ -237,6 +237,8 @@ FORK_FIELDS = {
     # wy1iu/sphereface (f20b130a) tools/caffe-sphereface: its 147 is BVLC's swish_param and 10147
     # caffe_ocr's denseblock_param, so it is the first free number after that
     "margin_inner_product_param": 10148,
+    # ydwen/caffe-face (48ff38e3): its 147 too, so the first number free after 10148 to 10150
+    "center_loss_param": 10151,
     # eric612/MobileNet-YOLO (src/caffe/proto/caffe.proto): its 149 is the YOLOv3 ports' upsample_param
     # and 10149 normalize_bbox_param, so it is the first free number after that
     "reorg_param": 10150,
@@ -302,6 +304,8 @@ FORK_MESSAGES = {
         "num_output": 1, "type": 2, "weight_filler": 3, "axis": 4, "base": 5, "gamma": 6, "power": 7,
         "iteration": 8, "lambda_min": 9,
     },
+    # ydwen/caffe-face (48ff38e3) src/caffe/proto/caffe.proto
+    "CenterLossParameter": {"num_output": 1, "center_filler": 2, "axis": 3},
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},

@@ -374,6 +374,29 @@ def canonical_axis(ctx: ShapeContext, axis: int, ndim: int, field: str) -> int:
     return axis % ndim
 
 
+def filler_of(p, field: str) -> caffe_pb2.FillerParameter | None:
+    """A *_param block's filler field, None when the spec leaves it out (the layer's default)."""
+    return getattr(p, field) if p.HasField(field) else None
+
+
+def required_size(ctx: ShapeContext, p, param: str, field: str, what: str, code: str) -> int:
+    """A size the layer cannot do without (num_output, input_dim): unset or 0 is an error."""
+    value = getattr(p, field)
+    if value < 1:
+        raise ctx.error(code, f"{field} is not given", param, help=f"set {param} {{ {field}: N }} ({what})")
+    return value
+
+
+def inner_products(ctx: ShapeContext, param: str, what: str) -> tuple[int, int, int, int]:
+    """(axis, M independent products, K inputs, N outputs) of an inner product over the values from
+    `param`'s axis on, with its num_output."""
+    p = getattr(ctx.layer.param, param)
+    shape = ctx.bottoms[0]
+    n = required_size(ctx, p, param, "num_output", what, "NS0365")
+    axis = canonical_axis(ctx, p.axis, len(shape), f"{param}.axis")
+    return axis, count(shape[:axis]), count(shape[axis:]), n
+
+
 def bottom_rank(ctx: ShapeContext, index: int, ranks: str, ok: bool, example: str) -> None:
     """NS0396 unless `ok`: bottom `index` has a rank this layer type cannot take."""
     if not ok:

@@ -10,35 +10,14 @@ from netspec.layers.base import (
     Shape,
     ShapeContext,
     WeightSpec,
-    canonical_axis,
-    count,
+    filler_of,
+    inner_products,
     register,
+    required_size,
 )
 from netspec.layers.loss import same_batch
 from netspec.layers.structure import reshape_target
 from netspec.lazy import numpy as np
-
-
-def _filler(p, field: str):
-    return getattr(p, field) if p.HasField(field) else None
-
-
-def _required(ctx: ShapeContext, p, param: str, field: str, what: str, code: str) -> int:
-    """A size the layer cannot do without (num_output, input_dim): unset or 0 is an error."""
-    value = getattr(p, field)
-    if value < 1:
-        raise ctx.error(code, f"{field} is not given", param, help=f"set {param} {{ {field}: N }} ({what})")
-    return value
-
-
-def _products(ctx: ShapeContext, param: str, what: str) -> tuple[int, int, int, int]:
-    """(axis, M independent products, K inputs, N outputs) of an inner product over the values from
-    `param`'s axis on, with its num_output."""
-    p = getattr(ctx.layer.param, param)
-    shape = ctx.bottoms[0]
-    n = _required(ctx, p, param, "num_output", what, "NS0365")
-    axis = canonical_axis(ctx, p.axis, len(shape), f"{param}.axis")
-    return axis, count(shape[:axis]), count(shape[axis:]), n
 
 
 def _product_macs(ctx: ShapeContext) -> int:
@@ -58,7 +37,7 @@ class InnerProduct(LayerType):
     param = "inner_product_param"
 
     def setup(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
-        return _products(ctx, "inner_product_param", "the number of outputs")
+        return inner_products(ctx, "inner_product_param", "the number of outputs")
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         axis, _, _, n = ctx.config
@@ -67,9 +46,9 @@ class InnerProduct(LayerType):
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         p = ctx.layer.param.inner_product_param
         _, _, k, n = ctx.config
-        specs = [WeightSpec("weights", (k, n) if p.transpose else (n, k), _filler(p, "weight_filler"))]
+        specs = [WeightSpec("weights", (k, n) if p.transpose else (n, k), filler_of(p, "weight_filler"))]
         if p.bias_term:
-            specs.append(WeightSpec("bias", (n,), _filler(p, "bias_filler")))
+            specs.append(WeightSpec("bias", (n,), filler_of(p, "bias_filler")))
         return specs
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
@@ -134,7 +113,7 @@ class MarginInnerProduct(LayerType):
 
     def setup(self, ctx: ShapeContext) -> tuple[int, int, int, int]:
         same_batch(ctx, 0, 1)
-        return _products(ctx, "margin_inner_product_param", "the number of classes")
+        return inner_products(ctx, "margin_inner_product_param", "the number of classes")
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
         axis, _, _, n = ctx.config
@@ -143,7 +122,7 @@ class MarginInnerProduct(LayerType):
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         _, _, k, n = ctx.config
         p = ctx.layer.param.margin_inner_product_param
-        return [WeightSpec("weights", (n, k), _filler(p, "weight_filler"))]
+        return [WeightSpec("weights", (n, k), filler_of(p, "weight_filler"))]
 
     def macs(self, ctx: ShapeContext, tops: list[Shape]) -> int:
         return _product_macs(ctx)
@@ -159,8 +138,9 @@ class Embed(LayerType):
 
     def _sizes(self, ctx: ShapeContext) -> tuple[int, int]:
         p = ctx.layer.param.embed_param
-        k = _required(ctx, p, "embed_param", "input_dim", "the number of rows, largest index + 1", "NS0366")
-        n = _required(ctx, p, "embed_param", "num_output", "the length of each row", "NS0366")
+        rows = "the number of rows, largest index + 1"
+        k = required_size(ctx, p, "embed_param", "input_dim", rows, "NS0366")
+        n = required_size(ctx, p, "embed_param", "num_output", "the length of each row", "NS0366")
         return k, n
 
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
@@ -170,9 +150,9 @@ class Embed(LayerType):
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         p = ctx.layer.param.embed_param
         k, n = self._sizes(ctx)
-        specs = [WeightSpec("weights", (k, n), _filler(p, "weight_filler"))]
+        specs = [WeightSpec("weights", (k, n), filler_of(p, "weight_filler"))]
         if p.bias_term:
-            specs.append(WeightSpec("bias", (n,), _filler(p, "bias_filler")))
+            specs.append(WeightSpec("bias", (n,), filler_of(p, "bias_filler")))
         return specs
 
     def index_bounds(self, ctx: ShapeContext) -> dict[int, int]:

@@ -15,8 +15,11 @@ from netspec.layers.base import (
     LayerType,
     Shape,
     ShapeContext,
+    WeightSpec,
     canonical_axis,
     count,
+    filler_of,
+    inner_products,
     register,
     shape_text,
 )
@@ -320,6 +323,37 @@ def _like_predictions(ctx: ShapeContext, code: str) -> None:
                 ("bottom", index),
                 help="targets and weights come one per predicted value (4 per class for boxes)",
             )
+
+
+@register
+class CenterLoss(LossLayer):
+    """Wen et al.'s center loss (ydwen/caffe-face center_loss_layer.cpp): Σ ‖x_i − c_{y_i}‖² / 2N
+    over the features from `axis` on, the centres a learned (num_output, K) blob; the labels
+    (N, 1, 1, 1) as its Reshape checks them."""
+
+    type = "CenterLoss"
+    family = "loss"
+    dialect = "forks"
+    param = "center_loss_param"
+    doc_rows = (
+        DocRow(
+            fork="ydwen/caffe-face",
+            parameters=(
+                "`center_loss_param`: `num_output` (required: the classes), `center_filler`, `axis` (1)"
+            ),
+            shapes=(
+                "bottoms the features and the labels, (N, 1, 1, 1) or (N,); a 0-D loss; weights the "
+                "centres (num_output, K), K the features' count from `axis` on"
+            ),
+        ),
+    )
+
+    def check(self, ctx: ShapeContext) -> None:
+        _unit_axes(ctx, 1, (1, 2, 3))
+
+    def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
+        _, _, k, n = inner_products(ctx, "center_loss_param", "the number of classes")
+        return [WeightSpec("centers", (n, k), filler_of(ctx.layer.param.center_loss_param, "center_filler"))]
 
 
 @register
