@@ -754,6 +754,27 @@ async def pulling(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+@module_loop
+async def test_hover_on_a_layer_below_an_unsized_input_says_its_costs_are_unknown_not_zero(
+    client: LanguageClient,
+):
+    text = (
+        'layer { name: "data" type: "Data" top: "data" data_param { source: "db" batch_size: 2 } }\n'
+        'layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"\n'
+        "  convolution_param { num_output: 4 kernel_size: 3 } }\n"
+    )
+    uri = await open_document(client, "unsized.prototxt", text)
+    answer = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position_of(text, '"conv"')
+        )
+    )
+    said = answer.contents.value
+    assert "- output **conv**: `?`" in said
+    assert "parameters, multiply-adds: not known until the shapes it reads are" in said
+    assert "parameters: 0" not in said and "multiply-adds: 0" not in said
+
+
 async def hover_says(
     client: LanguageClient, where: types.TextDocumentIdentifier, at: types.Position, words: str
 ) -> bool:

@@ -72,6 +72,9 @@ def _layer_text(info: LayerInfo) -> str:
     lines = [f"**{layer.name}** ({layer.type})", ""]
     for blob, shape in zip(layer.tops, info.tops):
         lines.append(f"- output **{blob.name}**: `{shape_text(shape)}`")
+    if any(shape is None for shape in info.tops):  # not shaped: its sizes are not 0 but unknown
+        lines.append("- parameters, multiply-adds: not known until the shapes it reads are")
+        return "\n".join(lines)
     lines.append(
         f"- parameters: {info.params:,}" + (f" (+{info.buffers:,} statistics)" if info.buffers else "")
     )
