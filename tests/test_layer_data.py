@@ -126,6 +126,17 @@ def test_batch_option_resizes_labels_too() -> None:
             [(1, 3, 24, 24), (1,)],
         ),
         (
+            'layer { name: "src" type: "DenseImageData" top: "data" top: "label" '
+            "dense_image_data_param { batch_size: 4 new_height: 36 new_width: 48 crop_height: 30 crop_width: 40 } }",
+            [(4, 3, 30, 40), (4, 1, 30, 40)],
+        ),
+        (
+            'layer { name: "src" type: "DenseImageData" top: "data" top: "label" '
+            "dense_image_data_param { batch_size: 2 new_height: 36 new_width: 48 is_color: false } "
+            "transform_param { crop_size: 32 } }",
+            [(2, 1, 32, 32), (2, 1, 32, 32)],
+        ),
+        (
             'layer { name: "src" type: "MemoryData" top: "data" top: "label" '
             "memory_data_param { batch_size: 5 channels: 2 height: 7 width: 9 } }",
             [(5, 2, 7, 9), (5,)],
@@ -161,6 +172,8 @@ def test_batch_option_resizes_labels_too() -> None:
         "data",
         "image_data_resized_gray",
         "image_data_crop_wins",
+        "dense_image_data_crop_height_and_width",
+        "dense_image_data_crop_size_wins",
         "memory_data",
         "window_data",
         "dummy_shape_per_top",
@@ -436,6 +449,22 @@ CATALOGUE = [
         "NS0201",
         '"x"',
         ["reads blob 'x'"],
+    ),
+    (
+        "dense_image_data_sizes_come_from_the_first_image",
+        'layer { name: "src" type: "DenseImageData" top: "data" top: "label" '
+        "dense_image_data_param { source: 'pairs.txt' batch_size: 1 } }",
+        "NS0375",
+        '"data"',
+        ["first image listed in 'pairs.txt'", "1x3xHxW"],
+    ),
+    (
+        "dense_image_data_crops_with_both_sides",
+        'layer { name: "src" type: "DenseImageData" top: "data" top: "label" '
+        "dense_image_data_param { batch_size: 1 crop_height: 30 } }",
+        "NS0377",
+        "30 }",
+        ["crop_height is set without crop_width", "crops only when both are"],
     ),
     (
         "image_data_needs_label_top",

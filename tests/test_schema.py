@@ -242,6 +242,8 @@ FORK_FIELDS = {
     # eric612/MobileNet-YOLO (src/caffe/proto/caffe.proto): its 149 is the YOLOv3 ports' upsample_param
     # and 10149 normalize_bbox_param, so it is the first free number after that
     "reorg_param": 10150,
+    # alexgkendall/caffe-segnet (1a2cfea1): its 138 is BVLC's tile_param
+    "dense_image_data_param": 10138,
 }  # fmt: skip
 
 # Fork messages field by field, transcribed from the forks' own caffe.proto:
@@ -290,6 +292,10 @@ FORK_MESSAGES = {
                       "batch_size": 5},
     "TransposeParameter": {"dim": 1},
     "ReorgParameter": {"stride": 1, "reverse": 2},  # eric612/MobileNet-YOLO
+    "DenseImageDataParameter": {  # alexgkendall/caffe-segnet (1a2cfea1)
+        "source": 1, "batch_size": 2, "rand_skip": 3, "shuffle": 4, "new_height": 5, "new_width": 6,
+        "is_color": 7, "mean_file": 8, "root_folder": 9, "mirror": 10, "crop_width": 11, "crop_height": 12,
+    },
     "ReverseParameter": {"axis": 1},
     "CTCDecoderParameter": {"blank_index": 1, "ctc_merge_repeated": 2},
     "ReverseTimeParameter": {"copy_remaining": 1},

@@ -1,4 +1,5 @@
-"""Data sources: the layers whose tops are the net's inputs (BVLC's, and SSD's AnnotatedData)."""
+"""Data sources: the layers whose tops are the net's inputs (BVLC's, SSD's AnnotatedData and
+Caffe-SegNet's DenseImageData)."""
 
 from __future__ import annotations
 
@@ -172,6 +173,19 @@ class Data(DataSource):
         return f"the first record of the {caffe_pb2.DataParameter.DB.Name(p.backend)} database '{p.source}'"
 
 
+def _both(ctx: ShapeContext, section: str, first: str, second: str, does: str) -> None:
+    """Caffe's CHECK that a pair of sizes is given together or not at all."""
+    p = getattr(ctx.layer.param, section)
+    if (getattr(p, first) > 0) != (getattr(p, second) > 0):
+        given, other = (first, second) if getattr(p, first) else (second, first)
+        raise ctx.error(
+            "NS0377",
+            f"{given} is set without {other}: Caffe {does} only when both are",
+            f"{section}.{given}",
+            help=f"set {other} too, or neither",
+        )
+
+
 @register
 class ImageData(DataSource):
     """Images listed in a text file: (batch_size, 3 or 1 when not is_color, H, W), with H, W
@@ -186,19 +200,53 @@ class ImageData(DataSource):
     def known(self, ctx: ShapeContext) -> list[Shape | None]:
         p = ctx.layer.param.image_data_param
         require_positive(ctx, {"image_data_param.batch_size": p.batch_size})
-        if (p.new_height > 0) != (p.new_width > 0):
-            given, other = ("new_height", "new_width") if p.new_height else ("new_width", "new_height")
-            raise ctx.error(
-                "NS0377",
-                f"{given} is set without {other}: Caffe resizes only when both are",
-                f"image_data_param.{given}",
-                help=f"set {other} too, or neither",
-            )
+        _both(ctx, "image_data_param", "new_height", "new_width", "resizes")
         height, width = (_crop(ctx),) * 2 if _crop(ctx) else (p.new_height or -1, p.new_width or -1)
         return [(p.batch_size, 3 if p.is_color else 1, height, width), (p.batch_size,)]
 
     def origin(self, ctx: ShapeContext) -> str:
         return f"the first image listed in '{ctx.layer.param.image_data_param.source}'"
+
+
+@register
+class DenseImageData(DataSource):
+    """Caffe-SegNet's images with a label image each, listed in pairs in a text file
+    (dense_image_data_layer.cpp): data (batch_size, 3 or 1 when not is_color, H, W) and labels
+    (batch_size, 1, H, W), H × W from transform_param's crop_size, else crop_height × crop_width,
+    else new_height × new_width, else the first image."""
+
+    type = "DenseImageData"
+    family = "data"
+    dialect = "forks"
+    param = "dense_image_data_param"
+    extra_params = ("transform_param",)
+    tops = (2, 2)
+    doc_rows = (
+        DocRow(
+            fork="Caffe-SegNet (alexgkendall/caffe-segnet)",
+            parameters="`dense_image_data_param` (`batch_size`, `new_height`/`new_width`, "
+            "`crop_height`/`crop_width`, `is_color`, ...), `transform_param`",
+            shapes="data (batch_size, 3 or 1, H, W), label (batch_size, 1, H, W): H × W the crop, "
+            "else new_height × new_width, else the first image's (`--input`)",
+        ),
+    )
+
+    def known(self, ctx: ShapeContext) -> list[Shape | None]:
+        p = ctx.layer.param.dense_image_data_param
+        require_positive(ctx, {"dense_image_data_param.batch_size": p.batch_size})
+        _both(ctx, "dense_image_data_param", "new_height", "new_width", "resizes")
+        _both(ctx, "dense_image_data_param", "crop_height", "crop_width", "crops")
+        if _crop(ctx):
+            height = width = _crop(ctx)
+        elif p.crop_height:
+            height, width = p.crop_height, p.crop_width
+        else:
+            height, width = p.new_height or -1, p.new_width or -1
+        n = p.batch_size
+        return [(n, 3 if p.is_color else 1, height, width), (n, 1, height, width)]
+
+    def origin(self, ctx: ShapeContext) -> str:
+        return f"the first image listed in '{ctx.layer.param.dense_image_data_param.source}'"
 
 
 @register
