@@ -161,3 +161,17 @@ def test_the_filters_drawn_are_the_first_layer_s_whose_type_has_filters(tmp_path
     assert re.findall(r'<div class="filters"><h3>([^<]*)</h3>', page) == [
         "dw: 3 filters, 1x3x3 each, first input channel in grey"
     ]
+
+
+def test_a_net_below_an_unsized_input_does_not_total_its_unshaped_layers_as_zero(tmp_path):
+    spec = tmp_path / "unsized.prototxt"
+    spec.write_text(SMALL.replace('input: "data" input_shape { dim: 1 dim: 3 dim: 16 dim: 16 }', (
+        'layer { name: "data" type: "Data" top: "data" data_param { source: "db" batch_size: 2 } }'
+    )))  # fmt: skip
+    status, page = _report(tmp_path, str(spec))
+    assert status == cli.SPEC_ERRORS
+    totals = html.unescape(re.search(r'<div id="totals"><p>(.*?)</p>', page, re.S).group(1))
+    assert totals.startswith(
+        "4 layers · 4 not shaped, so the parameters and multiply-adds are not known · 1 error"
+    )
+    assert "0 parameters" not in totals

@@ -95,9 +95,16 @@ def _totals(checked: Checked) -> str:
     t = checked.analysis.totals
     errors = sum(d.severity is Severity.ERROR for d in checked.diagnostics)
     warnings = sum(d.severity is Severity.WARNING for d in checked.diagnostics)
+    layers = checked.analysis.layers
+    unshaped = sum(any(shape is None for shape in info.tops) for info in layers)
+    costs = (
+        f"{unshaped:,} not shaped, so the parameters and multiply-adds are not known"
+        if unshaped  # their sums would leave those layers out: not 0, unknown
+        else f"{t['params']:,} parameters · {t['macs']:,} multiply-adds · "
+        f"peak activations {human(t['peak_activation_bytes'], 'B')}"
+    )
     return (
-        f"{len(checked.analysis.layers):,} layers · {t['params']:,} parameters · "
-        f"{t['macs']:,} multiply-adds · peak activations {human(t['peak_activation_bytes'], 'B')} · "
+        f"{len(layers):,} layers · {costs} · "
         f"{errors:,} error{'s' * (errors != 1)}, {warnings:,} warning{'s' * (warnings != 1)}"
     )
 
