@@ -384,6 +384,27 @@ def test_real_caffe_drops_the_unshaped_input_and_takes_the_input_layers_shape():
     assert run_caffe(UNSHAPED_INPUT, None, {}, ["data"])["data"].shape == (1, 3, 4, 4)
 
 
+SIZES_WITHOUT_INPUT = (  # SegNet's web demo: its `input` line commented out above input_dim
+    '#input: "data"\ninput_dim: 1\ninput_dim: 3\ninput_dim: 9\ninput_dim: 9\n'
+    'layer { name: "src" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } } }\n'
+    'layer { name: "r" type: "ReLU" bottom: "data" top: "y" }\n'
+)
+
+
+def test_input_dim_without_an_input_is_a_warning_that_caffe_ignores_it(tmp_path):
+    spec = load_string(SIZES_WITHOUT_INPUT, tmp_path)
+    (warning,) = [d for d in spec.diagnostics if d.code == "NS0108"]
+    assert warning.severity is Severity.WARNING
+    assert (warning.span.line, warning.span.column) == (2, 1)
+    assert "no net-level input names a blob" in warning.message and "ignores it" in warning.message
+    assert [layer.name for layer in spec.param.layer] == ["src", "r"]
+
+
+@needs_caffe
+def test_real_caffe_ignores_input_dim_without_an_input():
+    assert run_caffe(SIZES_WITHOUT_INPUT, None, {}, ["data"])["data"].shape == (2, 3, 4, 4)
+
+
 def test_short_input_dim_is_an_error(tmp_path):
     spec = load_string('input: "x"\ninput_dim: 1\ninput_dim: 3\n', tmp_path)
     assert any("NS0108" in e and "four input_dim values" in e for e in errors(spec))

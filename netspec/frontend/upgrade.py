@@ -636,6 +636,18 @@ class _Upgrade:
         net.ClearField("input_shape")
         net.ClearField("input_dim")
 
+    def shapes_without_input(self, net: NetParameter) -> None:
+        """input_dim or input_shape with no `input` to size: Caffe's upgrade runs only for nets with
+        inputs (NetNeedsInputUpgrade), so it makes no Input layer and the sizes go unread."""
+        field = "input_shape" if len(net.input_shape) > 0 else "input_dim"
+        self.diagnostics.warning(
+            "NS0108",
+            f"{field} is given but no net-level input names a blob: Caffe makes no input of it and "
+            "ignores it",
+            self.span((field, 0)),
+            help=f'add `input: "data"` before it (a commented-out `input` line?), or remove {field}',
+        )
+
     # -- 5. BatchNorm ----------------------------------------------------------
     def batch_norm(self, net: NetParameter) -> None:
         """UpgradeNetBatchNorm (BVLC master): three param specs keep their names, lr and decay become 0."""
@@ -690,6 +702,8 @@ def upgrade(param: NetParameter, source_map: SourceMap, diagnostics: Diagnostics
     message is built and `param` is left untouched.  Positions recorded in
     `source_map` for the legacy fields also answer for the V2 paths.
     """
+    if len(param.input) == 0 and (len(param.input_dim) > 0 or len(param.input_shape) > 0):
+        _Upgrade(source_map, diagnostics).shapes_without_input(param)
     if not needs_upgrade(param):
         return param
     work = _Upgrade(source_map, diagnostics)
