@@ -386,3 +386,22 @@ def test_fast_rcnn_dropout_without_train_scaling_scales_test_values_down_as_caff
     scale = np.float32(1.0 / (1.0 - np.float64(np.float32(0.3))))
     np.testing.assert_array_equal(ours, x * np.float32(1.0 / np.float64(scale)))
     assert rel_error(ours, run_opencv(text, {}, {"data": x}, ["same"])["same"]) <= 1e-6
+
+
+def test_bayesian_segnet_dropout_samples_a_fresh_mask_at_test_time_as_the_fork_does():
+    """Caffe-SegNet's DropoutLayer with sample_weights_test takes its TRAIN path at TEST: each value
+    kept with probability 1 - ratio and scaled by scale_ = 1 / (1 - ratio), a new mask per run."""
+    text = (
+        'name: "t" input: "data" input_shape { dim: 4 dim: 8 dim: 16 dim: 16 }\n'
+        'layer { name: "drop" type: "Dropout" bottom: "data" top: "out" '
+        "dropout_param { dropout_ratio: 0.25 sample_weights_test: true } }\n"
+    )
+    model, _, _ = compile_text(text)
+    x = np.random.default_rng(0).uniform(1.0, 2.0, (4, 8, 16, 16)).astype(np.float32)
+    first, second = (run_onnx(model, {"data": x})["out"] for _ in range(2))
+    scale = np.float32(1.0 / (1.0 - np.float64(np.float32(0.25))))
+    for out in (first, second):
+        kept = out != 0
+        np.testing.assert_allclose(out[kept], x[kept] * scale, rtol=1e-6)
+        assert abs(1 - kept.mean() - 0.25) < 0.02  # 8192 values: the dropped share is near the ratio
+    assert not np.array_equal(first != 0, second != 0)

@@ -321,7 +321,8 @@ FORK_MESSAGES = {
     # pre_fixed_normalizer (BVLC's ignore_label 1, normalize 2, normalization 3)
     "BoxAnnotatorOHEMParameter": {"roi_per_img": 1, "ignore_label": 2},
     "LossParameter": {"ignore_label": 1, "normalize": 2, "normalization": 3, "pre_fixed_normalizer": 4},
-    "DropoutParameter": {"dropout_ratio": 1, "scale_train": 2},  # BVLC's 1, the fork's 2
+    # BVLC's 1, Fast R-CNN's 2, and Caffe-SegNet's 2 (1a2cfea1) as 10000 + 2
+    "DropoutParameter": {"dropout_ratio": 1, "scale_train": 2, "sample_weights_test": 10002},
     # weiliu89/caffe branch ssd (4817bf8b); nms_threshold and top_k, which the first SSD deploy files
     # write here rather than in nms_param, are numbered by no caffe.proto: 10000 + their nms_param number;
     # TextBoxes++'s use_polygon

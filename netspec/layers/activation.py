@@ -317,7 +317,8 @@ class Threshold(LayerType):
 class Dropout(LayerType):
     """Identity at inference: Caffe scales by 1/(1 − ratio) while training, so TEST copies.  With
     Fast R-CNN's `scale_train: false` training keeps values unscaled, and TEST multiplies every
-    value by (1 − ratio) instead (its DropoutLayer: caffe_scal(count, 1 / scale))."""
+    value by (1 − ratio) instead (its DropoutLayer: caffe_scal(count, 1 / scale)).  With Bayesian
+    SegNet's `sample_weights_test`, TEST drops values as TRAIN does: each run samples its own mask."""
 
     type = "Dropout"
     family = "activation"
@@ -331,6 +332,14 @@ class Dropout(LayerType):
             ),
             onnx="`Mul` by that constant (an alias, as in BVLC, when true)",
             dialect="rcnn",
+        ),
+        DocRow(
+            fork="Caffe-SegNet (Bayesian SegNet)",
+            parameters="`dropout_param.sample_weights_test` (false; number 10002, the fork's 2 being "
+            "`scale_train`)",
+            computes="true: TEST drops values as TRAIN does, a fresh mask each run (Monte Carlo dropout)",
+            onnx="`Dropout` with `training_mode` true",
+            dialect="forks",
         ),
     )
 
@@ -348,7 +357,10 @@ class Dropout(LayerType):
 
     def lower(self, ctx: LowerContext) -> None:
         p = ctx.param.dropout_param
-        if p.scale_train:
+        if p.sample_weights_test:  # the fork's TRAIN path: a fresh mask each run, kept values scaled
+            ratio, sample = ctx.const(p.dropout_ratio, "ratio"), ctx.const(True, "sample", dtype=np.bool_)
+            ctx.node("Dropout", [ctx.inputs[0], ratio, sample], ctx.outputs)
+        elif p.scale_train:
             ctx.alias(0, ctx.inputs[0])
         else:
             scale = np.float32(1.0 / (1.0 - np.float64(np.float32(p.dropout_ratio))))  # Caffe's scale_
