@@ -653,6 +653,20 @@ def test_a_byte_order_mark_is_refused_as_caffe_does_with_a_fix():
     assert "byte-order mark" in found.message and found.help == "save the file as UTF-8 without a BOM"
 
 
+def test_a_template_placeholder_is_one_error_that_names_it_not_three():
+    """DeepLab's configs are shell templates (`num_output: ${NUM_LABELS}`): one error over the
+    whole placeholder, not '$' unexpected, a block with no value and a type mismatch."""
+    text = HEAD + (
+        'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"\n'
+        "  inner_product_param { num_output: ${NUM_LABELS} } }\n"
+    )
+    (found,) = diagnose(text)
+    assert found.code == "NS0102"
+    assert (found.span.line, found.span.column) == position(text, "${NUM_LABELS}")
+    assert found.span.length == len("${NUM_LABELS}")
+    assert "template placeholder ${NUM_LABELS}" in found.message and "substitute" in found.help
+
+
 def test_weightless_layers_sharing_a_name_are_a_warning_in_the_names_lint():
     """Caffe accepts them (HED's four 'crop' layers), but it is usually a copy-paste mistake."""
     text = HEAD + "".join(

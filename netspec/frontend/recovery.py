@@ -30,6 +30,7 @@ it, for the reader to judge whether the rest of its layer can still be checked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -48,6 +49,7 @@ from netspec.frontend.text import (
 from netspec.source import SourceFile, Span
 
 RECOVERY_SHIFTS = 3
+TEMPLATE = re.compile(r"\$\{\w+\}|\$\w+")  # a shell variable standing for a value: ${NUM_LABELS}
 CLOSER = {"LBRACE": "RBRACE", "LESSTHAN": "MORETHAN"}
 CHAR = {"LBRACE": "{", "LESSTHAN": "<", "RBRACE": "}", "MORETHAN": ">"}
 VALUES = ("NUMBER", "STRING", "NAME")
@@ -162,6 +164,18 @@ class _Parser:
                     lossy=False,
                     help="save the file as UTF-8 without a BOM",
                 )
+            elif placeholder := TEMPLATE.match(text, offset):
+                self.unlexed.append(offset)
+                self.error(
+                    "NS0102",
+                    f"template placeholder {placeholder.group()}: this file is a template that a script "
+                    "fills in (DeepLab's run scripts use sed)",
+                    offset,
+                    len(placeholder.group()),
+                    lossy=True,
+                    help="substitute the placeholders' values first, as Caffe reads no placeholder either",
+                )
+                skip_to = placeholder.end()
             else:
                 self.unlexed.append(offset)
                 self.error("NS0102", f"unexpected character {char!r}", offset, 1, lossy=True)
