@@ -207,6 +207,18 @@ def test_input_option_sizes_a_database_top() -> None:
     assert "NS0375" not in codes(text, inputs={"data": (6, 2, 5, 5)})
 
 
+def test_dense_image_data_labels_take_the_size_given_for_the_images() -> None:
+    """Caffe-SegNet reads the label image at the image's size, so --input data sizes both tops."""
+    text = net(
+        'layer { name: "src" type: "DenseImageData" top: "data" top: "label" '
+        "dense_image_data_param { batch_size: 2 } }",
+        consumers="",
+    )
+    checked = check("t.prototxt", content=text, inputs={"data": (2, 3, 12, 16)})
+    assert not checked.diagnostics.has_errors
+    assert checked.analysis.info("src").tops == [(2, 3, 12, 16), (2, 1, 12, 16)]
+
+
 def test_unknown_top_read_only_by_training_layers_is_a_warning() -> None:
     text = net(
         'layer { name: "src" type: "HDF5Data" top: "data" top: "label" hdf5_data_param { batch_size: 10 } }',

@@ -242,6 +242,9 @@ class DenseImageData(DataSource):
             height, width = p.crop_height, p.crop_width
         else:
             height, width = p.new_height or -1, p.new_width or -1
+        given = override(ctx, 0)
+        if height < 0 and given is not None and len(given) == 4:  # the label image is the image's size
+            height, width = given[2], given[3]
         n = p.batch_size
         return [(n, 3 if p.is_color else 1, height, width), (n, 1, height, width)]
 
