@@ -548,3 +548,29 @@ def test_center_loss_learns_one_centre_per_class_over_the_features_from_its_axis
 def test_center_loss_refuses_what_its_reshape_and_setup_refuse(code, text, token):
     problem = diagnostic(text, code)
     assert (problem.span.line, problem.span.column) == position(text, token)
+
+
+@pytest.mark.parametrize(
+    "params, flipped",
+    [
+        ("", (3,)),  # flip_width defaults to true, flip_height to false
+        ("flip_param { flip_width: false flip_height: true }", (2,)),
+        ("flip_param { flip_height: true }", (2, 3)),
+        ("flip_param { flip_width: false }", ()),
+    ],
+)
+def test_flip_mirrors_each_map_as_the_forks_loop_reads_it(params, flipped):
+    model, analysis, _ = compile_text(layer("Flip", params))
+    x = random_inputs(analysis)["data"]
+    # FlipLayer::Forward_cpu: top[n, c, h, w] = bottom[n, c, H - 1 - h if flip_height, W - 1 - w if flip_width]
+    expected = np.flip(x, flipped) if flipped else x
+    np.testing.assert_array_equal(run_onnx(model, {"data": x})["a"], expected)
+
+
+def test_flip_of_a_blob_without_height_or_width_copies_it_and_one_of_five_axes_is_refused():
+    flat = 'name: "t" input: "data" input_shape { dim: 2 dim: 6 }\nlayer { name: "a" type: "Flip" bottom: "data" top: "a" }\n'
+    model, analysis, _ = compile_text(flat)
+    x = random_inputs(analysis)["data"]
+    np.testing.assert_array_equal(run_onnx(model, {"data": x})["a"], x)  # legacy H = W = 1
+    five = flat.replace("dim: 2 dim: 6", "dim: 2 dim: 6 dim: 3 dim: 3 dim: 3")
+    assert "at most 4 axes" in diagnostic(five, "NS0370").message

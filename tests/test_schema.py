@@ -239,6 +239,8 @@ FORK_FIELDS = {
     "margin_inner_product_param": 10148,
     # ydwen/caffe-face (48ff38e3): its 147 too, so the first number free after 10148 to 10150
     "center_loss_param": 10151,
+    # happynear/caffe-windows (967eedf2) src/caffe/proto/caffe.proto
+    "flip_param": 212,
     # eric612/MobileNet-YOLO (src/caffe/proto/caffe.proto): its 149 is the YOLOv3 ports' upsample_param
     # and 10149 normalize_bbox_param, so it is the first free number after that
     "reorg_param": 10150,
@@ -312,6 +314,8 @@ FORK_MESSAGES = {
     },
     # ydwen/caffe-face (48ff38e3) src/caffe/proto/caffe.proto
     "CenterLossParameter": {"num_output": 1, "center_filler": 2, "axis": 3},
+    # happynear/caffe-windows (967eedf2) src/caffe/proto/caffe.proto
+    "FlipParameter": {"flip_width": 1, "flip_height": 2},
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from netspec.layers.activation import legacy_dim
 from netspec.layers.base import (
     DocRow,
     LayerType,
@@ -267,6 +268,43 @@ class Reverse(LayerType):
         axis = ctx.config
         bounds = [ctx.ints([-1], "start"), ctx.ints([INT64_MIN], "end"), ctx.ints([axis], "axis")]
         ctx.node("Slice", [ctx.inputs[0], *bounds, ctx.ints([-1], "step")], [ctx.outputs[0]])
+
+
+@register
+class Flip(LayerType):
+    """happynear/caffe-windows' FlipLayer: y[n, c, h, w] = x[n, c, H − 1 − h, W − 1 − w], each
+    axis only where flip_height / flip_width say, through Caffe's legacy (N, C, H, W) accessors
+    (a missing H or W is 1, so nothing to flip)."""
+
+    type = "Flip"
+    family = "layout"
+    dialect = "forks"
+    param = "flip_param"
+    doc_rows = (
+        DocRow(
+            fork="NormFace, AM-Softmax (happynear/caffe-windows)",
+            parameters="`flip_param`: `flip_width` (true), `flip_height` (false)",
+            computes="the mirror image: W (and / or H) reversed, for test-time mirrored features",
+            onnx="`Slice` with step −1 per flipped axis",
+        ),
+    )
+
+    def setup(self, ctx: ShapeContext) -> list[int]:
+        legacy_dim(ctx, 0, 0)  # at most 4 axes
+        p, rank = ctx.layer.param.flip_param, len(ctx.bottoms[0])
+        return [axis for axis, on in ((2, p.flip_height), (3, p.flip_width)) if on and axis < rank]
+
+    def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        return [ctx.bottoms[0]]
+
+    def lower(self, ctx) -> None:
+        axes = ctx.config
+        if not axes:
+            ctx.node("Identity", [ctx.inputs[0]], [ctx.outputs[0]])
+            return
+        n = len(axes)
+        bounds = [ctx.ints([-1] * n, "start"), ctx.ints([INT64_MIN] * n, "end"), ctx.ints(axes, "axes")]
+        ctx.node("Slice", [ctx.inputs[0], *bounds, ctx.ints([-1] * n, "step")], [ctx.outputs[0]])
 
 
 @register
