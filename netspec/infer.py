@@ -464,13 +464,24 @@ def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
             layer=layer.name,
         )
         return
+    # A known name inside a longer one (Yolov3DetectionOutput, DetectionOutput) is another fork's
+    # type, not a misspelling: renaming it would change what the net computes.
+    typos = [n for n in near if n.lower() not in layer.type.lower() or len(layer.type) - len(n) < 3]
+    if typos:
+        help = "did you mean " + " or ".join(f"'{n}'" for n in typos) + "?"
+    else:
+        above = ",".join(blob.name for blob in layer.bottoms) or "BLOB"
+        help = (
+            f"it is not a BVLC Caffe layer type{f' (nor a misspelt {near[0]!r})' if near else ''}; "
+            "see `netspec layers` for the known ones. To check the net around it, stand it in with "
+            f"--stub {layer.type}=shape:DIMS (its output's shape); to compile the net above it, add "
+            f"--outputs {above}"
+        )
     diagnostics.error(
         "NS0309",
         f"layer '{layer.name}' has type '{layer.type}', which netspec does not know",
         span,
         layer=layer.name,
         notes=["the blobs it writes are unknown; layers below them are not checked"],
-        help=("did you mean " + " or ".join(f"'{n}'" for n in near) + "?")
-        if near
-        else "it is not a BVLC Caffe layer type; see `netspec layers` for the known ones",
+        help=help,
     )

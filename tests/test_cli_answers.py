@@ -495,3 +495,23 @@ def test_a_dash_output_is_standard_output_or_refused_never_a_file_named_dash(
     else:
         assert status == CANNOT_RUN and "writes a file, and standard output is not one" in captured.err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_fork_type_holding_a_known_name_is_not_called_a_misspelling(tmp_path, capsys):
+    """Yolov3DetectionOutput (MobileNet-YOLO) holds DetectionOutput, but renaming it would change
+    what the net computes: the help says how to check and compile around it, and that works."""
+    spec = tmp_path / "yolo.prototxt"
+    spec.write_text(
+        'input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+        'layer { name: "head" type: "Convolution" bottom: "data" top: "head" '
+        "convolution_param { num_output: 6 kernel_size: 1 } }\n"
+        'layer { name: "yolo" type: "Yolov3DetectionOutput" bottom: "head" top: "det" }\n'
+    )
+    assert main(["check", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "did you mean" not in err and "nor a misspelt 'DetectionOutput'" in err
+    assert "--stub Yolov3DetectionOutput=shape:DIMS" in err and "--outputs head" in err
+    out = tmp_path / "yolo.onnx"
+    stub = ["--stub", "Yolov3DetectionOutput=shape:1x1x1x7", "--outputs", "head"]
+    assert main(["compile", str(spec), *stub, "-o", str(out)]) == 0
+    assert [o.name for o in onnx.load(str(out)).graph.output] == ["head"]
