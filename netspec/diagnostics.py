@@ -151,6 +151,13 @@ LINTS = {
 }
 
 
+def misspellings(name: str, near: list[str]) -> list[str]:
+    """The close matches that `name` may be a misspelling of: not a known name that `name` holds
+    with more around it (Yolov3DetectionOutput holds DetectionOutput, yolov3_detection_output_param
+    detection_output_param), which is another fork's name, where renaming would change the net."""
+    return [n for n in near if n.lower() not in name.lower() or len(name) - len(n) < 3]
+
+
 def apply_lints(diagnostics: Diagnostics, *, warn: Iterable[str] = (), allow: Iterable[str] = ()) -> None:
     """--warn LINT: every diagnostic of the lint is a warning; --allow LINT: none is reported."""
     warn, allow = set(warn), set(allow)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netspec import fillers, sharing
-from netspec.diagnostics import Diagnostics
+from netspec.diagnostics import Diagnostics, misspellings
 from netspec.ir import Blob, Layer, Net
 from netspec.layers import REGISTRY
 from netspec.layers.base import (
@@ -464,9 +464,7 @@ def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
             layer=layer.name,
         )
         return
-    # A known name inside a longer one (Yolov3DetectionOutput, DetectionOutput) is another fork's
-    # type, not a misspelling: renaming it would change what the net computes.
-    typos = [n for n in near if n.lower() not in layer.type.lower() or len(layer.type) - len(n) < 3]
+    typos = misspellings(layer.type, near)
     if typos:
         help = "did you mean " + " or ".join(f"'{n}'" for n in typos) + "?"
     else:

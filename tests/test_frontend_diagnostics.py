@@ -313,6 +313,14 @@ CASES = [
         ["has type 'Convolutoin', which netspec does not know", "did you mean 'Convolution'"],
     ),
     (
+        "unknown_field_holding_a_known_name_is_not_called_a_misspelling",
+        HEAD + 'layer { name: "c" type: "ReLU" bottom: "data" top: "c" yolov3_detection_output_param { } }\n',
+        "NS0103",
+        "yolov3_detection_output_param",
+        1,
+        ["is not a misspelt 'detection_output_param'", "docs/dialects.md"],
+    ),
+    (
         "layer_without_type",
         HEAD + 'layer { name: "c" bottom: "data" top: "c" }\n',
         "NS0308",

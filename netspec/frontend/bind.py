@@ -16,7 +16,7 @@ from google.protobuf import text_encoding
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from netspec.diagnostics import Diagnostics
+from netspec.diagnostics import Diagnostics, misspellings
 from netspec.frontend.text import Field
 from netspec.proto.wire import is_repeated
 from netspec.source import Path, SourceMap
@@ -349,12 +349,18 @@ class Binder:
         import difflib  # a mistake's suggestion: imported only when there is one
 
         near = difflib.get_close_matches(f.name, list(_fields_of(descriptor)), n=3, cutoff=0.7)
+        typos = misspellings(f.name, near)
         homes = _homes(descriptor).get(f.name, [])
-        if near:
-            help_ = "did you mean " + " or ".join(f"'{n}'" for n in near) + "?"
+        if typos:
+            help_ = "did you mean " + " or ".join(f"'{n}'" for n in typos) + "?"
         elif homes:
             help_ = f"'{f.name}' belongs inside {homes[0]} {{ ... }}" + (
                 f" (or {', '.join(homes[1:4])})" if len(homes) > 1 else ""
+            )
+        elif near:
+            help_ = (
+                f"'{f.name}' is not a misspelt '{near[0]}': perhaps a field of a fork netspec does "
+                "not read (docs/dialects.md lists those it does)"
             )
         else:
             help_ = None
