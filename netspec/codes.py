@@ -102,7 +102,9 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             Code(
                 "NS0103",
                 "error",
-                "unknown field; help names the nearest valid fields, or the `*_param` block it belongs in",
+                "unknown field; help names the nearest valid fields, or the `*_param` block it belongs in. "
+                "An unknown `*_param { }` block of a layer whose type is stubbed or unknown is instead the "
+                "fork's block for that type, a note of that layer's NS0206 or NS0309",
             ),
             Code("NS0104", "error", "a value that is not in the field's enum; lists the valid ones"),
             Code(

@@ -239,6 +239,7 @@ def infer(
     for layer in net.layers:
         kind = REGISTRY.get(layer.type)
         rule = choose(stubs, layer.name, layer.type) if stubs else None
+        forks = _fork_blocks(layer, net, diagnostics) if rule is not None or kind is None else []
         if rule is not None:
             kind = Stubbed(rule)
             say = diagnostics.info if rule.shapes is None else diagnostics.warning
@@ -248,12 +249,13 @@ def infer(
                 + ("" if rule.shapes is None else "; compile refuses a layer stubbed with a shape"),
                 net.source_map.span(layer.path + ("type",), value=True),
                 layer=layer.name,
+                notes=forks,
             )
         info = LayerInfo(layer, kind, [None] * len(layer.tops))
         analysis.layers.append(info)
         if kind is None:
             if layer.path not in net.source_map.faulty:  # a type the parser lost is said once, there
-                _unknown_type(layer, net, diagnostics)
+                _unknown_type(layer, net, diagnostics, forks)
         else:
             bottoms = [analysis.shapes.get(b.key) for b in layer.bottoms]
             if (
@@ -448,7 +450,23 @@ def _receptive(
     return out
 
 
-def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
+def _fork_blocks(layer: Layer, net: Net, diagnostics: Diagnostics) -> list[str]:
+    """Take back the NS0103 of each unknown `*_param { }` block of a layer whose type is stubbed
+    or unknown: it is the fork's block for that type, which Caffe built with the fork reads.  The
+    note that says so, for the layer's one diagnostic (NS0206 or NS0309)."""
+    blocks = net.source_map.fork_blocks.get(layer.path, [])
+    if not blocks:
+        return []
+    taken = {id(said) for _, said in blocks}
+    diagnostics.items[:] = [d for d in diagnostics.items if id(d) not in taken]
+    names = ", ".join(f"{name} {{ }}" for name, _ in blocks)
+    return [
+        f"{names}: not a BVLC Caffe field, taken as the block of the fork that defines "
+        f"'{layer.type}' (Caffe built with that fork reads it; netspec does not)"
+    ]
+
+
+def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics, forks: list[str] = ()) -> None:
     import difflib  # a mistake's suggestion: imported only when there is one
 
     known = list(REGISTRY)
@@ -480,6 +498,6 @@ def _unknown_type(layer: Layer, net: Net, diagnostics: Diagnostics) -> None:
         f"layer '{layer.name}' has type '{layer.type}', which netspec does not know",
         span,
         layer=layer.name,
-        notes=["the blobs it writes are unknown; layers below them are not checked"],
+        notes=["the blobs it writes are unknown; layers below them are not checked", *forks],
         help=help,
     )

@@ -65,6 +65,10 @@ class SourceMap:
     # Layers read without one field the parser dropped (a half-typed one, its error reported):
     # checked as if it were not written yet, and nothing said of them or the layers they feed.
     mended: set[Path] = field(default_factory=set)
+    # Unknown `*_param { }` blocks of layers, by layer: perhaps a fork's block for the layer's
+    # type.  Each holds its NS0103; the checker takes it back where the type is stubbed or
+    # unknown (netspec.infer), since Caffe built with that fork reads the block.
+    fork_blocks: dict[Path, list[tuple[str, object]]] = field(default_factory=dict)
 
     def span(self, path: Path, *, value: bool = False) -> Span | None:
         """The span of the field at `path` (its value's, with `value=True`)."""

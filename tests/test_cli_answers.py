@@ -515,3 +515,45 @@ def test_an_unknown_fork_type_holding_a_known_name_is_not_called_a_misspelling(t
     stub = ["--stub", "Yolov3DetectionOutput=shape:1x1x1x7", "--outputs", "head"]
     assert main(["compile", str(spec), *stub, "-o", str(out)]) == 0
     assert [o.name for o in onnx.load(str(out)).graph.output] == ["head"]
+
+
+FORK_BLOCK = (
+    'input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+    'layer { name: "head" type: "Convolution" bottom: "data" top: "head" '
+    "convolution_param { num_output: 6 kernel_size: 1 } }\n"
+    'layer { name: "yolo" type: "Yolov3DetectionOutput" bottom: "head" top: "det"\n'
+    "  yolov3_detection_output_param { confidence_threshold: 0.3 } }\n"
+)
+
+
+def test_an_unknown_types_own_param_block_is_said_in_its_ns0309_not_as_a_second_error(tmp_path, capsys):
+    """A fork's type carries the fork's block (yolov3_detection_output_param): it is part of the
+    one NS0309 about the type, not an NS0103 of its own."""
+    assert main(["check", write(tmp_path, FORK_BLOCK)]) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    assert "error[NS0309]" in err and "NS0103" not in err and "1 error," in err
+    assert "yolov3_detection_output_param { }: not a BVLC Caffe field" in err
+
+
+def test_a_stubbed_fork_type_with_its_own_block_checks_and_compiles_above_it(tmp_path, capsys):
+    """The NS0309 recipe works on a file whose fork layer has its block: --stub checks the net,
+    and --outputs its bottoms compiles a model that passes ONNX's full check."""
+    spec = write(tmp_path, FORK_BLOCK)
+    stub = ["--stub", "Yolov3DetectionOutput=shape:1x1x100x7"]
+    assert main(["check", spec, *stub]) == OK
+    err = capsys.readouterr().err
+    assert "NS0206" in err and "yolov3_detection_output_param { }" in err and "error[" not in err
+    out = tmp_path / "yolo.onnx"
+    assert main(["compile", spec, *stub, "--outputs", "head", "-o", str(out)]) == OK
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.name for o in model.graph.output] == ["head"]
+
+
+def test_an_unknown_block_on_a_known_type_stays_an_error_even_beside_a_stub(tmp_path, capsys):
+    """Only the stubbed or unknown layer's block is taken as a fork's: the same block on a
+    Convolution is still NS0103."""
+    text = FORK_BLOCK.replace("convolution_param {", "yolov3_detection_output_param { } convolution_param {")
+    assert main(["check", write(tmp_path, text), "--stub", "Yolov3DetectionOutput=shape:1x7"]) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    assert err.count("error[NS0103]") == 1 and "in LayerParameter" in err

@@ -321,6 +321,15 @@ CASES = [
         ["is not a misspelt 'detection_output_param'", "docs/dialects.md"],
     ),
     (
+        "misspelt_block_of_a_known_type_stays_an_unknown_field",
+        HEAD + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c" '
+        "convoluton_param { num_output: 2 kernel_size: 1 } }\n",
+        "NS0103",
+        "convoluton_param",
+        1,
+        ["unknown field 'convoluton_param' in LayerParameter", "did you mean 'convolution_param'"],
+    ),
+    (
         "layer_without_type",
         HEAD + 'layer { name: "c" bottom: "data" top: "c" }\n',
         "NS0308",

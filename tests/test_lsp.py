@@ -204,6 +204,22 @@ async def test_a_block_the_type_never_reads_is_a_warning_at_the_block_with_the_b
 
 
 @module_loop
+async def test_a_fork_types_own_block_is_in_its_ns0309_as_check_says(client: LanguageClient):
+    text = INPLACE.replace(
+        'top: "conv1" }',
+        'top: "conv1" }\nlayer { name: "yolo" type: "Yolov3DetectionOutput" bottom: "conv1" top: "det"'
+        " yolov3_detection_output_param { confidence_threshold: 0.3 } }",
+        1,
+    )
+    uri = await open_document(client, "fork.prototxt", text)
+    said = client.diagnostics[uri]
+    assert as_server_says(said) == as_check_says(uri, text)
+    assert [d.code for d in said if d.severity == types.DiagnosticSeverity.Error] == ["NS0309"]
+    (unknown,) = [d for d in said if d.code == "NS0309"]
+    assert any("yolov3_detection_output_param { }" in r.message for r in unknown.related_information)
+
+
+@module_loop
 async def test_an_incremental_change_publishes_fresh_diagnostics_for_its_version(client: LanguageClient):
     uri = await open_document(client, "change.prototxt", DEMO)
     at = position_of(DEMO, "kernal_size", inside=0)

@@ -16,7 +16,7 @@ from google.protobuf import text_encoding
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from netspec.diagnostics import Diagnostics, misspellings
+from netspec.diagnostics import Diagnostic, Diagnostics, misspellings
 from netspec.frontend.text import Field
 from netspec.proto.wire import is_repeated
 from netspec.source import Path, SourceMap
@@ -234,7 +234,11 @@ class Binder:
         for f in fields:
             entry = known.get(f.name)
             if entry is None:
-                self._unknown(f, descriptor)
+                said = self._unknown(f, descriptor)
+                misspelt = (said.help or "").startswith("did you mean")
+                if not misspelt and _fork_block(f, descriptor, path):
+                    self.map.fork_blocks.setdefault(path, []).append((f.name, said))
+                    continue  # the layer is checked without it (nothing here depends on it)
                 self._lost(path, f.name)
                 continue
             fd, repeated, is_message = entry
@@ -345,7 +349,7 @@ class Binder:
     def _error(self, f: Field, message: str, help: str | None = None) -> None:
         self.diagnostics.error("NS0105", message, self.source.span(f.offset, len(f.name)), help=help)
 
-    def _unknown(self, f: Field, descriptor: Descriptor) -> None:
+    def _unknown(self, f: Field, descriptor: Descriptor) -> Diagnostic:
         import difflib  # a mistake's suggestion: imported only when there is one
 
         near = difflib.get_close_matches(f.name, list(_fields_of(descriptor)), n=3, cutoff=0.7)
@@ -364,12 +368,24 @@ class Binder:
             )
         else:
             help_ = None
-        self.diagnostics.error(
+        return self.diagnostics.error(
             "NS0103",
             f"unknown field '{f.name}' in {descriptor.name}",
             self.source.span(f.offset, len(f.name)),
             help=help_,
         )
+
+
+def _fork_block(f: Field, descriptor: Descriptor, path: Path) -> bool:
+    """Whether an unknown field is shaped as a layer type's parameter block (`name_param { }`
+    in a V2 layer): a fork's, read by Caffe built with that fork."""
+    return (
+        descriptor.name == "LayerParameter"
+        and f.kind == "message"
+        and f.name.endswith("_param")
+        and len(path) == 2
+        and path[0] == "layer"
+    )
 
 
 def _numberish(text: str) -> bool:
