@@ -220,7 +220,7 @@ SECTIONS: list[tuple[str, list[Code]]] = [
             Code(
                 "NS0321",
                 "error",
-                "Normalize, NormalizeBBox: a bottom below 2-D, or `eps` ≤ 0; NormalizeBBox with both `normalize_bbox_param` and `norm_param`",
+                "Normalize, NormalizeBBox: a bottom below 2-D, or `eps` ≤ 0; NormalizeBBox with both `normalize_bbox_param` and `norm_param`; Normalize with both `norm_param` (SSD's) and `normalize_param` (happynear/caffe-windows'), a `normalize_type` other than L2 or L1, or a second top on SSD's",
             ),
             Code("NS0322", "error", "Permute: an `order` axis out of range or given twice"),
             Code(

@@ -52,7 +52,9 @@ def table(dialect: str, training: bool) -> str:
     ]
     for name, kind, row in rows:
         cell = f"`{name}`" + (
-            "" if row.dialect in (None, kind.dialect) else " (BVLC's type, the fork's field)"
+            ""
+            if row.dialect in (None, kind.dialect)
+            else f" ({(kind.dialect or 'BVLC').upper()}'s type, the fork's field)"
         )
         lines.append(f"| {cell} | " + " | ".join(getattr(row, c) for c in columns) + " |")
     return "\n".join(lines) + "\n"

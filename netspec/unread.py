@@ -65,8 +65,22 @@ def _help(type_name: str, reads: tuple[str, ...], block: str, written: list[str]
         return f"{type_name} reads {listed}; did you mean it?"
     import difflib  # here, not at the top: a file without such a block never asks
 
-    guess = max(missing, key=lambda r: difflib.SequenceMatcher(None, block, r).ratio())
+    guess = max(
+        missing, key=lambda r: (_shared_fields(block, r), difflib.SequenceMatcher(None, block, r).ratio())
+    )
     return f"{type_name} reads {listed}; did you mean {guess}?"
+
+
+def _shared_fields(block: str, other: str) -> int:
+    """How many field names the two blocks' messages share: normalize_bbox_param on a Normalize is
+    norm_param's fields under the SSD port's first name, not the fork's normalize_param."""
+    from netspec.proto import caffe_pb2
+
+    fields = caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name
+    names = [
+        {f.name for f in fields[b].message_type.fields} if b in fields else set() for b in (block, other)
+    ]
+    return len(names[0] & names[1])
 
 
 def _listed(names: list[str] | tuple[str, ...]) -> str:

@@ -574,3 +574,108 @@ def test_flip_of_a_blob_without_height_or_width_copies_it_and_one_of_five_axes_i
     np.testing.assert_array_equal(run_onnx(model, {"data": x})["a"], x)  # legacy H = W = 1
     five = flat.replace("dim: 2 dim: 6", "dim: 2 dim: 6 dim: 3 dim: 3 dim: 3")
     assert "at most 4 axes" in diagnostic(five, "NS0370").message
+
+
+def happynear_normalize(x: np.ndarray, norm_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """happynear/caffe-windows' NormalizeLayer::Forward_cpu, transcribed: through the legacy
+    (N, C, H, W) accessors, per (n, s) the channels' Σx² + 1e-6 then its root (L2) or Σ|x| + 1e-6
+    (L1), each channel divided by it.  Returns (top 0, top 1 the norms)."""
+    n, c = x.shape[0], x.shape[1] if x.ndim > 1 else 1
+    h, w = (list(x.shape[2:]) + [1, 1])[:2]
+    bottom = x.reshape(n, c, h * w).astype(np.float32)
+    top, norms = np.empty_like(bottom), np.empty((n, 1, h * w), np.float32)
+    squared = bottom * bottom if norm_type == "L2" else np.abs(bottom)
+    for i in range(n):
+        for s in range(h * w):
+            norm = np.float32(0)
+            for j in range(c):
+                norm = np.float32(norm + squared[i, j, s])
+            norm = np.float32(norm + np.float32(1e-6))
+            if norm_type == "L2":
+                norm = np.float32(np.sqrt(norm))
+            norms[i, 0, s] = norm
+            top[i, :, s] = bottom[i, :, s] / norm
+    return top.reshape(n, c, h, w), norms.reshape(n, 1, h, w)
+
+
+@pytest.mark.parametrize("norm_type", ["L2", "L1"])
+def test_happynear_normalize_divides_each_position_by_its_norm_over_channels_as_the_forks_loop(norm_type):
+    text = DATA + (
+        'layer { name: "a" type: "Normalize" bottom: "data" top: "a" top: "norm" '
+        f'normalize_param {{ normalize_type: "{norm_type}" bp_norm: true }} }}\n'
+    )
+    model, analysis, _ = compile_text(text)
+    assert next(info.tops for info in analysis.layers if info.layer.name == "a") == [
+        (2, 6, 7, 9),
+        (2, 1, 7, 9),
+    ]
+    x = random_inputs(analysis)["data"] * 3
+    x[0, :, 0, 0] = 0  # an all-zero position: the 1e-6 keeps it 0 rather than NaN
+    x[1, :, 0, 0] = 1e-4  # a position this small shows where the 1e-6 goes
+    got = run_onnx(model, {"data": x})
+    top, norms = happynear_normalize(x, norm_type)
+    np.testing.assert_allclose(got["a"], top, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got["norm"], norms, rtol=1e-5)
+
+
+# A NormFace / AM-Softmax deploy tail: BVLC layers, the fork's Normalize on the InnerProduct's
+# feature, which comes out (N, C, 1, 1) as the fork's legacy Reshape gives it.
+HAPPYNEAR_TAIL = """name: "normface"
+input: "data" input_shape { dim: 2 dim: 3 dim: 6 dim: 6 }
+layer { name: "pool" type: "Pooling" bottom: "data" top: "pool" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "fc5" type: "InnerProduct" bottom: "pool" top: "fc5" inner_product_param { num_output: 16 } }
+layer { name: "norm1" type: "Normalize" bottom: "fc5" top: "norm1" normalize_param { normalize_type: "L2" } }
+"""
+
+
+def test_happynear_normalize_after_inner_product_checks_compiles_and_runs_as_the_fork(tmp_path, capsys):
+    from netspec import cli
+    from netspec.caffemodel import write_weights
+
+    spec, model = tmp_path / "normface.prototxt", tmp_path / "normface.onnx"
+    spec.write_text(HAPPYNEAR_TAIL)
+    assert cli.main(["check", str(spec)]) == cli.OK
+    assert "outputs norm1 2x16x1x1" in capsys.readouterr().out
+    analysis, _ = analyse(HAPPYNEAR_TAIL)
+    weights = random_weights(analysis)
+    write_weights(str(tmp_path / "w.caffemodel"), analysis.net.layers, weights)
+    x = random_inputs(analysis)["data"]
+    np.save(tmp_path / "data.npy", x)
+    options = ["--weights", str(tmp_path / "w.caffemodel"), "--outputs", "fc5,norm1"]
+    assert cli.main(["compile", str(spec), "-o", str(model), *options]) == cli.OK
+    onnx.checker.check_model(onnx.load(str(model)), full_check=True)
+    assert (
+        cli.main(
+            ["run", str(model), f"--input=data={tmp_path / 'data.npy'}", "--out", str(tmp_path / "o.npz")]
+        )
+        == cli.OK
+    )
+    got = {k.removeprefix("out:"): v for k, v in np.load(tmp_path / "o.npz").items()}
+    pooled = x.reshape(2, 3, 3, 2, 3, 2).max(axis=(3, 5)).reshape(2, -1)
+    w, b = weights["fc5"]
+    assert rel_error(got["fc5"], pooled @ w.T + b) < 1e-5
+    assert got["norm1"].shape == (2, 16, 1, 1)
+    np.testing.assert_allclose(got["norm1"], happynear_normalize(got["fc5"], "L2")[0], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "code, params, token",
+    [
+        ("NS0321", 'normalize_param { normalize_type: "L3" }', '"L3"'),
+        ("NS0321", "norm_param { eps: 1e-6 } normalize_param { }", "normalize_param"),
+        ("NS0321", 'top: "norm" norm_param { across_spatial: false }', '"norm"'),
+    ],
+)
+def test_normalize_refuses_a_type_the_fork_lacks_both_forks_blocks_and_a_norms_top_on_ssds(
+    code, params, token
+):
+    text = DATA + f'layer {{ name: "a" type: "Normalize" bottom: "data" top: "a" {params} }}\n'
+    problem = diagnostic(text, code)
+    assert (problem.span.line, problem.span.column) == position(text, token)
+
+
+def test_happynear_normalize_of_five_axes_is_refused_as_the_legacy_accessors_refuse_it():
+    five = DATA.replace("dim: 9", "dim: 9 dim: 2") + layer("Normalize", "normalize_param { }").removeprefix(
+        DATA
+    )
+    assert "at most 4 axes" in diagnostic(five, "NS0370").message

@@ -241,6 +241,8 @@ FORK_FIELDS = {
     "center_loss_param": 10151,
     # happynear/caffe-windows (967eedf2) src/caffe/proto/caffe.proto
     "flip_param": 212,
+    # happynear/caffe-windows (26628614) src/caffe/proto/caffe.proto: its Normalize's block
+    "normalize_param": 214,
     # eric612/MobileNet-YOLO (src/caffe/proto/caffe.proto): its 149 is the YOLOv3 ports' upsample_param
     # and 10149 normalize_bbox_param, so it is the first free number after that
     "reorg_param": 10150,
@@ -316,6 +318,8 @@ FORK_MESSAGES = {
     "CenterLossParameter": {"num_output": 1, "center_filler": 2, "axis": 3},
     # happynear/caffe-windows (967eedf2) src/caffe/proto/caffe.proto
     "FlipParameter": {"flip_width": 1, "flip_height": 2},
+    # its NormalizeParameter, renamed here (SSD's Normalize holds the name)
+    "HappynearNormalizeParameter": {"normalize_type": 1, "fix_gradient": 2, "bp_norm": 3},
     # rbgirshick/caffe-fast-rcnn (4115385d) src/caffe/proto/caffe.proto
     "ROIPoolingParameter": {"pooled_h": 1, "pooled_w": 2, "spatial_scale": 3},
     "SmoothL1LossParameter": {"sigma": 1},

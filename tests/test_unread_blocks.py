@@ -30,7 +30,8 @@ def test_normalize_with_normalize_bbox_param_is_told_it_reads_norm_param():
     assert (found.severity, found.lint, found.layer) == (Severity.WARNING, "blocks", "norm")
     assert (found.span.line, found.span.column, found.span.length) == (3, 3, len("normalize_bbox_param"))
     assert found.message == "norm: Normalize does not read normalize_bbox_param; Caffe ignores the block"
-    assert found.help == "Normalize reads norm_param; did you mean it?"
+    # normalize_param is nearer by spelling, norm_param by its fields (the same as normalize_bbox_param's)
+    assert found.help == "Normalize reads norm_param and normalize_param; did you mean norm_param?"
     assert found.notes == ["normalize_bbox_param is read by NormalizeBBox layers"]  # or the type is wrong
 
 

@@ -1,5 +1,6 @@
 """Normalisation and per-channel affine layers: LRN, BatchNorm, Scale, Bias, MVN; the forks' BN
-(PSPNet, Caffe-SegNet) and SSD's Normalize (ParseNet's L2 normalisation).
+(PSPNet, Caffe-SegNet); Normalize, SSD's (ParseNet's L2 normalisation) and
+happynear/caffe-windows' (NormFace's plain L2 / L1 normalisation), told apart by their block.
 
 Caffe's formulas, with the places earlier converters slipped:
 
@@ -20,7 +21,9 @@ as they fold into the convolution before them at inference and published counts 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
+from netspec.layers.activation import legacy_dim
 from netspec.layers.base import (
     GLOBAL,
     Affine,
@@ -548,15 +551,34 @@ class BN(LayerType):
         ctx.node("Add", [ctx.op("Mul", [x, scale]), shift], [outputs[0]])
 
 
+class HappynearNorm(NamedTuple):
+    """happynear/caffe-windows' Normalize, as its setup reads it."""
+
+    norm_type: str  # "L2" or "L1"
+    shape: Shape  # the bottom through the legacy (N, C, H, W) accessors: the top's shape
+
+
+HAPPYNEAR_EPS = 1e-6  # added to Σx² (L2) or Σ|x| (L1) in NormalizeLayer::Forward_cpu
+
+
 @register
 class Normalize(LayerType):
-    """y = x / sqrt(Σ x² + eps) · scale: Σ over the channels at each position, or over C·H·W
-    (across_spatial); scale is one learned value (channel_shared) or one per channel."""
+    """Two layers under one name, told apart by the block written:
+
+    - SSD's (norm_param, or neither block): y = x / sqrt(Σ x² + eps) · scale, Σ over the channels
+      at each position, or over C·H·W (across_spatial); scale one learned value (channel_shared)
+      or one per channel.
+    - happynear/caffe-windows' (normalize_param; NormFace, AM-Softmax): y = x / ‖x‖ at each
+      position over the channels, ‖x‖ = sqrt(Σ x² + 1e-6) (L2) or Σ |x| + 1e-6 (L1), read through
+      the legacy (N, C, H, W) accessors, so the top is 4-D; top 1 (optional) holds ‖x‖,
+      (N, 1, H, W).  No blobs."""
 
     type = "Normalize"
     family = "normalization"
     dialect = "ssd"
     param = "norm_param"
+    extra_params = ("normalize_param",)
+    tops = (1, 2)
     doc_rows = (
         DocRow(
             parameters=(
@@ -569,13 +591,49 @@ class Normalize(LayerType):
             ),
             onnx="`ReduceSumSquare`, `Add`, `Sqrt`, `Div`, `Mul`",
         ),
+        DocRow(
+            fork="NormFace, AM-Softmax (happynear/caffe-windows)",
+            dialect="forks",
+            parameters=(
+                "`normalize_param` (told from SSD's `norm_param` by the block written): "
+                '`normalize_type` ("L2" or "L1"), `fix_gradient`, `bp_norm` (backward only)'
+            ),
+            computes=(
+                "x / ‖x‖ at each position over the channels, ‖x‖ = sqrt(Σx² + 1e-6) or Σ|x| + 1e-6;"
+                " the top is (N, C, H, W) through the legacy accessors (an (N, C) bottom gives "
+                "(N, C, 1, 1)); top 1 (optional) ‖x‖, (N, 1, H, W)"
+            ),
+            onnx="`ReduceSumSquare`, `Add`, `Sqrt` (or `ReduceL1`, `Add`), `Div`",
+        ),
     )
 
-    def settings(self, ctx: ShapeContext) -> tuple[str, caffe_pb2.NormalizeParameter]:
+    def settings(self, ctx: ShapeContext) -> tuple[str, Any]:
         """(the field the layer's parameters come from, its message)."""
-        return "norm_param", ctx.layer.param.norm_param
+        param = ctx.layer.param
+        if not param.HasField("normalize_param"):
+            return "norm_param", param.norm_param
+        if param.HasField("norm_param"):
+            raise ctx.error(
+                "NS0321",
+                "both norm_param (SSD's Normalize) and normalize_param (happynear/caffe-windows') are "
+                "given: the two forks' Normalize layers differ (blobs, formula, output shape)",
+                "normalize_param",
+                help="keep one: norm_param for SSD's learned-scale L2 normalisation, normalize_param "
+                "for the fork's plain L2 / L1 one",
+            )
+        return "normalize_param", param.normalize_param
 
-    def setup(self, ctx: ShapeContext) -> caffe_pb2.NormalizeParameter:
+    def setup(self, ctx: ShapeContext) -> caffe_pb2.NormalizeParameter | HappynearNorm:
+        field, p = self.settings(ctx)
+        if field == "normalize_param":
+            return self._setup_happynear(ctx, p)
+        if len(ctx.layer.tops) > 1:
+            raise ctx.error(
+                "NS0321",
+                "only happynear/caffe-windows' Normalize writes the norms as top 1; SSD's writes one top",
+                ("top", 1),
+                help='set normalize_param { normalize_type: "L2" } for the fork\'s layer, or keep one top',
+            )
         shape = ctx.bottoms[0]
         if len(shape) < 2:
             raise ctx.error(
@@ -584,7 +642,6 @@ class Normalize(LayerType):
                 ("bottom", 0),
                 help="reshape it to N x C x H x W first",
             )
-        field, p = self.settings(ctx)
         if not p.eps > 0:
             raise ctx.error(
                 "NS0321",
@@ -594,17 +651,37 @@ class Normalize(LayerType):
             )
         return p
 
+    def _setup_happynear(self, ctx: ShapeContext, p: caffe_pb2.HappynearNormalizeParameter) -> HappynearNorm:
+        if p.normalize_type not in ("L2", "L1"):
+            raise ctx.error(
+                "NS0321",
+                f'normalize_type must be "L2" or "L1", got "{p.normalize_type}" (the fork stops with '
+                "NOT_IMPLEMENTED)",
+                "normalize_param.normalize_type",
+                help='write normalize_type: "L2" (the default) or "L1"',
+            )
+        shape = tuple(legacy_dim(ctx, 0, axis) for axis in range(4))
+        return HappynearNorm(p.normalize_type, shape)
+
     def shapes(self, ctx: ShapeContext) -> list[Shape | None]:
+        if isinstance(ctx.config, HappynearNorm):
+            n, c, h, w = ctx.config.shape
+            return [(n, c, h, w), (n, 1, h, w)][: len(ctx.layer.tops)]
         return [ctx.bottoms[0]]
 
     def weights(self, ctx: ShapeContext) -> list[WeightSpec]:
         p = ctx.config
+        if isinstance(p, HappynearNorm):
+            return []
         one = caffe_pb2.FillerParameter(type="constant", value=1)  # the fork's default scale
         filler = p.scale_filler if p.HasField("scale_filler") else one
         return [WeightSpec("scale", (1,) if p.channel_shared else (ctx.bottoms[0][1],), filler)]
 
     def lower(self, ctx) -> None:
         p = ctx.config
+        if isinstance(p, HappynearNorm):
+            self._lower_happynear(ctx, p)
+            return
         x, rank = ctx.inputs[0], len(ctx.in_shapes[0])
         axes = list(range(1, rank)) if p.across_spatial else [1]
         sums = ctx.reduce("ReduceSumSquare", x, axes, keepdims=1)[0]
@@ -612,6 +689,19 @@ class Normalize(LayerType):
         scale = ctx.blobs[0].reshape(-1) if p.channel_shared else ctx.blobs[0].reshape(-1, *[1] * (rank - 2))
         normed = ctx.op("Div", [x, norm])
         ctx.node("Mul", [normed, ctx.const(scale, "scale")], [ctx.outputs[0]])
+
+    def _lower_happynear(self, ctx, p: HappynearNorm) -> None:
+        x, rank, outputs = ctx.inputs[0], len(ctx.in_shapes[0]), ctx.outputs
+        if rank < 4:  # the legacy accessors' missing axes, 1 each
+            x = ctx.op("Reshape", [x, ctx.ints([0] * rank + [1] * (4 - rank), "shape")])
+        l2 = p.norm_type == "L2"
+        sums = ctx.reduce("ReduceSumSquare" if l2 else "ReduceL1", x, [1], keepdims=1)[0]
+        padded = [sums, ctx.const(np.float32(HAPPYNEAR_EPS), "eps")]
+        if l2:
+            norm = ctx.node("Sqrt", [ctx.op("Add", padded)], outputs[1:2] or 1)[0]
+        else:
+            norm = ctx.node("Add", padded, outputs[1:2] or 1)[0]
+        ctx.node("Div", [x, norm], [outputs[0]])
 
 
 @register
@@ -625,6 +715,7 @@ class NormalizeBBox(Normalize):
     dialect = "ssd"
     param = "normalize_bbox_param"
     extra_params = ("norm_param",)
+    tops = (1, 1)
     doc_rows = (
         DocRow(
             parameters="`normalize_bbox_param` or `norm_param`, the same fields",
