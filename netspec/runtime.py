@@ -372,7 +372,7 @@ def asked_shapes(model: Any, shapes: dict[str, tuple[int, ...]], batch: int | No
             if len(given) != len(want) or any(d is not None and d != g for d, g in zip(fixed, given)):
                 raise RunError(
                     "NS0504",
-                    f"--input {spec.name}={'x'.join(map(str, given))}: the model's input '{spec.name}' is "
+                    f"--input {spec.name}={shape_text(given)}: the model's input '{spec.name}' is "
                     f"{shape_text(spec.shape)}; its fixed sizes are set when it is compiled",
                     help="compile the spec with this --input (or --batch / --dynamic-batch for the batch)",
                 )

@@ -403,8 +403,7 @@ def bottom_rank(ctx: ShapeContext, index: int, ranks: str, ok: bool, example: st
         shape = ctx.bottoms[index]
         raise ctx.error(
             "NS0396",
-            f"{ctx.layer.type} takes a {ranks} bottom {index}, got {len(shape)}-D "
-            f"({'x'.join(map(str, shape))})",
+            f"{ctx.layer.type} takes a {ranks} bottom {index}, got {len(shape)}-D ({shape_text(shape)})",
             ("bottom", index),
             help=f"reshape it to {example} first",
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netspec.layers.arith import Axis, overhang, pool_out, windows
-from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, Window, register
+from netspec.layers.base import GLOBAL, LayerType, Shape, ShapeContext, Window, register, shape_text
 from netspec.lazy import numpy as np
 from netspec.proto import caffe_pb2
 
@@ -61,8 +61,7 @@ def _spatial(ctx: ShapeContext) -> tuple[int, int]:
     if len(shape) != 4:
         raise ctx.error(
             "NS0336",
-            f"{ctx.layer.type} takes a 4-D input (N, C, H, W), got {len(shape)}-D "
-            f"({'x'.join(map(str, shape))})",
+            f"{ctx.layer.type} takes a 4-D input (N, C, H, W), got {len(shape)}-D ({shape_text(shape)})",
             ("bottom", 0),
             help="reshape the input to N x C x H x W first",
         )

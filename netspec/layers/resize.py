@@ -66,8 +66,8 @@ class Unpooling(LayerType):
         if mask != values:
             raise ctx.error(
                 "NS0391",
-                f"the mask is {'x'.join(map(str, mask))} but the values are "
-                f"{'x'.join(map(str, values))}: each value needs its argmax",
+                f"the mask is {shape_text(mask)} but the values are {shape_text(values)}: each value "
+                "needs its argmax",
                 ("bottom", 1),
                 help="bottom 1 must be the second top (the mask) of the MAX Pooling that produced "
                 "a blob of the values' shape",
@@ -227,8 +227,7 @@ class Resize(LayerType):
         if min(out) < 1:
             raise ctx.error(
                 "NS0394",
-                f"the output size {'x'.join(map(str, out))} of the {'x'.join(map(str, spatial))} input "
-                "is empty",
+                f"the output size {shape_text(out)} of the {shape_text(spatial)} input is empty",
                 field,
                 help="use a larger scale or output size",
             )
