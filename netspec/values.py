@@ -31,8 +31,7 @@ def _statistics(value: np.ndarray) -> str:
     """min, max and mean of the finite values (in float64, so a large sum does not overflow), and
     the count of NaN and infinite values where there are any."""
     if value.dtype.kind not in "fc":
-        data = value.astype(np.float64)
-        return f"min {data.min():.6g}, max {data.max():.6g}, mean {data.mean():.6g}"
+        return _spread(value)
     finite = np.isfinite(value)
     counts = []
     nan = int(np.isnan(value).sum())
@@ -43,15 +42,16 @@ def _statistics(value: np.ndarray) -> str:
         if n:
             counts.append(f"{n:,} {what}")
     if not counts:
-        data = value.astype(np.float64)
-        return f"min {data.min():.6g}, max {data.max():.6g}, mean {data.mean():.6g}"
-    shown = value[finite].astype(np.float64)
-    stats = (
-        f"finite values: min {shown.min():.6g}, max {shown.max():.6g}, mean {shown.mean():.6g}"
-        if shown.size
-        else "no finite value"
-    )
+        return _spread(value)
+    shown = value[finite]
+    stats = f"finite values: {_spread(shown)}" if shown.size else "no finite value"
     return f"NOT FINITE: {', '.join(counts)} of {value.size:,} values; {stats}"
+
+
+def _spread(value: np.ndarray) -> str:
+    """min, max and mean, taken in float64."""
+    data = value.astype(np.float64)
+    return f"min {data.min():.6g}, max {data.max():.6g}, mean {data.mean():.6g}"
 
 
 def _class_scores(value: np.ndarray) -> np.ndarray | None:
