@@ -628,7 +628,7 @@ def max_opset() -> int:
         )
         model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
         try:
-            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            ort.InferenceSession(model.SerializeToString(), providers=[CPU])
         except Exception:
             break
         newest = opset
