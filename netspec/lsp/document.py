@@ -49,7 +49,7 @@ def options_from(settings: dict | None) -> tuple[Options, list[str]]:
     "input": {"data": [1, 3, 224, 224]} or ["data=1x3x224x224"], "batch": 8, "stub":
     ["Python=identity"], "warn": ["tiling"], "allow": ["names"]}, as `check` takes them), and a
     line for each setting that could not be used: said to the user, never ignored in silence."""
-    from netspec.cli import UsageError, parse_dims, stub_rules
+    from netspec.options import UsageError, parse_dims, stub_rules
 
     options, problems = Options(), []
     for key, value in (settings or {}).items():
@@ -82,10 +82,10 @@ def options_from(settings: dict | None) -> tuple[Options, list[str]]:
 def _unused(checked: Checked, options: Options) -> list[str]:
     """Settings this text gives nothing to act on (an input it does not have, a stub for no layer
     of it), said as `check` says them for --input and --stub."""
-    from netspec.cli import UsageError, _refuse_unknown_inputs, _refuse_unknown_stubs
+    from netspec.options import UsageError, refuse_unknown_inputs, refuse_unknown_stubs
 
     said = []
-    for refuse, given in ((_refuse_unknown_inputs, options.inputs), (_refuse_unknown_stubs, options.stubs)):
+    for refuse, given in ((refuse_unknown_inputs, options.inputs), (refuse_unknown_stubs, options.stubs)):
         try:
             refuse(checked, given)
         except UsageError as problem:
