@@ -567,9 +567,10 @@ def cmd_run(args) -> int:
             raise UsageError(f"{flag} {count}: must be at least 1")
     named: set[str] = set()
     for text in args.input:  # NAME=DIMS and NAME=FILE.npy of one name: which would it run?
-        if text.partition("=")[0] in named:
-            raise UsageError(f"--input {text}: input '{text.partition('=')[0]}' is given twice")
-        named.add(text.partition("=")[0])
+        name = text.partition("=")[0]
+        if name in named:
+            raise UsageError(f"--input {text}: input '{name}' is given twice")
+        named.add(name)
     try:
         if args.file.endswith(".onnx"):
             _refuse_compile_options(args)
