@@ -124,23 +124,10 @@ def _tables() -> tuple:
 
 
 @cache
-def lexeme_re() -> re.Pattern:
-    """One token a match, comments included (for tools that keep them: fmt, the language server):
-    group "ws" holds the whitespace before it, and lastgroup names its terminal (PUNCT for
-    punctuation).  A character no token starts with is skipped over."""
-    patterns = terminal_patterns()
-    return re.compile(
-        f"(?P<ws>{patterns['WS']})?(?:(?P<COMMENT>{patterns['COMMENT']})"
-        + "".join(f"|(?P<{name}>{patterns[name]})" for name in VALUED)
-        + f"|(?P<PUNCT>[{re.escape(''.join(PUNCTUATION))}]))",
-        re.S,
-    )
-
-
-@cache
 def lexeme_pairs_re() -> re.Pattern:
-    """lexeme_re's tokens for findall, the fast way through a file: (whitespace before, token)
-    pairs; what terminal a token is, its first character says (lexeme_kind)."""
+    """One token a match, comments included (for tools that keep them: fmt, the language server),
+    as (whitespace before, token) groups; what terminal a token is, its first character says
+    (lexeme_kind).  A character no token starts with is skipped over."""
     patterns = terminal_patterns()
     tokens = "|".join([patterns["COMMENT"], *(patterns[name] for name in VALUED)])
     return re.compile(f"((?:{patterns['WS']})?)({tokens}|[{re.escape(''.join(PUNCTUATION))}])", re.S)

@@ -154,11 +154,11 @@ def _enclosing(source: str, offset: int) -> tuple[list[str], int]:
     blocks: list[str] = []
     last_name, last_at = None, 0
     outer = 0
-    for match in syntax.lexeme_re().finditer(source, 0, offset):
-        kind = match.lastgroup
-        token = match.group(kind)
+    for match in syntax.lexeme_pairs_re().finditer(source, 0, offset):
+        token = match.group(2)
+        kind = syntax.lexeme_kind(token)
         if kind == "NAME":
-            last_name, last_at = token, match.start(kind)
+            last_name, last_at = token, match.start(2)
         elif kind == "PUNCT" and token in OPENERS:
             if blocks and blocks[0] == last_name and source[last_at - 1 : last_at] in ("", "\n"):
                 blocks.clear()  # the block above was left open
