@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -93,5 +94,23 @@ class SourceMap:
         for table in (self.names, self.values):
             for path in [p for p in table if p[:n] == old]:
                 table.setdefault(new + path[n:], table[path])
+        self.alias_marks(old, new)
+
+    def alias_marks(self, old: Path, new: Path) -> None:
+        """Let the layer marks (faulty, mended, fork blocks) recorded under `old` hold under `new` too."""
+        n = len(old)
         for marked in (self.faulty, self.mended):
             marked.update(new + path[n:] for path in list(marked) if path[:n] == old)
+        self.fork_blocks.update(
+            {new + path[n:]: blocks for path, blocks in list(self.fork_blocks.items()) if path[:n] == old}
+        )
+
+    def move_marks(self, moved: Callable[[Path], Path]) -> None:
+        """Re-key every layer mark by `moved` (layers renumbered by an upgrade)."""
+        for marked in (self.faulty, self.mended):
+            shifted = {moved(p) for p in marked}
+            marked.clear()
+            marked.update(shifted)
+        forks = {moved(p): blocks for p, blocks in self.fork_blocks.items()}
+        self.fork_blocks.clear()
+        self.fork_blocks.update(forks)

@@ -535,6 +535,14 @@ def test_an_unknown_types_own_param_block_is_said_in_its_ns0309_not_as_a_second_
     assert "yolov3_detection_output_param { }: not a BVLC Caffe field" in err
 
 
+def test_a_solvers_embedded_net_takes_the_fork_block_back_as_a_plain_net_does(tmp_path, capsys):
+    """The marks on a net's layers move with it into a solver's net_param, the fork blocks too."""
+    solver = "base_lr: 0.01\nnet_param {\n" + FORK_BLOCK + "}\n"
+    assert main(["check", write(tmp_path, solver)]) == SPEC_ERRORS
+    err = capsys.readouterr().err
+    assert "error[NS0309]" in err and "NS0103" not in err and "1 error," in err
+
+
 def test_a_stubbed_fork_type_with_its_own_block_checks_and_compiles_above_it(tmp_path, capsys):
     """The NS0309 recipe works on a file whose fork layer has its block: --stub checks the net,
     and --outputs its bottoms compiles a model that passes ONNX's full check."""

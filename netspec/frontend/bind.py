@@ -378,13 +378,14 @@ class Binder:
 
 def _fork_block(f: Field, descriptor: Descriptor, path: Path) -> bool:
     """Whether an unknown field is shaped as a layer type's parameter block (`name_param { }`
-    in a V2 layer): a fork's, read by Caffe built with that fork."""
+    in a V2 layer, of a net or of the net a solver embeds): a fork's, read by Caffe built with
+    that fork."""
     return (
         descriptor.name == "LayerParameter"
         and f.kind == "message"
         and f.name.endswith("_param")
-        and len(path) == 2
-        and path[0] == "layer"
+        and len(path) >= 2
+        and path[-2] == "layer"
     )
 
 

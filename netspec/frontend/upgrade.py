@@ -237,10 +237,7 @@ class _Upgrade:
         if self.index is None:
             self.index = [_by_prefix(table) for table in (self.map.names, self.map.values)]
         n = len(old)
-        for marked in (self.map.faulty, self.map.mended):
-            marked.update(new + path[n:] for path in list(marked) if path[:n] == old)
-        forks = self.map.fork_blocks
-        forks.update({new + path[n:]: blocks for path, blocks in list(forks.items()) if path[:n] == old})
+        self.map.alias_marks(old, new)
         for table, index in zip((self.map.names, self.map.values), self.index):
             for path in [p for p in index.get(old[:2], ()) if p[:n] == old]:
                 moved = new + path[n:]
@@ -273,13 +270,7 @@ class _Upgrade:
             shifted = {moved(p): at for p, at in table.items()}
             table.clear()
             table.update(shifted)
-        for marked in (self.map.faulty, self.map.mended):
-            shifted_marks = {moved(p) for p in marked}
-            marked.clear()
-            marked.update(shifted_marks)
-        forks = {moved(p): blocks for p, blocks in self.map.fork_blocks.items()}
-        self.map.fork_blocks.clear()
-        self.map.fork_blocks.update(forks)
+        self.map.move_marks(moved)
         self.index = None
 
     def note(self, what: str, where: Path) -> None:
