@@ -99,15 +99,10 @@ def _next_affine(
     if len(blob.consumers) != 1:
         return None
     consumer = blob.consumers[0]
-    kind = infos[consumer.name].kind
-    if (
-        kind is None
-        or len(consumer.tops) != 1
-        or consumer.name not in weights
-        or infos[consumer.name].tops[0] is None
-    ):
-        return None
     info = infos[consumer.name]
+    kind = info.kind
+    if kind is None or len(consumer.tops) != 1 or consumer.name not in weights or info.tops[0] is None:
+        return None
     ctx = ShapeContext(
         consumer,
         [analysis.shape(b) for b in consumer.bottoms],
