@@ -225,19 +225,19 @@ def tensor_names(analysis: Analysis) -> dict[str, str]:
     blob holds last has the Caffe name, as Caffe keeps it, and earlier values written in place
     get `name/producer`."""
     sources = {id(i.layer) for i in analysis.layers if i.kind is not None and i.kind.source}
-    inputs = {
-        blob.name
-        for blob in analysis.net.blobs.values()
+    fed = {
+        key
+        for key, blob in analysis.net.blobs.items()
         if blob.producer is not None and id(blob.producer) in sources
     }
+    inputs = {analysis.net.blobs[key].name for key in fed}
     latest: dict[str, Blob] = {}
     for blob in analysis.net.blobs.values():
         latest[blob.name] = blob
     names = {}
     taken = set(latest)
     for blob in analysis.net.blobs.values():
-        is_input = blob.producer is not None and id(blob.producer) in sources
-        if not is_input and (latest[blob.name] is not blob or blob.name in inputs):
+        if blob.key not in fed and (latest[blob.name] is not blob or blob.name in inputs):
             names[blob.key] = f"{blob.name}/{blob.producer.name}"
         else:  # Caffe lets a blob be named "", ONNX does not let a tensor
             names[blob.key] = blob.name or _unique("unnamed", taken)
